@@ -1,0 +1,3 @@
+module github.com/adred-codev/ws_poc/loadtest
+
+go 1.26
