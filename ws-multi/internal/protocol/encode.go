@@ -1,0 +1,176 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Message is one line for clients, encoded once and shared read-only by every recipient.
+// Record messages carry their routing fields; replies carry only Data.
+type Message struct {
+	// Data is the complete JSON line, without a trailing newline. Never modified after
+	// encoding: every shard and every client holds the same slice.
+	Data []byte
+	// Channel and Topic route a record message; both are empty for a reply.
+	Channel string
+	Topic   string
+	// Partition and Offset locate a record in Kafka.
+	Partition int32
+	Offset    int64
+	// Timestamp is the Kafka record timestamp (zero for replies); the delivery latency
+	// histogram measures from it.
+	Timestamp time.Time
+}
+
+// Record is the part of a Kafka record the protocol needs.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	Value     []byte
+	// HeaderChannel is the value of the record's "channel" header when HasHeader is true.
+	HeaderChannel []byte
+	HasHeader     bool
+}
+
+// EncodeRecord builds the "message" line of a record once, in its final wire form.
+func EncodeRecord(r Record) *Message {
+	channel := RecordChannel(r.Topic, r.Key, r.HeaderChannel, r.HasHeader)
+	b := make([]byte, 0, 96+len(channel)+len(r.Topic)+len(r.Value))
+	b = append(b, `{"op":"message","channel":`...)
+	b = appendString(b, channel)
+	b = append(b, `,"topic":`...)
+	b = appendString(b, r.Topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, r.Offset, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
+	b = append(b, `,"data":`...)
+	b = appendValue(b, r.Value)
+	b = append(b, '}')
+	return &Message{
+		Data:      b,
+		Channel:   channel,
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp,
+	}
+}
+
+// appendValue embeds a record value: compacted when it is valid JSON (which also removes
+// every raw newline, keeping the message one line), a JSON string otherwise, null when empty.
+// Invalid UTF-8 is never embedded raw: text frames must be valid UTF-8, and appendString
+// replaces bad bytes with U+FFFD.
+func appendValue(b, value []byte) []byte {
+	if len(value) == 0 {
+		return append(b, "null"...)
+	}
+	if utf8.Valid(value) {
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, value); err == nil {
+			return buf.Bytes()
+		}
+	}
+	// b still has its length: whatever json.Compact wrote past it is overwritten.
+	return appendString(b, string(value))
+}
+
+// Reply encodes a subscribed or unsubscribed reply.
+func Reply(op Op, id string, hasID bool, channels []string) *Message {
+	b := make([]byte, 0, 64)
+	if op == OpSubscribe {
+		b = append(b, `{"op":"subscribed"`...)
+	} else {
+		b = append(b, `{"op":"unsubscribed"`...)
+	}
+	b = appendID(b, id, hasID)
+	b = append(b, `,"channels":[`...)
+	for i, ch := range channels {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, ch)
+	}
+	b = append(b, "]}"...)
+	return &Message{Data: b}
+}
+
+// Pong encodes the reply to a ping.
+func Pong(id string, hasID bool) *Message {
+	b := append(make([]byte, 0, 32+len(id)), `{"op":"pong"`...)
+	b = appendID(b, id, hasID)
+	return &Message{Data: append(b, '}')}
+}
+
+// ErrorReply encodes an error reply.
+func ErrorReply(id string, hasID bool, code, message string) *Message {
+	b := append(make([]byte, 0, 48+len(id)+len(code)+len(message)), `{"op":"error"`...)
+	b = appendID(b, id, hasID)
+	b = append(b, `,"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, message)
+	return &Message{Data: append(b, '}')}
+}
+
+func appendID(b []byte, id string, hasID bool) []byte {
+	if !hasID {
+		return b
+	}
+	b = append(b, `,"id":`...)
+	return appendString(b, id)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Unlike encoding/json it does not escape <, > and &
+// (the output is never embedded in HTML), and it replaces invalid UTF-8 with U+FFFD as
+// encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

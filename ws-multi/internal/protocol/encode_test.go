@@ -1,0 +1,91 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEncodeRecord(t *testing.T) {
+	ts := time.UnixMilli(1700000000123)
+	tests := []struct {
+		name   string
+		rec    Record
+		want   string
+		wantCh string
+	}{
+		{
+			name:   "json value compacted",
+			rec:    Record{Topic: "trades", Partition: 2, Offset: 1234, Timestamp: ts, Key: []byte("BTC-USD"), Value: []byte("{ \"price\" : \"64123.5\",\n \"size\": 1 }")},
+			want:   `{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":2,"offset":1234,"ts":1700000000123,"data":{"price":"64123.5","size":1}}`,
+			wantCh: "trades:BTC-USD",
+		},
+		{
+			name:   "non json value is a string",
+			rec:    Record{Topic: "trades", Timestamp: ts, Key: []byte("k"), Value: []byte("hello \"world\"\n<b>")},
+			want:   `{"op":"message","channel":"trades:k","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":"hello \"world\"\n<b>"}`,
+			wantCh: "trades:k",
+		},
+		{
+			name:   "empty value is null, empty key is the topic",
+			rec:    Record{Topic: "tickers", Offset: 5, Timestamp: ts},
+			want:   `{"op":"message","channel":"tickers","topic":"tickers","partition":0,"offset":5,"ts":1700000000123,"data":null}`,
+			wantCh: "tickers",
+		},
+		{
+			name:   "header overrides channel",
+			rec:    Record{Topic: "trades", Timestamp: ts, Key: []byte("k"), Value: []byte("1"), HeaderChannel: []byte("trades:x"), HasHeader: true},
+			want:   `{"op":"message","channel":"trades:x","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
+			wantCh: "trades:x",
+		},
+		{
+			name:   "invalid utf8 is replaced",
+			rec:    Record{Topic: "t", Timestamp: ts, Value: []byte("\"a\xffb\"")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":"\"a\ufffdb\""}`,
+			wantCh: "t",
+		},
+		{
+			name:   "whitespace value is a string",
+			rec:    Record{Topic: "t", Timestamp: ts, Value: []byte(" ")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":" "}`,
+			wantCh: "t",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := EncodeRecord(tt.rec)
+			if string(m.Data) != tt.want {
+				t.Errorf("EncodeRecord =\n %s\nwant\n %s", m.Data, tt.want)
+			}
+			if !json.Valid(m.Data) || strings.Contains(string(m.Data), "\n") {
+				t.Errorf("not one line of JSON: %q", m.Data)
+			}
+			if m.Channel != tt.wantCh || m.Topic != tt.rec.Topic || m.Offset != tt.rec.Offset {
+				t.Errorf("routing fields = %q %q %d", m.Channel, m.Topic, m.Offset)
+			}
+		})
+	}
+}
+
+func TestReplies(t *testing.T) {
+	tests := []struct {
+		name string
+		got  *Message
+		want string
+	}{
+		{name: "subscribed", got: Reply(OpSubscribe, "1", true, []string{"trades:BTC-USD", "tickers:*"}), want: `{"op":"subscribed","id":"1","channels":["trades:BTC-USD","tickers:*"]}`},
+		{name: "unsubscribed no id", got: Reply(OpUnsubscribe, "", false, []string{"a"}), want: `{"op":"unsubscribed","channels":["a"]}`},
+		{name: "pong", got: Pong("3", true), want: `{"op":"pong","id":"3"}`},
+		{name: "pong empty id", got: Pong("", true), want: `{"op":"pong","id":""}`},
+		{name: "error", got: ErrorReply("1", true, CodeInvalidChannel, `channel "a b": invalid character ' '`), want: `{"op":"error","id":"1","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
+		{name: "control characters escaped", got: Pong("a\x01\tb", true), want: `{"op":"pong","id":"a\u0001\tb"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if string(tt.got.Data) != tt.want {
+				t.Errorf("got %s, want %s", tt.got.Data, tt.want)
+			}
+		})
+	}
+}
