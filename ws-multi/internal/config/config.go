@@ -1,0 +1,122 @@
+// Package config loads the server's settings from WS_* environment variables
+// (the table in README.md is the contract) and validates them.
+// This package is duplicated in ws-single on purpose; they may diverge.
+//
+// An empty variable counts as unset, so `WS_LOG_LEVEL=` in a compose file or a
+// Kubernetes manifest means "the default", the same as leaving it out.
+package config
+
+import (
+	"time"
+)
+
+// Variant is the name of this server variant; it is the default Kafka client id.
+const Variant = "ws-multi"
+
+// Config holds every setting of the server, one field per README variable, in
+// README order. The zero value is not useful: start from Default or Load.
+type Config struct {
+	// Addr is the HTTP listen address (WS_ADDR). Default ":3002".
+	Addr string
+	// KafkaBrokers are the bootstrap brokers, host:port (WS_KAFKA_BROKERS).
+	// Default ["127.0.0.1:9092"].
+	KafkaBrokers []string
+	// KafkaTopics are the topics whose every partition is consumed (WS_KAFKA_TOPICS).
+	// Default ["trades", "tickers"].
+	KafkaTopics []string
+	// KafkaStartOffset is "newest" or "oldest": where consumption starts and where
+	// it resumes when an offset is out of range (WS_KAFKA_START_OFFSET). Default "newest".
+	KafkaStartOffset string
+	// KafkaClientID is the Kafka client id (WS_KAFKA_CLIENT_ID). Default "ws-multi".
+	KafkaClientID string
+	// KafkaRetryBackoff is the first delay before reconnecting to Kafka; it doubles
+	// per failure (WS_KAFKA_RETRY_BACKOFF). Default 500ms.
+	KafkaRetryBackoff time.Duration
+	// KafkaRetryBackoffMax is the longest delay between reconnect attempts
+	// (WS_KAFKA_RETRY_BACKOFF_MAX). Default 10s; never below KafkaRetryBackoff.
+	KafkaRetryBackoffMax time.Duration
+	// MaxConnections is the connection limit; 0 derives it from the cgroup memory
+	// limit and the open-file limit (WS_MAX_CONNECTIONS). Default 0 (auto), connections.
+	MaxConnections int
+	// MaxSubscriptions is how many channels one client may subscribe to
+	// (WS_MAX_SUBSCRIPTIONS). Default 100, channels.
+	MaxSubscriptions int
+	// ReadLimit is the largest client frame; larger closes with 1009
+	// (WS_READ_LIMIT). Default 4096, bytes.
+	ReadLimit int64
+	// RateLimit is the client messages allowed per second; more closes with 1008
+	// (WS_RATE_LIMIT). Default 20, messages per second.
+	RateLimit float64
+	// RateBurst is the client messages allowed in a burst (WS_RATE_BURST). Default 40, messages.
+	RateBurst int
+	// SendQueueMessages is how many messages may wait for one client before it is
+	// cut as slow (WS_SEND_QUEUE_MESSAGES). Default 4096, messages.
+	SendQueueMessages int
+	// SendQueueBytes is how many bytes may wait for one client before it is cut as
+	// slow (WS_SEND_QUEUE_BYTES). Default 4194304, bytes.
+	SendQueueBytes int
+	// WriteTimeout bounds one socket write or ping reply (WS_WRITE_TIMEOUT). Default 5s.
+	WriteTimeout time.Duration
+	// PingInterval is the server ping period (WS_PING_INTERVAL). Default 25s.
+	PingInterval time.Duration
+	// Batch sends waiting messages in one frame, one per line (WS_BATCH). Default true.
+	Batch bool
+	// BatchMaxBytes is the largest batched frame (WS_BATCH_MAX_BYTES). Default 32768, bytes.
+	BatchMaxBytes int
+	// CPURejectThreshold is the percentage of the CPU limit above which new upgrades
+	// get 503 + Retry-After; 0 disables (WS_CPU_REJECT_THRESHOLD). Default 90, percent (0..100).
+	CPURejectThreshold float64
+	// AllowedOrigins are origin host patterns ("example.com", "*.example.com")
+	// allowed cross-origin (WS_ALLOWED_ORIGINS). Default none.
+	AllowedOrigins []string
+	// ShutdownTimeout is how long SIGTERM waits for clients to close with 1001
+	// (WS_SHUTDOWN_TIMEOUT). Default 15s.
+	ShutdownTimeout time.Duration
+	// LogFormat is "json" or "console" (WS_LOG_FORMAT). Default "json".
+	LogFormat string
+	// LogLevel is "debug", "info", "warn" or "error" (WS_LOG_LEVEL). Default "info".
+	LogLevel string
+	// Shards is the number of hub shards; 0 means one per GOMAXPROCS (WS_SHARDS).
+	// Default 0, shards (0..MaxShards).
+	Shards int
+}
+
+// MaxShards bounds WS_SHARDS: a shard is a goroutine fanning out on one core, so
+// far more shards than cores only adds queues.
+const MaxShards = 1024
+
+// Default returns the documented defaults of README.md.
+func Default() Config {
+	return Config{
+		Addr:                 ":3002",
+		KafkaBrokers:         []string{"127.0.0.1:9092"},
+		KafkaTopics:          []string{"trades", "tickers"},
+		KafkaStartOffset:     StartNewest,
+		KafkaClientID:        Variant,
+		KafkaRetryBackoff:    500 * time.Millisecond,
+		KafkaRetryBackoffMax: 10 * time.Second,
+		MaxConnections:       0,
+		MaxSubscriptions:     100,
+		ReadLimit:            4096,
+		RateLimit:            20,
+		RateBurst:            40,
+		SendQueueMessages:    4096,
+		SendQueueBytes:       4 << 20,
+		WriteTimeout:         5 * time.Second,
+		PingInterval:         25 * time.Second,
+		Batch:                true,
+		BatchMaxBytes:        32768,
+		CPURejectThreshold:   90,
+		AllowedOrigins:       nil,
+		ShutdownTimeout:      15 * time.Second,
+		LogFormat:            "json",
+		LogLevel:             "info",
+		Shards:               0,
+	}
+}
+
+// Start offsets accepted by WS_KAFKA_START_OFFSET.
+const (
+	StartNewest = "newest"
+	StartOldest = "oldest"
+)

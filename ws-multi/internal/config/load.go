@@ -1,0 +1,147 @@
+// This file is part of package config, duplicated in ws-single on purpose; they may diverge.
+
+package config
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is a bad setting: the variable, the value it was given and why it is refused.
+type Error struct {
+	Var    string // e.g. "WS_READ_LIMIT"
+	Value  string // the value as given (or as held in Config)
+	Reason string // e.g. "not a whole number"
+}
+
+// Error formats as `config: WS_READ_LIMIT="abc": not a whole number`.
+func (e *Error) Error() string {
+	return "config: " + e.Var + "=" + strconv.Quote(e.Value) + ": " + e.Reason
+}
+
+// errReason lets a parser say why a value is refused; Load adds variable and value.
+type errReason string
+
+func (e errReason) Error() string { return string(e) }
+
+// variable binds one environment variable to the Config field it sets.
+type variable struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+// variables lists every setting in README order; Load walks it and the tests
+// check it against README.md, so a variable cannot be added without a parser.
+func variables() []variable {
+	return []variable{
+		{"WS_ADDR", func(c *Config, v string) error { c.Addr = v; return nil }},
+		{"WS_KAFKA_BROKERS", func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
+		{"WS_KAFKA_TOPICS", func(c *Config, v string) error { c.KafkaTopics = splitList(v); return nil }},
+		{"WS_KAFKA_START_OFFSET", func(c *Config, v string) error { c.KafkaStartOffset = v; return nil }},
+		{"WS_KAFKA_CLIENT_ID", func(c *Config, v string) error { c.KafkaClientID = v; return nil }},
+		{"WS_KAFKA_RETRY_BACKOFF", durationVar(func(c *Config) *time.Duration { return &c.KafkaRetryBackoff })},
+		{"WS_KAFKA_RETRY_BACKOFF_MAX", durationVar(func(c *Config) *time.Duration { return &c.KafkaRetryBackoffMax })},
+		{"WS_MAX_CONNECTIONS", intVar(func(c *Config) *int { return &c.MaxConnections })},
+		{"WS_MAX_SUBSCRIPTIONS", intVar(func(c *Config) *int { return &c.MaxSubscriptions })},
+		{"WS_READ_LIMIT", func(c *Config, v string) error {
+			n, err := parseInt(v)
+			c.ReadLimit = int64(n)
+			return err
+		}},
+		{"WS_RATE_LIMIT", floatVar(func(c *Config) *float64 { return &c.RateLimit })},
+		{"WS_RATE_BURST", intVar(func(c *Config) *int { return &c.RateBurst })},
+		{"WS_SEND_QUEUE_MESSAGES", intVar(func(c *Config) *int { return &c.SendQueueMessages })},
+		{"WS_SEND_QUEUE_BYTES", intVar(func(c *Config) *int { return &c.SendQueueBytes })},
+		{"WS_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+		{"WS_PING_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.PingInterval })},
+		{"WS_BATCH", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errReason("not a boolean (true or false)")
+			}
+			c.Batch = b
+			return nil
+		}},
+		{"WS_BATCH_MAX_BYTES", intVar(func(c *Config) *int { return &c.BatchMaxBytes })},
+		{"WS_CPU_REJECT_THRESHOLD", floatVar(func(c *Config) *float64 { return &c.CPURejectThreshold })},
+		{"WS_ALLOWED_ORIGINS", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+		{"WS_SHUTDOWN_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"WS_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+		{"WS_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+		{"WS_SHARDS", intVar(func(c *Config) *int { return &c.Shards })},
+	}
+}
+
+// Load reads every WS_* variable through lookup (os.LookupEnv in main), starting
+// from Default, and returns Validate's verdict. Unset or empty variables keep
+// their default. The error lists every bad variable, each as an *Error.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	var errs []error
+	for _, v := range variables() {
+		raw, ok := lookup(v.name)
+		if !ok || strings.TrimSpace(raw) == "" {
+			continue
+		}
+		if err := v.set(&c, strings.TrimSpace(raw)); err != nil {
+			errs = append(errs, &Error{Var: v.name, Value: raw, Reason: err.Error()})
+		}
+	}
+	// A field whose value did not parse keeps its default, so Validate adds no
+	// second error for it; both kinds of mistake are reported in one run.
+	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// splitList splits a comma-separated list, trimming spaces around entries.
+// Empty entries are kept so that Validate can refuse "a,,b".
+func splitList(v string) []string {
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+func parseInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errReason("not a whole number")
+	}
+	return n, nil
+}
+
+func intVar(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseInt(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func floatVar(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return errReason("not a number")
+		}
+		*field(c) = f
+		return nil
+	}
+}
+
+func durationVar(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errReason("not a duration (e.g. 500ms, 10s, 1m)")
+		}
+		*field(c) = d
+		return nil
+	}
+}

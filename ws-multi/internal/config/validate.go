@@ -1,0 +1,167 @@
+// This file is part of package config, duplicated in ws-single on purpose; they may diverge.
+
+package config
+
+import (
+	"errors"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every field's range and returns one *Error per bad setting
+// (joined with errors.Join), each naming the environment variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, value, reason string) {
+		errs = append(errs, &Error{Var: name, Value: value, Reason: reason})
+	}
+	positiveInt := func(name string, n int64) {
+		if n < 1 {
+			bad(name, strconv.FormatInt(n, 10), "must be at least 1")
+		}
+	}
+	positiveDuration := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad(name, d.String(), "must be longer than 0")
+		}
+	}
+
+	if reason := checkHostPort(c.Addr, true); reason != "" {
+		bad("WS_ADDR", c.Addr, reason)
+	}
+	if reason := checkList(c.KafkaBrokers, func(b string) string { return checkHostPort(b, false) }); reason != "" {
+		bad("WS_KAFKA_BROKERS", strings.Join(c.KafkaBrokers, ","), reason)
+	}
+	if reason := checkList(c.KafkaTopics, checkTopic); reason != "" {
+		bad("WS_KAFKA_TOPICS", strings.Join(c.KafkaTopics, ","), reason)
+	} else if dup := firstDuplicate(c.KafkaTopics); dup != "" {
+		bad("WS_KAFKA_TOPICS", strings.Join(c.KafkaTopics, ","), "topic "+strconv.Quote(dup)+" listed twice")
+	}
+	if c.KafkaStartOffset != StartNewest && c.KafkaStartOffset != StartOldest {
+		bad("WS_KAFKA_START_OFFSET", c.KafkaStartOffset, "must be newest or oldest")
+	}
+	if c.KafkaClientID == "" {
+		bad("WS_KAFKA_CLIENT_ID", c.KafkaClientID, "must not be empty")
+	}
+	positiveDuration("WS_KAFKA_RETRY_BACKOFF", c.KafkaRetryBackoff)
+	positiveDuration("WS_KAFKA_RETRY_BACKOFF_MAX", c.KafkaRetryBackoffMax)
+	if c.KafkaRetryBackoff > 0 && c.KafkaRetryBackoffMax > 0 && c.KafkaRetryBackoffMax < c.KafkaRetryBackoff {
+		bad("WS_KAFKA_RETRY_BACKOFF_MAX", c.KafkaRetryBackoffMax.String(),
+			"must not be shorter than WS_KAFKA_RETRY_BACKOFF ("+c.KafkaRetryBackoff.String()+")")
+	}
+	if c.MaxConnections < 0 {
+		bad("WS_MAX_CONNECTIONS", strconv.Itoa(c.MaxConnections), "must be 0 (auto) or more")
+	}
+	positiveInt("WS_MAX_SUBSCRIPTIONS", int64(c.MaxSubscriptions))
+	positiveInt("WS_READ_LIMIT", c.ReadLimit)
+	if !(c.RateLimit > 0) {
+		bad("WS_RATE_LIMIT", formatFloat(c.RateLimit), "must be more than 0")
+	}
+	positiveInt("WS_RATE_BURST", int64(c.RateBurst))
+	positiveInt("WS_SEND_QUEUE_MESSAGES", int64(c.SendQueueMessages))
+	positiveInt("WS_SEND_QUEUE_BYTES", int64(c.SendQueueBytes))
+	positiveDuration("WS_WRITE_TIMEOUT", c.WriteTimeout)
+	positiveDuration("WS_PING_INTERVAL", c.PingInterval)
+	positiveInt("WS_BATCH_MAX_BYTES", int64(c.BatchMaxBytes))
+	if !(c.CPURejectThreshold >= 0 && c.CPURejectThreshold <= 100) {
+		bad("WS_CPU_REJECT_THRESHOLD", formatFloat(c.CPURejectThreshold), "must be a percentage from 0 (disabled) to 100")
+	}
+	if len(c.AllowedOrigins) > 0 { // empty: only same-origin and no-Origin requests
+		if reason := checkList(c.AllowedOrigins, checkOriginPattern); reason != "" {
+			bad("WS_ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ","), reason)
+		}
+	}
+	positiveDuration("WS_SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("WS_LOG_FORMAT", c.LogFormat, "must be json or console")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("WS_LOG_LEVEL", c.LogLevel, "must be debug, info, warn or error")
+	}
+	if c.Shards < 0 || c.Shards > MaxShards {
+		bad("WS_SHARDS", strconv.Itoa(c.Shards), "must be 0 (one per GOMAXPROCS) to "+strconv.Itoa(MaxShards))
+	}
+	return errors.Join(errs...)
+}
+
+// checkList returns why a list is refused: empty, an empty entry, or the first
+// entry check refuses.
+func checkList(list []string, check func(string) string) string {
+	if len(list) == 0 {
+		return "must not be empty"
+	}
+	for _, e := range list {
+		if e == "" {
+			return "empty entry in the comma-separated list"
+		}
+		if reason := check(e); reason != "" {
+			return strconv.Quote(e) + ": " + reason
+		}
+	}
+	return ""
+}
+
+// checkHostPort accepts host:port; a listen address may leave the host empty
+// (all interfaces) and use port 0 (any free port, handy in tests).
+func checkHostPort(v string, listen bool) string {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "not host:port"
+	}
+	if host == "" && !listen {
+		return "host is empty"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (p == 0 && !listen) {
+		return "port must be a number from 1 to 65535"
+	}
+	return ""
+}
+
+// checkTopic applies Kafka's own topic-name rule: 1 to 249 of [a-zA-Z0-9._-].
+// It also keeps ':' out, which channel names rely on to find the topic.
+func checkTopic(t string) string {
+	if len(t) > 249 {
+		return "longer than 249 characters"
+	}
+	if t == "." || t == ".." {
+		return "not a valid Kafka topic name"
+	}
+	for _, r := range t {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return "Kafka topic names hold only letters, digits, '.', '_' and '-'"
+		}
+	}
+	return ""
+}
+
+// checkOriginPattern accepts what coder/websocket's AcceptOptions.OriginPatterns
+// matches against the Origin host with path.Match: a host pattern, not a URL.
+func checkOriginPattern(p string) string {
+	if strings.Contains(p, "://") || strings.Contains(p, "/") {
+		return "a host pattern (example.com, *.example.com), not a URL"
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return "bad pattern syntax"
+	}
+	return ""
+}
+
+func firstDuplicate(list []string) string {
+	seen := make(map[string]bool, len(list))
+	for _, e := range list {
+		if seen[e] {
+			return e
+		}
+		seen[e] = true
+	}
+	return ""
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

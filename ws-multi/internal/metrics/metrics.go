@@ -1,0 +1,181 @@
+// Package metrics defines every Prometheus metric of the server on a registry
+// passed in; names and labels are the README metrics table, a contract.
+// This package is duplicated in ws-single on purpose; they may diverge.
+package metrics
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// BuildInfo labels ws_build_info.
+type BuildInfo struct {
+	Variant string // "ws-multi"
+	Version string // from the variant's git tag, e.g. "v1.2.3"
+	Commit  string // short git commit
+}
+
+// Reasons an upgrade is refused (label "reason" of ws_connections_rejected_total).
+const (
+	RejectMaxConnections = "max_connections"
+	RejectCPU            = "cpu"
+	RejectOrigin         = "origin"
+	RejectDraining       = "draining"
+)
+
+// Reasons a connection ends (label "reason" of ws_disconnects_total).
+const (
+	DisconnectClient       = "client"
+	DisconnectSlow         = "slow"
+	DisconnectWriteTimeout = "write_timeout"
+	DisconnectReadLimit    = "read_limit"
+	DisconnectRateLimit    = "rate_limit"
+	DisconnectBinary       = "binary"
+	DisconnectPingTimeout  = "ping_timeout"
+	DisconnectShutdown     = "shutdown"
+	DisconnectError        = "error"
+)
+
+// Protocol error codes (label "code" of ws_protocol_errors_total), as in docs/PROTOCOL.md.
+const (
+	CodeInvalidJSON          = "invalid_json"
+	CodeInvalidRequest       = "invalid_request"
+	CodeUnknownOp            = "unknown_op"
+	CodeInvalidChannel       = "invalid_channel"
+	CodeTooManySubscriptions = "too_many_subscriptions"
+)
+
+// Label values documented in README.md and docs/PROTOCOL.md. New pre-initialises
+// each to 0 so dashboards see every series from the start. Read-only.
+var (
+	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining}
+	DisconnectReasons = []string{
+		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadLimit, DisconnectRateLimit,
+		DisconnectBinary, DisconnectPingTimeout, DisconnectShutdown, DisconnectError,
+	}
+	ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+)
+
+// LatencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
+// fanned out on the same host) to 5 s (a stalled consumer or a slow client).
+var LatencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// Metrics holds every metric of the README table. Fields are safe for
+// concurrent use, as all client_golang metrics are.
+type Metrics struct {
+	Connections         prometheus.Gauge         // ws_connections
+	ConnectionsAccepted prometheus.Counter       // ws_connections_accepted_total
+	ConnectionsRejected *prometheus.CounterVec   // ws_connections_rejected_total{reason}
+	Disconnects         *prometheus.CounterVec   // ws_disconnects_total{reason}
+	Subscriptions       prometheus.Gauge         // ws_subscriptions
+	Channels            prometheus.Gauge         // ws_channels
+	ProtocolErrors      *prometheus.CounterVec   // ws_protocol_errors_total{code}
+	MessagesDelivered   prometheus.Counter       // ws_messages_delivered_total
+	FramesWritten       prometheus.Counter       // ws_frames_written_total
+	BytesWritten        prometheus.Counter       // ws_bytes_written_total
+	SendQueueOverflow   prometheus.Counter       // ws_send_queue_overflow_total
+	KafkaRecords        *prometheus.CounterVec   // ws_kafka_records_consumed_total{topic}
+	KafkaLag            *prometheus.GaugeVec     // ws_kafka_consumer_lag{topic,partition}
+	KafkaAttached       prometheus.Gauge         // ws_kafka_attached
+	KafkaErrors         prometheus.Counter       // ws_kafka_errors_total
+	DeliveryLatency     prometheus.Histogram     // ws_delivery_latency_seconds
+	CgroupCPULimitCores prometheus.Gauge         // ws_cgroup_cpu_limit_cores
+	CgroupCPUUsageRatio prometheus.Gauge         // ws_cgroup_cpu_usage_ratio
+	CgroupMemoryLimit   prometheus.Gauge         // ws_cgroup_memory_limit_bytes
+	CgroupMemoryUsage   prometheus.Gauge         // ws_cgroup_memory_usage_bytes
+	ShardQueueDepth     *prometheus.GaugeVec     // ws_shard_queue_depth{shard}
+	ShardFanout         *prometheus.HistogramVec // ws_shard_fanout_seconds{shard}
+}
+
+// FanoutBuckets are the ws_shard_fanout_seconds buckets: 10 µs (a record with a
+// few subscribers) to 1 s (a shard that has fallen far behind).
+var FanoutBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}
+
+// New creates every metric, registers them with ws_build_info and the process
+// and Go collectors on reg, and pre-initialises the documented label values.
+// It panics if a name is already registered on reg, as MustRegister does: that
+// is a programming error, and each registry gets one Metrics.
+func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	m := &Metrics{
+		Connections:         gauge("ws_connections", "Open WebSocket connections."),
+		ConnectionsAccepted: counter("ws_connections_accepted_total", "WebSocket upgrades accepted."),
+		ConnectionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_connections_rejected_total", Help: "WebSocket upgrades refused, by reason.",
+		}, []string{"reason"}),
+		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_disconnects_total", Help: "WebSocket connections ended, by reason.",
+		}, []string{"reason"}),
+		Subscriptions: gauge("ws_subscriptions", "Client subscriptions (client x channel)."),
+		Channels:      gauge("ws_channels", "Channels with at least one subscriber."),
+		ProtocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_protocol_errors_total", Help: "Protocol error replies sent, by code.",
+		}, []string{"code"}),
+		MessagesDelivered: counter("ws_messages_delivered_total", "Messages written to sockets."),
+		FramesWritten:     counter("ws_frames_written_total", "WebSocket frames written."),
+		BytesWritten:      counter("ws_bytes_written_total", "Payload bytes written."),
+		SendQueueOverflow: counter("ws_send_queue_overflow_total", "Clients whose send queue overflowed."),
+		KafkaRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_kafka_records_consumed_total", Help: "Kafka records consumed, by topic.",
+		}, []string{"topic"}),
+		KafkaLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ws_kafka_consumer_lag", Help: "High-water mark minus next offset, per partition.",
+		}, []string{"topic", "partition"}),
+		KafkaAttached: gauge("ws_kafka_attached", "1 while every partition is being consumed."),
+		KafkaErrors:   counter("ws_kafka_errors_total", "Kafka consumer errors."),
+		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ws_delivery_latency_seconds",
+			Help:    "Kafka record timestamp to socket write.",
+			Buckets: LatencyBuckets,
+		}),
+		CgroupCPULimitCores: gauge("ws_cgroup_cpu_limit_cores", "CPU limit in cores (cgroup quota, else cores on the host)."),
+		CgroupCPUUsageRatio: gauge("ws_cgroup_cpu_usage_ratio", "CPU used / CPU limit over the last second."),
+		CgroupMemoryLimit:   gauge("ws_cgroup_memory_limit_bytes", "Cgroup memory limit in bytes (0 when unlimited)."),
+		CgroupMemoryUsage:   gauge("ws_cgroup_memory_usage_bytes", "Cgroup memory usage in bytes."),
+		ShardQueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ws_shard_queue_depth", Help: "Events waiting per hub shard.",
+		}, []string{"shard"}),
+		ShardFanout: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ws_shard_fanout_seconds",
+			Help:    "Time to fan one record out in a hub shard.",
+			Buckets: FanoutBuckets,
+		}, []string{"shard"}),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ws_build_info",
+		Help: "Build of the running server; always 1.",
+		ConstLabels: prometheus.Labels{
+			"variant": info.Variant, "version": info.Version, "commit": info.Commit, "go_version": runtime.Version(),
+		},
+	})
+	buildInfo.Set(1)
+
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+		m.Connections, m.ConnectionsAccepted, m.ConnectionsRejected, m.Disconnects,
+		m.Subscriptions, m.Channels, m.ProtocolErrors,
+		m.MessagesDelivered, m.FramesWritten, m.BytesWritten, m.SendQueueOverflow,
+		m.KafkaRecords, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
+		m.CgroupCPULimitCores, m.CgroupCPUUsageRatio, m.CgroupMemoryLimit, m.CgroupMemoryUsage,
+		m.ShardQueueDepth, m.ShardFanout,
+	)
+	for _, r := range RejectReasons {
+		m.ConnectionsRejected.WithLabelValues(r)
+	}
+	for _, r := range DisconnectReasons {
+		m.Disconnects.WithLabelValues(r)
+	}
+	for _, c := range ErrorCodes {
+		m.ProtocolErrors.WithLabelValues(c)
+	}
+	return m
+}
