@@ -50,6 +50,12 @@ test/%: ## one module's tests with the race detector (e.g. make test/ws-single)
 	cd $* && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi LOADTEST_BIN=$(BIN)/loadtest \
 		$(GO) test -race -count=1 -timeout 15m ./...
 
+.PHONY: test/deploy
+test/deploy: single multi ## deploy checks: compose/k8s manifests, promtool, dashboard vs a live server, release dry run
+	cd loadtest && GOWORK=off $(GO) vet -tags deploycheck ./internal/deploycheck
+	cd loadtest && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi \
+		$(GO) test -tags deploycheck -race -count=1 -timeout 5m ./internal/deploycheck
+
 .PHONY: vet
 vet: $(addprefix vet/,$(MODULES)) ## go vet every module
 
@@ -61,6 +67,45 @@ vet/%:
 fuzz: ## run every fuzz target briefly (FUZZTIME=10s; longer by hand)
 	cd ws-single && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(FUZZTIME) ./internal/protocol
 	cd ws-multi && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(FUZZTIME) ./internal/protocol
+
+DOCKER ?= docker
+COMPOSE = $(DOCKER) compose -f deploy/compose/compose.yaml
+# docker-% builds one image from the repository root with the Makefile's version and commit.
+DOCKERBUILD = $(DOCKER) build -f deploy/docker/$(1).Dockerfile --build-arg VERSION=$(call version,$(1)) \
+	--build-arg COMMIT=$(COMMIT) -t $(1):$(call version,$(1)) .
+
+.PHONY: docker-single
+docker-single: ## container image ws-single:<version> (deploy/docker/ws-single.Dockerfile)
+	$(call DOCKERBUILD,ws-single)
+
+.PHONY: docker-multi
+docker-multi: ## container image ws-multi:<version> (deploy/docker/ws-multi.Dockerfile)
+	$(call DOCKERBUILD,ws-multi)
+
+.PHONY: docker-loadtest
+docker-loadtest: ## container image loadtest:<version> (compose services feed and loadtest)
+	$(call DOCKERBUILD,loadtest)
+
+# The compose targets pass the same versions, so compose builds the same images as docker-%.
+COMPOSEENV = WS_SINGLE_VERSION=$(call version,ws-single) WS_MULTI_VERSION=$(call version,ws-multi) \
+	LOADTEST_VERSION=$(call version,loadtest) COMMIT=$(COMMIT)
+
+.PHONY: compose-up
+compose-up: ## Kafka + ws-single (:3002) + ws-multi (:3003) + feed + Prometheus (:9090) + Grafana (:3000)
+	$(COMPOSEENV) $(COMPOSE) up -d --build
+
+.PHONY: compose-loadtest
+compose-loadtest: ## one load scenario in compose (LOADTEST_TARGET=ws-single|ws-multi)
+	$(COMPOSEENV) $(COMPOSE) --profile loadtest run --rm loadtest
+
+.PHONY: compose-down
+compose-down: ## stop the compose stack (volumes kept; add -v by hand to drop them)
+	$(COMPOSE) --profile loadtest down
+
+.PHONY: release-%
+release-%: ## tag a release: make release-single VERSION=v1.2.0 (also release-multi, release-loadtest)
+	@test -n "$(VERSION)" || { echo "usage: make release-$* VERSION=vX.Y.Z" >&2; exit 2; }
+	deploy/release.sh $* $(VERSION)
 
 .PHONY: tidy
 tidy: ## go mod tidy every module
