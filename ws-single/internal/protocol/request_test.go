@@ -1,0 +1,124 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Request
+		code    string
+		errID   string
+		errHasI bool
+	}{
+		{name: "subscribe", in: `{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`,
+			want: Request{Op: OpSubscribe, ID: "1", HasID: true, Channels: []string{"trades:BTC-USD", "tickers:*"}}},
+		{name: "unsubscribe without id", in: `{"op":"unsubscribe","channels":["trades"]}`,
+			want: Request{Op: OpUnsubscribe, Channels: []string{"trades"}}},
+		{name: "ping", in: `{"op":"ping","id":"3"}`, want: Request{Op: OpPing, ID: "3", HasID: true}},
+		{name: "empty id is an id", in: `{"op":"ping","id":""}`, want: Request{Op: OpPing, HasID: true}},
+		{name: "null id is no id", in: `{"op":"ping","id":null}`, want: Request{Op: OpPing}},
+		{name: "unknown fields ignored", in: ` {"op":"ping","x":[1,2],"y":{}}`, want: Request{Op: OpPing}},
+		{name: "duplicates removed in order", in: `{"op":"subscribe","channels":["b","a","b","a:*","a"]}`,
+			want: Request{Op: OpSubscribe, Channels: []string{"b", "a", "a:*"}}},
+		{name: "not json", in: `hello`, code: CodeInvalidJSON},
+		{name: "empty frame", in: ``, code: CodeInvalidJSON},
+		{name: "array", in: `[1]`, code: CodeInvalidJSON},
+		{name: "null", in: `null`, code: CodeInvalidJSON},
+		{name: "truncated object", in: `{"op":"ping"`, code: CodeInvalidJSON},
+		{name: "trailing garbage", in: `{"op":"ping"} x`, code: CodeInvalidJSON},
+		{name: "id not a string", in: `{"op":"ping","id":5}`, code: CodeInvalidRequest},
+		{name: "id too long", in: `{"op":"ping","id":"` + strings.Repeat("x", 65) + `"}`, code: CodeInvalidRequest},
+		{name: "id of 64 bytes", in: `{"op":"ping","id":"` + strings.Repeat("x", 64) + `"}`,
+			want: Request{Op: OpPing, ID: strings.Repeat("x", 64), HasID: true}},
+		{name: "missing op", in: `{"id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
+		{name: "unknown op", in: `{"op":"publish","id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
+		{name: "op not a string", in: `{"op":1}`, code: CodeUnknownOp},
+		{name: "op case matters", in: `{"OP":"ping"}`, code: CodeUnknownOp},
+		{name: "channels missing", in: `{"op":"subscribe","id":"2"}`, code: CodeInvalidRequest, errID: "2", errHasI: true},
+		{name: "channels null", in: `{"op":"subscribe","channels":null}`, code: CodeInvalidRequest},
+		{name: "channels empty", in: `{"op":"unsubscribe","channels":[]}`, code: CodeInvalidRequest},
+		{name: "channels not array", in: `{"op":"subscribe","channels":"trades"}`, code: CodeInvalidRequest},
+		{name: "channel not string", in: `{"op":"subscribe","channels":["a",1]}`, code: CodeInvalidRequest},
+		{name: "invalid channel", in: `{"op":"subscribe","id":"1","channels":["ok","a b"]}`, code: CodeInvalidChannel, errID: "1", errHasI: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.in))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("Parse(%s) error = %v", tt.in, err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("Parse(%s) = %+v, want %+v", tt.in, got, tt.want)
+				}
+				return
+			}
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("Parse(%s) error = %v, want *Error with code %s", tt.in, err, tt.code)
+			}
+			if pe.Code != tt.code || pe.ID != tt.errID || pe.HasID != tt.errHasI {
+				t.Fatalf("Parse(%s) error = %+v, want code %s id %q/%v", tt.in, pe, tt.code, tt.errID, tt.errHasI)
+			}
+		})
+	}
+}
+
+func TestInvalidChannelMessage(t *testing.T) {
+	_, err := Parse([]byte(`{"op":"subscribe","channels":["a b"]}`))
+	var pe *Error
+	if !errors.As(err, &pe) {
+		t.Fatalf("error = %v", err)
+	}
+	if want := `channel "a b": invalid character ' '`; pe.Message != want {
+		t.Fatalf("message = %q, want %q", pe.Message, want)
+	}
+}
+
+// FuzzParse checks that no input panics the parser, that every error is a
+// documented code, and that accepted requests hold only valid channels.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`,
+		`{"op":"unsubscribe","channels":["a"]}`, `{"op":"ping","id":"x"}`,
+		`[]`, `{`, `{"op":5}`, `{"op":"subscribe","channels":["*"]}`, "{\"op\":\"ping\",\"id\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	codes := map[string]bool{CodeInvalidJSON: true, CodeInvalidRequest: true, CodeUnknownOp: true, CodeInvalidChannel: true}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		req, err := Parse(frame)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || !codes[pe.Code] {
+				t.Fatalf("Parse(%q) error = %v, not a documented code", frame, err)
+			}
+			line := EncodeError(pe)
+			if !json.Valid(line) || strings.ContainsRune(string(line), '\n') {
+				t.Fatalf("error reply %q is not one JSON line", line)
+			}
+			return
+		}
+		if len(req.ID) > MaxIDLen || !utf8.ValidString(req.ID) {
+			t.Fatalf("Parse(%q) accepted id %q", frame, req.ID)
+		}
+		seen := map[string]bool{}
+		for _, ch := range req.Channels {
+			if err := ValidateChannel(ch); err != nil || seen[ch] {
+				t.Fatalf("Parse(%q) accepted channel %q twice or invalid: %v", frame, ch, err)
+			}
+			seen[ch] = true
+		}
+		if line := EncodeReply(req); !json.Valid(line) {
+			t.Fatalf("reply %q is not JSON", line)
+		}
+	})
+}
