@@ -1,0 +1,202 @@
+//go:build deploycheck
+
+package deploycheck
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// composeFile is the part of deploy/compose/compose.yaml the checks read.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string            `yaml:"image"`
+	Build       *composeBuild     `yaml:"build"`
+	EnvFile     []string          `yaml:"env_file"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	Ports       []string          `yaml:"ports"`
+	Profiles    []string          `yaml:"profiles"`
+	Command     []string          `yaml:"command"`
+	DependsOn   any               `yaml:"depends_on"`
+	StopGrace   string            `yaml:"stop_grace_period"`
+	Deploy      struct {
+		Resources struct {
+			Limits struct {
+				CPUs   string `yaml:"cpus"`
+				Memory string `yaml:"memory"`
+			} `yaml:"limits"`
+		} `yaml:"resources"`
+	} `yaml:"deploy"`
+}
+
+type composeBuild struct {
+	Context    string            `yaml:"context"`
+	Dockerfile string            `yaml:"dockerfile"`
+	Args       map[string]string `yaml:"args"`
+}
+
+func loadCompose(t *testing.T) (composeFile, string) {
+	t.Helper()
+	dir := deployPath(t, "compose")
+	var c composeFile
+	decodeYAML(t, filepath.Join(dir, "compose.yaml"), &c)
+	return c, dir
+}
+
+func TestComposeServices(t *testing.T) {
+	c, _ := loadCompose(t)
+	for _, name := range []string{"kafka", "kafka-init", "ws-single", "ws-multi", "feed", "prometheus", "grafana", "loadtest"} {
+		if _, ok := c.Services[name]; !ok {
+			t.Errorf("compose.yaml: no service %q", name)
+		}
+	}
+
+	kafka := c.Services["kafka"]
+	if !strings.HasPrefix(kafka.Image, "apache/kafka:") {
+		t.Errorf("kafka image %q: want the official apache/kafka image", kafka.Image)
+	}
+	if roles := kafka.Environment["KAFKA_PROCESS_ROLES"]; roles != "broker,controller" {
+		t.Errorf("kafka KAFKA_PROCESS_ROLES=%q: want broker,controller (single-node KRaft)", roles)
+	}
+	if voters := kafka.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"]; voters == "" {
+		t.Error("kafka: KAFKA_CONTROLLER_QUORUM_VOTERS is empty: KRaft needs its controller quorum")
+	}
+
+	tests := []struct {
+		name     string
+		cpus     string
+		hostPort string
+		envFiles []string
+	}{
+		{name: "ws-single", cpus: "1", hostPort: "127.0.0.1:3002:3002", envFiles: []string{"base.env", "ws-single.env"}},
+		{name: "ws-multi", cpus: "4", hostPort: "127.0.0.1:3003:3002", envFiles: []string{"base.env", "ws-multi.env"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := c.Services[tt.name]
+			if got := s.Deploy.Resources.Limits.CPUs; got != tt.cpus {
+				t.Errorf("cpus limit %q, want %q", got, tt.cpus)
+			}
+			if s.Deploy.Resources.Limits.Memory == "" {
+				t.Error("no memory limit: WS_MAX_CONNECTIONS=0 derives the connection limit from it")
+			}
+			if !slices.Equal(s.Ports, []string{tt.hostPort}) {
+				t.Errorf("ports %q, want [%s]", s.Ports, tt.hostPort)
+			}
+			if !slices.Equal(s.EnvFile, tt.envFiles) {
+				t.Errorf("env_file %q, want %q (shared base first, the variant's own last)", s.EnvFile, tt.envFiles)
+			}
+			if s.Build == nil || s.Build.Dockerfile != "deploy/docker/"+tt.name+".Dockerfile" {
+				t.Errorf("build %+v: want deploy/docker/%s.Dockerfile", s.Build, tt.name)
+			}
+			if !strings.HasPrefix(s.Image, tt.name+":") {
+				t.Errorf("image %q: want %s:<version>", s.Image, tt.name)
+			}
+			if s.StopGrace == "" {
+				t.Error("no stop_grace_period: the default 10s is shorter than WS_SHUTDOWN_TIMEOUT")
+			}
+		})
+	}
+
+	if lt := c.Services["loadtest"]; !slices.Contains(lt.Profiles, "loadtest") {
+		t.Errorf("loadtest profiles %q: want it only in the loadtest profile", lt.Profiles)
+	}
+	for _, name := range []string{"feed", "loadtest"} {
+		if img := c.Services[name].Image; !strings.HasPrefix(img, "loadtest:") {
+			t.Errorf("%s image %q: want the loadtest image", name, img)
+		}
+	}
+	if cmd := c.Services["feed"].Command; len(cmd) == 0 || cmd[0] != "dev" {
+		t.Errorf("feed command %q: want loadtest dev", cmd)
+	}
+}
+
+func TestComposeReferencesExist(t *testing.T) {
+	c, dir := loadCompose(t)
+	for name, s := range c.Services {
+		for _, f := range s.EnvFile {
+			mustExist(t, filepath.Join(dir, f), "service "+name+" env_file")
+		}
+		for _, v := range s.Volumes {
+			host, _, _ := strings.Cut(v, ":")
+			if !strings.HasPrefix(host, ".") && !strings.HasPrefix(host, "/") {
+				if _, ok := c.Volumes[host]; !ok {
+					t.Errorf("service %s: named volume %q is not declared under volumes", name, host)
+				}
+				continue
+			}
+			mustExist(t, filepath.Join(dir, host), "service "+name+" volume")
+		}
+		if s.Build != nil {
+			ctx := filepath.Join(dir, s.Build.Context)
+			mustExist(t, ctx, "service "+name+" build context")
+			mustExist(t, filepath.Join(ctx, s.Build.Dockerfile), "service "+name+" build dockerfile")
+			for _, arg := range []string{"VERSION", "COMMIT"} {
+				if s.Build.Args[arg] == "" {
+					t.Errorf("service %s: build arg %s not passed", name, arg)
+				}
+			}
+		}
+	}
+}
+
+func TestComposeEnvFiles(t *testing.T) {
+	dir := deployPath(t, "compose")
+	base := readEnvFile(t, filepath.Join(dir, "base.env"))
+	checkEnvKeys(t, "base.env", base)
+	if base["WS_KAFKA_BROKERS"] != "kafka:9092" {
+		t.Errorf("base.env WS_KAFKA_BROKERS=%q: want the compose Kafka, kafka:9092", base["WS_KAFKA_BROKERS"])
+	}
+	for _, v := range []string{"ws-single", "ws-multi"} {
+		env := readEnvFile(t, filepath.Join(dir, v+".env"))
+		checkEnvKeys(t, v+".env", env)
+		if env["WS_KAFKA_CLIENT_ID"] != v {
+			t.Errorf("%s.env WS_KAFKA_CLIENT_ID=%q, want %q", v, env["WS_KAFKA_CLIENT_ID"], v)
+		}
+	}
+	if _, ok := readEnvFile(t, filepath.Join(dir, "ws-single.env"))["WS_SHARDS"]; ok {
+		t.Error("ws-single.env sets WS_SHARDS, a ws-multi-only variable")
+	}
+}
+
+// TestComposeScrapesBothVariants holds the Prometheus config, the compose services and the
+// dashboard's `variant` (= job) convention together.
+func TestComposeScrapesBothVariants(t *testing.T) {
+	c, _ := loadCompose(t)
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	b, err := os.ReadFile(deployPath(t, "prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeYAMLBytes(t, "prometheus.yml", b, &cfg)
+	jobs := map[string][]string{}
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			jobs[sc.JobName] = append(jobs[sc.JobName], st.Targets...)
+		}
+	}
+	for _, v := range []string{"ws-single", "ws-multi"} {
+		want := []string{v + ":3002"}
+		if !slices.Equal(jobs[v], want) {
+			t.Errorf("prometheus.yml job %s targets %q, want %q (the compose service on its container port)", v, jobs[v], want)
+		}
+		if _, ok := c.Services[v]; !ok {
+			t.Errorf("prometheus.yml scrapes %s, which compose does not run", v)
+		}
+	}
+}
