@@ -1,7 +1,10 @@
 package main
 
 import (
+	"github.com/adred-codev/ws_poc/loadtest/internal/broadcast"
+	"github.com/adred-codev/ws_poc/loadtest/internal/connect"
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
+	"github.com/adred-codev/ws_poc/loadtest/internal/worker"
 )
 
 // subcommands lists every subcommand in the order `loadtest --help` shows them.
@@ -9,5 +12,8 @@ import (
 func subcommands() []command {
 	return []command{
 		{name: "dev", summary: "local Kafka-protocol broker (trades, tickers) with a synthetic feed", run: dev.Run},
+		{name: "connect", summary: "open N connections at a ramp rate, subscribe, hold; handshake and server figures", run: connect.Run},
+		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
+		{name: "worker", summary: "(internal) one worker process of connect/broadcast, started by them", run: worker.Run},
 	}
 }

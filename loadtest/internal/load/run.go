@@ -1,0 +1,380 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/latency"
+	"github.com/adred-codev/ws_poc/loadtest/internal/rusage"
+	"github.com/adred-codev/ws_poc/loadtest/internal/scrape"
+	"github.com/adred-codev/ws_poc/loadtest/internal/sequence"
+)
+
+// scrapeTimeout bounds one /metrics request.
+const scrapeTimeout = 5 * time.Second
+
+// orchestrator runs one scenario: groups, producer, progress, scrapes.
+type orchestrator struct {
+	sc     *Scenario
+	stderr io.Writer
+	events chan event
+	groups []groupState
+	http   *http.Client
+
+	// live figures, updated from progress events
+	second      *latency.Histogram // latencies since the last progress line
+	stepLive    *latency.Histogram // latencies since the current step began
+	lastPrinted time.Time
+	lastRecv    int64
+	start       time.Time
+	phase       string
+}
+
+type groupState struct {
+	last   Progress
+	result *GroupResult
+	err    error
+	done   bool
+}
+
+// Run executes a scenario and returns its figures. Progress goes to stderr once a second.
+func Run(ctx context.Context, sc Scenario, stderr io.Writer) (*Result, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	o := &orchestrator{
+		sc:       &sc,
+		stderr:   stderr,
+		events:   make(chan event),
+		http:     &http.Client{Timeout: scrapeTimeout},
+		second:   latency.New(),
+		stepLive: latency.New(),
+		start:    time.Now(),
+	}
+	cpu0, err := rusage.Self()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, sc.MaxTime.D())
+	defer cancel()
+
+	res := &Result{Scenario: sc, Started: o.start.UTC()}
+	srv := &ServerFigures{}
+	before, scrapeErr := o.scrape(ctx)
+	srv.note(scrapeErr)
+
+	var pr *producer
+	if sc.Mode == ModeBroadcast {
+		if pr, err = newProducer(&sc); err != nil {
+			return nil, err
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if err := o.startGroups(ctx, stop, &wg); err != nil {
+		close(stop)
+		o.collect()
+		wg.Wait()
+		if pr != nil {
+			pr.close()
+		}
+		return nil, err
+	}
+
+	o.phase = "connect"
+	o.pump(ctx, nil, 0, o.allReady)
+	connectDone := time.Now()
+	peak, scrapeErr := o.scrape(ctx)
+	srv.note(scrapeErr)
+
+	loadStart := time.Now()
+	switch sc.Mode {
+	case ModeConnect:
+		o.phase = "hold"
+		o.pump(ctx, nil, sc.Hold.D(), nil)
+	case ModeBroadcast:
+		res.StepsRun, res.StoppedEarly = o.runSteps(ctx, pr)
+		o.phase = "drain"
+		o.pump(ctx, nil, sc.Drain.D(), nil)
+	}
+	loadWall := time.Since(loadStart)
+	after, scrapeErr := o.scrape(ctx)
+	srv.note(scrapeErr)
+
+	close(stop)
+	o.phase = "close"
+	o.collect()
+	wg.Wait()
+	var produced map[string][]int64
+	if pr != nil {
+		pr.close()
+		produced = pr.produced()
+		res.ProduceErrors = pr.errs
+		if pr.lastErr != nil {
+			res.ProduceError = pr.lastErr.Error()
+		}
+	}
+	var errs []error
+	for _, g := range o.groups {
+		if g.err != nil {
+			errs = append(errs, g.err)
+		}
+	}
+	if len(errs) > 0 && !anyResult(o.groups) {
+		return nil, errors.Join(errs...)
+	}
+	for _, e := range errs {
+		res.GroupErrors = append(res.GroupErrors, e.Error())
+	}
+
+	cpu1, err := rusage.Self()
+	if err != nil {
+		return nil, err
+	}
+	genCPU := cpu1.Sub(cpu0)
+	for _, g := range o.groups {
+		if g.result != nil {
+			genCPU = genCPU.Add(g.result.CPU)
+		}
+	}
+	res.WallSeconds = time.Since(o.start).Seconds()
+	res.fill(o.results(), produced, connectDone.Sub(o.start), loadWall)
+	srv.fill(before, peak, after, res)
+	res.Server = srv
+	res.Generator = generatorFigures(genCPU, time.Since(o.start), srv, &sc)
+	res.judge()
+	return res, ctx.Err()
+}
+
+func anyResult(gs []groupState) bool {
+	for _, g := range gs {
+		if g.result != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *orchestrator) results() []*GroupResult {
+	var out []*GroupResult
+	for _, g := range o.groups {
+		if g.result != nil {
+			out = append(out, g.result)
+		}
+	}
+	return out
+}
+
+// startGroups splits the connections over the groups and starts them.
+func (o *orchestrator) startGroups(ctx context.Context, stop <-chan struct{}, wg *sync.WaitGroup) error {
+	n := max(o.sc.Workers, 1)
+	o.groups = make([]groupState, n)
+	per := (o.sc.Conns + n - 1) / n
+	for i := range n {
+		plan := Plan{Scenario: *o.sc, From: min(i*per, o.sc.Conns), To: min((i+1)*per, o.sc.Conns), RampRate: o.sc.RampRate / float64(n)}
+		if o.sc.Workers <= 1 {
+			startLocal(ctx, i, plan, stop, o.events, wg)
+			continue
+		}
+		if err := startProcess(ctx, i, plan, stop, o.events, wg, o.stderr); err != nil {
+			// Groups already started must still be collected by the caller.
+			for j := i; j < n; j++ {
+				o.groups[j].done = true
+				o.groups[j].err = err
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// pump handles events and prints progress until done is closed, d passes (when > 0), cond
+// returns true (when set), or ctx ends. With neither d nor cond nor done it returns at once.
+func (o *orchestrator) pump(ctx context.Context, done <-chan struct{}, d time.Duration, cond func() bool) {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	} else if cond == nil && done == nil {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if cond != nil && cond() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-timeout:
+			return
+		case e := <-o.events:
+			o.apply(e)
+		case <-tick.C:
+			o.print()
+		}
+	}
+}
+
+// collect handles events until every group has delivered its result (or failed).
+func (o *orchestrator) collect() {
+	for !o.allDone() {
+		o.apply(<-o.events)
+	}
+}
+
+func (o *orchestrator) apply(e event) {
+	g := &o.groups[e.group]
+	switch {
+	case e.progress != nil:
+		g.last = *e.progress
+		if e.progress.Interval != nil {
+			o.second.Merge(e.progress.Interval)
+			o.stepLive.Merge(e.progress.Interval)
+		}
+	default:
+		g.result, g.err, g.done = e.result, e.err, true
+	}
+}
+
+func (o *orchestrator) allReady() bool {
+	for _, g := range o.groups {
+		if !g.last.Ready && !g.done {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *orchestrator) allDone() bool {
+	for _, g := range o.groups {
+		if !g.done {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *orchestrator) totals() Progress {
+	var t Progress
+	for _, g := range o.groups {
+		t.Connected += g.last.Connected
+		t.Subscribed += g.last.Subscribed
+		t.Failed += g.last.Failed
+		t.Dropped += g.last.Dropped
+		t.Received += g.last.Received
+	}
+	return t
+}
+
+// print writes one progress line: connections, messages/s, p99 of the last second, errors.
+func (o *orchestrator) print() {
+	now := time.Now()
+	t := o.totals()
+	secs := now.Sub(o.lastPrinted).Seconds()
+	if o.lastPrinted.IsZero() {
+		secs = now.Sub(o.start).Seconds()
+	}
+	rate := float64(t.Received-o.lastRecv) / secs
+	p99 := "-"
+	if o.second.Count() > 0 {
+		p99 = fmt.Sprintf("%.1fms", float64(o.second.Quantile(0.99).Microseconds())/1000)
+	}
+	fmt.Fprintf(o.stderr, "[%5.1fs %-8s] conns %d/%d subscribed %d | msgs/s %.0f p99 %s | failed %d dropped %d\n",
+		now.Sub(o.start).Seconds(), o.phase, t.Connected, o.sc.Conns, t.Subscribed, rate, p99, t.Failed, t.Dropped)
+	o.second.Reset()
+	o.lastPrinted, o.lastRecv = now, t.Received
+}
+
+// runSteps publishes step after step; it stops early when a step's live p99 passes
+// StopP99 or the server dropped connections during it.
+func (o *orchestrator) runSteps(ctx context.Context, pr *producer) (run int, stoppedEarly string) {
+	abort := make(chan struct{})
+	for i := range o.sc.Steps {
+		o.phase = fmt.Sprintf("step %d", i)
+		o.stepLive.Reset()
+		droppedBefore := o.totals().Dropped
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pr.runStep(ctx, i, abort)
+		}()
+		o.pump(ctx, done, 0, nil)
+		<-done
+		run = i + 1
+		if ctx.Err() != nil {
+			return run, "max_time"
+		}
+		if o.sc.StopP99 > 0 && i+1 < len(o.sc.Steps) {
+			// Let the step's last second of deliveries arrive before judging it.
+			o.pump(ctx, nil, 1100*time.Millisecond, nil)
+			p99 := o.stepLive.Quantile(0.99)
+			if p99 > o.sc.StopP99.D() {
+				return run, fmt.Sprintf("step %d live p99 %s > %s", i, p99, o.sc.StopP99.D())
+			}
+			if d := o.totals().Dropped; d > droppedBefore {
+				return run, fmt.Sprintf("step %d: %d connections dropped", i, d-droppedBefore)
+			}
+		}
+	}
+	return run, ""
+}
+
+func (o *orchestrator) scrape(ctx context.Context) (scrape.Figures, error) {
+	if o.sc.MetricsURL == "none" {
+		return scrape.Figures{}, errNoMetrics
+	}
+	s, err := scrape.Fetch(ctx, o.http, o.sc.MetricsURL)
+	if err != nil {
+		return scrape.Figures{}, err
+	}
+	return s.Figures(), nil
+}
+
+var errNoMetrics = errors.New("metrics scraping disabled")
+
+// mergeChannels folds every group's per-channel counts together.
+func mergeChannels(rs []*GroupResult) map[string]*sequence.Counts {
+	out := map[string]*sequence.Counts{}
+	for _, r := range rs {
+		for name, c := range r.Channels {
+			m := out[name]
+			if m == nil {
+				m = &sequence.Counts{}
+				out[name] = m
+			}
+			m.Merge(*c)
+		}
+	}
+	return out
+}
+
+func generatorFigures(cpu rusage.CPU, wall time.Duration, srv *ServerFigures, sc *Scenario) GeneratorFigures {
+	cores := runtime.NumCPU()
+	g := GeneratorFigures{
+		CPUSeconds:  cpu.Total().Seconds(),
+		Cores:       cores,
+		Share:       rusage.Share(cpu.Total(), wall, cores),
+		Workers:     max(sc.Workers, 1),
+		SourceAddrs: sc.SourceAddrs,
+	}
+	machine := g.CPUSeconds
+	if srv.Scraped {
+		machine += srv.Delta.CPUSeconds
+	}
+	g.MachineShare = machine / (wall.Seconds() * float64(cores))
+	// The generator is the bottleneck suspect when it alone used nearly all cores, or when
+	// it and the server together left no core idle.
+	g.Saturated = g.Share >= 0.9 || g.MachineShare >= 0.9
+	return g
+}
