@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// countConn counts deliveries and writes nothing: the benchmark measures the
+// hub (fan-out, queues, hand-offs, writer goroutines), not the sockets.
+type countConn struct{ delivered *atomic.Int64 }
+
+func (c countConn) Write(msgs []*Message) error {
+	c.delivered.Add(int64(len(msgs)))
+	return nil
+}
+
+func (countConn) Overflow() {}
+
+// BenchmarkFanout publishes records to one channel with n subscribers. One op
+// is one record; ns/delivery is the hub's cost per message per client.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+			h := New(Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40}, m)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = h.Run(ctx); close(done) }()
+
+			var delivered atomic.Int64
+			clients := make([]*Client, n)
+			for i := range clients {
+				clients[i] = NewClient(countConn{&delivered})
+				if err := h.Register(ctx, clients[i]); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Handle(ctx, clients[i], protocol.Request{Op: protocol.OpSubscribe, Channels: []string{"trades:BTC"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitCount(b, &delivered, int64(n)) // the subscribed replies
+			msg := &Message{Channel: "trades:BTC", Topic: "trades", Wire: []byte(`{"op":"message"}`)}
+
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if err := h.Publish(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitCount(b, &delivered, int64(n)+int64(b.N)*int64(n))
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*n), "ns/delivery")
+			b.ReportMetric(float64(b.N*n)/elapsed.Seconds(), "deliveries/s")
+
+			for _, c := range clients {
+				_ = h.Unregister(ctx, c)
+				c.Wait()
+			}
+			cancel()
+			<-done
+		})
+	}
+}
+
+func waitCount(b *testing.B, v *atomic.Int64, want int64) {
+	deadline := time.Now().Add(time.Minute)
+	for v.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("delivered %d, want %d", v.Load(), want)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}

@@ -1,0 +1,341 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeConn records what the hub writes; gate, when set, holds every Write
+// until the test sends on it (a stalled socket).
+type fakeConn struct {
+	mu       sync.Mutex
+	lines    []string
+	batches  int
+	gate     chan struct{}
+	overflow chan struct{}
+	once     sync.Once
+}
+
+func newFakeConn() *fakeConn { return &fakeConn{overflow: make(chan struct{})} }
+
+func (f *fakeConn) Write(msgs []*Message) error {
+	if f.gate != nil {
+		<-f.gate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches++
+	for _, m := range msgs {
+		f.lines = append(f.lines, string(m.Wire))
+	}
+	return nil
+}
+
+func (f *fakeConn) Overflow() { f.once.Do(func() { close(f.overflow) }) }
+
+func (f *fakeConn) snapshot() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.lines...)
+}
+
+// waitLines waits until f holds n lines and returns them.
+func (f *fakeConn) waitLines(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := f.snapshot()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d lines %q, want %d", len(got), got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type fixture struct {
+	h   *Hub
+	m   *metrics.Metrics
+	ctx context.Context
+}
+
+func start(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"})
+	h := New(cfg, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	return &fixture{h: h, m: m, ctx: ctx}
+}
+
+func (f *fixture) client(t *testing.T, conn Conn) *Client {
+	t.Helper()
+	c := NewClient(conn)
+	if err := f.h.Register(f.ctx, c); err != nil {
+		t.Fatalf("Register() = %v", err)
+	}
+	t.Cleanup(func() {
+		_ = f.h.Unregister(context.Background(), c)
+		c.Wait()
+	})
+	return c
+}
+
+func (f *fixture) do(t *testing.T, c *Client, op string, id string, channels ...string) {
+	t.Helper()
+	req := protocol.Request{Op: op, ID: id, HasID: id != "", Channels: channels}
+	if err := f.h.Handle(f.ctx, c, req); err != nil {
+		t.Fatalf("Handle() = %v", err)
+	}
+}
+
+func (f *fixture) publish(t *testing.T, topic, channel string, n int) {
+	t.Helper()
+	if err := f.h.Publish(f.ctx, &Message{Channel: channel, Topic: topic, Wire: []byte(fmt.Sprintf("%s#%d", channel, n))}); err != nil {
+		t.Fatalf("Publish() = %v", err)
+	}
+}
+
+var roomy = Config{MaxSubscriptions: 3, SendQueueMessages: 1000, SendQueueBytes: 1 << 20}
+
+func TestDeliveryFollowsSubscriptions(t *testing.T) {
+	f := start(t, roomy)
+	conn := newFakeConn()
+	c := f.client(t, conn)
+
+	f.do(t, c, protocol.OpSubscribe, "1", "trades:BTC", "tickers:*")
+	f.publish(t, "trades", "trades:BTC", 1) // subscribed
+	f.publish(t, "trades", "trades:ETH", 2) // not subscribed
+	f.publish(t, "tickers", "tickers:X", 3) // wildcard
+	f.publish(t, "tickers", "tickers", 4)   // wildcard, channel is the topic
+	f.publish(t, "other", "tickers:Y", 5)   // channel in tickers but record of another topic
+	f.publish(t, "tickers", "tickersX", 6)  // not in the topic
+	// Control events overtake queued records, so let the records land first.
+	conn.waitLines(t, 4)
+	f.do(t, c, protocol.OpUnsubscribe, "2", "trades:BTC")
+	f.publish(t, "trades", "trades:BTC", 7)
+	f.do(t, c, protocol.OpPing, "3")
+
+	got := conn.waitLines(t, 6)
+	want := []string{
+		`{"op":"subscribed","id":"1","channels":["trades:BTC","tickers:*"]}`,
+		"trades:BTC#1", "tickers:X#3", "tickers#4",
+		`{"op":"unsubscribed","id":"2","channels":["trades:BTC"]}`,
+		`{"op":"pong","id":"3"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := testutil.ToFloat64(f.m.Subscriptions); got != 1 {
+		t.Errorf("ws_subscriptions = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(f.m.Channels); got != 1 {
+		t.Errorf("ws_channels = %v, want 1", got)
+	}
+}
+
+func TestWildcardAndChannelDeliverOnce(t *testing.T) {
+	f := start(t, roomy)
+	both, wildOnly := newFakeConn(), newFakeConn()
+	c1, c2 := f.client(t, both), f.client(t, wildOnly)
+	f.do(t, c1, protocol.OpSubscribe, "", "trades:BTC", "trades:*")
+	f.do(t, c2, protocol.OpSubscribe, "", "trades:*")
+	for i := range 3 {
+		f.publish(t, "trades", "trades:BTC", i)
+	}
+	both.waitLines(t, 4)
+	wildOnly.waitLines(t, 4)
+	f.do(t, c1, protocol.OpPing, "end")
+	f.do(t, c2, protocol.OpPing, "end")
+	for _, conn := range []*fakeConn{both, wildOnly} {
+		got := conn.waitLines(t, 5)
+		want := []string{"trades:BTC#0", "trades:BTC#1", "trades:BTC#2", `{"op":"pong","id":"end"}`}
+		if strings.Join(got[1:], "|") != strings.Join(want, "|") {
+			t.Fatalf("lines = %q, want subscribed then %q", got, want)
+		}
+	}
+	if got := testutil.ToFloat64(f.m.Subscriptions); got != 3 {
+		t.Errorf("ws_subscriptions = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(f.m.Channels); got != 2 {
+		t.Errorf("ws_channels = %v, want 2", got)
+	}
+}
+
+func TestSubscribeIsAllOrNothing(t *testing.T) {
+	f := start(t, roomy) // MaxSubscriptions 3
+	conn := newFakeConn()
+	c := f.client(t, conn)
+	f.do(t, c, protocol.OpSubscribe, "1", "a", "b")
+	f.do(t, c, protocol.OpSubscribe, "2", "a", "c", "d") // a is held: 2 new -> 4 > 3
+	f.do(t, c, protocol.OpSubscribe, "3", "a", "b", "c") // 1 new -> 3: fine
+	conn.waitLines(t, 3)
+	f.publish(t, "d", "d", 1)
+	f.publish(t, "c", "c", 2)
+	got := conn.waitLines(t, 4)
+	want := []string{
+		`{"op":"subscribed","id":"1","channels":["a","b"]}`,
+		`{"op":"error","id":"2","code":"too_many_subscriptions","message":"subscribe would pass the limit of subscriptions per client"}`,
+		`{"op":"subscribed","id":"3","channels":["a","b","c"]}`,
+		"c#2",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := testutil.ToFloat64(f.m.ProtocolErrors.WithLabelValues("too_many_subscriptions")); got != 1 {
+		t.Errorf("too_many_subscriptions errors = %v, want 1", got)
+	}
+}
+
+func TestRejectQueuesErrorReplyInOrder(t *testing.T) {
+	f := start(t, roomy)
+	conn := newFakeConn()
+	c := f.client(t, conn)
+	f.do(t, c, protocol.OpPing, "1")
+	if err := f.h.Reject(f.ctx, c, &protocol.Error{Code: protocol.CodeInvalidJSON, Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	f.do(t, c, protocol.OpPing, "2")
+	got := conn.waitLines(t, 3)
+	want := `{"op":"pong","id":"1"}|{"op":"error","code":"invalid_json","message":"m"}|{"op":"pong","id":"2"}`
+	if strings.Join(got, "|") != want {
+		t.Fatalf("lines = %q, want %s", got, want)
+	}
+	if got := testutil.ToFloat64(f.m.ProtocolErrors.WithLabelValues("invalid_json")); got != 1 {
+		t.Errorf("invalid_json errors = %v, want 1", got)
+	}
+}
+
+func TestOverflowCutsOnlyTheSlowClient(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{name: "messages", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 5, SendQueueBytes: 1 << 20}},
+		{name: "bytes", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 1000, SendQueueBytes: 40}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, tt.cfg)
+			slow, healthy := newFakeConn(), newFakeConn()
+			slow.gate = make(chan struct{})
+			cs, ch := f.client(t, slow), f.client(t, healthy)
+			f.do(t, cs, protocol.OpSubscribe, "", "t")
+			f.do(t, ch, protocol.OpSubscribe, "", "t")
+			healthy.waitLines(t, 1)
+			// The healthy client keeps pace; the slow one's writer is stuck.
+			for i := range 20 {
+				f.publish(t, "t", "t", i)
+				healthy.waitLines(t, 2+i)
+			}
+			select {
+			case <-slow.overflow:
+			case <-time.After(5 * time.Second):
+				t.Fatal("slow client was not cut")
+			}
+			close(slow.gate) // the stalled write returns; nothing more is written
+			if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 1 {
+				t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(f.m.Subscriptions); got != 1 {
+				t.Errorf("ws_subscriptions = %v, want 1 (the slow client's is gone)", got)
+			}
+		})
+	}
+}
+
+func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
+	f := start(t, roomy)
+	conn := newFakeConn()
+	conn.gate = make(chan struct{})
+	c := f.client(t, conn)
+	f.do(t, c, protocol.OpSubscribe, "", "t")
+	for i := range 10 {
+		f.publish(t, "t", "t", i)
+	}
+	// A ping reply queues behind the records once they have been fanned out;
+	// Each is a control event, so it returns only after the loop drained them.
+	waitQueued(t, f, c, 10)
+	f.do(t, c, protocol.OpPing, "")
+	// The writer holds the first batch (the reply) while ten records and a
+	// pong queue up: they must come as one more batch, in order.
+	conn.gate <- struct{}{}
+	conn.gate <- struct{}{}
+	got := conn.waitLines(t, 12)
+	if got[11] != `{"op":"pong"}` || got[1] != "t#0" || got[10] != "t#9" {
+		t.Fatalf("lines = %q", got)
+	}
+	conn.mu.Lock()
+	batches := conn.batches
+	conn.mu.Unlock()
+	if batches != 2 {
+		t.Fatalf("batches = %d, want 2", batches)
+	}
+	close(conn.gate)
+}
+
+func TestEachAndStop(t *testing.T) {
+	f := start(t, roomy)
+	a, b := newFakeConn(), newFakeConn()
+	f.client(t, a)
+	f.client(t, b)
+	seen := map[Conn]bool{}
+	if err := f.h.Each(f.ctx, func(c Conn) { seen[c] = true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || !seen[a] || !seen[b] {
+		t.Fatalf("Each visited %v", seen)
+	}
+
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	h := New(roomy, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = h.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if err := h.Publish(context.Background(), &Message{}); err != ErrStopped {
+		t.Fatalf("Publish after stop = %v, want ErrStopped", err)
+	}
+}
+
+// waitQueued waits until c has n messages pending, asking the loop itself.
+func waitQueued(t *testing.T, f *fixture, c *Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got int
+		if err := f.h.Each(f.ctx, func(Conn) { got = len(c.pending) }); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending = %d, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
