@@ -1,0 +1,141 @@
+//go:build deploycheck
+
+package deploycheck
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a child process' output for the failure log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startProcess starts bin with args and extra environment; cleanup sends SIGTERM, waits up to
+// 20s (then kills) and, when the test failed, logs the tail of its output.
+func startProcess(t *testing.T, name, bin string, env []string, args ...string) {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1) // size 1: the waiter never blocks, even if nobody reads
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("%s did not stop within 20s of SIGTERM", name)
+		}
+		if t.Failed() {
+			s := out.String()
+			if len(s) > 4000 {
+				s = "..." + s[len(s)-4000:]
+			}
+			t.Logf("%s output:\n%s", name, s)
+		}
+	})
+}
+
+// freeAddr returns a loopback address with a port nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// httpClient has no keep-alive pool, so no idle-connection goroutine outlives a test.
+func httpClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// waitHTTP200 polls url until it answers 200 or the deadline passes.
+func waitHTTP200(t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	c := httpClient()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not 200 within %v (last: %s)", url, within, last)
+}
+
+// serverBinary is the server to run: $envVar when set (make test/deploy passes the binaries it
+// just built), else a fresh `go build` of the module.
+func serverBinary(t *testing.T, envVar, module string) string {
+	t.Helper()
+	if p := os.Getenv(envVar); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: %v", envVar, p, err)
+		}
+		return p
+	}
+	out := filepath.Join(t.TempDir(), module)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+	cmd.Dir = filepath.Join(repoRoot(t), module)
+	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", module, err, b)
+	}
+	return out
+}
+
+// metricValue reads one sample from a Prometheus text exposition, e.g.
+// `ws_disconnects_total{reason="slow"}`; it returns "" when absent.
+func metricValue(exposition, series string) string {
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
