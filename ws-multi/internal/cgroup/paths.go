@@ -4,6 +4,7 @@ package cgroup
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,8 +44,19 @@ func readMountInfo(path string) ([]mount, error) {
 		return nil, wrap("read mountinfo", err)
 	}
 	defer f.Close()
+	mounts, err := parseMountInfo(f)
+	if err != nil {
+		return nil, wrap("read mountinfo", err)
+	}
+	return mounts, nil
+}
+
+// parseMountInfo keeps the cgroup and cgroup2 lines; others, and malformed
+// lines, are skipped: the file describes every mount on the host.
+func parseMountInfo(r io.Reader) ([]mount, error) {
 	var mounts []mount
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20) // mount options can make long lines
 	for sc.Scan() {
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
 		if !ok {
@@ -58,10 +70,7 @@ func readMountInfo(path string) ([]mount, error) {
 			root: fields[3], point: fields[4], fstype: tail[0], options: strings.Split(tail[2], ","),
 		})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, wrap("read mountinfo", err)
-	}
-	return mounts, nil
+	return mounts, sc.Err()
 }
 
 // localize turns the path /proc/self/cgroup shows into a path under the mount.

@@ -58,9 +58,9 @@ var (
 	ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
 )
 
-// LatencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
+// latencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
 // fanned out on the same host) to 5 s (a stalled consumer or a slow client).
-var LatencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 
 // Metrics holds every metric of the README table. Fields are safe for
 // concurrent use, as all client_golang metrics are.
@@ -89,9 +89,9 @@ type Metrics struct {
 	ShardFanout         *prometheus.HistogramVec // ws_shard_fanout_seconds{shard}
 }
 
-// FanoutBuckets are the ws_shard_fanout_seconds buckets: 10 µs (a record with a
+// fanoutBuckets are the ws_shard_fanout_seconds buckets: 10 µs (a record with a
 // few subscribers) to 1 s (a shard that has fallen far behind).
-var FanoutBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}
+var fanoutBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}
 
 // New creates every metric, registers them with ws_build_info and the process
 // and Go collectors on reg, and pre-initialises the documented label values.
@@ -133,7 +133,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ws_delivery_latency_seconds",
 			Help:    "Kafka record timestamp to socket write.",
-			Buckets: LatencyBuckets,
+			Buckets: latencyBuckets,
 		}),
 		CgroupCPULimitCores: gauge("ws_cgroup_cpu_limit_cores", "CPU limit in cores (cgroup quota, else cores on the host)."),
 		CgroupCPUUsageRatio: gauge("ws_cgroup_cpu_usage_ratio", "CPU used / CPU limit over the last second."),
@@ -145,7 +145,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		ShardFanout: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ws_shard_fanout_seconds",
 			Help:    "Time to fan one record out in a hub shard.",
-			Buckets: FanoutBuckets,
+			Buckets: fanoutBuckets,
 		}, []string{"shard"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{

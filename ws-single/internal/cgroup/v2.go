@@ -75,9 +75,14 @@ func cpuMaxV2(dir string) (float64, error) {
 	if err != nil {
 		return 0, wrap("read cpu.max", err)
 	}
-	fields := strings.Fields(string(b))
+	return parseCPUMax(string(b))
+}
+
+// parseCPUMax turns the content of cpu.max into cores; 0 = no quota.
+func parseCPUMax(s string) (float64, error) {
+	fields := strings.Fields(s)
 	if len(fields) == 0 || len(fields) > 2 {
-		return 0, wrap("parse cpu.max", errors.New("want \"$MAX $PERIOD\", got "+strconv.Quote(string(b))))
+		return 0, wrap("parse cpu.max", errors.New("want \"$MAX $PERIOD\", got "+strconv.Quote(s)))
 	}
 	if fields[0] == "max" {
 		return 0, nil
@@ -93,7 +98,7 @@ func cpuMaxV2(dir string) (float64, error) {
 		}
 	}
 	if quota <= 0 || period <= 0 {
-		return 0, wrap("parse cpu.max", errors.New("quota and period must be positive, got "+strconv.Quote(string(b))))
+		return 0, wrap("parse cpu.max", errors.New("quota and period must be positive, got "+strconv.Quote(s)))
 	}
 	return float64(quota) / float64(period), nil
 }
