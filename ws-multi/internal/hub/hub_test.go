@@ -1,0 +1,397 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeConn records written frames; when stall is set, writes block until release or ctx ends.
+type fakeConn struct {
+	mu        sync.Mutex
+	frames    []string
+	stall     chan struct{}
+	closeCode websocket.StatusCode
+	closeText string
+	closed    bool
+}
+
+func (f *fakeConn) Write(ctx context.Context, _ websocket.MessageType, p []byte) error {
+	if f.stall != nil {
+		select {
+		case <-f.stall:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("fake: write after close")
+	}
+	f.frames = append(f.frames, string(p)) // copy: the hub reuses frame buffers
+	return nil
+}
+
+func (f *fakeConn) Ping(ctx context.Context) error { return nil }
+
+func (f *fakeConn) Close(code websocket.StatusCode, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed, f.closeCode, f.closeText = true, code, text
+	}
+	return nil
+}
+
+func (f *fakeConn) CloseNow() error { return f.Close(-1, "") }
+
+func (f *fakeConn) snapshot() (frames []string, code websocket.StatusCode, text string, closed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.frames), f.closeCode, f.closeText, f.closed
+}
+
+// lines returns every line written so far, frames split on '\n'.
+func (f *fakeConn) lines() []string {
+	frames, _, _, _ := f.snapshot()
+	var out []string
+	for _, fr := range frames {
+		out = append(out, strings.Split(fr, "\n")...)
+	}
+	return out
+}
+
+func testConfig() Config {
+	return Config{
+		Shards: 3, MaxSubscriptions: 4, SendQueueMessages: 1000, SendQueueBytes: 1 << 20,
+		WriteTimeout: time.Second, Batch: true, BatchMaxBytes: 1024,
+	}
+}
+
+func startHub(t testing.TB, cfg Config) (*Hub, *metrics.Metrics) {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
+	h, err := New(cfg, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h, m
+}
+
+func record(topic, key string, offset int64) *protocol.Message {
+	return protocol.EncodeRecord(protocol.Record{Topic: topic, Key: []byte(key), Offset: offset, Value: []byte(`{"o":` + fmt.Sprint(offset) + `}`), Timestamp: time.Now()})
+}
+
+func sub(op protocol.Op, id string, chans ...string) protocol.Request {
+	return protocol.Request{Op: op, ID: id, HasID: true, Channels: chans}
+}
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func waitLines(t testing.TB, f *fakeConn, n int) []string {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d lines", n), func() bool { return len(f.lines()) >= n })
+	return f.lines()
+}
+
+// syncClient waits until the client's shard handled every record published before: once the
+// record queue is empty the shard has taken the last record, and it fans a record out
+// completely before it handles the ping that follows.
+func syncClient(t testing.TB, c *Client, f *fakeConn) {
+	t.Helper()
+	eventually(t, "record queue drained", func() bool { return len(c.shard.pub) == 0 })
+	before := len(f.lines())
+	c.Request(protocol.Request{Op: protocol.OpPing, ID: "sync", HasID: true})
+	eventually(t, "sync pong", func() bool {
+		return slices.Contains(f.lines()[before:], `{"op":"pong","id":"sync"}`)
+	})
+}
+
+func TestSubscriptionRouting(t *testing.T) {
+	h, m := startHub(t, testConfig())
+	ctx := context.Background()
+	exact, wild, both, none := &fakeConn{}, &fakeConn{}, &fakeConn{}, &fakeConn{}
+	ce, cw, cb, cn := h.Register(exact), h.Register(wild), h.Register(both), h.Register(none)
+	ce.Request(sub(protocol.OpSubscribe, "1", "trades:BTC"))
+	cw.Request(sub(protocol.OpSubscribe, "1", "trades:*"))
+	cb.Request(sub(protocol.OpSubscribe, "1", "trades:BTC", "trades:*"))
+	cn.Request(sub(protocol.OpSubscribe, "1", "tickers:BTC"))
+	for _, f := range []*fakeConn{exact, wild, both, none} {
+		waitLines(t, f, 1)
+	}
+	if got := testutil.ToFloat64(m.Subscriptions); got != 5 {
+		t.Errorf("ws_subscriptions = %v, want 5", got)
+	}
+	if got := testutil.ToFloat64(m.Channels); got != 3 {
+		t.Errorf("ws_channels = %v, want 3", got)
+	}
+	for i, r := range []*protocol.Message{record("trades", "BTC", 0), record("trades", "ETH", 1), record("trades", "", 2), record("tradesX", "BTC", 3)} {
+		if err := h.Publish(ctx, r); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		f       *fakeConn
+		c       *Client
+		offsets []string
+	}{
+		{"exact", exact, ce, []string{`"offset":0`}},
+		{"wildcard", wild, cw, []string{`"offset":0`, `"offset":1`, `"offset":2`}},
+		{"both gets each record once", both, cb, []string{`"offset":0`, `"offset":1`, `"offset":2`}},
+		{"other topic", none, cn, nil},
+	} {
+		syncClient(t, tc.c, tc.f)
+		var got []string
+		for _, l := range tc.f.lines() {
+			if strings.Contains(l, `"op":"message"`) {
+				got = append(got, l[strings.Index(l, `"offset"`):strings.Index(l, `,"ts"`)])
+			}
+		}
+		if !slices.Equal(got, tc.offsets) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.offsets)
+		}
+	}
+
+	// Unsubscribe: nothing more arrives, gauges go down.
+	cb.Request(sub(protocol.OpUnsubscribe, "2", "trades:BTC", "trades:*", "never"))
+	syncClient(t, cb, both)
+	if err := h.Publish(ctx, record("trades", "BTC", 4)); err != nil {
+		t.Fatal(err)
+	}
+	syncClient(t, cb, both)
+	l := both.lines()
+	if !slices.Contains(l, `{"op":"unsubscribed","id":"2","channels":["trades:BTC","trades:*","never"]}`) {
+		t.Errorf("no unsubscribed reply in %q", l)
+	}
+	for _, line := range l[slices.Index(l, `{"op":"unsubscribed","id":"2","channels":["trades:BTC","trades:*","never"]}`):] {
+		if strings.Contains(line, `"offset":4`) {
+			t.Errorf("record delivered after unsubscribe: %s", line)
+		}
+	}
+	for _, c := range []*Client{ce, cw, cb, cn} {
+		if r := c.Finish(ReasonClient); r != ReasonClient {
+			t.Errorf("Finish reason = %v", r)
+		}
+	}
+	eventually(t, "gauges back to 0", func() bool {
+		return testutil.ToFloat64(m.Subscriptions) == 0 && testutil.ToFloat64(m.Channels) == 0 && h.Len() == 0
+	})
+}
+
+func TestTooManySubscriptionsIsAllOrNothing(t *testing.T) {
+	h, m := startHub(t, testConfig())
+	f := &fakeConn{}
+	c := h.Register(f)
+	c.Request(sub(protocol.OpSubscribe, "1", "a", "b", "c"))
+	c.Request(sub(protocol.OpSubscribe, "2", "a", "d", "e")) // d and e would make 5 > 4
+	c.Request(sub(protocol.OpSubscribe, "3", "a", "b", "d")) // only d is new: 4, allowed
+	lines := waitLines(t, f, 3)
+	want := []string{
+		`{"op":"subscribed","id":"1","channels":["a","b","c"]}`,
+		`{"op":"error","id":"2","code":"too_many_subscriptions","message":"subscribing would pass the limit of 4 channels"}`,
+		`{"op":"subscribed","id":"3","channels":["a","b","d"]}`,
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("replies = %q\nwant %q", lines, want)
+	}
+	if got := testutil.ToFloat64(m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions)); got != 1 {
+		t.Errorf("too_many_subscriptions errors = %v", got)
+	}
+	c.Finish(ReasonClient)
+}
+
+func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
+	cfg := testConfig()
+	cfg.SendQueueMessages = 8
+	cfg.WriteTimeout = 5 * time.Second
+	h, m := startHub(t, cfg)
+	slow := &fakeConn{stall: make(chan struct{})}
+	fast := &fakeConn{}
+	cs, cf := h.Register(slow), h.Register(fast)
+	cs.Request(sub(protocol.OpSubscribe, "1", "t:*"))
+	cf.Request(sub(protocol.OpSubscribe, "1", "t:*"))
+	waitLines(t, fast, 1)
+	eventually(t, "both subscribed", func() bool { return testutil.ToFloat64(m.Subscriptions) == 2 })
+	// Publish in steps the healthy client keeps up with; the stalled one piles up past 8.
+	for i := range 50 {
+		if err := h.Publish(context.Background(), record("t", "k", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 {
+			waitLines(t, fast, i+2)
+		}
+	}
+	lines := waitLines(t, fast, 51)
+	if len(lines) != 51 {
+		t.Errorf("fast client got %d lines, want 51", len(lines))
+	}
+	eventually(t, "slow client closed", func() bool { _, _, _, closed := slow.snapshot(); return closed })
+	_, code, text, _ := slow.snapshot()
+	if code != websocket.StatusPolicyViolation || text != "slow" {
+		t.Errorf("slow client closed with %d %q, want 1008 slow", code, text)
+	}
+	close(slow.stall)
+	if r := cs.Finish(ReasonClient); r != ReasonSlow {
+		t.Errorf("slow client reason = %v, want slow", r)
+	}
+	if got := testutil.ToFloat64(m.SendQueueOverflow); got != 1 {
+		t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
+	}
+	cf.Finish(ReasonClient)
+}
+
+func TestWriteTimeoutEndsClient(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteTimeout = 20 * time.Millisecond
+	h, _ := startHub(t, cfg)
+	f := &fakeConn{stall: make(chan struct{})}
+	c := h.Register(f)
+	c.Request(protocol.Request{Op: protocol.OpPing})
+	eventually(t, "write timeout close", func() bool { _, _, _, closed := f.snapshot(); return closed })
+	if r := c.Finish(ReasonClient); r != ReasonWriteTimeout {
+		t.Errorf("reason = %v, want write_timeout", r)
+	}
+}
+
+func TestBatchingAndOrder(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Batch = batch
+			cfg.BatchMaxBytes = 300
+			cfg.WriteTimeout = 5 * time.Second
+			h, m := startHub(t, cfg)
+			f := &fakeConn{stall: make(chan struct{})}
+			c := h.Register(f)
+			c.Request(sub(protocol.OpSubscribe, "1", "t:*"))
+			eventually(t, "subscribed", func() bool { return testutil.ToFloat64(m.Subscriptions) == 1 })
+			// The writer stalls on the reply, so the records pile up and go out in batches.
+			const n = 40
+			for i := range n {
+				if err := h.Publish(context.Background(), record("t", "k", int64(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "records queued behind the stalled write", func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return len(c.pending) == n
+			})
+			close(f.stall)
+			lines := waitLines(t, f, n+1)
+			frames, _, _, _ := f.snapshot()
+			for i, l := range lines[1 : n+1] {
+				if !strings.Contains(l, fmt.Sprintf(`"offset":%d,`, i)) {
+					t.Fatalf("line %d = %s: out of order", i, l)
+				}
+			}
+			for _, fr := range frames {
+				if len(fr) > cfg.BatchMaxBytes && strings.Contains(fr, "\n") {
+					t.Errorf("batched frame of %d bytes passes %d", len(fr), cfg.BatchMaxBytes)
+				}
+				if !batch && strings.Contains(fr, "\n") {
+					t.Errorf("unbatched frame holds several lines: %q", fr)
+				}
+			}
+			if batch && len(frames) >= len(lines) {
+				t.Errorf("batching wrote %d frames for %d lines", len(frames), len(lines))
+			}
+			if got := testutil.ToFloat64(m.MessagesDelivered); got != n {
+				t.Errorf("delivered = %v, want %d", got, n)
+			}
+			if got := testutil.ToFloat64(m.FramesWritten); int(got) != len(frames) {
+				t.Errorf("frames metric %v, wrote %d", got, len(frames))
+			}
+			c.Finish(ReasonClient)
+		})
+	}
+}
+
+func TestFrameLen(t *testing.T) {
+	msg := func(n int) *protocol.Message { return &protocol.Message{Data: []byte(strings.Repeat("x", n))} }
+	tests := []struct {
+		name string
+		msgs []*protocol.Message
+		max  int
+		want int
+	}{
+		{name: "one", msgs: []*protocol.Message{msg(10)}, max: 100, want: 1},
+		{name: "all fit", msgs: []*protocol.Message{msg(10), msg(10), msg(10)}, max: 32, want: 3},
+		{name: "newline counts", msgs: []*protocol.Message{msg(10), msg(10), msg(10)}, max: 31, want: 2},
+		{name: "oversized goes alone", msgs: []*protocol.Message{msg(200), msg(1)}, max: 100, want: 1},
+		{name: "stops before oversized", msgs: []*protocol.Message{msg(1), msg(200), msg(1)}, max: 100, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := frameLen(tt.msgs, tt.max); got != tt.want {
+				t.Errorf("frameLen = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := string(joinLines(nil, []*protocol.Message{msg(1), msg(2)})); got != "x\nxx" {
+		t.Errorf("joinLines = %q", got)
+	}
+}
+
+func TestCloseAllAndShardBalance(t *testing.T) {
+	h, _ := startHub(t, testConfig())
+	var conns []*fakeConn
+	var clients []*Client
+	for range 9 {
+		f := &fakeConn{}
+		conns = append(conns, f)
+		clients = append(clients, h.Register(f))
+	}
+	perShard := map[int]int{}
+	for _, c := range clients {
+		perShard[c.Shard()]++
+	}
+	if len(perShard) != 3 || perShard[0] != 3 || perShard[1] != 3 || perShard[2] != 3 {
+		t.Errorf("clients per shard = %v, want 3 each", perShard)
+	}
+	h.CloseAll(ReasonShutdown)
+	late := &fakeConn{}
+	lc := h.Register(late)
+	eventually(t, "late client closed", func() bool { _, _, _, closed := late.snapshot(); return closed })
+	for i, c := range append(clients, lc) {
+		if r := c.Finish(ReasonClient); r != ReasonShutdown {
+			t.Errorf("client %d reason = %v, want shutdown", i, r)
+		}
+	}
+	for _, f := range append(conns, late) {
+		if _, code, text, _ := f.snapshot(); code != websocket.StatusGoingAway || text != "shutdown" {
+			t.Errorf("closed with %d %q, want 1001 shutdown", code, text)
+		}
+	}
+}
