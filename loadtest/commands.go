@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/broadcast"
+	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
 	"github.com/adred-codev/ws_poc/loadtest/internal/connect"
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
 	"github.com/adred-codev/ws_poc/loadtest/internal/worker"
@@ -12,6 +13,7 @@ import (
 func subcommands() []command {
 	return []command{
 		{name: "dev", summary: "local Kafka-protocol broker (trades, tickers) with a synthetic feed", run: dev.Run},
+		{name: "conform", summary: "black-box conformance suite of docs/PROTOCOL.md against a running server", run: conform.Run},
 		{name: "connect", summary: "open N connections at a ramp rate, subscribe, hold; handshake and server figures", run: connect.Run},
 		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
 		{name: "worker", summary: "(internal) one worker process of connect/broadcast, started by them", run: worker.Run},

@@ -1,0 +1,256 @@
+// Package conform is `loadtest conform`: a black-box check of docs/PROTOCOL.md against a
+// running server that consumes a given Kafka broker. It produces its own records (keys
+// unique to the run) with sarama and watches what real WebSocket connections receive.
+package conform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rcrowley/go-metrics"
+	"golang.org/x/time/rate"
+)
+
+// Config is what the suite knows about the server under test. The limits must match the
+// server's settings; their defaults are the README's defaults.
+type Config struct {
+	// URL is the WebSocket endpoint, e.g. ws://127.0.0.1:3002/ws. Required.
+	URL string
+	// Brokers are the Kafka bootstrap addresses the server consumes. Required.
+	Brokers []string
+	// Topic is a topic the server consumes; the suite produces only to it. Default "trades".
+	Topic string
+	// MaxSubscriptions is WS_MAX_SUBSCRIPTIONS. Default 100.
+	MaxSubscriptions int
+	// ReadLimit is WS_READ_LIMIT in bytes. Default 4096.
+	ReadLimit int
+	// RateLimit is WS_RATE_LIMIT in messages per second. Default 20.
+	RateLimit float64
+	// RateBurst is WS_RATE_BURST. Default 40.
+	RateBurst int
+	// BatchMaxBytes is WS_BATCH_MAX_BYTES. Default 32768.
+	BatchMaxBytes int
+	// ExpectBatching is WS_BATCH: true expects some frame to carry several messages under
+	// a burst; false expects one object per frame.
+	ExpectBatching bool
+	// MaxConnections is WS_MAX_CONNECTIONS when set explicitly; 0 skips the 1013 check,
+	// since an automatic limit is too high to reach from a test.
+	MaxConnections int
+	// CheckTimeout bounds each check. Default 10s.
+	CheckTimeout time.Duration
+	// Only runs the checks whose names match this regular expression; empty runs all.
+	Only string
+}
+
+func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = "trades"
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = 100
+	}
+	if c.ReadLimit == 0 {
+		c.ReadLimit = 4096
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 20
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = 40
+	}
+	if c.BatchMaxBytes == 0 {
+		c.BatchMaxBytes = 32768
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 10 * time.Second
+	}
+}
+
+// Validate names the first setting that cannot work.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--url %q: %w", c.URL, err)
+	case u.Scheme != "ws" && u.Scheme != "wss":
+		return fmt.Errorf("--url %q: scheme must be ws or wss", c.URL)
+	case len(c.Brokers) == 0:
+		return errors.New("--brokers: empty")
+	case strings.ContainsAny(c.Topic, ":*\"\\ "):
+		return fmt.Errorf("--topic %q: not usable in a channel name", c.Topic)
+	case c.MaxSubscriptions < 2:
+		return fmt.Errorf("--max-subscriptions %d: must be 2 or more", c.MaxSubscriptions)
+	case c.ReadLimit < 256:
+		return fmt.Errorf("--read-limit %d: must be 256 or more", c.ReadLimit)
+	case c.RateLimit < 1 || c.RateBurst < 4:
+		return fmt.Errorf("--rate-limit %v / --rate-burst %d: must be 1 and 4 or more", c.RateLimit, c.RateBurst)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("--max-connections %d: must be 0 or more", c.MaxConnections)
+	}
+	if _, err := regexp.Compile(c.Only); err != nil {
+		return fmt.Errorf("--run %q: %w", c.Only, err)
+	}
+	return nil
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Name   string
+	Err    error
+	Detail string
+}
+
+// Run parses args, runs the suite, prints a PASS/FAIL line per check and a final
+// `conform: N passed, N failed` line, and fails when any check failed.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("conform", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	var brokers string
+	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:3002/ws", "WebSocket URL of the server under test")
+	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka brokers the server consumes")
+	fs.StringVar(&cfg.Topic, "topic", "trades", "topic the server consumes; the suite produces run-unique keys to it")
+	fs.IntVar(&cfg.MaxSubscriptions, "max-subscriptions", 100, "the server's WS_MAX_SUBSCRIPTIONS")
+	fs.IntVar(&cfg.ReadLimit, "read-limit", 4096, "the server's WS_READ_LIMIT in bytes")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 20, "the server's WS_RATE_LIMIT in messages/s")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", 40, "the server's WS_RATE_BURST")
+	fs.IntVar(&cfg.BatchMaxBytes, "batch-max-bytes", 32768, "the server's WS_BATCH_MAX_BYTES")
+	fs.BoolVar(&cfg.ExpectBatching, "expect-batching", true, "the server's WS_BATCH: expect several messages per frame under a burst")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "the server's WS_MAX_CONNECTIONS, to check 1013 over_capacity; 0 skips that check (nothing else may be connected)")
+	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
+	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: loadtest conform [flags]")
+		fmt.Fprintln(stderr, "\nChecks a running server against docs/PROTOCOL.md. Limits must match the server's")
+		fmt.Fprintln(stderr, "settings (defaults are the README defaults). Exits non-zero when a check fails.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Brokers = append(cfg.Brokers, b)
+		}
+	}
+	// go-metrics (used by sarama) starts a meter goroutine that never stops unless nil
+	// metrics are chosen before the first client. The variable is process-wide; writing it
+	// only when unset keeps concurrent callers (tests set it first) free of data races.
+	if !metrics.UseNilMetrics {
+		metrics.UseNilMetrics = true
+	}
+	results, err := RunSuite(ctx, cfg, stdout)
+	if err != nil {
+		return err
+	}
+	var failed int
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+		}
+	}
+	fmt.Fprintf(stdout, "conform: %d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed", failed, len(results))
+	}
+	return nil
+}
+
+// RunSuite runs every check in order, printing each result to out as it completes, and
+// returns the results. It fails only when the suite cannot start at all.
+func RunSuite(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	only := regexp.MustCompile(cfg.Only)
+	p, err := newProducer(cfg.Brokers, cfg.Topic)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	s := &suite{cfg: cfg, prod: p, run: runID()}
+	fmt.Fprintf(out, "conform: %s, topic %s, run %s\n", cfg.URL, cfg.Topic, s.run)
+
+	var results []Result
+	for _, c := range s.checks() {
+		if !only.MatchString(c.name) {
+			continue
+		}
+		r := s.runCheck(ctx, c)
+		results = append(results, r)
+		status := "PASS"
+		detail := r.Detail
+		if r.Err != nil {
+			status = "FAIL"
+			detail = r.Err.Error()
+		}
+		if detail != "" {
+			fmt.Fprintf(out, "%s %s: %s\n", status, r.Name, detail)
+		} else {
+			fmt.Fprintf(out, "%s %s\n", status, r.Name)
+		}
+		if ctx.Err() != nil {
+			return results, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	return results, nil
+}
+
+// check is one statement of the protocol put to the test.
+type check struct {
+	name string
+	// run returns a short detail on success (may be empty) or the failure.
+	run func(ctx context.Context, s *suite) (string, error)
+}
+
+// suite is the state shared by the checks of one run.
+type suite struct {
+	cfg    Config
+	prod   *producer
+	run    string // unique per run; prefixes every key and channel the suite makes
+	frames frameStats
+	seq    int
+}
+
+func (s *suite) runCheck(ctx context.Context, c check) (r Result) {
+	r.Name = c.name
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
+	defer cancel()
+	r.Detail, r.Err = c.run(cctx, s)
+	return r
+}
+
+// pacer keeps one connection's requests below the server's rate limit: half the burst,
+// then 80% of the rate.
+func (s *suite) pacer() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(s.cfg.RateLimit*0.8), max(1, s.cfg.RateBurst/2))
+}
+
+// key returns a record key unique to this run and call.
+func (s *suite) key(what string) string {
+	s.seq++
+	return fmt.Sprintf("%s-%s-%d", s.run, what, s.seq)
+}
+
+// channel is the channel of a record with the given key on the suite's topic.
+func (s *suite) channel(key string) string { return s.cfg.Topic + ":" + key }
+
+func runID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return "cf" + hex.EncodeToString(b)
+}
