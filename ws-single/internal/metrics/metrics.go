@@ -132,7 +132,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		CgroupCPULimitCores: gauge("ws_cgroup_cpu_limit_cores", "CPU limit in cores (cgroup quota, else cores on the host)."),
 		CgroupCPUUsageRatio: gauge("ws_cgroup_cpu_usage_ratio", "CPU used / CPU limit over the last second."),
 		CgroupMemoryLimit:   gauge("ws_cgroup_memory_limit_bytes", "Cgroup memory limit in bytes (0 when unlimited)."),
-		CgroupMemoryUsage:   gauge("ws_cgroup_memory_usage_bytes", "Cgroup memory usage in bytes."),
+		CgroupMemoryUsage:   gauge("ws_cgroup_memory_usage_bytes", "Cgroup memory usage in bytes: the working set, usage minus inactive file cache."),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ws_build_info",
