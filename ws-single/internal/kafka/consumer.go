@@ -1,0 +1,360 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// Start policies (WS_KAFKA_START_OFFSET).
+const (
+	StartNewest = "newest"
+	StartOldest = "oldest"
+)
+
+// Config is what the consumer needs from the server config.
+type Config struct {
+	// Brokers are the bootstrap brokers, host:port.
+	Brokers []string
+	// Topics are consumed whole: every partition.
+	Topics []string
+	// StartOffset is StartNewest or StartOldest: where a partition starts, and
+	// where it resumes when its offset is out of range.
+	StartOffset string
+	// ClientID is the Kafka client id.
+	ClientID string
+	// RetryBackoff is the first delay before a new session; it doubles per
+	// failed session up to RetryBackoffMax.
+	RetryBackoff, RetryBackoffMax time.Duration
+	// LagInterval is how often high-water marks are polled (lag and liveness).
+	// Default 2s.
+	LagInterval time.Duration
+}
+
+// Publisher receives encoded records; *hub.Hub is one.
+type Publisher interface {
+	Publish(ctx context.Context, m *hub.Message) error
+}
+
+// errPartitionEnded reports a partition consumer that stopped on its own.
+var errPartitionEnded = errors.New("partition consumer ended")
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// Consumer is the Kafka side of the server. Create it with New, run it with Run.
+type Consumer struct {
+	cfg     Config
+	pub     Publisher
+	m       *metrics.Metrics
+	log     *zap.Logger
+	records map[string]prometheus.Counter // per topic, resolved once
+
+	attached atomic.Bool
+	// next holds, per partition, the offset after the last record handed to
+	// the publisher; a new session resumes there. Written by the partition's
+	// goroutine, read by the session and the lag poller.
+	nextMu sync.Mutex
+	next   map[partitionKey]*atomic.Int64
+}
+
+// New returns a consumer publishing to pub. log should be sampled: errors
+// during an outage repeat.
+func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
+		return nil, errors.New("kafka: brokers and topics are required")
+	}
+	if cfg.StartOffset != StartNewest && cfg.StartOffset != StartOldest {
+		return nil, fmt.Errorf("kafka: start offset %q: want newest or oldest", cfg.StartOffset)
+	}
+	if cfg.LagInterval <= 0 {
+		cfg.LagInterval = 2 * time.Second
+	}
+	c := &Consumer{
+		cfg:     cfg,
+		pub:     pub,
+		m:       m,
+		log:     log,
+		records: make(map[string]prometheus.Counter, len(cfg.Topics)),
+		next:    make(map[partitionKey]*atomic.Int64),
+	}
+	for _, t := range cfg.Topics {
+		c.records[t] = m.KafkaRecords.WithLabelValues(t)
+	}
+	return c, nil
+}
+
+// Attached reports whether every partition is being consumed.
+func (c *Consumer) Attached() bool { return c.attached.Load() }
+
+func (c *Consumer) setAttached(v bool) {
+	c.attached.Store(v)
+	if v {
+		c.m.KafkaAttached.Set(1)
+	} else {
+		c.m.KafkaAttached.Set(0)
+	}
+}
+
+// Run consumes until ctx ends, reconnecting after failures with exponential
+// backoff; it returns nil when ctx ends.
+func (c *Consumer) Run(ctx context.Context) error {
+	backoff := c.cfg.RetryBackoff
+	for {
+		wasAttached, err := c.session(ctx)
+		c.setAttached(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if wasAttached {
+			backoff = c.cfg.RetryBackoff // a working session resets the backoff
+		}
+		c.m.KafkaErrors.Inc()
+		c.log.Warn("kafka session ended; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, c.cfg.RetryBackoffMax)
+	}
+}
+
+func (c *Consumer) saramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.ClientID = c.cfg.ClientID
+	sc.Consumer.Return.Errors = true
+	// Latency over throughput: a fetch returns as soon as one byte is there.
+	sc.Consumer.Fetch.Min = 1
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // sarama warns below 100ms
+	sc.Consumer.Retry.Backoff = c.cfg.RetryBackoff
+	// Sessions, not sarama, own reconnection; fail fast so a dead broker ends
+	// the session instead of hiding in sarama's internal retries.
+	sc.Consumer.Retry.Max = 3
+	sc.Metadata.Retry.Max = 1
+	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
+	sc.Net.DialTimeout = 5 * time.Second
+	sc.Net.ReadTimeout = 10 * time.Second
+	sc.Net.WriteTimeout = 5 * time.Second
+	return sc
+}
+
+func (c *Consumer) policy() int64 {
+	if c.cfg.StartOffset == StartOldest {
+		return sarama.OffsetOldest
+	}
+	return sarama.OffsetNewest
+}
+
+func (c *Consumer) nextOffset(k partitionKey) *atomic.Int64 {
+	c.nextMu.Lock()
+	defer c.nextMu.Unlock()
+	v := c.next[k]
+	if v == nil {
+		v = new(atomic.Int64)
+		v.Store(-1) // unknown: use the start policy
+		c.next[k] = v
+	}
+	return v
+}
+
+// session runs one sarama client until it fails or ctx ends. It reports
+// whether it got every partition consuming.
+func (c *Consumer) session(ctx context.Context) (attached bool, err error) {
+	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
+	if err != nil {
+		return false, fmt.Errorf("kafka: connect %v: %w", c.cfg.Brokers, err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return false, fmt.Errorf("kafka: consumer: %w", err)
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan error, 1) // first partition failure; later ones are dropped
+	var wg sync.WaitGroup
+	defer wg.Wait() // before client.Close (deferred earlier, runs later)
+	defer cancel()
+
+	var parts []partitionKey
+	for _, topic := range c.cfg.Topics {
+		ids, err := client.Partitions(topic)
+		if err != nil {
+			return false, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
+		}
+		for _, p := range ids {
+			k := partitionKey{topic, p}
+			pc, err := c.consumePartition(consumer, k)
+			if err != nil {
+				return false, err
+			}
+			parts = append(parts, k)
+			wg.Go(func() { c.consume(sctx, pc, k, ended) })
+		}
+	}
+
+	ticker := time.NewTicker(c.cfg.LagInterval)
+	defer ticker.Stop()
+	if err := c.pollLag(client, parts); err != nil {
+		return false, err
+	}
+	c.setAttached(true)
+	c.log.Info("kafka attached", zap.Strings("topics", c.cfg.Topics), zap.Int("partitions", len(parts)))
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case err := <-ended:
+			return true, err
+		case <-ticker.C:
+			if err := c.pollLag(client, parts); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+// consumePartition starts k where the last session left it, or at the start
+// policy when that is unknown or no longer exists.
+func (c *Consumer) consumePartition(consumer sarama.Consumer, k partitionKey) (sarama.PartitionConsumer, error) {
+	offset := c.nextOffset(k).Load()
+	if offset >= 0 {
+		pc, err := consumer.ConsumePartition(k.topic, k.partition, offset)
+		if err == nil {
+			return pc, nil
+		}
+		if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			return nil, fmt.Errorf("kafka: consume %s/%d at %d: %w", k.topic, k.partition, offset, err)
+		}
+		c.log.Warn("kafka offset out of range; resuming at start policy",
+			zap.String("topic", k.topic), zap.Int32("partition", k.partition),
+			zap.Int64("offset", offset), zap.String("policy", c.cfg.StartOffset))
+	}
+	pc, err := consumer.ConsumePartition(k.topic, k.partition, c.policy())
+	if err != nil {
+		return nil, fmt.Errorf("kafka: consume %s/%d from %s: %w", k.topic, k.partition, c.cfg.StartOffset, err)
+	}
+	return pc, nil
+}
+
+// consume hands k's records to the publisher until ctx ends or the partition
+// consumer fails, then closes the partition consumer and drains it.
+func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k partitionKey, ended chan<- error) {
+	defer drain(pc)
+	next := c.nextOffset(k)
+	records := c.records[k.topic]
+	fail := func(err error) {
+		select {
+		case ended <- err:
+		default:
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-pc.Messages():
+			if !ok {
+				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
+				return
+			}
+			if err := c.pub.Publish(ctx, encode(msg)); err != nil {
+				return // ctx ended or the hub stopped: next stays at this record
+			}
+			next.Store(msg.Offset + 1)
+			records.Inc()
+		case cerr, ok := <-pc.Errors():
+			if !ok {
+				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
+				return
+			}
+			c.m.KafkaErrors.Inc()
+			c.log.Warn("kafka consumer error", zap.String("topic", k.topic),
+				zap.Int32("partition", k.partition), zap.Error(cerr.Err))
+			if errors.Is(cerr.Err, sarama.ErrOffsetOutOfRange) {
+				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, cerr.Err))
+				return
+			}
+		}
+	}
+}
+
+// drain closes pc and reads it empty so sarama's goroutines can end.
+func drain(pc sarama.PartitionConsumer) {
+	pc.AsyncClose()
+	msgs, errs := pc.Messages(), pc.Errors()
+	for msgs != nil || errs != nil {
+		select {
+		case _, ok := <-msgs:
+			if !ok {
+				msgs = nil
+			}
+		case _, ok := <-errs:
+			if !ok {
+				errs = nil
+			}
+		}
+	}
+}
+
+// pollLag reads every partition's high-water mark, sets the lag gauges, and
+// fails when the broker cannot answer: the liveness check of the session.
+func (c *Consumer) pollLag(client sarama.Client, parts []partitionKey) error {
+	for _, k := range parts {
+		hwm, err := client.GetOffset(k.topic, k.partition, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("kafka: high-water mark of %s/%d: %w", k.topic, k.partition, err)
+		}
+		next := c.nextOffset(k).Load()
+		lag := int64(0)
+		if next >= 0 && hwm > next {
+			lag = hwm - next
+		}
+		c.m.KafkaLag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
+	}
+	return nil
+}
+
+// encode builds the record's hub message: channel mapping and wire bytes, once.
+func encode(msg *sarama.ConsumerMessage) *hub.Message {
+	var header []byte
+	hasHeader := false
+	for _, h := range msg.Headers {
+		if h != nil && string(h.Key) == "channel" {
+			header, hasHeader = h.Value, true
+			break
+		}
+	}
+	channel := protocol.RecordChannel(msg.Topic, msg.Key, header, hasHeader)
+	return &hub.Message{
+		Channel: channel,
+		Topic:   msg.Topic,
+		Time:    msg.Timestamp,
+		Wire: protocol.EncodeMessage(protocol.Record{
+			Channel:   channel,
+			Topic:     msg.Topic,
+			Partition: msg.Partition,
+			Offset:    msg.Offset,
+			Timestamp: msg.Timestamp,
+			Value:     msg.Value,
+		}),
+	}
+}

@@ -1,0 +1,246 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	gometrics "github.com/rcrowley/go-metrics"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+)
+
+func TestMain(m *testing.M) {
+	// As in main: sarama's go-metrics registry would start a meter goroutine
+	// that never ends (and costs CPU in production).
+	gometrics.UseNilMetrics = true
+	goleak.VerifyTestMain(m)
+}
+
+// chanPublisher hands published messages to the test.
+type chanPublisher chan *hub.Message
+
+func (p chanPublisher) Publish(ctx context.Context, m *hub.Message) error {
+	select {
+	case p <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func newCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades", "tickers"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	return c
+}
+
+func port(t *testing.T, c *kfake.Cluster) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+func record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
+	if key != "" {
+		m.Key = sarama.StringEncoder(key)
+	}
+	return m
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func receive(t *testing.T, pub chanPublisher, n int) []*hub.Message {
+	t.Helper()
+	var got []*hub.Message
+	timeout := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case m := <-pub:
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("received %d records, want %d", len(got), n)
+		}
+	}
+	return got
+}
+
+type running struct {
+	c      *Consumer
+	m      *metrics.Metrics
+	pub    chanPublisher
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startConsumer(t *testing.T, brokers []string, start string) *running {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	pub := make(chanPublisher, 100)
+	c, err := New(Config{
+		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
+		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
+	}, pub, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, m: m, pub: pub, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	<-r.done
+}
+
+func TestConsumesEveryPartitionFromNewest(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	produce(t, brokers, record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
+
+	r := startConsumer(t, brokers, StartNewest)
+	waitFor(t, "attached", r.c.Attached)
+	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 1 {
+		t.Fatalf("ws_kafka_attached = %v, want 1", got)
+	}
+
+	withHeader := record("tickers", 1, "BTC-USD", "not json")
+	withHeader.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("alerts:x")}}
+	produce(t, brokers,
+		record("trades", 0, "BTC-USD", `{ "price": "1.5" }`),
+		record("trades", 1, "ETH-USD", ``),
+		record("trades", 0, "BTC-USD", `2`),
+		record("tickers", 0, "", `3`),
+		withHeader,
+	)
+	got := receive(t, r.pub, 5)
+	byChannel := map[string][]string{}
+	for _, m := range got {
+		byChannel[m.Channel] = append(byChannel[m.Channel], string(m.Wire))
+		if m.Time.IsZero() {
+			t.Errorf("record %s has no timestamp", m.Wire)
+		}
+	}
+	checks := []struct{ channel, wire string }{
+		{"trades:BTC-USD", `"topic":"trades","partition":0,"offset":1,`},
+		{"trades:BTC-USD", `"data":{"price":"1.5"}}`},
+		{"trades:ETH-USD", `"partition":1,"offset":0,`},
+		{"trades:ETH-USD", `"data":null}`},
+		{"tickers", `"channel":"tickers","topic":"tickers"`},
+		{"alerts:x", `"channel":"alerts:x","topic":"tickers","partition":1,"offset":0,`},
+		{"alerts:x", `"data":"not json"}`},
+	}
+	for _, c := range checks {
+		if !strings.Contains(strings.Join(byChannel[c.channel], "\n"), c.wire) {
+			t.Errorf("channel %s: %q does not contain %s", c.channel, byChannel[c.channel], c.wire)
+		}
+	}
+	// Offset order within a partition.
+	if w := byChannel["trades:BTC-USD"]; len(w) != 2 || !strings.Contains(w[1], `"offset":2,`) {
+		t.Errorf("trades:BTC-USD = %q, want offsets 1 then 2", w)
+	}
+	waitFor(t, "records counted", func() bool {
+		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3 &&
+			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("tickers")) == 2
+	})
+	waitFor(t, "lag series", func() bool {
+		return testutil.ToFloat64(r.m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
+			testutil.CollectAndCount(r.m.KafkaLag) == 4
+	})
+}
+
+func TestOldestStartsAtTheBeginning(t *testing.T) {
+	cluster := newCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	produce(t, brokers, record("trades", 0, "A", `1`), record("trades", 0, "A", `2`))
+	r := startConsumer(t, brokers, StartOldest)
+	got := receive(t, r.pub, 2)
+	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[1].Wire), `"offset":1,`) {
+		t.Fatalf("got %s / %s, want offsets 0 and 1", got[0].Wire, got[1].Wire)
+	}
+}
+
+func TestSurvivesBrokerRestart(t *testing.T) {
+	cluster := newCluster(t, 0)
+	p := port(t, cluster)
+	brokers := cluster.ListenAddrs()
+	r := startConsumer(t, brokers, StartNewest)
+	waitFor(t, "attached", r.c.Attached)
+	for i := range 3 {
+		produce(t, brokers, record("trades", 0, "K", fmt.Sprint(i)))
+	}
+	receive(t, r.pub, 3)
+
+	cluster.Close()
+	waitFor(t, "detached during the outage", func() bool { return !r.c.Attached() })
+	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 0 {
+		t.Fatalf("ws_kafka_attached = %v during the outage", got)
+	}
+
+	// A fresh broker on the same port: its partitions start at offset 0, below
+	// where the consumer stopped, so the resume offset is out of range.
+	cluster = newCluster(t, p)
+	defer cluster.Close()
+	waitFor(t, "attached again", r.c.Attached)
+	produce(t, brokers, record("trades", 0, "K", `"after"`))
+	got := receive(t, r.pub, 1)
+	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[0].Wire), `"data":"after"`) {
+		t.Fatalf("after restart got %s", got[0].Wire)
+	}
+	if testutil.ToFloat64(r.m.KafkaErrors) == 0 {
+		t.Fatal("ws_kafka_errors_total = 0 after an outage")
+	}
+	r.stop()
+}
