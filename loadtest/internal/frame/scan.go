@@ -56,32 +56,69 @@ var (
 // Scan fills f from one line of a frame.
 func Scan(line []byte, f *Fields) {
 	*f = Fields{Offset: -1}
-	op := stringAfter(line, keyOp)
+	c := cursor{line: line}
+	op := c.str(keyOp)
 	switch {
 	case bytes.Equal(op, opMessage):
 		f.Kind = Message
-		f.Channel = stringAfter(line, keyChannel)
-		if v, ok := intAfter(line, keyPartition); ok {
+		f.Channel = c.str(keyChannel)
+		if v, ok := c.int(keyPartition); ok {
 			f.Partition = int32(v)
 		}
-		if v, ok := intAfter(line, keyOffset); ok {
+		if v, ok := c.int(keyOffset); ok {
 			f.Offset = v
 		}
-		f.SentNs, _ = intAfter(line, keySentNs)
-		if v, ok := intAfter(line, keySeq); ok && v > 0 {
+		f.SentNs, _ = c.int(keySentNs)
+		if v, ok := c.int(keySeq); ok && v > 0 {
 			f.Seq = uint64(v)
 		}
-		if v, ok := intAfter(line, keyStep); ok {
+		if v, ok := c.int(keyStep); ok {
 			f.Step = int(v)
 		}
 	case bytes.Equal(op, opSubscribed):
 		f.Kind = Subscribed
-		f.ID = stringAfter(line, keyID)
+		f.ID = c.str(keyID)
 	case bytes.Equal(op, opError):
 		f.Kind = Error
-		f.ID = stringAfter(line, keyID)
-		f.Code = stringAfter(line, keyCode)
+		f.ID = c.str(keyID)
+		f.Code = c.str(keyCode)
 	}
+}
+
+// cursor searches keys in the order the server writes them, each from where the previous
+// one ended, and from the start of the line when the order differs: the common case costs
+// one pass over the line.
+type cursor struct {
+	line []byte
+	pos  int
+}
+
+func (c *cursor) find(key []byte) []byte {
+	if i := bytes.Index(c.line[c.pos:], key); i >= 0 {
+		c.pos += i + len(key)
+		return c.line[c.pos:]
+	}
+	if i := bytes.Index(c.line[:c.pos], key); i >= 0 {
+		return c.line[i+len(key):]
+	}
+	return nil
+}
+
+func (c *cursor) str(key []byte) []byte {
+	rest := c.find(key)
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil
+	}
+	return rest[:j]
+}
+
+func (c *cursor) int(key []byte) (int64, bool) {
+	rest := c.find(key)
+	if rest == nil {
+		return 0, false
+	}
+	return parseInt(rest)
 }
 
 // Lines calls fn for every non-empty line of a frame.
@@ -99,28 +136,8 @@ func Lines(frame []byte, fn func(line []byte)) {
 	}
 }
 
-// stringAfter returns the JSON string value that follows key (which ends with the opening
-// quote). Our keys' values contain no escaped quotes (channel names exclude '"' and '\').
-func stringAfter(line, key []byte) []byte {
-	i := bytes.Index(line, key)
-	if i < 0 {
-		return nil
-	}
-	rest := line[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return nil
-	}
-	return rest[:j]
-}
-
-// intAfter parses the (possibly negative) integer that follows key.
-func intAfter(line, key []byte) (int64, bool) {
-	i := bytes.Index(line, key)
-	if i < 0 {
-		return 0, false
-	}
-	rest := line[i+len(key):]
+// parseInt parses the (possibly negative) integer at the start of b, after spaces.
+func parseInt(rest []byte) (int64, bool) {
 	for len(rest) > 0 && rest[0] == ' ' {
 		rest = rest[1:]
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -21,11 +22,12 @@ const scrapeTimeout = 5 * time.Second
 
 // orchestrator runs one scenario: groups, producer, progress, scrapes.
 type orchestrator struct {
-	sc     *Scenario
-	stderr io.Writer
-	events chan event
-	groups []groupState
-	http   *http.Client
+	workerCmd func() (string, []string, error)
+	sc        *Scenario
+	stderr    io.Writer
+	events    chan event
+	groups    []groupState
+	http      *http.Client
 
 	// live figures, updated from progress events
 	second      *latency.Histogram // latencies since the last progress line
@@ -44,18 +46,30 @@ type groupState struct {
 }
 
 // Run executes a scenario and returns its figures. Progress goes to stderr once a second.
+// Worker processes, when the scenario asks for them, are this executable run as `worker`.
 func Run(ctx context.Context, sc Scenario, stderr io.Writer) (*Result, error) {
+	return run(ctx, sc, stderr, selfWorker)
+}
+
+// selfWorker is the command line of a worker process: this executable, `worker`.
+func selfWorker() (string, []string, error) {
+	exe, err := os.Executable()
+	return exe, []string{"worker"}, err
+}
+
+func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (string, []string, error)) (*Result, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
 	o := &orchestrator{
-		sc:       &sc,
-		stderr:   stderr,
-		events:   make(chan event),
-		http:     &http.Client{Timeout: scrapeTimeout},
-		second:   latency.New(),
-		stepLive: latency.New(),
-		start:    time.Now(),
+		workerCmd: workerCmd,
+		sc:        &sc,
+		stderr:    stderr,
+		events:    make(chan event),
+		http:      &http.Client{Timeout: scrapeTimeout},
+		second:    latency.New(),
+		stepLive:  latency.New(),
+		start:     time.Now(),
 	}
 	cpu0, err := rusage.Self()
 	if err != nil {
@@ -89,6 +103,7 @@ func Run(ctx context.Context, sc Scenario, stderr io.Writer) (*Result, error) {
 
 	o.phase = "connect"
 	o.pump(ctx, nil, 0, o.allReady)
+	o.print()
 	connectDone := time.Now()
 	peak, scrapeErr := o.scrape(ctx)
 	srv.note(scrapeErr)
@@ -104,6 +119,7 @@ func Run(ctx context.Context, sc Scenario, stderr io.Writer) (*Result, error) {
 		o.pump(ctx, nil, sc.Drain.D(), nil)
 	}
 	loadWall := time.Since(loadStart)
+	o.print()
 	after, scrapeErr := o.scrape(ctx)
 	srv.note(scrapeErr)
 
@@ -182,7 +198,7 @@ func (o *orchestrator) startGroups(ctx context.Context, stop <-chan struct{}, wg
 			startLocal(ctx, i, plan, stop, o.events, wg)
 			continue
 		}
-		if err := startProcess(ctx, i, plan, stop, o.events, wg, o.stderr); err != nil {
+		if err := startProcess(ctx, i, plan, o.workerCmd, stop, o.events, wg, o.stderr); err != nil {
 			// Groups already started must still be collected by the caller.
 			for j := i; j < n; j++ {
 				o.groups[j].done = true

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -40,12 +39,12 @@ func startLocal(ctx context.Context, idx int, plan Plan, stop <-chan struct{}, e
 
 // startProcess runs a group in a worker process: this executable re-run as `loadtest
 // worker`, plan on stdin, JSON lines back on stdout, "stop" on stdin to end it.
-func startProcess(ctx context.Context, idx int, plan Plan, stop <-chan struct{}, events chan<- event, wg *sync.WaitGroup, stderr io.Writer) error {
-	exe, err := os.Executable()
+func startProcess(ctx context.Context, idx int, plan Plan, workerCmd func() (string, []string, error), stop <-chan struct{}, events chan<- event, wg *sync.WaitGroup, stderr io.Writer) error {
+	exe, args, err := workerCmd()
 	if err != nil {
 		return fmt.Errorf("worker %d: find executable: %w", idx, err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "worker")
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = stderr
 	// If the worker ignores stop, the context kill ends it; WaitDelay bounds the pipes' drain.
 	cmd.WaitDelay = 10 * time.Second
