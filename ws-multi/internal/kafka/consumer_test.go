@@ -1,0 +1,183 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	gometrics "github.com/rcrowley/go-metrics"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
+)
+
+func TestMain(m *testing.M) {
+	// sarama's go-metrics registry starts a meter goroutine per client; main turns it off too.
+	gometrics.UseNilMetrics = true
+	goleak.VerifyTestMain(m)
+}
+
+// collector is a Publisher that records what it receives.
+type collector struct {
+	mu   sync.Mutex
+	msgs []*protocol.Message
+}
+
+func (c *collector) Publish(_ context.Context, m *protocol.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, m)
+	return nil
+}
+
+func (c *collector) offsets(partition int32) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int64
+	for _, m := range c.msgs {
+		if m.Partition == partition {
+			out = append(out, m.Offset)
+		}
+	}
+	return out
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+func startCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	var cl *kfake.Cluster
+	var err error
+	// The port of a cluster just closed can take a moment to be free again.
+	for range 50 {
+		cl, err = kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades"))
+		if err == nil {
+			return cl
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("kfake: %v", err)
+	return nil
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func produce(t *testing.T, addr string, partition int32, n int) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := range n {
+		msg := &sarama.ProducerMessage{Topic: "trades", Partition: partition, Key: sarama.StringEncoder("BTC-USD"),
+			Value: sarama.StringEncoder(fmt.Sprintf(`{"i":%d}`, i))}
+		if i == 0 {
+			msg.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("trades:special")}}
+		}
+		if _, _, err := p.SendMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConsumeOutageAndResume(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cl := startCluster(t, port)
+	defer func() { cl.Close() }()
+	produce(t, addr, 0, 3) // before the consumer starts: read because StartOldest
+
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
+	sink := &collector{}
+	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOldest: true, ClientID: "test",
+		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond},
+		sink, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	eventually(t, "attached", c.Attached)
+	produce(t, addr, 1, 2)
+	eventually(t, "5 records", func() bool { return sink.count() == 5 })
+	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2]" {
+		t.Errorf("partition 0 offsets = %v", got)
+	}
+	if got := sink.offsets(1); fmt.Sprint(got) != "[0 1]" {
+		t.Errorf("partition 1 offsets = %v", got)
+	}
+	sink.mu.Lock()
+	first := string(sink.msgs[0].Data)
+	sink.mu.Unlock()
+	if want := `"channel":"trades:special"`; !strings.Contains(first, want) {
+		t.Errorf("header channel not used: %s", first)
+	}
+	if got := testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")); got != 5 {
+		t.Errorf("records consumed = %v", got)
+	}
+	if got := testutil.ToFloat64(m.KafkaAttached); got != 1 {
+		t.Errorf("ws_kafka_attached = %v", got)
+	}
+
+	// Outage: the broker goes away; the consumer notices and detaches.
+	cl.Close()
+	eventually(t, "detached", func() bool { return !c.Attached() })
+	if got := testutil.ToFloat64(m.KafkaErrors); got < 1 {
+		t.Errorf("ws_kafka_errors_total = %v during an outage", got)
+	}
+	// The broker comes back empty on the same port: the saved offsets (3 and 2) are out of
+	// range, so consumption restarts at the policy (oldest) and picks up new records.
+	cl = startCluster(t, port)
+	eventually(t, "re-attached", c.Attached)
+	produce(t, addr, 0, 1)
+	eventually(t, "record after restart", func() bool { return sink.count() == 6 })
+	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2 0]" {
+		t.Errorf("partition 0 offsets after restart = %v", got)
+	}
+}
