@@ -1,0 +1,67 @@
+// Headless Debian Chromium, driven by playwright-core, opens a ws_poc server's demo page,
+// subscribes to a channel through the page's own controls (#channel, #subscribe), prints
+// READY, and waits until live messages for that channel show in #messages and #count.
+// It saves a screenshot and prints a JSON summary; any page error or the deadline exits 1.
+//
+// usage: node browser.mjs <page-url> <channel> <marker-text> <screenshot.png> <user-data-dir> [timeout-ms]
+import { chromium } from 'playwright-core';
+
+const [pageUrl, channel, marker, shot, userDataDir, timeoutArg] = process.argv.slice(2);
+if (!pageUrl || !channel || !marker || !shot || !userDataDir) {
+  console.error('usage: node browser.mjs <page-url> <channel> <marker-text> <screenshot.png> <user-data-dir> [timeout-ms]');
+  process.exit(2);
+}
+const timeoutMs = Number(timeoutArg ?? 30000);
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  viewport: { width: 1100, height: 800 },
+});
+const pageErrors = [];
+let code = 0;
+try {
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+  });
+  await page.goto(pageUrl, { timeout: timeoutMs });
+  for (const sel of ['#status', '#count', '#messages', '#channel', '#subscribe']) {
+    await page.waitForSelector(sel, { state: 'attached', timeout: timeoutMs });
+  }
+  await page.fill('#channel', channel);
+  await page.click('#subscribe');
+  console.log('READY');
+  await page.waitForFunction(
+    (text) => {
+      const n = parseInt(document.querySelector('#count').textContent.replace(/[^0-9]/g, ''), 10);
+      return n > 0 && document.querySelector('#messages').textContent.includes(text);
+    },
+    marker,
+    { timeout: timeoutMs, polling: 100 },
+  );
+  await page.screenshot({ path: shot, fullPage: true });
+  const summary = {
+    status: (await page.textContent('#status')).trim(),
+    count: (await page.textContent('#count')).trim(),
+    messagesExcerpt: (await page.textContent('#messages')).trim().slice(0, 300),
+  };
+  if (pageErrors.length > 0) {
+    console.error(`browser: page errors: ${pageErrors.join(' | ')}`);
+    code = 1;
+  }
+  console.log(JSON.stringify(summary));
+} catch (err) {
+  console.error(`browser: ${err.message}`);
+  if (pageErrors.length > 0) console.error(`browser: page errors: ${pageErrors.join(' | ')}`);
+  code = 1;
+} finally {
+  await context.close();
+}
+process.exit(code);
