@@ -51,9 +51,9 @@ test/%: ## one module's tests with the race detector (e.g. make test/ws-single)
 		$(GO) test -race -count=1 -timeout 15m ./...
 
 .PHONY: test/deploy
-test/deploy: single multi ## deploy checks: compose/k8s manifests, promtool, dashboard vs a live server, release dry run
+test/deploy: single multi loadtest ## deploy checks: compose/k8s manifests, promtool, dashboard vs a live server, release dry run
 	cd loadtest && GOWORK=off $(GO) vet -tags deploycheck ./internal/deploycheck
-	cd loadtest && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi \
+	cd loadtest && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi LOADTEST_BIN=$(BIN)/loadtest \
 		$(GO) test -tags deploycheck -race -count=1 -timeout 5m ./internal/deploycheck
 
 .PHONY: vet

@@ -3,11 +3,14 @@
 package deploycheck
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // composeFile is the part of deploy/compose/compose.yaml the checks read.
@@ -109,13 +112,38 @@ func TestComposeServices(t *testing.T) {
 	if lt := c.Services["loadtest"]; !slices.Contains(lt.Profiles, "loadtest") {
 		t.Errorf("loadtest profiles %q: want it only in the loadtest profile", lt.Profiles)
 	}
-	for _, name := range []string{"feed", "loadtest"} {
-		if img := c.Services[name].Image; !strings.HasPrefix(img, "loadtest:") {
-			t.Errorf("%s image %q: want the loadtest image", name, img)
-		}
+	if img := c.Services["loadtest"].Image; !strings.HasPrefix(img, "loadtest:") {
+		t.Errorf("loadtest image %q: want the loadtest image", img)
 	}
-	if cmd := c.Services["feed"].Command; len(cmd) == 0 || cmd[0] != "dev" {
-		t.Errorf("feed command %q: want loadtest dev", cmd)
+	if feed := c.Services["feed"]; !slices.Contains(feed.Volumes, "./feed.sh:/feed/feed.sh:ro") || feed.Image != kafka.Image {
+		t.Errorf("feed %+v: want feed.sh in the Kafka image (its console producer)", feed)
+	}
+}
+
+// TestComposeLoadtestFlags: the compose loadtest service's command is one the loadtest binary
+// accepts (every --flag of it is in `loadtest <sub> --help`).
+func TestComposeLoadtestFlags(t *testing.T) {
+	c, _ := loadCompose(t)
+	cmd := c.Services["loadtest"].Command
+	if len(cmd) == 0 {
+		t.Fatal("loadtest service has no command")
+	}
+	bin := serverBinary(t, "LOADTEST_BIN", "loadtest")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	help, _ := exec.CommandContext(ctx, bin, cmd[0], "--help").CombinedOutput() // --help exits 0 or 2 by flag package habit
+	if !strings.Contains(string(help), "-url") {
+		t.Fatalf("loadtest %s --help does not list flags:\n%s", cmd[0], help)
+	}
+	for _, arg := range cmd[1:] {
+		name, ok := strings.CutPrefix(arg, "--")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "=")
+		if !strings.Contains(string(help), "  -"+name+" ") && !strings.Contains(string(help), "  -"+name+"\n") {
+			t.Errorf("compose loadtest command uses --%s, which `loadtest %s` does not have", name, cmd[0])
+		}
 	}
 }
 
