@@ -193,4 +193,3 @@ func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
 	}
 	return exitOK
 }
-
