@@ -72,7 +72,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			results, err := RunSuite(ctx, Config{URL: url, Brokers: brokers, ExpectBatching: true, Only: tt.only, CheckTimeout: 5 * time.Second}, &out)
+			results, err := RunSuite(ctx, Config{URL: url, Brokers: brokers, ExpectBatching: true, Only: tt.only, CheckTimeout: 3 * time.Second}, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
