@@ -204,12 +204,9 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 		}
 	}
 
-	// Market data for the readers over ~2s, so rates have several scrapes to work with.
-	for range 10 {
-		produce("trades", "BTC-USD", 20, 64)
-		produce("tickers", "ETH-USD", 20, 64)
-		time.Sleep(200 * time.Millisecond)
-	}
+	// Market data for the readers over ~2s, so rates have several scrapes to work with: the
+	// compose feed script itself, through kcat, a real Kafka client.
+	feed(ctx, t, brokerAddr, 20)
 	// Bulk for the slow client until every server cut it: at most 32 x 1 MiB.
 	cut := map[string]bool{}
 	for round := 0; round < 32 && len(cut) < len(servers); round++ {
@@ -226,11 +223,7 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 		}
 	}
 	// More market data after the bulk, so the last scrapes see the readers' traffic too.
-	for range 5 {
-		produce("trades", "BTC-USD", 20, 64)
-		produce("tickers", "ETH-USD", 20, 64)
-		time.Sleep(200 * time.Millisecond)
-	}
+	feed(ctx, t, brokerAddr, 10)
 	// Readers close normally: ws_disconnects_total{reason="client"}. In parallel: a close
 	// handshake may wait for the server.
 	var closing sync.WaitGroup
@@ -238,6 +231,22 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 		closing.Go(func() { c.Close(websocket.StatusNormalClosure, "done") })
 	}
 	closing.Wait()
+}
+
+// feed runs deploy/compose/feed.sh for ticks 100ms batches at 200 records/s, producing with
+// kcat (installed by .ci/run) into the broker.
+func feed(ctx context.Context, t *testing.T, brokerAddr string, ticks int) {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatalf("kcat not found (apt-get install kcat; .ci/run does): %v", err)
+	}
+	cmd := exec.CommandContext(ctx, "sh", deployPath(t, "compose", "feed.sh"))
+	cmd.Env = append(os.Environ(), "FEED_RATE=200", "FEED_TICKS="+strconv.Itoa(ticks),
+		"FEED_PRODUCER="+kcat+" -P -b "+brokerAddr+" -K '|' -t")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("feed.sh | kcat: %v\n%s", err, out)
+	}
 }
 
 // slowReaderClient dials with a tiny socket receive buffer, so a client that does not read
