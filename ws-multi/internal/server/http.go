@@ -1,0 +1,42 @@
+package server
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed web
+var webFS embed.FS
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.handleWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{Registry: s.d.Registry}))
+	web, _ := fs.Sub(webFS, "web") // cannot fail: "web" is embedded above
+	mux.Handle("GET /", http.FileServerFS(web))
+	return mux
+}
+
+// handleReady is 200 only while Kafka is attached and the server is not draining, so a load
+// balancer sends new clients elsewhere during an outage or a shutdown.
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case s.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+	case !s.d.Kafka.Attached():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("kafka not attached\n"))
+	default:
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}

@@ -1,0 +1,170 @@
+// Package server is ws-multi's HTTP side: the /ws upgrade and per-connection read loop, the
+// health, readiness, metrics and demo endpoints, and the process lifecycle (start the hub,
+// admission and Kafka consumer; on shutdown drain clients in parallel, then stop them).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
+)
+
+// Runner is a component that works until its context ends.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Kafka is the consumer as the server sees it.
+type Kafka interface {
+	Runner
+	Attached() bool
+}
+
+// Admission decides whether a new upgrade may proceed (limits.Admission).
+type Admission interface {
+	Allow() (ok bool, retryAfter time.Duration)
+}
+
+// Deps are the parts the server wires together; main builds them.
+type Deps struct {
+	Hub       *hub.Hub
+	Kafka     Kafka
+	Admission Admission
+	// Background runs alongside the server until shutdown (the admission sampler).
+	Background []Runner
+	Registry   *prometheus.Registry
+	Metrics    *metrics.Metrics
+	Log        *zap.Logger
+	// Audit receives one structured, sampled entry per refused upgrade.
+	Audit *zap.Logger
+}
+
+// Server serves WebSocket clients.
+type Server struct {
+	cfg      config.Config
+	maxConns int64
+	d        Deps
+	http     *http.Server
+
+	draining atomic.Bool
+	active   atomic.Int64   // open connections, including ones being upgraded
+	handlers sync.WaitGroup // WebSocket handlers still running
+	// connCtx is the context of every socket read; cancelling it closes the sockets still
+	// open when the shutdown timeout ran out.
+	connCtx  context.Context
+	hardStop context.CancelFunc
+}
+
+// drainRetryAfter is the Retry-After sent while draining: the instance is going away, so a
+// client should come back (to another instance) soon.
+const drainRetryAfter = 2 * time.Second
+
+// New builds a server; maxConns is the resolved connection limit (limits.MaxConnections).
+func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
+	if maxConns < 1 {
+		return nil, fmt.Errorf("server: connection limit %d: want at least 1", maxConns)
+	}
+	if d.Hub == nil || d.Kafka == nil || d.Admission == nil || d.Registry == nil || d.Metrics == nil || d.Log == nil {
+		return nil, errors.New("server: missing dependency")
+	}
+	if d.Audit == nil {
+		d.Audit = d.Log
+	}
+	s := &Server{cfg: cfg, maxConns: int64(maxConns), d: d}
+	s.connCtx, s.hardStop = context.WithCancel(context.Background())
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(d.Log.Named("http")),
+	}
+	return s, nil
+}
+
+// Run listens on the configured address and serves until ctx ends; see Serve.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then drains: /ws and /readyz answer 503, every client
+// is closed with 1001 "shutdown" in parallel within the shutdown timeout, and then the HTTP
+// server, the Kafka consumer, the background runners and the hub stop, in that order. It
+// returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.hardStop()
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	kafkaCtx, stopKafka := context.WithCancel(context.Background())
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	var hubWG, kafkaWG, bgWG sync.WaitGroup
+	hubWG.Go(func() { _ = s.d.Hub.Run(hubCtx) })
+	kafkaWG.Go(func() { _ = s.d.Kafka.Run(kafkaCtx) })
+	for _, r := range s.d.Background {
+		bgWG.Go(func() { _ = r.Run(bgCtx) })
+	}
+	defer func() {
+		stopKafka()
+		kafkaWG.Wait()
+		stopBg()
+		bgWG.Wait()
+		stopHub()
+		hubWG.Wait()
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("server: serve: %w", err)
+	}
+	s.drain()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := s.http.Shutdown(shutCtx); serr != nil && err == nil {
+		err = fmt.Errorf("server: http shutdown: %w", serr)
+	}
+	if ctx.Err() != nil {
+		<-serveErr // http.ErrServerClosed after Shutdown
+	}
+	return err
+}
+
+// drain refuses new upgrades, closes every client with 1001 in parallel and waits for their
+// handlers, at most the shutdown timeout; then it cuts the remaining sockets.
+func (s *Server) drain() {
+	s.draining.Store(true)
+	n := s.active.Load()
+	s.d.Log.Info("draining: closing clients", zap.Int64("connections", n), zap.Duration("timeout", s.cfg.ShutdownTimeout))
+	start := time.Now()
+	s.d.Hub.CloseAll(hub.ReasonShutdown)
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	t := time.NewTimer(s.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		s.d.Log.Info("drained", zap.Int64("connections", n), zap.Duration("took", time.Since(start)))
+	case <-t.C:
+		s.d.Log.Warn("shutdown timeout: cutting remaining connections", zap.Int64("remaining", s.active.Load()))
+		s.hardStop()
+		<-done
+	}
+}
