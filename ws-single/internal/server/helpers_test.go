@@ -1,0 +1,284 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	gometrics "github.com/rcrowley/go-metrics"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+)
+
+func TestMain(m *testing.M) {
+	// As in main: no go-metrics meter goroutine from sarama.
+	gometrics.UseNilMetrics = true
+	goleak.VerifyTestMain(m)
+}
+
+// fixture is a running server on a loopback port with its own kfake broker.
+type fixture struct {
+	t       *testing.T
+	cluster *kfake.Cluster
+	brokers []string
+	srv     *Server
+	m       *metrics.Metrics
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades", "tickers"))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	return c
+}
+
+// allow is an Admitter with a fixed answer.
+type allow struct {
+	ok    bool
+	retry time.Duration
+}
+
+func (a allow) Allow() (bool, time.Duration) { return a.ok, a.retry }
+
+type option func(*config.Config, *Options)
+
+func start(t *testing.T, opts ...option) *fixture {
+	t.Helper()
+	cluster := newCluster(t, 0)
+	brokers := cluster.ListenAddrs()
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.KafkaBrokers = brokers
+	cfg.KafkaRetryBackoff = 50 * time.Millisecond
+	cfg.KafkaRetryBackoffMax = 200 * time.Millisecond
+	cfg.ShutdownTimeout = 10 * time.Second
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Variant: "ws-single"})
+	o := Options{MaxConnections: 100, Metrics: m, Gatherer: reg, Log: zap.NewNop()}
+	for _, opt := range opts {
+		opt(&cfg, &o)
+	}
+	o.Config = cfg
+	srv, err := New(o)
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { f.done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		f.stop()
+		f.cluster.Close()
+	})
+	f.waitStatus("/readyz", http.StatusOK)
+	return f
+}
+
+// stop cancels the server and checks that Serve returned nil.
+func (f *fixture) stop() {
+	f.t.Helper()
+	if f.cancel == nil {
+		return
+	}
+	f.cancel()
+	f.cancel = nil
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("Serve() = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Fatal("Serve did not return after cancel")
+	}
+}
+
+func (f *fixture) url(path string) string { return "http://" + f.addr + path }
+
+func (f *fixture) get(path string) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	// No keep-alive: an idle pooled connection would outlive the test (goleak).
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
+
+func (f *fixture) waitStatus(path string, status int) {
+	f.t.Helper()
+	waitFor(f.t, fmt.Sprintf("GET %s = %d", path, status), func() bool {
+		resp, err := f.get(path)
+		return err == nil && resp.StatusCode == status
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// client is a real coder/websocket client.
+type client struct {
+	t     *testing.T
+	ws    *websocket.Conn
+	lines []string // read but not yet consumed
+}
+
+func (f *fixture) dial(opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return websocket.Dial(ctx, "ws://"+f.addr+"/ws", opts)
+}
+
+func (f *fixture) connect() *client {
+	f.t.Helper()
+	ws, _, err := f.dial(nil)
+	if err != nil {
+		f.t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	f.t.Cleanup(func() { _ = ws.CloseNow() })
+	return &client{t: f.t, ws: ws}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatalf("write %s: %v", s, err)
+	}
+}
+
+// next returns the next line, reading frames (split on '\n') as needed.
+func (c *client) next(timeout time.Duration) (string, error) {
+	for len(c.lines) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		typ, data, err := c.ws.Read(ctx)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		if typ != websocket.MessageText {
+			return "", errors.New("binary frame from server")
+		}
+		c.lines = append(c.lines, strings.Split(string(data), "\n")...)
+	}
+	line := c.lines[0]
+	c.lines = c.lines[1:]
+	return line, nil
+}
+
+// expect reads the next line as JSON and checks the given fields.
+func (c *client) expect(fields map[string]any) map[string]any {
+	c.t.Helper()
+	line, err := c.next(10 * time.Second)
+	if err != nil {
+		c.t.Fatalf("reading, want %v: %v", fields, err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		c.t.Fatalf("line %q is not JSON: %v", line, err)
+	}
+	for k, v := range fields {
+		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+			c.t.Fatalf("line %s: %s = %v, want %v", line, k, got[k], v)
+		}
+	}
+	return got
+}
+
+// expectClose reads until the connection ends and checks the close code and reason.
+func (c *client) expectClose(code websocket.StatusCode, reason string) {
+	c.t.Helper()
+	for {
+		_, err := c.next(15 * time.Second)
+		if err == nil {
+			continue
+		}
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) {
+			c.t.Fatalf("connection ended with %v, want close %d %q", err, code, reason)
+		}
+		if ce.Code != code || (reason != "" && ce.Reason != reason) {
+			c.t.Fatalf("close = %d %q, want %d %q", ce.Code, ce.Reason, code, reason)
+		}
+		return
+	}
+}
+
+func produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.MaxMessageBytes = 4 << 20
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+func record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
+	if key != "" {
+		m.Key = sarama.StringEncoder(key)
+	}
+	return m
+}
+
+// smallReadBuffer is a dialer whose sockets have a tiny receive buffer, so a
+// client that stops reading stalls the server's writes quickly.
+func smallReadBuffer() *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
