@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+)
+
+func msgs(lines ...string) []*hub.Message {
+	out := make([]*hub.Message, len(lines))
+	for i, l := range lines {
+		out[i] = &hub.Message{Wire: []byte(l)}
+	}
+	return out
+}
+
+func TestFrameSpan(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		max   int
+		want  int
+	}{
+		{name: "all fit", lines: []string{"aaa", "bbb", "ccc"}, max: 11, want: 3},
+		{name: "newline counts", lines: []string{"aaa", "bbb", "ccc"}, max: 10, want: 2},
+		{name: "exactly one", lines: []string{"aaa", "bbb"}, max: 3, want: 1},
+		{name: "oversized first alone", lines: []string{"aaaaaaaa", "b"}, max: 4, want: 1},
+		{name: "single", lines: []string{"a"}, max: 100, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := frameSpan(msgs(tt.lines...), tt.max); got != tt.want {
+				t.Fatalf("frameSpan = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := string(appendFrame([]byte("x"), msgs("a", "b", "c"))); got != "xa\nb\nc" {
+		t.Fatalf("appendFrame = %q", got)
+	}
+}
+
+// TestWriteFrames drives conn.Write over a real WebSocket and checks the
+// frames the client sees, batched and not.
+func TestWriteFrames(t *testing.T) {
+	batch := msgs(`{"n":1}`, `{"n":2}`, `{"n":3}`, `{"big":"`+strings.Repeat("x", 40)+`"}`, `{"n":5}`)
+	tests := []struct {
+		name   string
+		batch  bool
+		frames []string
+	}{
+		{name: "batched", batch: true, frames: []string{
+			"{\"n\":1}\n{\"n\":2}\n{\"n\":3}", `{"big":"` + strings.Repeat("x", 40) + `"}`, `{"n":5}`}},
+		{name: "unbatched", batch: false, frames: []string{
+			`{"n":1}`, `{"n":2}`, `{"n":3}`, `{"big":"` + strings.Repeat("x", 40) + `"}`, `{"n":5}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Batch = tt.batch
+			cfg.BatchMaxBytes = 24 // three small messages and two newlines
+			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+			s := &Server{cfg: cfg, m: m}
+			s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
+
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := websocket.Accept(w, r, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c := newConn(s, ws)
+				if err := c.Write(batch); err != nil {
+					t.Errorf("Write() = %v", err)
+				}
+				_ = ws.Close(websocket.StatusNormalClosure, "")
+				c.writeTimer.Stop()
+			}))
+			defer ts.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ws, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			var frames []string
+			for {
+				_, data, err := ws.Read(ctx)
+				if err != nil {
+					break
+				}
+				frames = append(frames, string(data))
+			}
+			if strings.Join(frames, "|") != strings.Join(tt.frames, "|") {
+				t.Fatalf("frames = %q, want %q", frames, tt.frames)
+			}
+			if got := testutil.ToFloat64(m.FramesWritten); got != float64(len(tt.frames)) {
+				t.Errorf("ws_frames_written_total = %v, want %d", got, len(tt.frames))
+			}
+			if got := testutil.ToFloat64(m.MessagesDelivered); got != 5 {
+				t.Errorf("ws_messages_delivered_total = %v, want 5", got)
+			}
+		})
+	}
+}
