@@ -81,6 +81,8 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 	}
 
 	prom := startPrometheus(t, promBin, servers)
+	// Prometheus applies new targets after a few seconds; rates need scrapes from before the load.
+	waitScraped(t, prom, 3, 30*time.Second)
 
 	runLoad(t, brokerAddr, servers)
 
@@ -117,6 +119,25 @@ func startPrometheus(t *testing.T, bin string, servers map[string]string) string
 	base := "http://" + addr
 	waitHTTP200(t, base+"/-/ready", 30*time.Second)
 	return base
+}
+
+// waitScraped waits until Prometheus holds at least n scrapes of every variant.
+func waitScraped(t *testing.T, prom string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		res, err := promQuery(t, prom, `count_over_time(up[5m]) >= `+strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) == len(variants) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus has not scraped both servers %d times within %v: %v", n, within, res)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // runLoad drives each server: 7 reading clients (one also sends invalid requests), one client
@@ -207,14 +228,19 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 	// Market data for the readers over ~2s, so rates have several scrapes to work with: the
 	// compose feed script itself, through kcat, a real Kafka client.
 	feed(ctx, t, brokerAddr, 20)
-	// Bulk for the slow client until every server cut it: at most 32 x 1 MiB.
+	// Bulk for the slow client until every server cut it: at most 32 x 1 MiB, and 20s.
 	cut := map[string]bool{}
-	for round := 0; round < 32 && len(cut) < len(servers); round++ {
+	bulkEnd := time.Now().Add(20 * time.Second)
+	for round := 0; round < 32 && len(cut) < len(servers) && time.Now().Before(bulkEnd); round++ {
 		produce("trades", "BULK", 256, 4096)
-		for job, addr := range servers {
-			if v := scrapeValue(t, addr, `ws_disconnects_total{reason="slow"}`); v != "" && v != "0" {
-				cut[job] = true
+		// Let the servers consume the round before deciding whether to send another.
+		for wait := time.Now().Add(500 * time.Millisecond); time.Now().Before(wait) && len(cut) < len(servers); {
+			for job, addr := range servers {
+				if v := scrapeValue(t, addr, `ws_disconnects_total{reason="slow"}`); v != "" && v != "0" {
+					cut[job] = true
+				}
 			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	for job := range servers {
@@ -438,6 +464,7 @@ func checkMoved(t *testing.T, prom string) {
 		for _, s := range res {
 			got[s.Metric["job"]] = s.float()
 		}
+		t.Logf("%s: %v", expr, got)
 		for _, v := range variants {
 			if !(got[v.job] > 0) {
 				t.Errorf("%s: %s = %v after the load, want > 0", v.job, expr, got[v.job])
