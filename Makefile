@@ -43,7 +43,7 @@ run: build ## local broker + synthetic feed + ws-$(VARIANT) on 127.0.0.1:3002 (V
 	WS_ADDR=127.0.0.1:3002 WS_LOG_FORMAT=console WS_KAFKA_BROKERS=127.0.0.1:9092 $(BIN)/ws-$(VARIANT)
 
 .PHONY: test
-test: build $(addprefix test/,$(MODULES)) fuzz test/deploy ## every module's tests with -race, fuzz smoke, deploy checks
+test: build $(addprefix test/,$(MODULES)) fuzz test/deploy bench-smoke ## every module's tests with -race, fuzz smoke, deploy checks, bench smoke
 
 .PHONY: test/%
 test/%: ## one module's tests with the race detector (e.g. make test/ws-single)
@@ -55,6 +55,18 @@ test/deploy: single multi loadtest ## deploy checks: compose/k8s manifests, prom
 	cd loadtest && GOWORK=off $(GO) vet -tags deploycheck ./internal/deploycheck
 	cd loadtest && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi LOADTEST_BIN=$(BIN)/loadtest \
 		$(GO) test -tags deploycheck -race -count=1 -timeout 5m ./internal/deploycheck
+
+# The load generator and the broker run on BENCH_CPUS; the variants pin themselves per
+# bench/scenarios.json (ws-single on core 0, ws-multi on cores 0-1).
+BENCH_CPUS ?= 1
+
+.PHONY: bench
+bench: single multi loadtest ## benchmark both variants (bench/scenarios.json) -> bench/results/<date>.md, .svg and JSON
+	taskset -c $(BENCH_CPUS) $(BIN)/loadtest bench --scenarios bench/scenarios.json --bin $(BIN) --out-dir bench/results
+
+.PHONY: bench-smoke
+bench-smoke: single multi loadtest ## every bench scenario for seconds with few connections (temp dir); fails on loss or no figures
+	out=$$(mktemp -d) && $(BIN)/loadtest bench --smoke --no-pin --scenarios bench/scenarios.json --bin $(BIN) --out-dir $$out
 
 .PHONY: vet
 vet: $(addprefix vet/,$(MODULES)) ## go vet every module

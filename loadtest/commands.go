@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/adred-codev/ws_poc/loadtest/internal/bench"
 	"github.com/adred-codev/ws_poc/loadtest/internal/broadcast"
 	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
 	"github.com/adred-codev/ws_poc/loadtest/internal/connect"
@@ -16,6 +17,7 @@ func subcommands() []command {
 		{name: "conform", summary: "black-box conformance suite of docs/PROTOCOL.md against a running server", run: conform.Run},
 		{name: "connect", summary: "open N connections at a ramp rate, subscribe, hold; handshake and server figures", run: connect.Run},
 		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
+		{name: "bench", summary: "run bench/scenarios.json against ws-single and ws-multi; report, JSON, SVG", run: bench.Run},
 		{name: "worker", summary: "(internal) one worker process of connect/broadcast, started by them", run: worker.Run},
 	}
 }

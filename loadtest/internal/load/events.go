@@ -25,6 +25,9 @@ type Progress struct {
 	Received   int64              `json:"received"` // total so far
 	Interval   *latency.Histogram `json:"interval"` // latencies since the last Progress
 	Ready      bool               `json:"ready"`    // every connection subscribed or failed
+	// CPU is the worker process's CPU time so far (zero for in-process groups, whose CPU
+	// is the parent's).
+	CPU rusage.CPU `json:"cpu"`
 }
 
 // StepResult is what a group received of one producer step.

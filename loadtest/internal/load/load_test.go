@@ -198,7 +198,7 @@ func TestAggregation(t *testing.T) {
 		"trades:lt-1": {Subscribers: 1, Distinct: []int64{5}},
 	})
 	r := &Result{Scenario: Scenario{Mode: ModeBroadcast, Steps: []Step{{Rate: 10, Duration: Duration(time.Second)}}}, StepsRun: 1}
-	r.fill([]*GroupResult{a, b}, map[string][]int64{"trades:lt-0": {5}, "trades:lt-1": {5}, "trades:lt-2": {4}}, 0, time.Second)
+	r.fill([]*GroupResult{a, b}, map[string][]int64{"trades:lt-0": {5}, "trades:lt-1": {5}, "trades:lt-2": {4}})
 	r.judge()
 	if r.Connections.Connected != 20 || r.Connections.Failures["http_503"] != 2 {
 		t.Errorf("connections %+v", r.Connections)

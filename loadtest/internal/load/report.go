@@ -71,6 +71,8 @@ type StepFigures struct {
 	ReceivedPerSec float64         `json:"received_per_sec"`
 	Latency        latency.Summary `json:"latency"`
 	Lost           int64           `json:"lost"`
+	// Dropped counts connections the server ended while the step ran (seen live).
+	Dropped int64 `json:"dropped"`
 }
 
 // LossFigures are the loss accounting over connections open and subscribed to the end.
@@ -81,8 +83,9 @@ type LossFigures struct {
 	Duplicates   int64    `json:"duplicates"`
 	OutOfOrder   int64    `json:"out_of_order"`
 	LossyChannel []string `json:"lossy_channels,omitempty"` // up to 10 "channel=lost"
-	// OK is true when nothing was lost, duplicated or reordered and no connection was
-	// dropped by the server (slow consumers excepted, they are meant to be cut).
+	// OK is true when messages were expected and none was lost, duplicated or reordered,
+	// and no connection was dropped by the server (slow consumers excepted, they are meant
+	// to be cut).
 	OK bool `json:"ok"`
 }
 
@@ -105,10 +108,16 @@ type ServerFigures struct {
 
 // GeneratorFigures are the load generator's own CPU use.
 type GeneratorFigures struct {
-	CPUSeconds   float64  `json:"cpu_seconds"`
-	Cores        int      `json:"cores"`
-	Share        float64  `json:"share"`         // of all cores over the run
-	MachineShare float64  `json:"machine_share"` // generator + server CPU over all cores
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// Cores the generator may run on (its CPU affinity) and cores of the host.
+	Cores     int `json:"cores"`
+	HostCores int `json:"host_cores"`
+	// Share is the generator's CPU over its cores for the whole run, LoadShare the same
+	// while the load ran (publishing or holding): the saturation test.
+	Share     float64 `json:"share"`
+	LoadShare float64 `json:"load_share"`
+	// MachineShare is generator plus server CPU over every host core for the run.
+	MachineShare float64  `json:"machine_share"`
 	Saturated    bool     `json:"saturated"`
 	Workers      int      `json:"workers"`
 	SourceAddrs  []string `json:"source_addrs,omitempty"`
@@ -152,7 +161,7 @@ func (r *Result) loadSeconds() float64 {
 }
 
 // fill aggregates the groups' results and settles loss against the producer's counts.
-func (r *Result) fill(groups []*GroupResult, produced map[string][]int64, connectPhase, loadWall time.Duration) {
+func (r *Result) fill(groups []*GroupResult, produced map[string][]int64) {
 	c := &r.Connections
 	c.Target = r.Scenario.Conns
 	c.Failures, c.DroppedBy = map[string]int64{}, map[string]int64{}
@@ -259,7 +268,8 @@ func (r *Result) fill(groups []*GroupResult, produced map[string][]int64, connec
 // judge sets Loss.OK.
 func (r *Result) judge() {
 	l := &r.Loss
-	l.OK = l.Measured && l.Lost == 0 && l.Duplicates == 0 && l.OutOfOrder == 0 &&
+	// Nothing expected (no subscriber survived, nothing produced) proves nothing: not OK.
+	l.OK = l.Measured && l.Expected > 0 && l.Lost == 0 && l.Duplicates == 0 && l.OutOfOrder == 0 &&
 		r.Connections.Dropped == 0 && r.ProduceErrors == 0 && len(r.GroupErrors) == 0
 }
 
@@ -311,7 +321,8 @@ func (r *Result) WriteTable(w io.Writer) {
 	if g.Saturated {
 		sat = "  SATURATED: the client may be the bottleneck"
 	}
-	fmt.Fprintf(tw, "generator\tCPU %.2fs = %.0f%% of %d cores; with server %.0f%%%s\n", g.CPUSeconds, g.Share*100, g.Cores, g.MachineShare*100, sat)
+	fmt.Fprintf(tw, "generator\tCPU %.2fs = %.0f%% of its %d cores (%.0f%% under load); with the server %.0f%% of %d host cores%s\n",
+		g.CPUSeconds, g.Share*100, g.Cores, g.LoadShare*100, g.MachineShare*100, g.HostCores, sat)
 	for _, e := range r.GroupErrors {
 		fmt.Fprintf(tw, "error\t%s\n", e)
 	}

@@ -36,6 +36,7 @@ type orchestrator struct {
 	lastRecv    int64
 	start       time.Time
 	phase       string
+	stepDrops   []int64 // connections dropped while each step ran
 }
 
 type groupState struct {
@@ -104,11 +105,10 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 	o.phase = "connect"
 	o.pump(ctx, nil, 0, o.allReady)
 	o.print()
-	connectDone := time.Now()
 	peak, scrapeErr := o.scrape(ctx)
 	srv.note(scrapeErr)
 
-	loadStart := time.Now()
+	loadCPU0, loadStart := o.cpuNow(), time.Now()
 	switch sc.Mode {
 	case ModeConnect:
 		o.phase = "hold"
@@ -118,7 +118,8 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 		o.phase = "drain"
 		o.pump(ctx, nil, sc.Drain.D(), nil)
 	}
-	loadWall := time.Since(loadStart)
+
+	loadCPU, loadWall := o.cpuNow().Sub(loadCPU0), time.Since(loadStart)
 	o.print()
 	after, scrapeErr := o.scrape(ctx)
 	srv.note(scrapeErr)
@@ -160,10 +161,15 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 		}
 	}
 	res.WallSeconds = time.Since(o.start).Seconds()
-	res.fill(o.results(), produced, connectDone.Sub(o.start), loadWall)
+	res.fill(o.results(), produced)
+	for i := range res.Steps {
+		if i < len(o.stepDrops) {
+			res.Steps[i].Dropped = o.stepDrops[i]
+		}
+	}
 	srv.fill(before, peak, after, res)
 	res.Server = srv
-	res.Generator = generatorFigures(genCPU, time.Since(o.start), srv, &sc)
+	res.Generator = generatorFigures(genCPU, time.Since(o.start), loadCPU, loadWall, srv, &sc)
 	res.judge()
 	return res, ctx.Err()
 }
@@ -328,6 +334,7 @@ func (o *orchestrator) runSteps(ctx context.Context, pr *producer) (run int, sto
 		o.pump(ctx, done, 0, nil)
 		<-done
 		run = i + 1
+		o.stepDrops = append(o.stepDrops, o.totals().Dropped-droppedBefore)
 		if ctx.Err() != nil {
 			return run, "max_time"
 		}
@@ -375,12 +382,26 @@ func mergeChannels(rs []*GroupResult) map[string]*sequence.Counts {
 	return out
 }
 
-func generatorFigures(cpu rusage.CPU, wall time.Duration, srv *ServerFigures, sc *Scenario) GeneratorFigures {
+// cpuNow is the generator's CPU so far: this process plus every worker's last report.
+func (o *orchestrator) cpuNow() rusage.CPU {
+	cpu, _ := rusage.Self() // getrusage(RUSAGE_SELF) cannot fail with a valid pointer
+	for _, g := range o.groups {
+		cpu = cpu.Add(g.last.CPU)
+	}
+	return cpu
+}
+
+// generatorFigures computes the generator's CPU shares. Cores is what the generator may
+// run on (its CPU affinity: runtime.NumCPU), machine share is over every host core.
+func generatorFigures(cpu rusage.CPU, wall time.Duration, loadCPU rusage.CPU, loadWall time.Duration, srv *ServerFigures, sc *Scenario) GeneratorFigures {
 	cores := runtime.NumCPU()
+	host := rusage.HostCores()
 	g := GeneratorFigures{
 		CPUSeconds:  cpu.Total().Seconds(),
 		Cores:       cores,
+		HostCores:   host,
 		Share:       rusage.Share(cpu.Total(), wall, cores),
+		LoadShare:   rusage.Share(loadCPU.Total(), loadWall, cores),
 		Workers:     max(sc.Workers, 1),
 		SourceAddrs: sc.SourceAddrs,
 	}
@@ -388,9 +409,9 @@ func generatorFigures(cpu rusage.CPU, wall time.Duration, srv *ServerFigures, sc
 	if srv.Scraped {
 		machine += srv.Delta.CPUSeconds
 	}
-	g.MachineShare = machine / (wall.Seconds() * float64(cores))
-	// The generator is the bottleneck suspect when it alone used nearly all cores, or when
-	// it and the server together left no core idle.
-	g.Saturated = g.Share >= 0.9 || g.MachineShare >= 0.9
+	g.MachineShare = machine / (wall.Seconds() * float64(host))
+	// The generator is the bottleneck suspect when, while the load ran, it used nearly all
+	// of the cores it may run on.
+	g.Saturated = g.LoadShare >= 0.9
 	return g
 }

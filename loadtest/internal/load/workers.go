@@ -152,7 +152,12 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		_, _ = r.ReadBytes('\n')
 		close(stop)
 	}()
-	res := g.run(ctx, stop, func(p Progress) { write(wireMsg{Progress: &p}) })
+	res := g.run(ctx, stop, func(p Progress) {
+		if cpu, err := rusage.Self(); err == nil {
+			p.CPU = cpu
+		}
+		write(wireMsg{Progress: &p})
+	})
 	if cpu, err := rusage.Self(); err == nil {
 		res.CPU = cpu
 	}

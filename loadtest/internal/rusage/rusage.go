@@ -4,6 +4,8 @@ package rusage
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -48,4 +50,20 @@ func Share(cpu time.Duration, wall time.Duration, cores int) float64 {
 		return 0
 	}
 	return cpu.Seconds() / (wall.Seconds() * float64(cores))
+}
+
+// HostCores counts the host's online CPUs (/proc/cpuinfo), whatever this process's CPU
+// affinity; runtime.NumCPU gives the affinity instead. It falls back to 1.
+func HostCores() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "processor") {
+			n++
+		}
+	}
+	return max(n, 1)
 }

@@ -1,0 +1,339 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/load"
+)
+
+// Row is the figures of one run that the report tables show.
+type Row struct {
+	Variant  string `json:"variant"`
+	Scenario string `json:"scenario"`
+	Kind     string `json:"kind"`
+	// Problem says why the run failed the bench ("" when it passed).
+	Problem string `json:"problem,omitempty"`
+	// MsgsPerSec is what the clients received per second (fan-out: in the highest
+	// sustained step); ServerMsgsPerSec is ws_messages_delivered_total over the same time.
+	MsgsPerSec       float64 `json:"msgs_per_sec"`
+	ServerMsgsPerSec float64 `json:"server_msgs_per_sec"`
+	// Rate is the records/s published (fan-out: of the highest sustained step).
+	Rate                 float64 `json:"rate"`
+	SustainedStep        int     `json:"sustained_step"`
+	P50, P90, P99, P999  float64 `json:"-"`
+	Max                  float64 `json:"-"`
+	Lost, Dup, OOO       int64   `json:"-"`
+	Subscribed           int64   `json:"subscribed"`
+	Failed               int64   `json:"failed"`
+	Dropped              int64   `json:"dropped"`
+	PeakConns            float64 `json:"peak_conns"`
+	RSSPerConnKB         float64 `json:"rss_per_conn_kb"`
+	PeakRSSMB            float64 `json:"peak_rss_mb"`
+	HandshakesPerSec     float64 `json:"handshakes_per_sec"`
+	AllSubscribedSeconds float64 `json:"all_subscribed_seconds"`
+	SlowClients          int64   `json:"slow_clients"`
+	SlowCut              float64 `json:"slow_cut"`
+	P99VsReference       float64 `json:"p99_vs_reference"`
+	CPUPerMsgUs          float64 `json:"cpu_per_msg_us"`
+	ProjectedMsgsPerSec  float64 `json:"projected_msgs_per_sec"`
+	GeneratorShare       float64 `json:"generator_share"`
+	MachineShare         float64 `json:"machine_share"`
+	Saturated            bool    `json:"saturated"`
+}
+
+type report struct {
+	file    *File
+	records []*record
+	smoke   bool
+	date    string
+	SVG     string
+	JSONDir string
+}
+
+func buildReport(f *File, records []*record, smoke bool, date string) *report {
+	rep := &report{file: f, records: records, smoke: smoke, date: date}
+	for _, r := range records {
+		r.Row = row(r)
+	}
+	// Slow-consumer runs compare their healthy clients' p99 with the reference scenario's.
+	for _, r := range records {
+		if r.Entry.CompareTo == "" {
+			continue
+		}
+		if ref := rep.find(r.Variant.Name, r.Entry.CompareTo); ref != nil && ref.Row.P99 > 0 {
+			r.Row.P99VsReference = r.Row.P99 / ref.Row.P99
+		}
+	}
+	return rep
+}
+
+func (rep *report) find(variant, scenario string) *record {
+	for _, r := range rep.records {
+		if r.Variant.Name == variant && r.Entry.Name == scenario {
+			return r
+		}
+	}
+	return nil
+}
+
+func row(r *record) Row {
+	w := Row{Variant: r.Variant.Name, Scenario: r.Entry.Name, Kind: r.Entry.Kind, SustainedStep: -1}
+	res := r.Result
+	if res == nil {
+		w.Problem = "no result: " + r.Error
+		return w
+	}
+	c := res.Connections
+	w.Subscribed, w.Failed, w.Dropped, w.SlowClients = c.Subscribed, c.Failed, c.Dropped, c.Slow
+	w.HandshakesPerSec, w.AllSubscribedSeconds = c.HandshakesPerSec, c.AllSubscribedSeconds
+	w.Lost, w.Dup, w.OOO = res.Loss.Lost, res.Loss.Duplicates, res.Loss.OutOfOrder
+	lat := res.Messages.Latency
+	w.MsgsPerSec = res.Messages.ReceivedPerSec
+	if len(res.Steps) > 0 {
+		w.Rate = res.Steps[0].Rate
+	}
+	if s := res.Server; s != nil && s.Scraped {
+		w.ServerMsgsPerSec = s.DeliveredPerSec
+		w.PeakConns = s.Peak.Connections
+		w.RSSPerConnKB = s.RSSDeltaPerConnBytes / 1024
+		w.PeakRSSMB = s.Peak.ResidentBytes / (1 << 20)
+		w.SlowCut = s.Delta.Disconnects["slow"] + s.Delta.Disconnects["write_timeout"] + s.Delta.Disconnects["ping_timeout"]
+		w.CPUPerMsgUs = s.CPUPerMessageUs
+		if w.CPUPerMsgUs > 0 {
+			w.ProjectedMsgsPerSec = float64(max(r.Variant.Cores, 1)) * 1e6 / w.CPUPerMsgUs
+		}
+	} else {
+		w.Problem = "server metrics not scraped"
+	}
+	g := res.Generator
+	w.GeneratorShare, w.MachineShare, w.Saturated = g.LoadShare, g.MachineShare, g.Saturated
+
+	if r.Entry.Kind == KindFanout {
+		limit := r.Entry.MaxP99Ms
+		if limit == 0 {
+			limit = 100
+		}
+		for i, s := range res.Steps {
+			if s.Latency.Count == 0 || s.Latency.P99Ms >= limit || s.Lost > 0 || s.Dropped > 0 {
+				break
+			}
+			w.SustainedStep = i
+		}
+		if w.SustainedStep < 0 {
+			w.Problem = fmt.Sprintf("no step sustained (p99 < %gms, no loss)", limit)
+			return w
+		}
+		s := res.Steps[w.SustainedStep]
+		w.Rate, w.MsgsPerSec, lat = s.Rate, s.ReceivedPerSec, s.Latency
+	} else if !res.Loss.OK {
+		w.Problem = res.LossLine()
+	}
+	w.P50, w.P90, w.P99, w.P999, w.Max = lat.P50Ms, lat.P90Ms, lat.P99Ms, lat.P999Ms, lat.MaxMs
+	if w.Problem == "" && (c.Subscribed == 0 || (res.Scenario.Mode == load.ModeBroadcast && res.Messages.Received == 0)) {
+		w.Problem = "no figures: nothing subscribed or received"
+	}
+	if w.Problem == "" && r.Error != "" {
+		w.Problem = r.Error
+	}
+	return w
+}
+
+// check fails the bench when a run failed, lost messages or produced no figures.
+func (rep *report) check() error {
+	var errs []error
+	for _, r := range rep.records {
+		if r.Row.Problem != "" {
+			errs = append(errs, fmt.Errorf("%s/%s: %s", r.Variant.Name, r.Entry.Name, r.Row.Problem))
+		}
+	}
+	if len(rep.records) == 0 {
+		errs = append(errs, errors.New("no scenario ran"))
+	}
+	return errors.Join(errs...)
+}
+
+func (rep *report) markdown() string {
+	var b strings.Builder
+	title := "Benchmark " + rep.date
+	if rep.smoke {
+		title += " (smoke: tiny sizes, figures meaningless)"
+	}
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "Machine: %s. Generated by `loadtest bench` from `bench/scenarios.json`; every run's JSON (figures and the exact scenario) is in `%s/`.\n\n", machine(), rep.JSONDir)
+	for _, n := range rep.file.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	b.WriteString("\n## Results\n\n")
+	b.WriteString(rep.markdownTable())
+	b.WriteString("\n## multi / single\n\n")
+	b.WriteString(rep.ratioTable())
+	b.WriteString("\n## Scenario details\n\n")
+	rep.details(&b)
+	if rep.SVG != "" {
+		fmt.Fprintf(&b, "\n![latency percentiles and throughput per variant](%s)\n", rep.SVG)
+	}
+	return b.String()
+}
+
+func (rep *report) markdownTable() string {
+	var b strings.Builder
+	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | projected msgs/s | generator CPU under load | status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range rep.records {
+		w := r.Row
+		status := "ok"
+		if w.Problem != "" {
+			status = "FAIL: " + w.Problem
+		}
+		if w.Saturated {
+			status += " (generator saturated)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %s | %.0f%% | %s |\n",
+			w.Variant, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
+			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, num(w.ProjectedMsgsPerSec),
+			w.GeneratorShare*100, status)
+	}
+	return b.String()
+}
+
+func (rep *report) ratioTable() string {
+	var b strings.Builder
+	b.WriteString("| scenario | client msgs/s | server msgs/s | CPU per msg | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|\n")
+	seen := map[string]bool{}
+	for _, r := range rep.records {
+		if seen[r.Entry.Name] {
+			continue
+		}
+		seen[r.Entry.Name] = true
+		s, m := rep.find("single", r.Entry.Name), rep.find("multi", r.Entry.Name)
+		if s == nil || m == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
+			ratio(m.Row.MsgsPerSec, s.Row.MsgsPerSec), ratio(m.Row.ServerMsgsPerSec, s.Row.ServerMsgsPerSec),
+			ratio(m.Row.CPUPerMsgUs, s.Row.CPUPerMsgUs), ratio(m.Row.RSSPerConnKB, s.Row.RSSPerConnKB), ratio(m.Row.P99, s.Row.P99))
+	}
+	return b.String()
+}
+
+func (rep *report) details(b *strings.Builder) {
+	for _, r := range rep.records {
+		w, res := r.Row, r.Result
+		fmt.Fprintf(b, "### %s / %s\n\n%s\n\n", r.Variant.Name, r.Entry.Name, r.Entry.Description)
+		if res == nil {
+			fmt.Fprintf(b, "No result: %s\n\n", r.Error)
+			continue
+		}
+		fmt.Fprintf(b, "- connections: %d subscribed of %d, failed %d (%s), dropped %d, all subscribed after %.2fs (%s handshakes/s), handshake p99 %.1fms\n",
+			res.Connections.Subscribed, res.Connections.Target, res.Connections.Failed, counts(res.Connections.Failures),
+			res.Connections.Dropped, res.Connections.AllSubscribedSeconds, num(res.Connections.HandshakesPerSec), res.Connections.Handshake.P99Ms)
+		if s := res.Server; s != nil && s.Scraped {
+			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle), CPU %.2fs for %.0f messages (%.2f µs/msg), disconnects %s, rejected %s\n",
+				s.Peak.Connections, s.Peak.ResidentBytes/(1<<20), s.RSSDeltaPerConnBytes/1024, s.Delta.CPUSeconds, s.Delta.Delivered,
+				s.CPUPerMessageUs, fmtMap(s.Delta.Disconnects), fmtMap(s.Delta.Rejected))
+		}
+		fmt.Fprintf(b, "- generator: %.1fs CPU = %.0f%% of its %d core(s) over the run, %.0f%% while the load ran; generator + server %.0f%% of %d host cores%s\n",
+			res.Generator.CPUSeconds, res.Generator.Share*100, res.Generator.Cores, res.Generator.LoadShare*100,
+			res.Generator.MachineShare*100, res.Generator.HostCores, satNote(res.Generator.Saturated))
+		if res.Scenario.Mode == load.ModeBroadcast {
+			fmt.Fprintf(b, "- %s\n", res.LossLine())
+		}
+		switch r.Entry.Kind {
+		case KindFanout:
+			b.WriteString("\n| step | records/s | produced | client msgs/s | p50 ms | p99 ms | max ms | lost | dropped |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			for i, s := range res.Steps {
+				mark := ""
+				if i == w.SustainedStep {
+					mark = " (highest sustained)"
+				}
+				fmt.Fprintf(b, "| %d%s | %s | %d | %s | %.2f | %.2f | %.2f | %d | %d |\n", i, mark, num(s.Rate), s.Produced,
+					num(s.ReceivedPerSec), s.Latency.P50Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.Lost, s.Dropped)
+			}
+			if res.StoppedEarly != "" {
+				fmt.Fprintf(b, "\nStepping stopped: %s.\n", res.StoppedEarly)
+			}
+		case KindSlow:
+			fmt.Fprintf(b, "- slow consumers: %d of %d stopped reading; server cut %.0f (slow, write_timeout, ping_timeout); healthy p99 %.2fms = %.2fx %s's\n",
+				w.SlowClients, res.Connections.Target, w.SlowCut, w.P99, w.P99VsReference, r.Entry.CompareTo)
+		}
+		b.WriteString("\n")
+	}
+}
+
+func satNote(s bool) string {
+	if s {
+		return " (SATURATED: the generator used its cores fully; the client may be the bottleneck)"
+	}
+	return ""
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fK", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	return strings.Join(parts, " ")
+}
+
+func fmtMap(m map[string]float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", k, v))
+	}
+	return strings.Join(parts, " ")
+}
+
+// machine describes the host: CPU model, cores, memory, kernel, Go version.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				if _, v, ok := strings.Cut(l, ":"); ok {
+					model = strings.TrimSpace(v)
+				}
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d × %s%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
+}

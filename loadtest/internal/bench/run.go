@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/load"
+)
+
+// Connection budgets, as `loadtest connect` uses them (see load.AutoPlace).
+const (
+	connsPerWorker = 15000
+	connsPerSource = 25000
+)
+
+// record is one run: a scenario against a variant.
+type record struct {
+	Entry   Entry        `json:"entry"`
+	Variant Variant      `json:"variant"`
+	Result  *load.Result `json:"result"`
+	Error   string       `json:"error,omitempty"`
+	Row     Row          `json:"row"`
+}
+
+// Run parses the flags and runs the benchmark.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenarios := fs.String("scenarios", "bench/scenarios.json", "scenario file")
+	outDir := fs.String("out-dir", "bench/results", "where <date>.md, <date>.svg and <date>/*.json go")
+	binDir := fs.String("bin", "bin", "directory holding the server binaries")
+	smoke := fs.Bool("smoke", false, "run each scenario's short smoke version")
+	noPin := fs.Bool("no-pin", false, "do not pin the variants to their CPUs (taskset); for smoke runs anywhere")
+	only := fs.String("only", "", "comma-separated scenario names to run (default all)")
+	variants := fs.String("variants", "", "comma-separated variant names to run (default all)")
+	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "name of the result files")
+	logDir := fs.String("log-dir", "", "server and broker logs (default a temporary directory)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	f, err := readFile(*scenarios)
+	if err != nil {
+		return err
+	}
+	if *logDir == "" {
+		if *logDir, err = os.MkdirTemp("", "ws_poc-bench-"); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+	}
+	jsonDir := filepath.Join(*outDir, *date)
+	for _, d := range []string{jsonDir, *logDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	b := &bencher{
+		file: f, bin: *binDir, smoke: *smoke, noPin: *noPin, logDir: *logDir, stderr: stderr,
+		only: splitSet(*only), variants: splitSet(*variants),
+	}
+	fmt.Fprintf(stderr, "bench: logs in %s\n", *logDir)
+	records, runErr := b.run(ctx)
+	for _, r := range records {
+		path := filepath.Join(jsonDir, r.Variant.Name+"-"+r.Entry.Name+".json")
+		if err := writeJSON(path, r); err != nil {
+			return err
+		}
+	}
+	rep := buildReport(f, records, *smoke, *date)
+	mdPath := filepath.Join(*outDir, *date+".md")
+	svgPath := filepath.Join(*outDir, *date+".svg")
+	rep.SVG = filepath.Base(svgPath)
+	rep.JSONDir = *date
+	if err := os.WriteFile(mdPath, []byte(rep.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(svgPath, []byte(chart(rep)), 0o644); err != nil {
+		return fmt.Errorf("write chart: %w", err)
+	}
+	fmt.Fprint(stdout, rep.markdownTable())
+	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, jsonDir)
+	return errors.Join(runErr, rep.check())
+}
+
+type bencher struct {
+	file     *File
+	bin      string
+	smoke    bool
+	noPin    bool
+	logDir   string
+	stderr   io.Writer
+	only     map[string]bool
+	variants map[string]bool
+	broker   string
+}
+
+func (b *bencher) run(ctx context.Context) ([]*record, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find executable: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b.broker = "127.0.0.1:" + itoa(port)
+	blog, err := os.Create(filepath.Join(b.logDir, "broker.log"))
+	if err != nil {
+		return nil, fmt.Errorf("broker log: %w", err)
+	}
+	defer blog.Close()
+	parts := max(b.file.Partitions, 1)
+	broker, err := start("broker", "", []string{exe, "dev", "--broker", b.broker, "--rate", "0", "--partitions", itoa(parts)}, nil, blog)
+	if err != nil {
+		return nil, err
+	}
+	defer broker.stop(10 * time.Second)
+	if err := waitTCP(ctx, b.broker, broker, 20*time.Second); err != nil {
+		return nil, err
+	}
+	var records []*record
+	var errs []error
+	n := 0
+	for _, e := range b.file.Scenarios {
+		if len(b.only) > 0 && !b.only[e.Name] {
+			continue
+		}
+		for _, v := range b.file.Variants {
+			if len(b.variants) > 0 && !b.variants[v.Name] {
+				continue
+			}
+			n++
+			r := &record{Entry: e, Variant: v}
+			r.Result, err = b.runOne(ctx, e, v, n)
+			if err != nil {
+				r.Error = err.Error()
+				errs = append(errs, fmt.Errorf("%s/%s: %w", v.Name, e.Name, err))
+				fmt.Fprintf(b.stderr, "bench: %s/%s: %v\n", v.Name, e.Name, err)
+			}
+			records = append(records, r)
+			if ctx.Err() != nil {
+				return records, errors.Join(append(errs, ctx.Err())...)
+			}
+		}
+	}
+	return records, errors.Join(errs...)
+}
+
+// runOne starts a fresh server, runs the scenario against it and stops it.
+func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.Result, error) {
+	raw, err := merge(b.file.Defaults, e.Load)
+	if err != nil {
+		return nil, err
+	}
+	if b.smoke {
+		if raw, err = merge(raw, e.Smoke); err != nil {
+			return nil, err
+		}
+	}
+	var sc load.Scenario
+	if err := json.Unmarshal(raw, &sc); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", e.Name, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + itoa(port)
+	env := map[string]string{}
+	for k, val := range b.file.ServerEnv {
+		env[k] = val
+	}
+	for k, val := range e.ServerEnv {
+		env[k] = val
+	}
+	env["WS_ADDR"] = addr
+	env["WS_KAFKA_BROKERS"] = b.broker
+	env["WS_KAFKA_TOPICS"] = b.file.Topic
+
+	slog, err := os.Create(filepath.Join(b.logDir, v.Name+"-"+e.Name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("server log: %w", err)
+	}
+	defer slog.Close()
+	cpus := v.CPUs
+	if b.noPin {
+		cpus = ""
+	}
+	srv, err := start(v.Name, cpus, []string{filepath.Join(b.bin, v.Binary)}, env, slog)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, "http://"+addr+"/readyz", srv, 30*time.Second); err != nil {
+		_ = srv.stop(20 * time.Second)
+		return nil, err
+	}
+
+	sc.URL = "ws://" + addr + "/ws"
+	sc.MetricsURL = ""
+	sc.Brokers = []string{b.broker}
+	sc.Topic = b.file.Topic
+	// Every run dials from its own source addresses: the previous run's closed sockets sit
+	// in TIME_WAIT on their ports for a minute, and one address has only ~28K of them.
+	for k := range (sc.Conns + connsPerSource - 1) / connsPerSource {
+		sc.SourceAddrs = append(sc.SourceAddrs, fmt.Sprintf("127.0.%d.%d", n%250+1, k+1))
+	}
+	sc.AutoPlace(connsPerWorker, connsPerSource)
+	fmt.Fprintf(b.stderr, "bench: %s/%s: %s\n", v.Name, e.Name, e.Description)
+	res, runErr := load.Run(ctx, sc, &prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " "})
+	if res != nil {
+		res.WriteTable(&prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " | "})
+	}
+	stopErr := srv.stop(30 * time.Second)
+	return res, errors.Join(runErr, stopErr)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func splitSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			m[p] = true
+		}
+	}
+	return m
+}
+
+// prefixWriter prefixes every line written to w.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mid    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if !p.mid {
+			out = append(out, p.prefix...)
+			p.mid = true
+		}
+		out = append(out, c)
+		if c == '\n' {
+			p.mid = false
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
