@@ -58,8 +58,10 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 	brokerAddr := broker.ListenAddrs()[0]
 
 	servers := map[string]string{} // job -> host:port
+	bins := map[string]string{}    // job -> binary
 	for _, v := range variants {
 		bin := serverBinary(t, v.binEnv, v.job)
+		bins[v.job] = bin
 		addr := freeAddr(t)
 		startProcess(t, v.job, bin, []string{
 			"WS_ADDR=" + addr,
@@ -92,6 +94,36 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 	checkPanels(t, prom)
 	checkAlerts(t, prom)
 	checkMoved(t, prom)
+	checkBuildInfo(t, prom, bins)
+}
+
+// checkBuildInfo: ws_build_info names the variant (= the scrape job the dashboard and alerts
+// use) and carries the version and commit that --version prints, both stamped by the Makefile
+// from the variant's tags.
+func checkBuildInfo(t *testing.T, prom string, bins map[string]string) {
+	t.Helper()
+	for job, bin := range bins {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "--version").Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s --version: %v", bin, err)
+		}
+		// "<variant> <version> (commit <commit>)"
+		var variant, version, commit string
+		if _, err := fmt.Sscanf(string(out), "%s %s (commit %s", &variant, &version, &commit); err != nil {
+			t.Fatalf("%s --version printed %q: %v", job, out, err)
+		}
+		commit = strings.TrimSuffix(commit, ")")
+		res, err := promQuery(t, prom, `ws_build_info{job="`+job+`"}`)
+		if err != nil || len(res) != 1 {
+			t.Fatalf("ws_build_info of %s: %v %v", job, res, err)
+		}
+		got := res[0].Metric
+		if got["variant"] != job || variant != job || got["version"] != version || got["commit"] != commit || got["go_version"] == "" {
+			t.Errorf("%s: ws_build_info %v, --version %q: want variant %s and the same version and commit", job, got, out, job)
+		}
+	}
 }
 
 // startPrometheus runs a real Prometheus on loopback with a 1s scrape of both servers and the
