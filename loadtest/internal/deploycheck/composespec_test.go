@@ -76,6 +76,25 @@ func TestComposeSpec(t *testing.T) {
 		})
 	}
 
+	// Kafka keeps its log on the named volume, not in the container's /tmp.
+	kafka, err := p.GetService("kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logDirs := kafka.Environment["KAFKA_LOG_DIRS"]
+	mounted := false
+	for _, v := range kafka.Volumes {
+		if logDirs != nil && v.Type == types.VolumeTypeVolume && v.Target == *logDirs {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("kafka KAFKA_LOG_DIRS %v is not a named volume's mount point (%+v)", logDirs, kafka.Volumes)
+	}
+	if id := kafka.Environment["CLUSTER_ID"]; id == nil || len(*id) != 22 {
+		t.Errorf("kafka CLUSTER_ID %v: want a fixed base64 UUID (22 characters)", id)
+	}
+
 	// Every bind mount's source exists (paths resolved against deploy/compose).
 	for name, s := range p.Services {
 		for _, v := range s.Volumes {

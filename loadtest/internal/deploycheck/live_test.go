@@ -80,6 +80,7 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 		})
 		waitHTTP200(t, "http://"+addr+"/readyz", 30*time.Second)
 		servers[v.job] = addr
+		checkHealthcheck(t, bin, addr)
 	}
 
 	prom := startPrometheus(t, promBin, servers)
@@ -95,6 +96,36 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 	checkAlerts(t, prom)
 	checkMoved(t, prom)
 	checkBuildInfo(t, prom, bins)
+}
+
+// checkHealthcheck runs `<binary> healthcheck`, the image's HEALTHCHECK, with WS_ADDR as the
+// images set it (":port", all interfaces) and as a full address: exit 0 while the server is
+// up, non-zero for a port nobody listens on.
+func checkHealthcheck(t *testing.T, bin, addr string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		wsAddr string
+		wantOK bool
+	}{
+		{name: "port only", wsAddr: ":" + port, wantOK: true},
+		{name: "full address", wsAddr: addr, wantOK: true},
+		{name: "nobody listening", wsAddr: freeAddr(t), wantOK: false},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cmd := exec.CommandContext(ctx, bin, "healthcheck")
+		cmd.Env = append(os.Environ(), "WS_ADDR="+tt.wsAddr)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if (err == nil) != tt.wantOK {
+			t.Errorf("%s healthcheck, %s (WS_ADDR=%s): err %v, want ok=%v\n%s", filepath.Base(bin), tt.name, tt.wsAddr, err, tt.wantOK, out)
+		}
+	}
 }
 
 // checkBuildInfo: ws_build_info names the variant (= the scrape job the dashboard and alerts
