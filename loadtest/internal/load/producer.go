@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type producer struct {
 	errs     int64
 	lastErr  error
 	sentStep []int64
+	warm     chan struct{} // acknowledgements of warm-up records
 }
 
 type recordMeta struct {
@@ -59,6 +61,7 @@ func newProducer(sc *Scenario) (*producer, error) {
 		p:     p,
 		seq:   make([]uint64, sc.Channels),
 		acked: make([][]int64, sc.Channels),
+		warm:  make(chan struct{}, warmups),
 	}
 	for i := range pr.acked {
 		pr.acked[i] = make([]int64, len(sc.Steps))
@@ -76,6 +79,10 @@ func newProducer(sc *Scenario) (*producer, error) {
 		defer pr.wg.Done()
 		for m := range p.Successes() {
 			meta := m.Metadata.(recordMeta)
+			if meta.channel < 0 {
+				pr.warm <- struct{}{}
+				continue
+			}
 			pr.mu.Lock()
 			pr.acked[meta.channel][meta.step]++
 			pr.mu.Unlock()
@@ -84,6 +91,10 @@ func newProducer(sc *Scenario) (*producer, error) {
 	go func() {
 		defer pr.wg.Done()
 		for e := range p.Errors() {
+			if e.Msg.Metadata.(recordMeta).channel < 0 {
+				pr.warm <- struct{}{}
+				continue
+			}
 			pr.mu.Lock()
 			pr.errs++
 			pr.lastErr = e.Err
@@ -91,6 +102,35 @@ func newProducer(sc *Scenario) (*producer, error) {
 		}
 	}()
 	return pr, nil
+}
+
+// warmups is how many records warmUp sends: keys spread them over the partitions.
+const warmups = 16
+
+// warmUp sends records on keys nobody subscribes to and waits for Kafka to acknowledge them,
+// so the producer's connection and metadata setup (about a second with sarama) is not
+// charged to the first measured records.
+func (pr *producer) warmUp(ctx context.Context) error {
+	for i := range warmups {
+		pr.p.Input() <- &sarama.ProducerMessage{
+			Topic:    pr.sc.Topic,
+			Key:      sarama.StringEncoder(fmt.Sprintf("%swarmup-%d", pr.sc.ChannelPrefix, i)),
+			Value:    sarama.StringEncoder(`{"warmup":true}`),
+			Metadata: recordMeta{channel: -1},
+		}
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	for range warmups {
+		select {
+		case <-pr.warm:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return fmt.Errorf("kafka producer %v: no acknowledgement of warm-up records in 30s", pr.sc.Brokers)
+		}
+	}
+	return nil
 }
 
 // runStep publishes at step i's rate for its duration, spreading records round-robin over
@@ -104,13 +144,16 @@ func (pr *producer) runStep(ctx context.Context, i int, abort <-chan struct{}) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	var sent int64
+	total := int64(math.Round(st.Duration.D().Seconds() * st.Rate))
 	next := i * 7919 % pr.sc.Channels // rotate the starting channel per step
 	for {
 		now := time.Now()
 		if !now.Before(end) {
 			return
 		}
-		due := int64(now.Sub(start).Seconds() * st.Rate)
+		// Record k goes out at k/rate from the step's start (the first at once), so a step
+		// of d seconds at r/s sends exactly d*r records.
+		due := min(int64(now.Sub(start).Seconds()*st.Rate)+1, total)
 		for ; sent < due; sent++ {
 			pr.send(next, i)
 			next = (next + 1) % pr.sc.Channels

@@ -89,6 +89,10 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 		if pr, err = newProducer(&sc); err != nil {
 			return nil, err
 		}
+		if err := pr.warmUp(ctx); err != nil {
+			pr.close()
+			return nil, err
+		}
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
