@@ -200,6 +200,7 @@ func TestComposeEnvFiles(t *testing.T) {
 func TestComposeScrapesBothVariants(t *testing.T) {
 	c, _ := loadCompose(t)
 	var cfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName       string `yaml:"job_name"`
 			StaticConfigs []struct {
@@ -218,6 +219,37 @@ func TestComposeScrapesBothVariants(t *testing.T) {
 			jobs[sc.JobName] = append(jobs[sc.JobName], st.Targets...)
 		}
 	}
+	// The rule_files globs, seen through compose's mounts, find the repository's rules.
+	mounts := map[string]string{} // container path -> host path
+	for _, v := range c.Services["prometheus"].Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && strings.HasPrefix(parts[0], ".") {
+			mounts[parts[1]] = filepath.Join(deployPath(t, "compose"), parts[0])
+		}
+	}
+	if mounts["/etc/prometheus/prometheus.yml"] != deployPath(t, "prometheus", "prometheus.yml") {
+		t.Errorf("compose mounts %v: prometheus.yml not at /etc/prometheus/prometheus.yml", mounts)
+	}
+	found := false
+	for _, pattern := range cfg.RuleFiles {
+		dir, file := filepath.Split(pattern)
+		host, ok := mounts[filepath.Clean(dir)]
+		if !ok {
+			t.Errorf("rule_files %s: directory not mounted into the prometheus service", pattern)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(host, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range matches {
+			found = found || filepath.Base(m) == "ws_poc.yml"
+		}
+	}
+	if !found {
+		t.Errorf("rule_files %q do not load deploy/prometheus/rules/ws_poc.yml in compose", cfg.RuleFiles)
+	}
+
 	for _, v := range []string{"ws-single", "ws-multi"} {
 		want := []string{v + ":3002"}
 		if !slices.Equal(jobs[v], want) {
