@@ -58,6 +58,10 @@ type Server struct {
 	accept   *websocket.AcceptOptions
 	frames   sync.Pool // *[]byte batch frame buffers, shared by all writers
 
+	// base is the context of hub calls: it lives until the hub stops, after
+	// the drain. Set by Serve before the first request.
+	base context.Context
+
 	draining atomic.Bool
 	active   atomic.Int64 // connections holding a slot of MaxConnections
 
@@ -170,6 +174,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// The hub and the consumer outlive ctx: the drain still needs the hub.
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
+	s.base = hubCtx
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = s.hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
@@ -183,7 +188,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return hubCtx },
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
 	serveErr := make(chan error, 1)

@@ -1,6 +1,11 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,19 +20,52 @@ import (
 // the client should reconnect, to another instance, soon.
 const drainRetryAfter = time.Second
 
-// statusRecorder remembers the status Accept answered with, to count 403s.
-// Unwrap lets coder/websocket reach the Hijacker underneath.
-type statusRecorder struct {
+// Socket buffer sizes of an upgraded connection. net/http hands a hijacked
+// connection 4 KiB read and write buffers, which coder/websocket keeps for the
+// connection's life: 8 KiB of every idle connection's ~20 KiB budget. Client
+// frames are small and rare, so a small read buffer costs nothing; a 1 KiB
+// write buffer still carries a typical message with its header in one
+// syscall, and frames above it take two either way (bufio writes large
+// payloads straight through).
+const (
+	connReadBuffer  = 512
+	connWriteBuffer = 1024
+)
+
+// upgradeWriter wraps the ResponseWriter for websocket.Accept: it remembers
+// the status Accept answers with (to count 403s) and hijacks with smaller
+// buffers.
+type upgradeWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+func (w *upgradeWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+// Hijack implements http.Hijacker, which coder/websocket looks for first.
+func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The 101 response is already flushed. Bytes the client sent right after
+	// its handshake may sit in net/http's read buffer: they must be in ours,
+	// buffered, because coder/websocket re-points the reader at the raw
+	// connection and keeps only what is buffered.
+	br := bufio.NewReaderSize(conn, connReadBuffer)
+	if n := brw.Reader.Buffered(); n > 0 {
+		ahead, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), conn), max(n, connReadBuffer))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, connWriteBuffer)), nil
+}
 
 func (s *Server) reject(r *http.Request, reason string, fields ...zap.Field) {
 	s.m.ConnectionsRejected.WithLabelValues(reason).Inc()
@@ -44,8 +82,10 @@ func unavailable(w http.ResponseWriter, retryAfter time.Duration, msg string) {
 	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
-// handleWS admits, upgrades and serves one WebSocket connection; the handler
-// goroutine becomes the connection's reader.
+// handleWS admits and upgrades one WebSocket connection and starts its reader
+// goroutine. The handler returns right away so that net/http's goroutine, its
+// grown stack and the request's objects are freed; the reader starts on a
+// fresh small stack.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		s.reject(r, metrics.RejectDraining)
@@ -64,34 +104,41 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
-	defer s.leave()
-
-	rec := &statusRecorder{ResponseWriter: w}
-	ws, err := websocket.Accept(rec, r, s.accept)
+	uw := &upgradeWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(uw, r, s.accept)
 	if err != nil {
-		if rec.status == http.StatusForbidden {
+		s.leave()
+		if uw.status == http.StatusForbidden {
 			s.reject(r, metrics.RejectOrigin)
 		}
 		return // Accept has answered (403, 426, ...)
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
-
+	remote := r.RemoteAddr
 	if s.active.Add(1) > s.maxConns {
 		s.active.Add(-1)
 		s.reject(r, metrics.RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
-		_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
+		go func() {
+			defer s.leave()
+			_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
+		}()
 		return
 	}
+	// Owned by the server: counted by enter/leave, which the drain waits for.
+	go s.serveConn(ws, remote)
+}
+
+// serveConn runs one accepted connection to its end.
+func (s *Server) serveConn(ws *websocket.Conn, remote string) {
+	defer s.leave()
 	defer s.active.Add(-1)
 	s.m.ConnectionsAccepted.Inc()
 	s.m.Connections.Inc()
 	defer s.m.Connections.Dec()
 
-	c := newConn(s, ws)
 	start := time.Now()
-	// The request context ends at hijack; the connection lives as long as the hub.
-	reason := c.serve(r.Context())
+	reason := newConn(s, ws).serve(s.base)
 	s.m.Disconnects.WithLabelValues(reason).Inc()
 	s.connLog.Debug("connection closed", zap.String("reason", reason),
-		zap.String("remote", r.RemoteAddr), zap.Duration("duration", time.Since(start)))
+		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
 }
