@@ -46,6 +46,8 @@ type group struct {
 	connected, subscribed, failed, dropped, settled atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
+	open      map[*websocket.Conn]struct{}
+	closing   bool
 	failures  map[string]int64
 	drops     map[string]int64
 	handshake *latency.Histogram
@@ -95,6 +97,7 @@ func newGroup(plan Plan) (*group, error) {
 		conns:     make([]connState, plan.To-plan.From),
 		failures:  map[string]int64{},
 		drops:     map[string]int64{},
+		open:      map[*websocket.Conn]struct{}{},
 		handshake: latency.New(),
 		subscribe: latency.New(),
 		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
@@ -167,6 +170,7 @@ loop:
 		}
 	}
 	cancel()
+	g.closeAll()
 	wg.Wait()
 	g.dialers.close()
 	return g.result()
@@ -231,6 +235,11 @@ func (g *group) runConn(ctx context.Context, k int, sem <-chan struct{}) {
 		return
 	}
 	defer c.CloseNow()
+	if !g.track(c) {
+		g.fail("canceled", 1)
+		return
+	}
+	defer g.untrack(c)
 	c.SetReadLimit(readLimit)
 	g.connected.Add(1)
 	g.mu.Lock()
@@ -308,11 +317,11 @@ func (g *group) markSubscribed(cs *connState, since time.Time) {
 func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connState, subStart time.Time) {
 	sh := &g.shards[k%shardCount]
 	for {
-		rctx := ctx
+		// Once subscribed, a read lasts as long as the run: closeAll ends it.
+		rctx := context.Background()
 		var cancel context.CancelFunc
 		if !cs.subscribed {
-			// Only waiting for the subscribed reply is bounded; afterwards a read lasts as long
-			// as the run, and a per-read context would cost an allocation per frame.
+			// Waiting for the subscribed reply is bounded.
 			rctx, cancel = context.WithDeadline(ctx, subStart.Add(g.sc.SubscribeTimeout.D()))
 		}
 		_, r, err := c.Reader(rctx)
@@ -344,6 +353,40 @@ func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connStat
 			<-ctx.Done()
 			return
 		}
+	}
+}
+
+// track registers an open connection so closeAll can end its read; false when the run is
+// already ending.
+func (g *group) track(c *websocket.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.open[c] = struct{}{}
+	return true
+}
+
+func (g *group) untrack(c *websocket.Conn) {
+	g.mu.Lock()
+	delete(g.open, c)
+	g.mu.Unlock()
+}
+
+// closeAll ends every open connection at the end of the run. Reads after the subscribe use
+// no context (coder/websocket arms a timer per read for a cancellable one, a sixth of the
+// client's CPU), so closing the socket is what ends them.
+func (g *group) closeAll() {
+	g.mu.Lock()
+	g.closing = true
+	open := make([]*websocket.Conn, 0, len(g.open))
+	for c := range g.open {
+		open = append(open, c)
+	}
+	g.mu.Unlock()
+	for _, c := range open {
+		c.CloseNow()
 	}
 }
 
