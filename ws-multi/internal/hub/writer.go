@@ -43,9 +43,10 @@ func (h *Hub) writeLoop(c *Client) {
 
 // writeBatch writes one hand-off of messages and counts it once in the metrics.
 func (h *Hub) writeBatch(w *frameWriter, batch []*protocol.Message) error {
-	var frames, bytes, records int
+	var frames, bytes, lines int
 	var err error
-	var first time.Time
+	var first time.Time // timestamp of the hand-off's oldest record
+	var haveFirst bool
 	for i := 0; i < len(batch); {
 		n := 1
 		if h.cfg.Batch {
@@ -67,14 +68,12 @@ func (h *Hub) writeBatch(w *frameWriter, batch []*protocol.Message) error {
 		if err != nil {
 			break
 		}
-		for _, m := range batch[i : i+n] {
-			if m.Topic != "" {
-				if records == 0 {
-					first = m.Timestamp
-				}
-				records++
+		for j := i; j < i+n && !haveFirst; j++ {
+			if batch[j].Topic != "" {
+				first, haveFirst = batch[j].Timestamp, true
 			}
 		}
+		lines += n
 		frames++
 		bytes += len(p)
 		i += n
@@ -84,8 +83,11 @@ func (h *Hub) writeBatch(w *frameWriter, batch []*protocol.Message) error {
 		m.FramesWritten.Add(float64(frames))
 		m.BytesWritten.Add(float64(bytes))
 	}
-	if records > 0 {
-		m.MessagesDelivered.Add(float64(records))
+	if lines > 0 {
+		// Every line written counts, replies included, as in ws-single.
+		m.MessagesDelivered.Add(float64(lines))
+	}
+	if haveFirst && frames > 0 {
 		// One latency sample per hand-off (its oldest record): exact when the client keeps
 		// up, sampled under load, and never a shared-histogram update per message per client.
 		m.DeliveryLatency.Observe(time.Since(first).Seconds())

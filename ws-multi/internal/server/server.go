@@ -59,8 +59,12 @@ type Server struct {
 	http     *http.Server
 
 	draining atomic.Bool
-	active   atomic.Int64   // open connections, including ones being upgraded
-	handlers sync.WaitGroup // WebSocket handlers still running
+	active   atomic.Int64 // open WebSocket connections
+	// handlers counts upgrades in progress and connection goroutines. mu orders its Adds
+	// before drain's Wait: enter refuses once closing is set.
+	mu       sync.Mutex
+	closing  bool
+	handlers sync.WaitGroup
 	// connCtx is the context of every socket read; cancelling it closes the sockets still
 	// open when the shutdown timeout ran out.
 	connCtx  context.Context
@@ -151,6 +155,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // handlers, at most the shutdown timeout; then it cuts the remaining sockets.
 func (s *Server) drain() {
 	s.draining.Store(true)
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	n := s.active.Load()
 	s.d.Log.Info("draining: closing clients", zap.Int64("connections", n), zap.Duration("timeout", s.cfg.ShutdownTimeout))
 	start := time.Now()
@@ -167,4 +174,15 @@ func (s *Server) drain() {
 		s.hardStop()
 		<-done
 	}
+}
+
+// enter counts a new upgrade in handlers unless the server is draining.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
 }

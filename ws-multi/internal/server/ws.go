@@ -16,8 +16,10 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// handleWS upgrades a client and runs its read loop on the request's goroutine, which is the
-// connection's only goroutine while it has nothing to send.
+// handleWS admits and upgrades a client, then hands the connection to a fresh goroutine and
+// returns: net/http's goroutine, with the stack it grew parsing the request, ends, and the
+// connection lives on a small stack of its own. That goroutine is the connection's only one
+// while it has nothing to send.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		s.refuse(w, r, metrics.RejectDraining, drainRetryAfter)
@@ -27,32 +29,47 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, metrics.RejectCPU, retry)
 		return
 	}
-	s.handlers.Add(1)
-	defer s.handlers.Done()
-	overCapacity := s.active.Add(1) > s.maxConns
-	defer s.active.Add(-1)
+	if !s.enter() {
+		s.refuse(w, r, metrics.RejectDraining, drainRetryAfter)
+		return
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.handlers.Done()
+		}
+	}()
 
-	rec := &statusRecorder{ResponseWriter: w}
-	conn, err := websocket.Accept(rec, r, &websocket.AcceptOptions{
+	uw := &upgradeWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowedOrigins,
 		// Messages are encoded once and shared by every client; per-connection compression
-		// would undo that and costs memory per connection.
+		// would undo that and costs tens of KB of flate state per connection.
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		if rec.status == http.StatusForbidden {
+		if uw.status == http.StatusForbidden {
 			s.d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectOrigin).Inc()
 			s.audit(r, metrics.RejectOrigin, err)
 		}
-		return
+		return // Accept answered (403, 426, ...)
 	}
-	if overCapacity {
+	if s.active.Add(1) > s.maxConns {
+		s.active.Add(-1)
 		s.d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectMaxConnections).Inc()
 		s.audit(r, metrics.RejectMaxConnections, nil)
 		_ = conn.Close(websocket.StatusTryAgainLater, "over_capacity")
 		return
 	}
 	conn.SetReadLimit(s.cfg.ReadLimit)
+	handedOff = true
+	go s.serveConn(conn, r.RemoteAddr)
+}
+
+// serveConn runs one accepted connection to its end. The server's handlers group owns it.
+func (s *Server) serveConn(conn *websocket.Conn, remote string) {
+	defer s.handlers.Done()
+	defer s.active.Add(-1)
 	m := s.d.Metrics
 	m.ConnectionsAccepted.Inc()
 	m.Connections.Inc()
@@ -66,7 +83,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	m.Connections.Dec()
 	m.Disconnects.WithLabelValues(reason.String()).Inc()
 	if ce := s.d.Audit.Check(zap.DebugLevel, "disconnect"); ce != nil {
-		ce.Write(zap.Uint64("conn", c.ID()), zap.String("reason", reason.String()), zap.String("remote", r.RemoteAddr))
+		ce.Write(zap.Uint64("conn", c.ID()), zap.String("reason", reason.String()), zap.String("remote", remote))
 	}
 }
 
@@ -126,17 +143,3 @@ func (s *Server) audit(r *http.Request, reason string, err error) {
 		ce.Write(fields...)
 	}
 }
-
-// statusRecorder remembers the status Accept wrote when it refused an upgrade, so a 403 for
-// a bad Origin can be counted. Unwrap lets Accept reach the underlying Hijacker.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
