@@ -1,6 +1,6 @@
 // Headless Debian Chromium, driven by playwright-core, opens a ws_poc server's demo page,
 // subscribes to a channel through the page's own controls (#channel, #subscribe), prints
-// READY, and waits until live messages for that channel show in #messages and #count.
+// READY, and waits until live messages for that channel (three or more) show in #messages and #count.
 // It saves a screenshot and prints a JSON summary; any page error or the deadline exits 1.
 //
 // usage: node browser.mjs <page-url> <channel> <marker-text> <screenshot.png> <user-data-dir> [timeout-ms]
@@ -29,19 +29,29 @@ try {
   const page = context.pages()[0] ?? await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+    // Failed loads are judged by URL below: the browser's own /favicon.ico probe may 404.
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+      pageErrors.push(`console: ${msg.text()}`);
+    }
+  });
+  page.on('response', (resp) => {
+    if (resp.status() >= 400 && new URL(resp.url()).pathname !== '/favicon.ico') {
+      pageErrors.push(`HTTP ${resp.status()} for ${resp.url()}`);
+    }
   });
   await page.goto(pageUrl, { timeout: timeoutMs });
   for (const sel of ['#status', '#count', '#messages', '#channel', '#subscribe']) {
     await page.waitForSelector(sel, { state: 'attached', timeout: timeoutMs });
   }
+  // The page connects by itself; subscribe once its connection is open.
+  await page.waitForFunction(() => document.querySelector('#status').textContent.trim() === 'open', null, { timeout: timeoutMs, polling: 100 });
   await page.fill('#channel', channel);
   await page.click('#subscribe');
   console.log('READY');
   await page.waitForFunction(
     (text) => {
       const n = parseInt(document.querySelector('#count').textContent.replace(/[^0-9]/g, ''), 10);
-      return n > 0 && document.querySelector('#messages').textContent.includes(text);
+      return n >= 3 && document.querySelector('#messages').textContent.includes(text);
     },
     marker,
     { timeout: timeoutMs, polling: 100 },

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,27 +215,29 @@ func TestChromiumDemoPage(t *testing.T) {
 	t.Logf("page: %s (screenshot %s)", out.all(), shot)
 }
 
-// startNode runs a Node script in dir. wait blocks until it exits and returns "" on
-// success or what went wrong, with its stderr.
+// startNode runs a Node script in dir, in its own process group so that Chromium and
+// its helpers die with it. wait blocks until it exits and returns "" on success or what
+// went wrong, with its stderr.
 func startNode(ctx context.Context, t *testing.T, node, dir string, script string, args ...string) (*lineWaiter, func() string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Dir = dir
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Bounds how long Wait waits for output copying once the process is gone.
+	cmd.WaitDelay = 5 * time.Second
+	out := newLineWaiter()
 	var stderr lockedBuffer
+	cmd.Stdout = out
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node %s: %v", script, err)
 	}
-	out := newLineWaiter(stdout)
 	exited := make(chan error, 1)
 	go func() {
-		// Wait for stdout to be read to the end before Wait closes the pipe.
-		_, _ = out.waitLine(context.Background(), func(string) bool { return false })
-		exited <- cmd.Wait()
+		err := cmd.Wait()
+		out.Close()
+		exited <- err
 	}()
 	var result *string
 	wait := func() string {
@@ -250,7 +253,8 @@ func startNode(ctx context.Context, t *testing.T, node, dir string, script strin
 		return s
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		// The whole group: a Chromium left behind would outlive the test.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		wait()
 	})
 	return out, wait

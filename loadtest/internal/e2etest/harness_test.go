@@ -1,7 +1,6 @@
 package e2etest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -281,32 +280,48 @@ func requireTool(t *testing.T, name, hint string) string {
 	return p
 }
 
-// lineWaiter follows a process's stdout line by line, keeping every line so the reading
-// goroutine never blocks; it ends when the process closes its stdout (exits).
+// lineWaiter collects a process's stdout line by line; it is the process's Stdout
+// writer, so no pipe is left for a grandchild (Chromium) to hold open. Close marks the
+// end of the output.
 type lineWaiter struct {
 	mu      sync.Mutex
+	partial []byte
 	lines   []string
 	done    bool
 	changed chan struct{} // size 1: coalesced wake-up
 }
 
-func newLineWaiter(r io.Reader) *lineWaiter {
-	w := &lineWaiter{changed: make(chan struct{}, 1)}
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.lines = append(w.lines, sc.Text())
-			w.mu.Unlock()
-			w.wake()
+func newLineWaiter() *lineWaiter {
+	return &lineWaiter{changed: make(chan struct{}, 1)}
+}
+
+// Write implements io.Writer.
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
 		}
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-		w.wake()
-	}()
-	return w
+		w.lines = append(w.lines, strings.TrimRight(string(w.partial[:i]), "\r"))
+		w.partial = w.partial[i+1:]
+	}
+	w.mu.Unlock()
+	w.wake()
+	return len(p), nil
+}
+
+// Close marks the end of the output.
+func (w *lineWaiter) Close() {
+	w.mu.Lock()
+	if len(w.partial) > 0 {
+		w.lines = append(w.lines, string(w.partial))
+		w.partial = nil
+	}
+	w.done = true
+	w.mu.Unlock()
+	w.wake()
 }
 
 func (w *lineWaiter) wake() {
