@@ -38,11 +38,16 @@ type Client struct {
 	mu           sync.Mutex
 	pending      []*protocol.Message
 	pendingBytes int
-	writing      bool   // a writer goroutine is running
-	pinging      bool   // a ping goroutine is running
-	broken       bool   // a write failed: queued messages are dropped until Finish
-	closed       bool   // no more writes, writers or pings start; set once
-	reason       Reason // why the client ended; set once, with closed
+	// inflight and inflightBytes size the batch the writer holds; the queue limits count it
+	// with pending, so a client stuck on one huge write is cut as soon as one stuck on many
+	// small ones (the same rule as ws-single).
+	inflight      int
+	inflightBytes int
+	writing       bool   // a writer goroutine is running
+	pinging       bool   // a ping goroutine is running
+	broken        bool   // a write failed: queued messages are dropped until Finish
+	closed        bool   // no more writes, writers or pings start; set once
+	reason        Reason // why the client ended; set once, with closed
 	// wg counts the writer, ping and closer goroutines. Add only happens under mu while
 	// !closed, and Finish waits only after setting closed, so Add never races Wait.
 	wg sync.WaitGroup
@@ -128,7 +133,8 @@ func (c *Client) enqueue(m *protocol.Message, maxMessages, maxBytes int) (ok boo
 		c.mu.Unlock()
 		return true
 	}
-	if len(c.pending) > 0 && (len(c.pending) >= maxMessages || c.pendingBytes+len(m.Data) > maxBytes) {
+	queued := len(c.pending) + c.inflight
+	if queued > 0 && (queued >= maxMessages || c.pendingBytes+c.inflightBytes+len(m.Data) > maxBytes) {
 		c.mu.Unlock()
 		return false
 	}
@@ -154,9 +160,11 @@ func (c *Client) takeBatch(spare []*protocol.Message) []*protocol.Message {
 	defer c.mu.Unlock()
 	if c.closed || len(c.pending) == 0 {
 		c.writing = false
+		c.inflight, c.inflightBytes = 0, 0
 		return nil
 	}
 	batch := c.pending
+	c.inflight, c.inflightBytes = len(batch), c.pendingBytes
 	c.pending = spare[:0]
 	c.pendingBytes = 0
 	return batch
@@ -167,6 +175,7 @@ func (c *Client) markBroken() {
 	c.mu.Lock()
 	c.broken = true
 	c.writing = false
+	c.inflight, c.inflightBytes = 0, 0
 	clear(c.pending)
 	c.pending = nil
 	c.pendingBytes = 0

@@ -43,8 +43,8 @@
 // its reader goroutine and nothing else here. Batched frames are assembled in buffers from a
 // sync.Pool shared by all writers. Metrics are counted once per hand-off.
 //
-// A queue that would pass WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES gets the client cut
-// as slow: the shard marks it closed (no more enqueues), drops it from the index after the
+// A queue (pending messages plus the batch being written) that would pass
+// WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES gets the client cut as slow: the shard marks it closed (no more enqueues), drops it from the index after the
 // current fan-out and closes it with 1008 "slow" on a separate goroutine. A frame not written
 // within WS_WRITE_TIMEOUT ends the connection (write_timeout). Neither ever blocks the shard.
 //
