@@ -33,6 +33,7 @@ func (s *suite) checks() []check {
 		check{"message: data is compacted JSON, else a string, null when empty", checkData},
 		check{"message: per-partition offset order under a burst", checkOffsetOrder},
 		check{"batching: frames under a burst", checkBatching},
+		check{"batching: a message above WS_BATCH_MAX_BYTES arrives whole, alone in its frame", checkBigMessage},
 		check{"close: 1003 binary", checkBinaryClose},
 		check{"close: 1009 frame above WS_READ_LIMIT", checkReadLimitClose},
 		check{"close: 1008 rate_limit", checkRateLimitClose},

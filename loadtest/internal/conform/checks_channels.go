@@ -346,3 +346,46 @@ func checkBatching(ctx context.Context, s *suite) (string, error) {
 	}
 	return "", fmt.Errorf("batching on, but %d messages of bursts came one per frame", total)
 }
+
+// checkBigMessage sends one record larger than WS_BATCH_MAX_BYTES between small ones:
+// it must arrive whole, alone in its frame, and the small ones around it too.
+func checkBigMessage(ctx context.Context, s *suite) (string, error) {
+	key := s.key("big")
+	ch := s.channel(key)
+	c, err := s.subscribed(ctx, ch)
+	if err != nil {
+		return "", err
+	}
+	defer c.close()
+	size := min(s.cfg.BatchMaxBytes+1024, 900<<10) // stay under Kafka's default 1 MiB
+	big := fmt.Appendf(nil, `{"pad":"%s"}`, bytes.Repeat([]byte("x"), size))
+	var rs []record
+	for i := range 20 {
+		rs = append(rs, record{key: &key, value: fmt.Appendf(nil, `{"i":%d}`, i)})
+	}
+	rs = append(rs, record{key: &key, value: big})
+	for i := 20; i < 40; i++ {
+		rs = append(rs, record{key: &key, value: fmt.Appendf(nil, `{"i":%d}`, i)})
+	}
+	ps, err := s.prod.sendBurst(rs)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.waitMessages(ctx, "burst messages", len(rs), channelIs(ch)); err != nil {
+		return "", err
+	}
+	bigAt := ps[20]
+	for _, it := range c.items() {
+		if it.env.Op != "message" || !at(s.cfg.Topic, bigAt)(it.env) {
+			continue
+		}
+		if !bytes.Equal(it.env.Data, big) {
+			return "", fmt.Errorf("the %d-byte record arrived changed (%d bytes of data)", len(big), len(it.env.Data))
+		}
+		if it.frameLines != 1 {
+			return "", fmt.Errorf("the %d-byte record shared its frame with %d other objects (WS_BATCH_MAX_BYTES %d)", len(big), it.frameLines-1, s.cfg.BatchMaxBytes)
+		}
+		return fmt.Sprintf("%d-byte record alone in its frame, %d small ones around it", len(big), len(rs)-1), nil
+	}
+	return "", fmt.Errorf("the %d-byte record did not arrive", len(big))
+}

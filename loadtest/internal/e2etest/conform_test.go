@@ -34,6 +34,11 @@ func TestConformance(t *testing.T) {
 			args: []string{"--max-connections", "5", "--max-subscriptions", "12", "--read-limit", "1024",
 				"--rate-limit", "15", "--rate-burst", "25", "--expect-batching=false"},
 		},
+		{
+			name: "small batches",
+			env:  []string{"WS_MAX_CONNECTIONS=4", "WS_BATCH_MAX_BYTES=2048"},
+			args: []string{"--max-connections", "4", "--batch-max-bytes", "2048"},
+		},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -70,7 +75,7 @@ func assertAllPassed(t *testing.T, out string) {
 		t.Fatalf("%s checks failed", m[2])
 	}
 	// Every check, including the 1013 one that needs --max-connections, must have run.
-	if n := strings.Count(out, "\nPASS "); n < 28 {
-		t.Fatalf("only %d checks ran, want all 28", n)
+	if n := strings.Count(out, "\nPASS "); n < 29 {
+		t.Fatalf("only %d checks ran, want all 29", n)
 	}
 }
