@@ -56,7 +56,7 @@ func Command(ctx context.Context, mode string, args []string, stdout, stderr io.
 	fs.Float64Var(&rateFlag, "rate", 100, "broadcast: records per second over all channels (one step)")
 	fs.StringVar(&stepsFlag, "steps", "", `broadcast: rate steps "rate:duration,..." instead of --rate/--duration`)
 	fs.DurationVar(&stopP99, "stop-p99", 0, "broadcast: stop stepping once a step's p99 passes this (0 = never)")
-	fs.DurationVar(&drain, "drain", 3*time.Second, "broadcast: wait after the last record for deliveries")
+	fs.DurationVar(&drain, "drain", 30*time.Second, "broadcast: longest wait after the last record for deliveries (ends after 2.5s without any); what has not arrived is lost")
 	fs.IntVar(&sc.PayloadBytes, "payload", 100, "broadcast: approximate record value size in bytes")
 	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "broadcast: Kafka bootstrap brokers, comma-separated")
 	fs.Float64Var(&sc.SlowFraction, "slow-fraction", 0, "fraction of connections that stop reading once subscribed")

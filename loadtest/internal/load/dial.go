@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
 )
 
 // slowRcvBuf is the receive buffer of simulated slow consumers: small, so the server's send
@@ -39,16 +40,34 @@ func newDialers(sources []string, timeout time.Duration) (*dialers, error) {
 		}
 	}
 	for _, a := range addrs {
-		d.fast = append(d.fast, d.client(a, timeout, nil))
-		d.slow = append(d.slow, d.client(a, timeout, func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, slowRcvBuf)
-			})
-			return errors.Join(err, serr)
-		}))
+		d.fast = append(d.fast, d.client(a, timeout, sockopts(a != nil, false)))
+		d.slow = append(d.slow, d.client(a, timeout, sockopts(a != nil, true)))
 	}
 	return d, nil
+}
+
+// sockopts returns the dialer's Control: it runs before bind and connect.
+//
+// With a source address, IP_BIND_ADDRESS_NO_PORT defers the port choice from bind (which
+// must find a port free for every destination, a search that grows with the ports in
+// use and made handshakes crawl past ~14K sockets) to connect, which needs it free only
+// towards this server address. Slow consumers get a small receive buffer.
+func sockopts(bound, slow bool) func(string, string, syscall.RawConn) error {
+	if !bound && !slow {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if bound {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			}
+			if slow && serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, slowRcvBuf)
+			}
+		})
+		return errors.Join(err, serr)
+	}
 }
 
 func (d *dialers) client(local net.Addr, timeout time.Duration, control func(string, string, syscall.RawConn) error) *http.Client {

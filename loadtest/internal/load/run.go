@@ -120,7 +120,7 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 	case ModeBroadcast:
 		res.StepsRun, res.StoppedEarly = o.runSteps(ctx, pr)
 		o.phase = "drain"
-		o.pump(ctx, nil, sc.Drain.D(), nil)
+		o.pump(ctx, nil, sc.Drain.D(), o.quiet(drainQuiet))
 	}
 
 	loadCPU, loadWall := o.cpuNow().Sub(loadCPU0), time.Since(loadStart)
@@ -249,6 +249,21 @@ func (o *orchestrator) pump(ctx context.Context, done <-chan struct{}, d time.Du
 		case <-tick.C:
 			o.print()
 		}
+	}
+}
+
+// drainQuiet ends the drain early: no message for this long means the backlog is through.
+// Progress arrives once a second per group, so shorter would mistake a gap for the end.
+const drainQuiet = 2500 * time.Millisecond
+
+// quiet returns a condition that holds once the received count has not moved for d.
+func (o *orchestrator) quiet(d time.Duration) func() bool {
+	last, since := o.totals().Received, time.Now()
+	return func() bool {
+		if r := o.totals().Received; r != last {
+			last, since = r, time.Now()
+		}
+		return time.Since(since) >= d
 	}
 }
 

@@ -85,7 +85,8 @@ type Scenario struct {
 	// StopP99 ends the step sequence early once a step's live p99 passes it (0: never), and
 	// so does a connection dropped by the server.
 	StopP99 Duration `json:"stop_p99,omitempty"`
-	// Drain is how long to wait after the last record for deliveries to arrive.
+	// Drain is the longest wait after the last record for deliveries to arrive; it ends
+	// sooner once nothing has arrived for 2.5 s. What has not arrived by then is lost.
 	Drain Duration `json:"drain"`
 	// PayloadBytes pads each record value to about this size.
 	PayloadBytes int `json:"payload_bytes"`
