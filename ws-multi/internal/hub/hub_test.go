@@ -306,7 +306,7 @@ func TestBatchingAndOrder(t *testing.T) {
 			eventually(t, "records queued behind the stalled write", func() bool {
 				c.mu.Lock()
 				defer c.mu.Unlock()
-				return len(c.pending) == n
+				return len(c.pending)+c.inflight == n+1 // the records and the stalled reply
 			})
 			close(f.stall)
 			lines := waitLines(t, f, n+1)

@@ -208,7 +208,7 @@ func TestHTTPRefusals(t *testing.T) {
 	}
 
 	// Capacity: the third connection is upgraded and closed with 1013.
-	eventually(t, "earlier connections gone", func() bool { return e.hub.Len() == 0 })
+	eventually(t, "earlier connections gone", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 })
 	c1, c2 := e.mustDial(), e.mustDial()
 	c3 := e.mustDial()
 	if code, reason := c3.closeStatus(10 * time.Second); code != websocket.StatusTryAgainLater || reason != "over_capacity" {
@@ -218,7 +218,7 @@ func TestHTTPRefusals(t *testing.T) {
 		t.Errorf("rejected{max_connections} = %v", got)
 	}
 	c1.conn.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "slot back", func() bool { return e.hub.Len() == 1 })
+	eventually(t, "slot back", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 })
 	c4 := e.mustDial()
 	if r := c4.request(`{"op":"ping","id":"x"}`); r.Op != "pong" {
 		t.Errorf("after a slot came back: %+v", r)

@@ -69,7 +69,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // serveConn runs one accepted connection to its end. The server's handlers group owns it.
 func (s *Server) serveConn(conn *websocket.Conn, remote string) {
 	defer s.handlers.Done()
-	defer s.active.Add(-1)
 	m := s.d.Metrics
 	m.ConnectionsAccepted.Inc()
 	m.Connections.Inc()
@@ -80,6 +79,7 @@ func (s *Server) serveConn(conn *websocket.Conn, remote string) {
 		c.Kill(reason)
 	}
 	reason = c.Finish(reason)
+	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
 	m.Connections.Dec()
 	m.Disconnects.WithLabelValues(reason.String()).Inc()
 	if ce := s.d.Audit.Check(zap.DebugLevel, "disconnect"); ce != nil {
