@@ -164,6 +164,12 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	if got := testutil.ToFloat64(m.KafkaAttached); got != 1 {
 		t.Errorf("ws_kafka_attached = %v", got)
 	}
+	// Lag: the high-water mark minus the next offset, polled every LagInterval; a series per
+	// partition, 0 once caught up.
+	eventually(t, "lag 0 when caught up", func() bool {
+		return testutil.ToFloat64(m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
+			testutil.CollectAndCount(m.KafkaLag) == 2
+	})
 
 	// Outage: the broker goes away; the consumer notices and detaches.
 	cl.Close()
