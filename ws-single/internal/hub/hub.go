@@ -100,30 +100,43 @@ func New(cfg Config, m *metrics.Metrics) *Hub {
 func (h *Hub) Run(ctx context.Context) error {
 	defer close(h.done)
 	for {
-		// Control and hand-offs first, so a record flood never delays a
-		// register, an unsubscribe or a writer waiting for its next batch.
+		// Control events first: they are few (readers are rate-limited) and
+		// must never wait behind a record flood.
 		select {
 		case ev := <-h.ctrl:
 			h.handle(ev)
-			h.unindex()
-			continue
-		case r := <-h.next:
-			h.handoff(r)
 			h.unindex()
 			continue
 		default:
 		}
+		// Then a fair choice. Hand-offs are taken in bulk, records one at a
+		// time: under overload one record (a fan-out to every subscriber)
+		// alternates with up to a queue's worth of hand-offs, so neither side
+		// starves and batches grow with the load.
 		select {
 		case ev := <-h.ctrl:
 			h.handle(ev)
 		case r := <-h.next:
 			h.handoff(r)
+			h.moreHandoffs()
 		case m := <-h.pub:
 			h.broadcast(m)
 		case <-ctx.Done():
 			return nil
 		}
 		h.unindex()
+	}
+}
+
+// moreHandoffs answers the hand-offs already waiting, up to a queue's worth.
+func (h *Hub) moreHandoffs() {
+	for range handoffQueue - 1 {
+		select {
+		case r := <-h.next:
+			h.handoff(r)
+		default:
+			return
+		}
 	}
 }
 

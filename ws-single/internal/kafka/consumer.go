@@ -143,6 +143,12 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	// Latency over throughput: a fetch returns as soon as one byte is there.
 	sc.Consumer.Fetch.Min = 1
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // sarama warns below 100ms
+	// A partition whose records wait longer than MaxProcessingTime to be taken
+	// is unsubscribed from its fetch and re-added after a backoff: hundreds of
+	// milliseconds of stall whenever one fan-out briefly keeps the single core
+	// busy. Backpressure through the hub is intended here, so allow it.
+	sc.Consumer.MaxProcessingTime = 5 * time.Second
+	sc.ChannelBufferSize = 1024
 	sc.Consumer.Retry.Backoff = c.cfg.RetryBackoff
 	// Sessions, not sarama, own reconnection; fail fast so a dead broker ends
 	// the session instead of hiding in sarama's internal retries.

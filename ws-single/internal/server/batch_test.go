@@ -73,16 +73,18 @@ func TestWriteFrames(t *testing.T) {
 			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 			s := &Server{cfg: cfg, m: m}
 			s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
+			s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
 
 			var wg sync.WaitGroup
 			defer wg.Wait()
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ws, err := websocket.Accept(w, r, nil)
+				uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
+				ws, err := websocket.Accept(uw, r, nil)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				c := newConn(s, ws)
+				c := newConn(s, ws, uw.cork)
 				if err := c.Write(batch); err != nil {
 					t.Errorf("Write() = %v", err)
 				}

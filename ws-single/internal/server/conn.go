@@ -28,6 +28,7 @@ var errWriteTimeout = errors.New("server: write timed out")
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
+	cork    *corkWriter // the socket under ws's write buffer
 	client  *hub.Client
 	limiter *rate.Limiter
 
@@ -45,10 +46,11 @@ type conn struct {
 	writeTimer *time.Timer // used by the writer goroutine only
 }
 
-func newConn(s *Server, ws *websocket.Conn) *conn {
+func newConn(s *Server, ws *websocket.Conn, cork *corkWriter) *conn {
 	c := &conn{
 		s:       s,
 		ws:      ws,
+		cork:    cork,
 		limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
 	}
 	c.client = hub.NewClient(c)
@@ -215,25 +217,26 @@ func (c *conn) writeStalled() {
 }
 
 // Write implements hub.Conn; it runs on the client's writer goroutine. With
-// batching, consecutive messages share a frame up to WS_BATCH_MAX_BYTES; one
-// frame is one Write, one syscall.
+// batching, consecutive messages share a frame up to WS_BATCH_MAX_BYTES. The
+// socket is corked meanwhile, so the batch's frames leave in one syscall.
 func (c *conn) Write(msgs []*hub.Message) error {
 	var (
 		err                 error
 		sent, frames, bytes int
 	)
+	c.cork.cork()
 	for sent < len(msgs) {
 		n := 1
 		if c.s.cfg.Batch {
 			n = frameSpan(msgs[sent:], c.s.cfg.BatchMaxBytes)
 		}
 		if n == 1 {
-			err = c.writeFrame(msgs[sent].Wire)
+			err = c.timed(c.writeFrame, msgs[sent].Wire)
 			bytes += len(msgs[sent].Wire)
 		} else {
 			bp := c.s.frames.Get().(*[]byte)
 			*bp = appendFrame((*bp)[:0], msgs[sent:sent+n])
-			err = c.writeFrame(*bp)
+			err = c.timed(c.writeFrame, *bp)
 			bytes += len(*bp)
 			c.s.frames.Put(bp)
 		}
@@ -243,35 +246,45 @@ func (c *conn) Write(msgs []*hub.Message) error {
 		sent += n
 		frames++
 	}
-	if sent > 0 {
-		m := c.s.m
-		m.MessagesDelivered.Add(float64(sent))
-		m.FramesWritten.Add(float64(frames))
-		m.BytesWritten.Add(float64(bytes))
-		// Once per batch, for its oldest record: per message would cost more
-		// than the write on a big fan-out, and the oldest is the worst case.
-		for _, msg := range msgs[:sent] {
-			if !msg.Time.IsZero() {
-				m.DeliveryLatency.Observe(time.Since(msg.Time).Seconds())
-				break
-			}
+	if uerr := c.timed(c.uncork, nil); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return err
+	}
+	m := c.s.m
+	m.MessagesDelivered.Add(float64(sent))
+	m.FramesWritten.Add(float64(frames))
+	m.BytesWritten.Add(float64(bytes))
+	// Once per batch, for its oldest record: per message would cost more
+	// than the write on a big fan-out, and the oldest is the worst case.
+	for _, msg := range msgs {
+		if !msg.Time.IsZero() {
+			m.DeliveryLatency.Observe(time.Since(msg.Time).Seconds())
+			break
 		}
 	}
-	return err
+	return nil
 }
 
-// writeFrame writes one text frame under the write timeout. The timeout is a
+func (c *conn) writeFrame(p []byte) error {
+	// The connection's lifetime bounds this write: the write timer, or any
+	// close, makes it return.
+	return c.ws.Write(context.Background(), websocket.MessageText, p)
+}
+
+func (c *conn) uncork([]byte) error { return c.cork.uncork() }
+
+// timed runs one socket operation under the write timeout. The timeout is a
 // reusable timer instead of a context deadline: a deadline context would
 // allocate on every frame.
-func (c *conn) writeFrame(p []byte) error {
+func (c *conn) timed(op func([]byte) error, p []byte) error {
 	if c.writeTimer == nil {
 		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)
 	} else {
 		c.writeTimer.Reset(c.s.cfg.WriteTimeout)
 	}
-	// The connection's lifetime bounds this write: the timer above, or any
-	// close, makes it return.
-	err := c.ws.Write(context.Background(), websocket.MessageText, p)
+	err := op(p)
 	if !c.writeTimer.Stop() {
 		return errWriteTimeout
 	}

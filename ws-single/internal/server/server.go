@@ -57,6 +57,7 @@ type Server struct {
 	kafka    *kafka.Consumer
 	accept   *websocket.AcceptOptions
 	frames   sync.Pool // *[]byte batch frame buffers, shared by all writers
+	corks    sync.Pool // *[]byte cork buffers, shared by all writers
 
 	// base is the context of hub calls: it lives until the hub stops, after
 	// the drain. Set by Serve before the first request.
@@ -110,6 +111,10 @@ func New(o Options) (*Server, error) {
 	}
 	s.frames.New = func() any {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
+		return &b
+	}
+	s.corks.New = func() any {
+		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
 		return &b
 	}
 	s.hub = hub.New(hub.Config{

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,6 +38,8 @@ const (
 // buffers.
 type upgradeWriter struct {
 	http.ResponseWriter
+	corks  *sync.Pool
+	cork   *corkWriter // set by Hijack
 	status int
 }
 
@@ -64,7 +67,8 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, connWriteBuffer)), nil
+	w.cork = &corkWriter{conn: conn, pool: w.corks}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }
 
 func (s *Server) reject(r *http.Request, reason string, fields ...zap.Field) {
@@ -104,7 +108,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
-	uw := &upgradeWriter{ResponseWriter: w}
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
 	ws, err := websocket.Accept(uw, r, s.accept)
 	if err != nil {
 		s.leave()
@@ -125,11 +129,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Owned by the server: counted by enter/leave, which the drain waits for.
-	go s.serveConn(ws, remote)
+	go s.serveConn(ws, uw.cork, remote)
 }
 
 // serveConn runs one accepted connection to its end.
-func (s *Server) serveConn(ws *websocket.Conn, remote string) {
+func (s *Server) serveConn(ws *websocket.Conn, cork *corkWriter, remote string) {
 	defer s.leave()
 	defer s.active.Add(-1)
 	s.m.ConnectionsAccepted.Inc()
@@ -137,7 +141,7 @@ func (s *Server) serveConn(ws *websocket.Conn, remote string) {
 	defer s.m.Connections.Dec()
 
 	start := time.Now()
-	reason := newConn(s, ws).serve(s.base)
+	reason := newConn(s, ws, cork).serve(s.base)
 	s.m.Disconnects.WithLabelValues(reason).Inc()
 	s.connLog.Debug("connection closed", zap.String("reason", reason),
 		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
