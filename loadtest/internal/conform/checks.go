@@ -5,38 +5,46 @@ package conform
 // server sent during the run.
 func (s *suite) checks() []check {
 	cs := []check{
-		{"http: /readyz answers 200", checkReady},
-		{"http: plain GET /ws answers 426", checkPlainHTTP},
+		{name: "http: /readyz answers 200", run: checkReady},
+		{name: "http: plain GET /ws answers 426", run: checkPlainHTTP},
 	}
 	if s.cfg.MaxConnections > 0 {
-		cs = append(cs, check{"close: 1013 over_capacity past WS_MAX_CONNECTIONS", checkCapacity})
+		cs = append(cs, check{name: "close: 1013 over_capacity past WS_MAX_CONNECTIONS", run: checkCapacity})
+	}
+	cs = append(cs,
+		check{name: "origin: no Origin header is accepted", run: checkNoOrigin},
+		check{name: "origin: same-origin upgrade is accepted", run: checkSameOrigin},
+		check{name: "origin: cross-origin upgrade is refused with 403", run: checkCrossOrigin},
+		check{name: "delivery: a produced record reaches a subscriber", run: checkDelivery},
+		check{name: "reply: ping/pong, id echoed, absent id stays absent", run: checkPing},
+		check{name: "reply: subscribe/unsubscribe de-duplicate in request order, repeats are not errors", run: checkSubscribeReplies},
+		check{name: "reply: replies keep the order of the requests", run: checkReplyOrder},
+		check{name: "reply: no message of a channel after its unsubscribed reply", run: checkUnsubscribeStops},
+		check{name: "error: invalid_json", run: checkInvalidJSON},
+		check{name: "error: invalid_request", run: checkInvalidRequest},
+		check{name: "error: unknown_op", run: checkUnknownOp},
+		check{name: "error: invalid_channel (and valid edge cases accepted)", run: checkInvalidChannel},
+		check{name: "error: too_many_subscriptions, subscribe is all-or-nothing", run: checkTooManySubscriptions},
+		check{name: "channel: <topic>:<key>, every message field", run: checkKeyChannel},
+		check{name: "channel: empty key maps to <topic>", run: checkEmptyKey},
+		check{name: "channel: a channel header overrides the key", run: checkHeaderOverride},
+		check{name: "channel: <topic>:* receives the whole topic", run: checkWildcard},
+		check{name: "channel: once-only delivery with a channel and its wildcard", run: checkOnceOnly},
+		check{name: "message: data is compacted JSON, else a string, null when empty", run: checkData},
+		check{name: "message: per-partition offset order under a burst", run: checkOffsetOrder},
+		check{name: "batching: frames under a burst", run: checkBatching},
+		check{name: "batching: a message above WS_BATCH_MAX_BYTES arrives whole, alone in its frame", run: checkBigMessage},
+		check{name: "close: 1003 binary", run: checkBinaryClose},
+		check{name: "close: 1009 frame above WS_READ_LIMIT", run: checkReadLimitClose},
+		check{name: "close: 1008 rate_limit", run: checkRateLimitClose},
+	)
+	if s.cfg.SendQueueMessages > 0 {
+		cs = append(cs, check{name: "close: 1008 slow when a client stops reading", run: checkSlowClose})
+	}
+	if s.cfg.PingInterval > 0 {
+		cs = append(cs, check{name: "ping: a client that answers pings stays, a silent one is dropped", run: checkPingTimeout, budget: pingBudget})
 	}
 	return append(cs,
-		check{"origin: no Origin header is accepted", checkNoOrigin},
-		check{"origin: same-origin upgrade is accepted", checkSameOrigin},
-		check{"origin: cross-origin upgrade is refused with 403", checkCrossOrigin},
-		check{"delivery: a produced record reaches a subscriber", checkDelivery},
-		check{"reply: ping/pong, id echoed, absent id stays absent", checkPing},
-		check{"reply: subscribe/unsubscribe de-duplicate in request order, repeats are not errors", checkSubscribeReplies},
-		check{"reply: replies keep the order of the requests", checkReplyOrder},
-		check{"reply: no message of a channel after its unsubscribed reply", checkUnsubscribeStops},
-		check{"error: invalid_json", checkInvalidJSON},
-		check{"error: invalid_request", checkInvalidRequest},
-		check{"error: unknown_op", checkUnknownOp},
-		check{"error: invalid_channel (and valid edge cases accepted)", checkInvalidChannel},
-		check{"error: too_many_subscriptions, subscribe is all-or-nothing", checkTooManySubscriptions},
-		check{"channel: <topic>:<key>, every message field", checkKeyChannel},
-		check{"channel: empty key maps to <topic>", checkEmptyKey},
-		check{"channel: a channel header overrides the key", checkHeaderOverride},
-		check{"channel: <topic>:* receives the whole topic", checkWildcard},
-		check{"channel: once-only delivery with a channel and its wildcard", checkOnceOnly},
-		check{"message: data is compacted JSON, else a string, null when empty", checkData},
-		check{"message: per-partition offset order under a burst", checkOffsetOrder},
-		check{"batching: frames under a burst", checkBatching},
-		check{"batching: a message above WS_BATCH_MAX_BYTES arrives whole, alone in its frame", checkBigMessage},
-		check{"close: 1003 binary", checkBinaryClose},
-		check{"close: 1009 frame above WS_READ_LIMIT", checkReadLimitClose},
-		check{"close: 1008 rate_limit", checkRateLimitClose},
-		check{"frames: every frame splits on \\n into JSON objects, within WS_BATCH_MAX_BYTES", checkFrames},
+		check{name: "frames: every frame splits on \\n into JSON objects, within WS_BATCH_MAX_BYTES", run: checkFrames},
 	)
 }

@@ -45,6 +45,16 @@ type Config struct {
 	// MaxConnections is WS_MAX_CONNECTIONS when set explicitly; 0 skips the 1013 check,
 	// since an automatic limit is too high to reach from a test.
 	MaxConnections int
+	// PingInterval is WS_PING_INTERVAL; when set, a client that does not answer pings must
+	// be dropped and one that does must stay. 0 skips that check (the default 25 s is
+	// too long for a quick suite).
+	PingInterval time.Duration
+	// WriteTimeout is WS_WRITE_TIMEOUT. Default 5s.
+	WriteTimeout time.Duration
+	// SendQueueMessages is WS_SEND_QUEUE_MESSAGES; when set, a client that stops reading
+	// must be closed with 1008 slow. 0 skips that check (the default 4096 takes more
+	// traffic than a quick suite should send).
+	SendQueueMessages int
 	// CheckTimeout bounds each check. Default 10s.
 	CheckTimeout time.Duration
 	// Only runs the checks whose names match this regular expression; empty runs all.
@@ -69,6 +79,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchMaxBytes == 0 {
 		c.BatchMaxBytes = 32768
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Second
 	}
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = 10 * time.Second
@@ -95,6 +108,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--rate-limit %v / --rate-burst %d: must be 1 and 4 or more", c.RateLimit, c.RateBurst)
 	case c.MaxConnections < 0:
 		return fmt.Errorf("--max-connections %d: must be 0 or more", c.MaxConnections)
+	case c.PingInterval < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("--ping-interval %v / --write-timeout %v: must not be negative", c.PingInterval, c.WriteTimeout)
+	case c.SendQueueMessages < 0:
+		return fmt.Errorf("--send-queue-messages %d: must be 0 or more", c.SendQueueMessages)
 	}
 	if _, err := regexp.Compile(c.Only); err != nil {
 		return fmt.Errorf("--run %q: %w", c.Only, err)
@@ -126,6 +143,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.BatchMaxBytes, "batch-max-bytes", 32768, "the server's WS_BATCH_MAX_BYTES")
 	fs.BoolVar(&cfg.ExpectBatching, "expect-batching", true, "the server's WS_BATCH: expect several messages per frame under a burst")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "the server's WS_MAX_CONNECTIONS, to check 1013 over_capacity; 0 skips that check (nothing else may be connected)")
+	fs.DurationVar(&cfg.PingInterval, "ping-interval", 0, "the server's WS_PING_INTERVAL, to check that silent clients are dropped; 0 skips that check")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", 5*time.Second, "the server's WS_WRITE_TIMEOUT")
+	fs.IntVar(&cfg.SendQueueMessages, "send-queue-messages", 0, "the server's WS_SEND_QUEUE_MESSAGES, to check 1008 slow; 0 skips that check (set it low on the server, but above the 400-message bursts of other checks)")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
 	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")
 	fs.Usage = func() {
@@ -215,6 +235,8 @@ type check struct {
 	name string
 	// run returns a short detail on success (may be empty) or the failure.
 	run func(ctx context.Context, s *suite) (string, error)
+	// budget, when set, is the least time the check needs; it extends CheckTimeout.
+	budget func(Config) time.Duration
 }
 
 // suite is the state shared by the checks of one run.
@@ -228,7 +250,11 @@ type suite struct {
 
 func (s *suite) runCheck(ctx context.Context, c check) (r Result) {
 	r.Name = c.name
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
+	timeout := s.cfg.CheckTimeout
+	if c.budget != nil {
+		timeout = max(timeout, c.budget(s.cfg))
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r.Detail, r.Err = c.run(cctx, s)
 	return r
