@@ -19,7 +19,7 @@ const corkFlushBytes = 64 << 10
 // goroutines (pong, ping, close) write through coder/websocket; it is per
 // connection and uncontended on the hot path.
 type corkWriter struct {
-	conn io.Writer // the socket
+	conn io.Writer  // the socket
 	pool *sync.Pool // *[]byte
 
 	mu     sync.Mutex
