@@ -35,7 +35,8 @@ func TestRowFanoutSustainedStep(t *testing.T) {
 	}{
 		{"latency passes the limit at step 2", []float64{5, 20, 150, 30}, []int64{0, 0, 0, 0}, 1, false},
 		{"loss at step 1", []float64{5, 20, 30}, []int64{0, 3, 0}, 0, false},
-		{"first step already too slow", []float64{120}, []int64{0}, -1, true},
+		{"first step already too slow: a note, not a failure", []float64{120}, []int64{0}, -1, false},
+		{"loss at the gentlest step fails", []float64{5, 20}, []int64{2, 0}, -1, true},
 		{"every step sustained", []float64{1, 2, 3}, []int64{0, 0, 0}, 2, false},
 	}
 	for _, tt := range tests {
@@ -45,6 +46,9 @@ func TestRowFanoutSustainedStep(t *testing.T) {
 			w := row(r)
 			if w.SustainedStep != tt.want || (w.Problem != "") != tt.problem {
 				t.Fatalf("sustained step %d problem %q, want %d problem=%v", w.SustainedStep, w.Problem, tt.want, tt.problem)
+			}
+			if tt.want < 0 && !tt.problem && w.Note == "" {
+				t.Errorf("no note for a run without a sustained step")
 			}
 			if tt.want >= 0 && w.MsgsPerSec != float64(1000*(tt.want+1)) {
 				t.Errorf("msgs/s %v, want the sustained step's", w.MsgsPerSec)

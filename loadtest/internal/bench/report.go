@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/load"
+	"github.com/adred-codev/ws_poc/loadtest/internal/rusage"
 )
 
 // Row is the figures of one run that the report tables show.
@@ -22,8 +23,15 @@ type Row struct {
 	MsgsPerSec       float64 `json:"msgs_per_sec"`
 	ServerMsgsPerSec float64 `json:"server_msgs_per_sec"`
 	// Rate is the records/s published (fan-out: of the highest sustained step).
-	Rate                 float64 `json:"rate"`
-	SustainedStep        int     `json:"sustained_step"`
+	Rate          float64 `json:"rate"`
+	SustainedStep int     `json:"sustained_step"`
+	// PeakMsgsPerSec is the highest per-step delivery rate (server-counted, else the
+	// clients' wall-clock rate), overload included; PeakStep is its step.
+	PeakMsgsPerSec float64 `json:"peak_msgs_per_sec"`
+	PeakStep       int     `json:"peak_step"`
+	PeakP99        float64 `json:"peak_p99_ms"`
+	// Note says what a run did not reach without failing the bench (e.g. no sustained step).
+	Note                 string  `json:"note,omitempty"`
 	P50, P90, P99, P999  float64 `json:"-"`
 	Max                  float64 `json:"-"`
 	Lost, Dup, OOO       int64   `json:"-"`
@@ -123,12 +131,31 @@ func row(r *record) Row {
 			}
 			w.SustainedStep = i
 		}
-		if w.SustainedStep < 0 {
-			w.Problem = fmt.Sprintf("no step sustained (p99 < %gms, no loss)", limit)
-			return w
+		w.PeakStep = -1
+		for i, s := range res.Steps {
+			rate := s.ServerPerSec
+			if rate == 0 {
+				rate = s.WallPerSec
+			}
+			if rate > w.PeakMsgsPerSec {
+				w.PeakMsgsPerSec, w.PeakStep, w.PeakP99 = rate, i, s.Latency.P99Ms
+			}
 		}
-		s := res.Steps[w.SustainedStep]
-		w.Rate, w.MsgsPerSec, lat = s.Rate, s.ReceivedPerSec, s.Latency
+		switch {
+		case len(res.Steps) == 0 || res.Steps[0].Latency.Count == 0:
+			w.Problem = "no figures: the first step delivered nothing"
+			return w
+		case res.Steps[0].Lost > 0:
+			// Loss at the gentlest rate is loss, not overload.
+			w.Problem = fmt.Sprintf("lost %d messages in step 0", res.Steps[0].Lost)
+			return w
+		case w.SustainedStep < 0:
+			w.Note = fmt.Sprintf("no step sustained p99 < %gms without loss (step 0 p99 %.0fms)", limit, res.Steps[0].Latency.P99Ms)
+			w.MsgsPerSec, w.Rate, lat = 0, 0, res.Steps[0].Latency
+		default:
+			s := res.Steps[w.SustainedStep]
+			w.Rate, w.MsgsPerSec, lat = s.Rate, s.ReceivedPerSec, s.Latency
+		}
 	} else if !res.Loss.OK {
 		w.Problem = res.LossLine()
 	}
@@ -181,28 +208,35 @@ func (rep *report) markdown() string {
 
 func (rep *report) markdownTable() string {
 	var b strings.Builder
-	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | projected msgs/s | generator CPU under load | status |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.records {
 		w := r.Row
 		status := "ok"
 		if w.Problem != "" {
 			status = "FAIL: " + w.Problem
 		}
+		if w.Note != "" {
+			status += "; " + w.Note
+		}
 		if w.Saturated {
 			status += " (generator saturated)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %s | %.0f%% | %s |\n",
+		peak := "-"
+		if w.PeakStep >= 0 && w.Kind == KindFanout {
+			peak = fmt.Sprintf("%s (%.0f)", num(w.PeakMsgsPerSec), w.PeakP99)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %s | %s | %.0f%% | %s |\n",
 			w.Variant, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
 			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, num(w.ProjectedMsgsPerSec),
-			w.GeneratorShare*100, status)
+			peak, w.GeneratorShare*100, status)
 	}
 	return b.String()
 }
 
 func (rep *report) ratioTable() string {
 	var b strings.Builder
-	b.WriteString("| scenario | client msgs/s | server msgs/s | CPU per msg | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	seen := map[string]bool{}
 	for _, r := range rep.records {
 		if seen[r.Entry.Name] {
@@ -213,8 +247,9 @@ func (rep *report) ratioTable() string {
 		if s == nil || m == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
 			ratio(m.Row.MsgsPerSec, s.Row.MsgsPerSec), ratio(m.Row.ServerMsgsPerSec, s.Row.ServerMsgsPerSec),
+			ratio(m.Row.PeakMsgsPerSec, s.Row.PeakMsgsPerSec),
 			ratio(m.Row.CPUPerMsgUs, s.Row.CPUPerMsgUs), ratio(m.Row.RSSPerConnKB, s.Row.RSSPerConnKB), ratio(m.Row.P99, s.Row.P99))
 	}
 	return b.String()
@@ -244,14 +279,17 @@ func (rep *report) details(b *strings.Builder) {
 		}
 		switch r.Entry.Kind {
 		case KindFanout:
-			b.WriteString("\n| step | records/s | produced | client msgs/s | p50 ms | p99 ms | max ms | lost | dropped |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			b.WriteString("\n| step | records/s | produced | offered msgs/s | client msgs/s (wall) | server msgs/s | server µs/msg | p50 ms | p99 ms | max ms | lost | dropped |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 			for i, s := range res.Steps {
 				mark := ""
 				if i == w.SustainedStep {
 					mark = " (highest sustained)"
 				}
-				fmt.Fprintf(b, "| %d%s | %s | %d | %s | %.2f | %.2f | %.2f | %d | %d |\n", i, mark, num(s.Rate), s.Produced,
-					num(s.ReceivedPerSec), s.Latency.P50Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.Lost, s.Dropped)
+				if i == w.PeakStep {
+					mark += " (peak)"
+				}
+				fmt.Fprintf(b, "| %d%s | %s | %d | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d |\n", i, mark, num(s.Rate), s.Produced,
+					num(s.ReceivedPerSec), num(s.WallPerSec), num(s.ServerPerSec), s.ServerCPUUs, s.Latency.P50Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.Lost, s.Dropped)
 			}
 			if res.StoppedEarly != "" {
 				fmt.Fprintf(b, "\nStepping stopped: %s.\n", res.StoppedEarly)
@@ -335,5 +373,5 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
-	return fmt.Sprintf("%d × %s%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
+	return fmt.Sprintf("%d × %s%s%s, %s; the bench process may use %d of the cores", rusage.HostCores(), model, mem, kernel, runtime.Version(), runtime.NumCPU())
 }

@@ -73,6 +73,30 @@ type StepFigures struct {
 	Lost           int64           `json:"lost"`
 	// Dropped counts connections the server ended while the step ran (seen live).
 	Dropped int64 `json:"dropped"`
+	// WallPerSec is what the clients received per second of wall clock while the step ran
+	// (from the live counts, a second's lag at both ends), whatever step the messages
+	// belonged to: under overload, the rate the server actually kept up.
+	WallPerSec float64 `json:"wall_per_sec"`
+	// ServerPerSec is ws_messages_delivered_total's rate over the step, and ServerCPUUs
+	// the server's CPU per delivered message over it.
+	ServerPerSec float64 `json:"server_per_sec"`
+	ServerCPUUs  float64 `json:"server_cpu_us_per_msg"`
+}
+
+func (s *StepFigures) applyMark(m stepMark) {
+	s.Dropped = m.dropped
+	if secs := m.wall.Seconds(); secs > 0 {
+		if m.recvEnd > 0 {
+			s.WallPerSec = float64(m.recvEnd-m.recv) / secs
+		}
+		if m.before != nil && m.after != nil {
+			d := m.after.Sub(*m.before)
+			s.ServerPerSec = d.Delivered / secs
+			if d.Delivered > 0 {
+				s.ServerCPUUs = d.CPUSeconds / d.Delivered * 1e6
+			}
+		}
+	}
 }
 
 // LossFigures are the loss accounting over connections open and subscribed to the end.
@@ -301,8 +325,8 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "all subscribed\tafter %.2fs (%.0f handshakes/s)\n", c.AllSubscribedSeconds, c.HandshakesPerSec)
 	fmt.Fprintf(tw, "messages\treceived %d (%.0f/s), latency %s\n", r.Messages.Received, r.Messages.ReceivedPerSec, formatSummary(r.Messages.Latency))
 	for i, s := range r.Steps {
-		fmt.Fprintf(tw, "step %d\trate %g/s for %.0fs: produced %d, received %d (%.0f/s), lost %d, latency %s\n",
-			i, s.Rate, s.Seconds, s.Produced, s.Received, s.ReceivedPerSec, s.Lost, formatSummary(s.Latency))
+		fmt.Fprintf(tw, "step %d\trate %g/s for %.0fs: produced %d, received %d (%.0f/s; %.0f/s wall, server %.0f/s), lost %d, latency %s\n",
+			i, s.Rate, s.Seconds, s.Produced, s.Received, s.ReceivedPerSec, s.WallPerSec, s.ServerPerSec, s.Lost, formatSummary(s.Latency))
 	}
 	if r.StoppedEarly != "" {
 		fmt.Fprintf(tw, "stopped early\t%s\n", r.StoppedEarly)

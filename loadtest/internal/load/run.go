@@ -36,7 +36,7 @@ type orchestrator struct {
 	lastRecv    int64
 	start       time.Time
 	phase       string
-	stepDrops   []int64 // connections dropped while each step ran
+	marks       []stepMark // one per step run
 }
 
 type groupState struct {
@@ -167,8 +167,8 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 	res.WallSeconds = time.Since(o.start).Seconds()
 	res.fill(o.results(), produced)
 	for i := range res.Steps {
-		if i < len(o.stepDrops) {
-			res.Steps[i].Dropped = o.stepDrops[i]
+		if i < len(o.marks) {
+			res.Steps[i].applyMark(o.marks[i])
 		}
 	}
 	srv.fill(before, peak, after, res)
@@ -337,14 +337,20 @@ func (o *orchestrator) print() {
 	o.lastPrinted, o.lastRecv = now, t.Received
 }
 
-// runSteps publishes step after step; it stops early when a step's live p99 passes
-// StopP99 or the server dropped connections during it.
+// runSteps publishes step after step; it stops early when the server dropped connections
+// during a step, or when a step's live p99 passed StopP99 (when set). Around each step it
+// notes the clients' received count and, when metrics are on, the server's figures, for
+// wall-clock rates per step.
 func (o *orchestrator) runSteps(ctx context.Context, pr *producer) (run int, stoppedEarly string) {
 	abort := make(chan struct{})
 	for i := range o.sc.Steps {
 		o.phase = fmt.Sprintf("step %d", i)
 		o.stepLive.Reset()
+		mark := stepMark{start: time.Now(), recv: o.totals().Received}
 		droppedBefore := o.totals().Dropped
+		if f, err := o.scrape(ctx); err == nil {
+			mark.before = &f
+		}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -352,24 +358,40 @@ func (o *orchestrator) runSteps(ctx context.Context, pr *producer) (run int, sto
 		}()
 		o.pump(ctx, done, 0, nil)
 		<-done
-		run = i + 1
-		o.stepDrops = append(o.stepDrops, o.totals().Dropped-droppedBefore)
-		if ctx.Err() != nil {
-			return run, "max_time"
+		mark.wall = time.Since(mark.start)
+		if f, err := o.scrape(ctx); err == nil {
+			mark.after = &f
 		}
-		if o.sc.StopP99 > 0 && i+1 < len(o.sc.Steps) {
-			// Let the step's last second of deliveries arrive before judging it.
-			o.pump(ctx, nil, 1100*time.Millisecond, nil)
-			p99 := o.stepLive.Quantile(0.99)
-			if p99 > o.sc.StopP99.D() {
-				return run, fmt.Sprintf("step %d live p99 %s > %s", i, p99, o.sc.StopP99.D())
-			}
-			if d := o.totals().Dropped; d > droppedBefore {
-				return run, fmt.Sprintf("step %d: %d connections dropped", i, d-droppedBefore)
-			}
+		run = i + 1
+		if ctx.Err() != nil {
+			o.marks = append(o.marks, mark)
+			return run, ctx.Err().Error()
+		}
+		// Let the step's last second of progress arrive before judging it.
+		o.pump(ctx, nil, 1100*time.Millisecond, nil)
+		mark.recvEnd = o.totals().Received
+		mark.dropped = o.totals().Dropped - droppedBefore
+		o.marks = append(o.marks, mark)
+		if i+1 == len(o.sc.Steps) {
+			break
+		}
+		if mark.dropped > 0 {
+			return run, fmt.Sprintf("step %d: %d connections dropped", i, mark.dropped)
+		}
+		if p99 := o.stepLive.Quantile(0.99); o.sc.StopP99 > 0 && p99 > o.sc.StopP99.D() {
+			return run, fmt.Sprintf("step %d live p99 %s > %s", i, p99, o.sc.StopP99.D())
 		}
 	}
 	return run, ""
+}
+
+// stepMark is what the orchestrator noted around one step.
+type stepMark struct {
+	start         time.Time
+	wall          time.Duration
+	recv, recvEnd int64
+	dropped       int64
+	before, after *scrape.Figures
 }
 
 func (o *orchestrator) scrape(ctx context.Context) (scrape.Figures, error) {
