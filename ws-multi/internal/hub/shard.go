@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -268,6 +269,9 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 		return
 	}
 	s.hub.metrics.SendQueueOverflow.Inc()
+	if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
+		ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
+	}
 	c.Kill(ReasonSlow)
 	s.slow = append(s.slow, c)
 }
