@@ -46,6 +46,7 @@ type Error struct {
 	HasID   bool
 }
 
+// Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Parse reads one client frame. Every error it returns is an *Error.

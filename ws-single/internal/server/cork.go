@@ -27,6 +27,7 @@ type corkWriter struct {
 	buf    *[]byte
 }
 
+// Write implements io.Writer: straight through, or into the cork.
 func (w *corkWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

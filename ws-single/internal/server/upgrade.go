@@ -43,6 +43,7 @@ type upgradeWriter struct {
 	status int
 }
 
+// WriteHeader implements http.ResponseWriter, remembering the status.
 func (w *upgradeWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
