@@ -107,17 +107,18 @@ func waitHTTP200(t *testing.T, url string, within time.Duration) {
 	t.Fatalf("%s not 200 within %v (last: %s)", url, within, last)
 }
 
-// serverBinary is the server to run: $envVar when set (make test/deploy passes the binaries it
-// just built), else a fresh `go build` of the module.
+// serverBinary is the binary to run: a private copy of $envVar when set (make test/deploy
+// passes the binaries it just built; the copy cannot change under a running test when bin/ is
+// rebuilt), else a fresh `go build` of the module.
 func serverBinary(t *testing.T, envVar, module string) string {
 	t.Helper()
+	out := filepath.Join(t.TempDir(), module)
 	if p := os.Getenv(envVar); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if err := copyFile(p, out); err != nil {
 			t.Fatalf("%s=%s: %v", envVar, p, err)
 		}
-		return p
+		return out
 	}
-	out := filepath.Join(t.TempDir(), module)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
