@@ -38,6 +38,7 @@ type Client struct {
 	mu           sync.Mutex
 	pending      []*protocol.Message
 	pendingBytes int
+	spare        []*protocol.Message // empty slice to swap in for pending; see takeBatch
 	// inflight and inflightBytes size the batch the writer holds; the queue limits count it
 	// with pending, so a client stuck on one huge write is cut as soon as one stuck on many
 	// small ones (the same rule as ws-single).
@@ -124,6 +125,10 @@ func (c *Client) Finish(readReason Reason) Reason {
 	return c.reason
 }
 
+// maxSpareCap bounds the queue slice a client keeps between bursts: a larger one, grown by a
+// rare burst, goes back to the garbage collector instead of staying on an idle connection.
+const maxSpareCap = 64
+
 // enqueue appends m to the send queue and starts a writer when none runs. It returns false
 // when the queue would pass its limits; the caller then kills the client as slow. Called by
 // the shard goroutine only.
@@ -152,12 +157,17 @@ func (c *Client) enqueue(m *protocol.Message, maxMessages, maxBytes int) (ok boo
 	return true
 }
 
-// takeBatch swaps the whole pending queue for spare (an empty slice the writer is done with)
-// and returns it. When the queue is empty or the client closed, it marks the writer stopped
-// and returns nil: the next enqueue starts a new writer.
-func (c *Client) takeBatch(spare []*protocol.Message) []*protocol.Message {
+// takeBatch swaps the whole pending queue for an empty slice and returns it. done is the
+// batch the writer finished (or nil); its array is kept as the next empty slice, so a
+// client's two queue slices are reused instead of reallocated every burst. When the queue is
+// empty or the client closed, it marks the writer stopped and returns nil: the next enqueue
+// starts a new writer.
+func (c *Client) takeBatch(done []*protocol.Message) []*protocol.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if done != nil && c.spare == nil && cap(done) <= maxSpareCap {
+		c.spare = done[:0]
+	}
 	if c.closed || len(c.pending) == 0 {
 		c.writing = false
 		c.inflight, c.inflightBytes = 0, 0
@@ -165,7 +175,7 @@ func (c *Client) takeBatch(spare []*protocol.Message) []*protocol.Message {
 	}
 	batch := c.pending
 	c.inflight, c.inflightBytes = len(batch), c.pendingBytes
-	c.pending = spare[:0]
+	c.pending, c.spare = c.spare, nil
 	c.pendingBytes = 0
 	return batch
 }

@@ -55,6 +55,7 @@ type Hub struct {
 	shards   []*shard
 	channels channelCount
 	bufs     sync.Pool // *[]byte frame buffers of cap BatchMaxBytes, shared by all writers
+	writers  sync.Pool // *frameWriter, reused across writer runs
 	nextID   atomic.Uint64
 	nextPick atomic.Uint64
 }
@@ -70,6 +71,7 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
 		return &b
 	}
+	h.writers.New = func() any { return newFrameWriter(cfg.WriteTimeout) }
 	h.shards = make([]*shard, cfg.Shards)
 	for i := range h.shards {
 		label := strconv.Itoa(i)

@@ -17,17 +17,17 @@ import (
 // queue in one hand-off and writes it as few frames as the batching rules allow.
 func (h *Hub) writeLoop(c *Client) {
 	defer c.wg.Done()
-	w := newFrameWriter(c.conn, h.cfg.WriteTimeout)
-	defer w.stop()
-	var spare []*protocol.Message
+	w := h.getFrameWriter(c.conn)
+	defer h.putFrameWriter(w)
+	var done []*protocol.Message
 	for {
-		batch := c.takeBatch(spare)
+		batch := c.takeBatch(done)
 		if batch == nil {
 			return
 		}
 		err := h.writeBatch(w, batch)
 		clear(batch) // drop references so delivered messages can be collected
-		spare = batch
+		done = batch
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				c.Kill(ReasonWriteTimeout)
@@ -105,15 +105,20 @@ type frameWriter struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	timer    *time.Timer
-	timedOut atomic.Bool
+	armed    atomic.Bool // a frame is being written and may still time out
+	timedOut atomic.Bool // the timer fired: the context is cancelled for good
 }
 
-func newFrameWriter(conn Conn, timeout time.Duration) *frameWriter {
-	w := &frameWriter{conn: conn, timeout: timeout}
+func newFrameWriter(timeout time.Duration) *frameWriter {
+	w := &frameWriter{timeout: timeout}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.timer = time.AfterFunc(timeout, func() {
-		w.timedOut.Store(true)
-		w.cancel()
+		// Only a frame still armed times out: a callback that lost the race with the end of
+		// the write does nothing, so a reused writer never sees a late cancel.
+		if w.armed.CompareAndSwap(true, false) {
+			w.timedOut.Store(true)
+			w.cancel()
+		}
 	})
 	w.timer.Stop()
 	return w
@@ -122,18 +127,37 @@ func newFrameWriter(conn Conn, timeout time.Duration) *frameWriter {
 // write writes one text frame; it returns context.DeadlineExceeded when the frame did not
 // complete within the timeout.
 func (w *frameWriter) write(p []byte) error {
+	w.armed.Store(true)
 	w.timer.Reset(w.timeout)
 	err := w.conn.Write(w.ctx, websocket.MessageText, p)
 	w.timer.Stop()
-	if err != nil && w.timedOut.Load() {
+	if !w.armed.CompareAndSwap(true, false) {
+		// The timer claimed this frame: the context is (being) cancelled, which closes the
+		// connection, and this writer must not be reused.
+		w.timedOut.Store(true)
 		return context.DeadlineExceeded
 	}
 	return err
 }
 
-func (w *frameWriter) stop() {
+// getFrameWriter takes a frame writer from the pool: writers start and stop with every burst
+// of a client, and a pooled one saves its context and timer allocations each time.
+func (h *Hub) getFrameWriter(conn Conn) *frameWriter {
+	w := h.writers.Get().(*frameWriter)
+	w.conn = conn
+	return w
+}
+
+// putFrameWriter returns w to the pool unless its timer fired (its context is cancelled for
+// good). The armed handshake in write guarantees a late timer callback does nothing.
+func (h *Hub) putFrameWriter(w *frameWriter) {
 	w.timer.Stop()
-	w.cancel()
+	w.conn = nil
+	if w.timedOut.Load() {
+		w.cancel()
+		return
+	}
+	h.writers.Put(w)
 }
 
 // frameLen returns how many of msgs, from the first, go into the next frame: as many as fit in

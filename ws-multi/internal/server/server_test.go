@@ -210,6 +210,7 @@ func TestHTTPRefusals(t *testing.T) {
 	// Capacity: the third connection is upgraded and closed with 1013.
 	eventually(t, "earlier connections gone", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 })
 	c1, c2 := e.mustDial(), e.mustDial()
+	eventually(t, "two connections", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 2 })
 	c3 := e.mustDial()
 	if code, reason := c3.closeStatus(10 * time.Second); code != websocket.StatusTryAgainLater || reason != "over_capacity" {
 		t.Errorf("over capacity: closed with %d %q, want 1013 over_capacity", code, reason)

@@ -40,6 +40,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// The slot is taken before the upgrade completes, so a client whose handshake succeeded
+	// is already counted when the next one arrives: the over-capacity one is the last in.
+	overCapacity := s.active.Add(1) > s.maxConns
 	uw := &upgradeWriter{ResponseWriter: w}
 	conn, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowedOrigins,
@@ -48,13 +51,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.active.Add(-1)
 		if uw.status == http.StatusForbidden {
 			s.d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectOrigin).Inc()
 			s.audit(r, metrics.RejectOrigin, err)
 		}
 		return // Accept answered (403, 426, ...)
 	}
-	if s.active.Add(1) > s.maxConns {
+	if overCapacity {
 		s.active.Add(-1)
 		s.d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectMaxConnections).Inc()
 		s.audit(r, metrics.RejectMaxConnections, nil)
