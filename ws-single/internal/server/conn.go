@@ -88,15 +88,15 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	}()
 }
 
-// forceClose drops the socket without a handshake (drain deadline passed).
+// forceClose drops the socket (the drain deadline passed). It closes the
+// socket itself: coder/websocket's CloseNow only waits while a close
+// handshake is under way, and that handshake is what we are cutting short.
+// Must not block: it runs in the hub loop.
 func (c *conn) forceClose() {
-	if !c.goBackground() {
-		return
+	c.setReason(metrics.DisconnectShutdown)
+	if c.cork.raw != nil {
+		_ = c.cork.raw.Close()
 	}
-	go func() {
-		defer c.bg.Done()
-		_ = c.ws.CloseNow()
-	}()
 }
 
 // Overflow implements hub.Conn: the send queue passed a limit.

@@ -20,6 +20,7 @@ const corkFlushBytes = 64 << 10
 // connection and uncontended on the hot path.
 type corkWriter struct {
 	conn io.Writer  // the socket
+	raw  io.Closer  // the same socket, for a forced close; nil in unit tests
 	pool *sync.Pool // *[]byte
 
 	mu     sync.Mutex
