@@ -194,7 +194,7 @@ func (c *conn) ping() {
 	cancel()
 	if err != nil {
 		if !errors.Is(err, net.ErrClosed) && c.setReason(metrics.DisconnectPingTimeout) {
-			_ = c.ws.CloseNow()
+			c.dropSocket()
 		}
 		return
 	}
@@ -213,6 +213,17 @@ func (c *conn) writeStalled() {
 	}
 	defer c.bg.Done()
 	c.setReason(metrics.DisconnectWriteTimeout)
+	c.dropSocket()
+}
+
+// dropSocket closes the socket under coder/websocket: every blocked read and
+// write returns at once. (CloseNow would only wait while a close handshake is
+// under way, and that handshake may be what is stuck.) It never blocks.
+func (c *conn) dropSocket() {
+	if c.cork.raw != nil {
+		_ = c.cork.raw.Close()
+		return
+	}
 	_ = c.ws.CloseNow()
 }
 
