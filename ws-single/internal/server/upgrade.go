@@ -109,9 +109,13 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
+	// The slot is taken before the 101 goes out, so a client that has its
+	// upgrade answered holds its slot before the next client can take it.
+	over := s.active.Add(1) > s.maxConns
 	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
 	ws, err := websocket.Accept(uw, r, s.accept)
 	if err != nil {
+		s.active.Add(-1)
 		s.leave()
 		if uw.status == http.StatusForbidden {
 			s.reject(r, metrics.RejectOrigin)
@@ -120,7 +124,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	remote := r.RemoteAddr
-	if s.active.Add(1) > s.maxConns {
+	if over {
 		s.active.Add(-1)
 		s.reject(r, metrics.RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
 		go func() {
