@@ -40,8 +40,8 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			name:   "slow consumer and ping timeout",
-			env:    []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=2s"},
-			args:   []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "2s"},
+			env:    []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=3s"},
+			args:   []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "3s"},
 			checks: 31,
 		},
 		{
