@@ -41,7 +41,9 @@
 // exists only while the client has something to send: the shard starts it when the queue
 // becomes non-empty and it exits when it finds the queue empty, so an idle connection costs
 // its reader goroutine and nothing else here. Batched frames are assembled in buffers from a
-// sync.Pool shared by all writers. Metrics are counted once per hand-off.
+// sync.Pool shared by all writers; the per-frame write deadline (one timer and one context per
+// writer run) comes from a pool too, and a client keeps its two small queue slices between
+// bursts, so a burst allocates nothing per message. Metrics are counted once per hand-off.
 //
 // A queue (pending messages plus the batch being written) that would pass
 // WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES gets the client cut as slow: the shard marks it closed (no more enqueues), drops it from the index after the
