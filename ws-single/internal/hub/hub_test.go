@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,4 +339,63 @@ func waitQueued(t *testing.T, f *fixture, c *Client, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestRecordFloodDoesNotStarveControl keeps the publish queue full while
+// clients register and unregister: each call must be served within a loop turn
+// or two, not behind the queued records.
+func TestRecordFloodDoesNotStarveControl(t *testing.T) {
+	f := start(t, Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 20, SendQueueBytes: 1 << 30})
+	var delivered atomic.Int64
+	for range 1000 {
+		// Not f.client: unregistering a thousand busy clients one by one
+		// behind the flood would be slow; stopping the hub ends their writers.
+		c := NewClient(countConn{&delivered})
+		if err := f.h.Register(f.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		f.do(t, c, protocol.OpSubscribe, "", "t")
+	}
+	stop := make(chan struct{})
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		msg := &Message{Channel: "t", Topic: "t", Wire: []byte("x")}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if f.h.Publish(f.ctx, msg) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-flooding }()
+	waitFor := time.Now().Add(5 * time.Second)
+	for len(f.h.pub) < publishQueue/2 && time.Now().Before(waitFor) {
+		time.Sleep(time.Millisecond)
+	}
+
+	var worst time.Duration
+	for range 20 {
+		began := time.Now()
+		c := NewClient(newFakeConn())
+		if err := f.h.Register(f.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.h.Unregister(f.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Wait()
+		worst = max(worst, time.Since(began))
+	}
+	// Behind a full queue (1024 fan-outs to 1000 clients, a million
+	// deliveries) a call would wait seconds; served first, it waits for at
+	// most the fan-out in progress.
+	if worst > time.Second {
+		t.Fatalf("register+unregister took up to %v under a record flood", worst)
+	}
+	t.Logf("worst register+unregister under a flood: %v (queue %d/%d)", worst, len(f.h.pub), publishQueue)
 }
