@@ -123,7 +123,13 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	// Latency over throughput: the broker answers a fetch as soon as one byte is there, and
 	// an idle fetch returns after 100ms so a new record never waits for a long poll.
 	sc.Consumer.Fetch.Min = 1
-	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // sarama warns below 100ms
+	// A partition whose records wait longer than MaxProcessingTime to be taken is dropped
+	// from its fetch and re-added after a backoff: a stall of hundreds of milliseconds each
+	// time the hub pushes back for a moment. Back-pressure through the hub is intended, so
+	// allow it; 1024 buffered records per partition absorb a fan-out burst.
+	sc.Consumer.MaxProcessingTime = 5 * time.Second
+	sc.ChannelBufferSize = 1024
 	sc.Consumer.Retry.Backoff = c.cfg.RetryBackoff
 	// Our own loop owns reconnecting (with backoff and a fresh client); sarama's inner
 	// retries only delay noticing an outage.
