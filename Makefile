@@ -79,6 +79,7 @@ vet/%:
 fuzz: ## run every fuzz target briefly (FUZZTIME=10s; longer by hand)
 	cd ws-single && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(FUZZTIME) ./internal/protocol
 	cd ws-multi && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(FUZZTIME) ./internal/protocol
+	cd loadtest && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzSplitFrame$$' -fuzztime $(FUZZTIME) ./internal/conform
 
 DOCKER ?= docker
 COMPOSE = $(DOCKER) compose -f deploy/compose/compose.yaml

@@ -173,7 +173,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		metrics.UseNilMetrics = true
 	}
 	results, err := RunSuite(ctx, cfg, stdout)
-	if err != nil {
+	if len(results) == 0 && err != nil {
 		return err
 	}
 	var failed int
@@ -183,6 +183,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "conform: %d passed, %d failed\n", len(results)-failed, failed)
+	if err != nil {
+		return err
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", failed, len(results))
 	}
