@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -197,34 +196,17 @@ func localURL(addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// healthcheck GETs /healthz on the port of WS_ADDR over loopback, for distroless images
-// without a shell; it returns the process exit status.
+// healthcheck runs the `healthcheck` subcommand and returns the process exit status.
 func healthcheck(stderr io.Writer) int {
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
 		return exitConfig
 	}
-	_, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: WS_ADDR=%q: %v\n", cfg.Addr, err)
-		return exitConfig
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/healthz", nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "healthcheck: status %d\n", resp.StatusCode)
+	if err := server.CheckHealth(ctx, cfg.Addr); err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0

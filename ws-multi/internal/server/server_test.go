@@ -403,3 +403,21 @@ func TestDrain(t *testing.T) {
 		t.Errorf("disconnects{shutdown} = %v, want 2", got)
 	}
 }
+
+func TestCheckHealth(t *testing.T) {
+	b := startBroker(t, 1)
+	e := startEnv(t, b)
+	port := e.url[strings.LastIndex(e.url, ":")+1:]
+	if err := CheckHealth(t.Context(), ":"+port); err != nil {
+		t.Errorf("CheckHealth of a live server: %v", err)
+	}
+	if err := CheckHealth(t.Context(), "no-port"); err == nil {
+		t.Error("CheckHealth accepted an address without a port")
+	}
+	if err := e.stopServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckHealth(t.Context(), ":"+port); err == nil {
+		t.Error("CheckHealth of a stopped server succeeded")
+	}
+}
