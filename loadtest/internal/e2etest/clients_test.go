@@ -74,24 +74,34 @@ func (c *wsClient) send(ctx context.Context, t *testing.T, v any) {
 // connection, so this is for the end of a client's life or when failure ends the test.
 func (c *wsClient) readUntil(ctx context.Context, t *testing.T, what string, match func(conform.Envelope) bool) conform.Envelope {
 	t.Helper()
+	e, err := c.next(ctx, match)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return e
+}
+
+// next reads objects until match accepts one; error replies and malformed frames fail.
+// It is safe to call from a goroutine other than the test's.
+func (c *wsClient) next(ctx context.Context, match func(conform.Envelope) bool) (conform.Envelope, error) {
 	for {
 		typ, frame, err := c.conn.Read(ctx)
 		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
+			return conform.Envelope{}, err
 		}
 		if typ != websocket.MessageText {
-			t.Fatalf("binary frame from the server")
+			return conform.Envelope{}, fmt.Errorf("binary frame from the server")
 		}
 		envs, err := conform.SplitFrame(frame)
 		if err != nil {
-			t.Fatalf("frame %q: %v", frame, err)
+			return conform.Envelope{}, fmt.Errorf("frame %q: %w", frame, err)
 		}
 		for _, e := range envs {
 			if e.Op == "error" {
-				t.Fatalf("error reply: %s", e.Raw)
+				return conform.Envelope{}, fmt.Errorf("error reply: %s", e.Raw)
 			}
 			if match(e) {
-				return e
+				return e, nil
 			}
 		}
 	}
