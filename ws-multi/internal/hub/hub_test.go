@@ -395,3 +395,29 @@ func TestCloseAllAndShardBalance(t *testing.T) {
 		}
 	}
 }
+
+// TestPickLeastLoaded checks the sharding function after churn: connections leaving one shard
+// make it the target of the next connections.
+func TestPickLeastLoaded(t *testing.T) {
+	h, _ := startHub(t, testConfig())
+	byShard := map[int][]*Client{}
+	for range 6 {
+		c := h.Register(&fakeConn{})
+		byShard[c.Shard()] = append(byShard[c.Shard()], c)
+	}
+	for _, c := range byShard[1] {
+		c.Finish(ReasonClient)
+	}
+	eventually(t, "shard 1 emptied", func() bool { return h.shards[1].load.Load() == 0 })
+	var again []*Client
+	for range 2 {
+		c := h.Register(&fakeConn{})
+		if c.Shard() != 1 {
+			t.Errorf("new connection went to shard %d, want the emptied shard 1", c.Shard())
+		}
+		again = append(again, c)
+	}
+	for _, c := range append(append(byShard[0], byShard[2]...), again...) {
+		c.Finish(ReasonClient)
+	}
+}
