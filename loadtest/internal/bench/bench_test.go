@@ -19,7 +19,7 @@ func fanoutResult(p99s []float64, lost []int64) *load.Result {
 	r.Messages.Received = 100
 	r.Loss.Measured = true
 	for i, p := range p99s {
-		r.Steps = append(r.Steps, load.StepFigures{Rate: float64(10 * (i + 1)), ReceivedPerSec: float64(1000 * (i + 1)),
+		r.Steps = append(r.Steps, load.StepFigures{Rate: float64(10 * (i + 1)), ReceivedPerSec: float64(1000 * (i + 1)), WallPerSec: float64(1000 * (i + 1)),
 			Latency: latency.Summary{Count: 10, P99Ms: p}, Lost: lost[i]})
 	}
 	return r
@@ -104,7 +104,7 @@ func TestReportAndChart(t *testing.T) {
 		r.Loss.OK = true
 		r.Server.CPUPerMessageUs = cpu
 		r.Server.RSSDeltaPerConnBytes = rss * 1024
-		r.Steps[0].ReceivedPerSec = msgs
+		r.Steps[0].ReceivedPerSec, r.Steps[0].WallPerSec, r.Steps[0].ServerPerSec = msgs, msgs, msgs
 		r.Steps[0].Latency = latency.Summary{Count: 10, P50Ms: p99 / 2, P90Ms: p99 * 0.8, P99Ms: p99, P999Ms: p99, MaxMs: p99}
 		return &record{Entry: Entry{Name: "fanout", Kind: KindFanout}, Variant: Variant{Name: variant, Cores: 1}, Result: r}
 	}

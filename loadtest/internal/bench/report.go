@@ -102,10 +102,15 @@ func row(r *record) Row {
 	lat := res.Messages.Latency
 	w.MsgsPerSec = res.Messages.ReceivedPerSec
 	if len(res.Steps) > 0 {
-		w.Rate = res.Steps[0].Rate
+		// Per wall-clock second while the step ran: under overload the backlog delivered
+		// during the drain does not count as throughput.
+		w.Rate, w.MsgsPerSec = res.Steps[0].Rate, res.Steps[0].WallPerSec
 	}
 	if s := res.Server; s != nil && s.Scraped {
 		w.ServerMsgsPerSec = s.DeliveredPerSec
+		if len(res.Steps) > 0 && res.Steps[0].ServerPerSec > 0 {
+			w.ServerMsgsPerSec = res.Steps[0].ServerPerSec
+		}
 		w.PeakConns = s.Peak.Connections
 		w.RSSPerConnKB = s.RSSDeltaPerConnBytes / 1024
 		w.PeakRSSMB = s.Peak.ResidentBytes / (1 << 20)
@@ -151,10 +156,10 @@ func row(r *record) Row {
 			return w
 		case w.SustainedStep < 0:
 			w.Note = fmt.Sprintf("no step sustained p99 < %gms without loss (step 0 p99 %.0fms)", limit, res.Steps[0].Latency.P99Ms)
-			w.MsgsPerSec, w.Rate, lat = 0, 0, res.Steps[0].Latency
+			w.MsgsPerSec, w.ServerMsgsPerSec, w.Rate, lat = 0, 0, 0, res.Steps[0].Latency
 		default:
 			s := res.Steps[w.SustainedStep]
-			w.Rate, w.MsgsPerSec, lat = s.Rate, s.ReceivedPerSec, s.Latency
+			w.Rate, w.MsgsPerSec, w.ServerMsgsPerSec, lat = s.Rate, s.WallPerSec, s.ServerPerSec, s.Latency
 		}
 	} else if !res.Loss.OK {
 		w.Problem = res.LossLine()

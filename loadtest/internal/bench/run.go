@@ -43,6 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	variants := fs.String("variants", "", "comma-separated variant names to run (default all)")
 	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "name of the result files")
 	logDir := fs.String("log-dir", "", "server and broker logs (default a temporary directory)")
+	reportOnly := fs.Bool("report-only", false, "run nothing: rebuild <date>.md and .svg from the JSON of an earlier run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,12 +54,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	jsonDir := filepath.Join(*outDir, *date)
+	if *reportOnly {
+		records, err := readRecords(f, jsonDir)
+		if err != nil {
+			return err
+		}
+		return writeReport(f, records, *smoke, *date, *outDir, stdout)
+	}
 	if *logDir == "" {
 		if *logDir, err = os.MkdirTemp("", "ws_poc-bench-"); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 	}
-	jsonDir := filepath.Join(*outDir, *date)
 	for _, d := range []string{jsonDir, *logDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -76,11 +84,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	rep := buildReport(f, records, *smoke, *date)
-	mdPath := filepath.Join(*outDir, *date+".md")
-	svgPath := filepath.Join(*outDir, *date+".svg")
+	return errors.Join(runErr, writeReport(f, records, *smoke, *date, *outDir, stdout))
+}
+
+// writeReport writes <date>.md and <date>.svg and returns the bench's verdict.
+func writeReport(f *File, records []*record, smoke bool, date, outDir string, stdout io.Writer) error {
+	rep := buildReport(f, records, smoke, date)
+	mdPath := filepath.Join(outDir, date+".md")
+	svgPath := filepath.Join(outDir, date+".svg")
 	rep.SVG = filepath.Base(svgPath)
-	rep.JSONDir = *date
+	rep.JSONDir = date
 	if err := os.WriteFile(mdPath, []byte(rep.markdown()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
@@ -88,8 +101,33 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("write chart: %w", err)
 	}
 	fmt.Fprint(stdout, rep.markdownTable())
-	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, jsonDir)
-	return errors.Join(runErr, rep.check())
+	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, filepath.Join(outDir, date))
+	return rep.check()
+}
+
+// readRecords loads an earlier run's JSON, in the scenario file's order.
+func readRecords(f *File, dir string) ([]*record, error) {
+	var records []*record
+	for _, e := range f.Scenarios {
+		for _, v := range f.Variants {
+			b, err := os.ReadFile(filepath.Join(dir, v.Name+"-"+e.Name+".json"))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read results: %w", err)
+			}
+			var r record
+			if err := json.Unmarshal(b, &r); err != nil {
+				return nil, fmt.Errorf("results %s/%s: %w", v.Name, e.Name, err)
+			}
+			records = append(records, &r)
+		}
+	}
+	if len(records) == 0 {
+		return nil, fmt.Errorf("no results in %s", dir)
+	}
+	return records, nil
 }
 
 type bencher struct {

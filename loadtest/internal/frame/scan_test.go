@@ -140,3 +140,16 @@ func BenchmarkScan(b *testing.B) {
 		Scan(line, &f)
 	}
 }
+
+func FuzzExtract(f *testing.F) {
+	f.Add([]byte(`{"data":{"sent_ns":1,"seq":2},"ch":"a"}`))
+	f.Add([]byte(`{"data":"{\"sent_ns\":5}"}`))
+	f.Add([]byte("[1,2]\n{\"data\":[3]}"))
+	e, err := NewExtractor("data.sent_ns", "ns", "ch", "data.seq")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = e.Extract(b, func(*Fields) {})
+	})
+}

@@ -223,3 +223,17 @@ func TestAggregation(t *testing.T) {
 		t.Errorf("loss line %q", r.LossLine())
 	}
 }
+
+func FuzzParseSteps(f *testing.F) {
+	f.Add("100:5s,200:1m")
+	f.Add(":,")
+	f.Fuzz(func(t *testing.T, s string) {
+		steps, err := ParseSteps(s)
+		if err != nil {
+			return
+		}
+		for _, st := range steps {
+			_ = st.Duration.D()
+		}
+	})
+}

@@ -1,14 +1,3 @@
-// Package load is the load generator behind `loadtest connect`, `loadtest broadcast` and the
-// hidden `loadtest worker`: it opens many WebSocket connections at a ramp rate, subscribes
-// them to channels, optionally publishes timestamped records to Kafka at fixed rates, and
-// measures handshakes, delivery latency, loss, duplicates and reordering, beside the
-// server's own /metrics.
-//
-// A run is described by a Scenario (every figure in a report comes with the scenario that
-// produced it). Connections are owned by groups: one in-process group, or one per worker
-// process when a single process cannot hold them all (open-file limit). Workers are this
-// same binary re-executed as `loadtest worker`; they read their plan as one JSON line on
-// stdin and stream progress and their final result back as JSON lines on stdout.
 package load
 
 import (
