@@ -38,6 +38,12 @@ type Config struct {
 	LagInterval     time.Duration // high-water mark poll period for ws_kafka_consumer_lag (2s when 0)
 }
 
+// countedError marks a session error already counted in ws_kafka_errors_total, so Run does
+// not count it twice.
+type countedError struct{ error }
+
+func (e countedError) Unwrap() error { return e.error }
+
 // Consumer is a broadcast consumer of every partition of Config.Topics.
 type Consumer struct {
 	cfg      Config
@@ -100,7 +106,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.metrics.KafkaErrors.Inc()
+		if !errors.As(err, new(countedError)) {
+			c.metrics.KafkaErrors.Inc()
+		}
 		if attached {
 			backoff = c.cfg.RetryBackoff
 		}
@@ -166,8 +174,9 @@ func (c *Consumer) session(ctx context.Context) (attached bool, err error) {
 	defer cancel()
 	var failOnce sync.Once
 	var firstErr error
+	// fail ends the session; its callers counted the error in ws_kafka_errors_total already.
 	fail := func(err error) {
-		failOnce.Do(func() { firstErr = err })
+		failOnce.Do(func() { firstErr = countedError{err} })
 		cancel()
 	}
 
@@ -302,6 +311,7 @@ func (c *Consumer) pollLag(ctx context.Context, client sarama.Client, fail func(
 			hwm, err := client.GetOffset(p.tp.topic, p.tp.partition, sarama.OffsetNewest)
 			if err != nil {
 				if ctx.Err() == nil {
+					c.metrics.KafkaErrors.Inc()
 					fail(fmt.Errorf("kafka: high-water mark of %s/%d: %w", p.tp.topic, p.tp.partition, err))
 				}
 				return
