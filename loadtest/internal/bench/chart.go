@@ -19,7 +19,7 @@ const (
 
 var (
 	variantColor = map[string]string{"single": "#1f77b4", "multi": "#ff7f0e"}
-	dashes       = []string{"", "6,3", "2,3", "10,3,2,3", "1,1"}
+	dashes       = []string{"", "6,3", "2,3", "10,3,2,3", "1,1", "12,4"}
 )
 
 func colorOf(variant string) string {

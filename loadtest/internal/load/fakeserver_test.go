@@ -122,3 +122,51 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// genericServer is "another server": its own subscribe command ({"method":"SUB","params":
+// [channels]}) with no reply, and messages {"s":channel,"p":{"ts":<ms>,"n":<seq>}}, one per
+// frame, perChannel per subscribed channel.
+func newGenericServer(t *testing.T, perChannel int) string {
+	t.Helper()
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		defer c.CloseNow()
+		ctx := r.Context()
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var req struct {
+			Method string   `json:"method"`
+			Params []string `json:"params"`
+		}
+		if json.Unmarshal(b, &req) != nil || req.Method != "SUB" {
+			return
+		}
+		for seq := 1; seq <= perChannel; seq++ {
+			for _, ch := range req.Params {
+				msg := fmt.Sprintf(`{"s":%q,"p":{"ts":%d,"n":%d}}`, ch, time.Now().UnixMilli(), seq)
+				if c.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+					return
+				}
+			}
+		}
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		wg.Wait()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+}

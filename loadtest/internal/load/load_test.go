@@ -237,3 +237,27 @@ func FuzzParseSteps(f *testing.F) {
 		}
 	})
 }
+
+// TestGenericServer runs a scenario against a server with another protocol: --send replaces
+// our subscribe and the extractor reads timestamp, channel and sequence at given paths.
+func TestGenericServer(t *testing.T) {
+	sc := testScenario(newGenericServer(t, 4))
+	sc.MetricsURL = "none"
+	sc.Conns = 10
+	sc.Send = []string{`{"method":"SUB","params":{channels}}`}
+	sc.TsPath, sc.TsUnit, sc.ChannelPath, sc.SeqPath = "p.ts", "ms", "s", "p.n"
+	res, err := run(testCtx(t), sc, io.Discard, testWorkerCmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connections.Subscribed != 10 {
+		t.Fatalf("subscribed %d, want 10 (sent counts as subscribed)", res.Connections.Subscribed)
+	}
+	// 10 connections x 2 channels x 4 messages, each with a millisecond timestamp.
+	if res.Messages.Received != 80 || res.Messages.Latency.Count != 80 {
+		t.Errorf("received %d (latency n=%d), want 80", res.Messages.Received, res.Messages.Latency.Count)
+	}
+	if res.Messages.Unparsed != 0 {
+		t.Errorf("unparsed frames %d, want 0", res.Messages.Unparsed)
+	}
+}
