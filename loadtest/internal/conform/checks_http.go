@@ -33,7 +33,7 @@ func httpGet(ctx context.Context, target string) (*http.Response, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", target, err)
+		return nil, fmt.Errorf("get %s: %w", target, err)
 	}
 	resp.Body.Close()
 	return resp, nil
@@ -48,7 +48,7 @@ func checkReady(ctx context.Context, s *suite) (string, error) {
 			return fmt.Sprintf("after %v", time.Since(start).Round(time.Millisecond)), nil
 		}
 		if err == nil {
-			err = fmt.Errorf("GET %s: status %d", target, resp.StatusCode)
+			err = fmt.Errorf("get %s: status %d", target, resp.StatusCode)
 		}
 		select {
 		case <-ctx.Done():
@@ -77,7 +77,7 @@ func checkSameOrigin(ctx context.Context, s *suite) (string, error) {
 	u, _ := url.Parse(s.httpURL(""))
 	origin := u.Scheme + "://" + u.Host
 	if err := dialAndPing(ctx, s, origin); err != nil {
-		return "", fmt.Errorf("Origin %s: %w", origin, err)
+		return "", fmt.Errorf("origin %s: %w", origin, err)
 	}
 	return "Origin " + origin, nil
 }
@@ -87,13 +87,13 @@ func checkCrossOrigin(ctx context.Context, s *suite) (string, error) {
 	c, resp, err := s.dial(ctx, dialOptions{origin: origin})
 	if err == nil {
 		c.close()
-		return "", fmt.Errorf("Origin %s: upgrade accepted, want 403", origin)
+		return "", fmt.Errorf("origin %s: upgrade accepted, want 403", origin)
 	}
 	if resp == nil {
-		return "", fmt.Errorf("Origin %s: %w (no HTTP response, want 403)", origin, err)
+		return "", fmt.Errorf("origin %s: %w (no HTTP response, want 403)", origin, err)
 	}
 	if resp.StatusCode != http.StatusForbidden {
-		return "", fmt.Errorf("Origin %s: status %d, want 403", origin, resp.StatusCode)
+		return "", fmt.Errorf("origin %s: status %d, want 403", origin, resp.StatusCode)
 	}
 	return "", nil
 }
