@@ -267,4 +267,3 @@ func readSome(t *testing.T, c sarama.Consumer, topic string, parts []int32, n in
 	}
 	return got
 }
-
