@@ -77,7 +77,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		only: splitSet(*only), variants: splitSet(*variants),
 	}
 	fmt.Fprintf(stderr, "bench: logs in %s\n", *logDir)
+	loadBefore := loadAvg()
 	records, runErr := b.run(ctx)
+	f.Notes = append(f.Notes, fmt.Sprintf("Host load average (1, 5, 15 min) before the run: %s; after: %s. Other work on the host competes with the bench: compare runs only on a quiet machine.", loadBefore, loadAvg()))
 	for _, r := range records {
 		path := filepath.Join(jsonDir, r.Variant.Name+"-"+r.Entry.Name+".json")
 		if err := writeJSON(path, r); err != nil {
@@ -306,4 +308,17 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// loadAvg is /proc/loadavg's first three fields.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 3 {
+		return "unknown"
+	}
+	return strings.Join(fields[:3], " ")
 }
