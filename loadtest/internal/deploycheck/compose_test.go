@@ -115,35 +115,44 @@ func TestComposeServices(t *testing.T) {
 	if img := c.Services["loadtest"].Image; !strings.HasPrefix(img, "loadtest:") {
 		t.Errorf("loadtest image %q: want the loadtest image", img)
 	}
-	if feed := c.Services["feed"]; !slices.Contains(feed.Volumes, "./feed.sh:/feed/feed.sh:ro") || feed.Image != kafka.Image {
-		t.Errorf("feed %+v: want feed.sh in the Kafka image (its console producer)", feed)
+	feed := c.Services["feed"]
+	if feed.Image != c.Services["loadtest"].Image || len(feed.Profiles) != 0 {
+		t.Errorf("feed image %q profiles %q: want the loadtest image, always on", feed.Image, feed.Profiles)
+	}
+	if want := []string{"dev", "--external", "--brokers", "kafka:9092"}; len(feed.Command) < len(want) || !slices.Equal(feed.Command[:len(want)], want) {
+		t.Errorf("feed command %q: want it to start with %q", feed.Command, want)
 	}
 }
 
-// TestComposeLoadtestFlags: the compose loadtest service's command is one the loadtest binary
-// accepts (every --flag of it is in `loadtest <sub> --help`).
+// TestComposeLoadtestFlags: the commands of the compose services that run the loadtest image
+// (loadtest, feed) are ones the loadtest binary accepts (every --flag of them is in
+// `loadtest <sub> --help`).
 func TestComposeLoadtestFlags(t *testing.T) {
 	c, _ := loadCompose(t)
-	cmd := c.Services["loadtest"].Command
-	if len(cmd) == 0 {
-		t.Fatal("loadtest service has no command")
-	}
 	bin := serverBinary(t, "LOADTEST_BIN", "loadtest")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	help, _ := exec.CommandContext(ctx, bin, cmd[0], "--help").CombinedOutput() // --help exits 0 or 2 by flag package habit
-	if !strings.Contains(string(help), "-url") {
-		t.Fatalf("loadtest %s --help does not list flags:\n%s", cmd[0], help)
-	}
-	for _, arg := range cmd[1:] {
-		name, ok := strings.CutPrefix(arg, "--")
-		if !ok {
-			continue
-		}
-		name, _, _ = strings.Cut(name, "=")
-		if !strings.Contains(string(help), "  -"+name+" ") && !strings.Contains(string(help), "  -"+name+"\n") {
-			t.Errorf("compose loadtest command uses --%s, which `loadtest %s` does not have", name, cmd[0])
-		}
+	for _, service := range []string{"loadtest", "feed"} {
+		t.Run(service, func(t *testing.T) {
+			cmd := c.Services[service].Command
+			if len(cmd) == 0 {
+				t.Fatalf("%s service has no command", service)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			help, _ := exec.CommandContext(ctx, bin, cmd[0], "--help").CombinedOutput() // --help exits 0 or 2 by flag package habit
+			if !strings.Contains(string(help), "  -") {
+				t.Fatalf("loadtest %s --help does not list flags:\n%s", cmd[0], help)
+			}
+			for _, arg := range cmd[1:] {
+				name, ok := strings.CutPrefix(arg, "--")
+				if !ok {
+					continue
+				}
+				name, _, _ = strings.Cut(name, "=")
+				if !strings.Contains(string(help), "  -"+name+" ") && !strings.Contains(string(help), "  -"+name+"\n") {
+					t.Errorf("compose %s command uses --%s, which `loadtest %s` does not have", service, name, cmd[0])
+				}
+			}
+		})
 	}
 }
 

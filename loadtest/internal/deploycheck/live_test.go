@@ -289,8 +289,9 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 	}
 
 	// Market data for the readers over ~2s, so rates have several scrapes to work with: the
-	// compose feed script itself, through kcat, a real Kafka client.
-	feed(ctx, t, brokerAddr, 20)
+	// compose feed service's own command.
+	loadtestBin := serverBinary(t, "LOADTEST_BIN", "loadtest")
+	feed(ctx, t, loadtestBin, brokerAddr, 2*time.Second)
 	// Bulk for the slow client until every server cut it: at most 32 x 1 MiB, and 20s.
 	cut := map[string]bool{}
 	bulkEnd := time.Now().Add(20 * time.Second)
@@ -312,7 +313,7 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 		}
 	}
 	// More market data after the bulk, so the last scrapes see the readers' traffic too.
-	feed(ctx, t, brokerAddr, 10)
+	feed(ctx, t, loadtestBin, brokerAddr, time.Second)
 	// Readers close normally: ws_disconnects_total{reason="client"}. In parallel: a close
 	// handshake may wait for the server.
 	var closing sync.WaitGroup
@@ -322,19 +323,13 @@ func runLoad(t *testing.T, brokerAddr string, servers map[string]string) {
 	closing.Wait()
 }
 
-// feed runs deploy/compose/feed.sh for ticks 100ms batches at 200 records/s, producing with
-// kcat (installed by .ci/run) into the broker.
-func feed(ctx context.Context, t *testing.T, brokerAddr string, ticks int) {
+// feed runs the compose feed service's command, `loadtest dev --external`, for d at 200
+// records/s into the broker.
+func feed(ctx context.Context, t *testing.T, bin, brokerAddr string, d time.Duration) {
 	t.Helper()
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Fatalf("kcat not found (apt-get install kcat; .ci/run does): %v", err)
-	}
-	cmd := exec.CommandContext(ctx, "sh", deployPath(t, "compose", "feed.sh"))
-	cmd.Env = append(os.Environ(), "FEED_RATE=200", "FEED_TICKS="+strconv.Itoa(ticks),
-		"FEED_PRODUCER="+kcat+" -P -b "+brokerAddr+" -K '|' -t")
+	cmd := exec.CommandContext(ctx, bin, "dev", "--external", "--brokers", brokerAddr, "--rate", "200", "--duration", d.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("feed.sh | kcat: %v\n%s", err, out)
+		t.Fatalf("loadtest dev --external: %v\n%s", err, out)
 	}
 }
 

@@ -51,6 +51,10 @@ func TestRunFlags(t *testing.T) {
 		{name: "zero partitions", args: []string{"--partitions", "0"}, wantErr: "--partitions"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "bad address", args: []string{"--broker", "no-port"}, wantErr: "no-port"},
+		{name: "external without brokers", args: []string{"--external"}, wantErr: "--brokers"},
+		{name: "external without feed", args: []string{"--external", "--brokers", "127.0.0.1:1", "--rate", "0"}, wantErr: "--rate 0"},
+		{name: "brokers without external", args: []string{"--brokers", "127.0.0.1:1"}, wantErr: "--external"},
+		{name: "negative duration", args: []string{"--duration", "-1s"}, wantErr: "--duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +117,48 @@ func TestRunFeedsBothTopics(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return within 10s of cancel")
+	}
+}
+
+// TestRunExternalFeedsExistingBroker runs only the feed (--external) into a kfake broker of
+// the test's own for a bounded --duration: the records arrive on both topics, Run returns nil
+// by itself, and it never listened on a broker address of its own.
+func TestRunExternalFeedsExistingBroker(t *testing.T) {
+	b, err := NewBroker(BrokerConfig{Addr: "127.0.0.1:0", Topics: []string{TradesTopic, TickersTopic}, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	out := &syncBuffer{}
+	errOut := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), []string{"--external", "--brokers", b.Addr(), "--rate", "200", "--duration", "3s", "--symbols", "AAA-USD"}, out, errOut)
+	}()
+
+	consumer := waitConsumer(t, b.Addr())
+	defer consumer.Close()
+	for _, topic := range []string{TradesTopic, TickersTopic} {
+		parts, err := consumer.Partitions(topic)
+		if err != nil {
+			t.Fatalf("partitions of %s: %v", topic, err)
+		}
+		for _, m := range readSome(t, consumer, topic, parts, 5) {
+			if string(m.Key) != "AAA-USD" {
+				t.Fatalf("%s record key %q, want AAA-USD", topic, m.Key)
+			}
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil (stderr: %s)", err, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run --duration 3s did not return within 15s")
+	}
+	if got := out.String(); strings.Contains(got, "kafka broker on") || !strings.Contains(got, b.Addr()) {
+		t.Fatalf("output %q: want the feed into %s and no broker of its own", got, b.Addr())
 	}
 }
 
