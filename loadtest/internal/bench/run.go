@@ -81,6 +81,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	records, runErr := b.run(ctx)
 	f.Notes = append(f.Notes, fmt.Sprintf("Host load average (1, 5, 15 min) before the run: %s; after: %s. Other work on the host competes with the bench: compare runs only on a quiet machine.", loadBefore, loadAvg()))
 	for _, r := range records {
+		r.Row = row(r)
 		path := filepath.Join(jsonDir, r.Variant.Name+"-"+r.Entry.Name+".json")
 		if err := writeJSON(path, r); err != nil {
 			return err
