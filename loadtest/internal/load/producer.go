@@ -149,6 +149,12 @@ func (pr *producer) runStep(ctx context.Context, i int, abort <-chan struct{}) {
 	for {
 		now := time.Now()
 		if !now.Before(end) {
+			// The last tick can fall just short of the end: send what is still due so a step
+			// always publishes exactly its rate times its duration.
+			for ; sent < total; sent++ {
+				pr.send(next, i)
+				next = (next + 1) % pr.sc.Channels
+			}
 			return
 		}
 		// Record k goes out at k/rate from the step's start (the first at once), so a step
