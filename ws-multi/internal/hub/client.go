@@ -19,6 +19,15 @@ type Conn interface {
 	CloseNow() error
 }
 
+// Corker is implemented by a Conn whose socket writes can be held back and sent together.
+// The client's writer corks around each hand-off, so all its frames leave in one syscall
+// instead of one or two per frame. Uncork must send within timeout; a stalled socket
+// returns an error matching os.ErrDeadlineExceeded (the client ends as write_timeout).
+type Corker interface {
+	Cork()
+	Uncork(timeout time.Duration) error
+}
+
 // Client is one connection as the hub sees it. The server's handler goroutine owns it: it
 // calls Request/Reply while reading and Finish exactly once when its read loop ends.
 type Client struct {

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -19,17 +20,18 @@ func (h *Hub) writeLoop(c *Client) {
 	defer c.wg.Done()
 	w := h.getFrameWriter(c.conn)
 	defer h.putFrameWriter(w)
+	ck, _ := c.conn.(Corker)
 	var done []*protocol.Message
 	for {
 		batch := c.takeBatch(done)
 		if batch == nil {
 			return
 		}
-		err := h.writeBatch(w, batch)
+		err := h.writeBatch(w, ck, batch)
 		clear(batch) // drop references so delivered messages can be collected
 		done = batch
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 				c.Kill(ReasonWriteTimeout)
 			} else {
 				// The socket is gone (peer closed, reset, or another goroutine closed it); the
@@ -41,12 +43,17 @@ func (h *Hub) writeLoop(c *Client) {
 	}
 }
 
-// writeBatch writes one hand-off of messages and counts it once in the metrics.
-func (h *Hub) writeBatch(w *frameWriter, batch []*protocol.Message) error {
+// writeBatch writes one hand-off of messages and counts it once in the metrics. With a
+// corker (nil in some tests) the socket is corked meanwhile, so the hand-off's frames leave
+// in one syscall; nothing counts as written until the uncork succeeded.
+func (h *Hub) writeBatch(w *frameWriter, ck Corker, batch []*protocol.Message) error {
 	var frames, bytes, lines int
 	var err error
 	var first time.Time // timestamp of the hand-off's oldest record
 	var haveFirst bool
+	if ck != nil {
+		ck.Cork()
+	}
 	for i := 0; i < len(batch); {
 		n := 1
 		if h.cfg.Batch {
@@ -77,6 +84,14 @@ func (h *Hub) writeBatch(w *frameWriter, batch []*protocol.Message) error {
 		frames++
 		bytes += len(p)
 		i += n
+	}
+	if ck != nil {
+		if uerr := ck.Uncork(h.cfg.WriteTimeout); uerr != nil {
+			if err == nil {
+				err = uerr
+			}
+			frames, lines = 0, 0
+		}
 	}
 	m := h.metrics
 	if frames > 0 {

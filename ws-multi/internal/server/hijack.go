@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 )
 
 // Socket buffer sizes of an upgraded connection. net/http hands over a hijacked connection
@@ -27,6 +28,8 @@ const (
 type upgradeWriter struct {
 	http.ResponseWriter
 	status int
+	corks  *sync.Pool  // cork buffers shared by every connection
+	cork   *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
 }
 
 func (w *upgradeWriter) WriteHeader(code int) {
@@ -52,5 +55,6 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, connWriteBuffer)), nil
+	w.cork = &corkWriter{conn: conn, raw: conn, pool: w.corks}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }

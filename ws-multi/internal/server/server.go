@@ -69,6 +69,7 @@ type Server struct {
 	// open when the shutdown timeout ran out.
 	connCtx  context.Context
 	hardStop context.CancelFunc
+	corks    sync.Pool // *[]byte cork buffers, shared by every connection's writer
 }
 
 // drainRetryAfter is the Retry-After sent while draining: the instance is going away, so a
@@ -88,6 +89,11 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, maxConns: int64(maxConns), d: d}
 	s.connCtx, s.hardStop = context.WithCancel(context.Background())
+	s.corks.New = func() any {
+		// A hand-off up to corkFlushBytes plus one batched frame fits without growing.
+		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
+		return &b
+	}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -43,7 +43,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// The slot is taken before the upgrade completes, so a client whose handshake succeeded
 	// is already counted when the next one arrives: the over-capacity one is the last in.
 	overCapacity := s.active.Add(1) > s.maxConns
-	uw := &upgradeWriter{ResponseWriter: w}
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
 	conn, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowedOrigins,
 		// Messages are encoded once and shared by every client; per-connection compression
@@ -67,17 +67,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(s.cfg.ReadLimit)
 	handedOff = true
-	go s.serveConn(conn, r.RemoteAddr)
+	go s.serveConn(corkedConn{Conn: conn, cork: uw.cork}, r.RemoteAddr)
 }
 
 // serveConn runs one accepted connection to its end. The server's handlers group owns it.
-func (s *Server) serveConn(conn *websocket.Conn, remote string) {
+func (s *Server) serveConn(conn corkedConn, remote string) {
 	defer s.handlers.Done()
 	m := s.d.Metrics
 	m.ConnectionsAccepted.Inc()
 	m.Connections.Inc()
 	c := s.d.Hub.Register(conn)
-	reason := s.readLoop(conn, c)
+	reason := s.readLoop(conn.Conn, c)
 	switch reason {
 	case hub.ReasonBinary, hub.ReasonRateLimit, hub.ReasonReadLimit:
 		c.Kill(reason)
