@@ -40,9 +40,13 @@ type Client struct {
 	pendingBytes  int
 	inflightMsgs  int // handed to the writer and not yet reported written
 	inflightBytes int
-	writing       bool   // a writer goroutine is running
-	gone          bool   // unregistered, overflowed or failed: no more deliveries
-	mark          uint64 // last broadcast sequence delivered, de-duplicates wildcards
+	writing       bool          // a writer goroutine is running
+	waiting       bool          // its writer is parked for a writer slot (hand-off unanswered)
+	queued        bool          // in the hub's FIFO of clients waiting for a slot
+	gone          bool          // unregistered, overflowed or failed: no more deliveries
+	mark          uint64        // last broadcast sequence delivered, de-duplicates wildcards
+	slot          int           // index in the hub's batches out, -1 when none counts
+	outAt         time.Duration // when its counted batch went out, since Hub.epoch
 
 	// batch carries the next batch from the hub loop to the writer. The loop
 	// answers each hand-off request exactly once. Size 2: a writer that was just
@@ -55,7 +59,7 @@ type Client struct {
 
 // NewClient returns a client whose messages are written to conn.
 func NewClient(conn Conn) *Client {
-	return &Client{conn: conn, batch: make(chan []*Message, 2)}
+	return &Client{conn: conn, batch: make(chan []*Message, 2), slot: -1}
 }
 
 // Conn returns the connection the client writes to.

@@ -30,12 +30,30 @@
 //
 // An idle client has a reader goroutine and nothing else: no writer goroutine
 // and no buffered channel of messages. When the loop queues the first message
-// for a client it starts a writer goroutine and hands it the whole pending
-// slice. The writer writes it (the server batches it into frames), then sends
+// for a client it starts a writer goroutine (once a writer slot is free, see
+// below) and hands it the whole pending slice. The writer writes it (the server batches it into frames), then sends
 // a hand-off request; the loop answers on the client's batch channel with the
 // pending slice that has built up meanwhile (and keeps the writer's old slice,
 // cleared, for the next messages) or with nil when the queue is empty, and the
 // writer ends. The swap happens once per batch, not per message.
+//
+// # Writer slots
+//
+// On one P the runtime's run queue is first in, first out: a goroutine made
+// runnable waits for every goroutine queued before it. With a writer per busy
+// client runnable at once (thousands under load), each of the several
+// goroutine hops of sarama's fetch cycle, every reader and every ping timer
+// waited behind all of them: records reached the hub hundreds of milliseconds
+// late while the hub itself had nothing queued. So at most maxWriters batches
+// (128) are out at a time. A client that gets messages while every slot is
+// taken joins a FIFO of clients waiting for one, and its queue keeps growing
+// into a bigger batch meanwhile; a writer whose client has more while others
+// wait parks, its hand-off unanswered, at the end of that FIFO (it is answered
+// when the client's turn comes, or nil if the client goes away first). A slot
+// frees when its writer reports, or when its batch has been out for longer
+// than stallAfter (20 ms: a socket that is not draining), checked by a timer
+// that runs only while batches are out; so slow clients cannot hold every
+// slot, and their write timeout and queue limit still deal with them.
 //
 // # Invariants
 //
@@ -43,7 +61,8 @@
 //     Client.pending/spare and the counters; writers touch only the batch they
 //     were handed, which the loop no longer references until it is returned.
 //  2. At most one batch per client is outstanding (handed out and not yet
-//     reported), so Conn.Write is never called concurrently for one client and
+//     reported; a stalled batch that stopped counting in a writer slot is still
+//     outstanding), so Conn.Write is never called concurrently for one client and
 //     messages keep their queue order: for one client, a partition's records
 //     arrive in offset order and a reply follows every message queued before
 //     its request.
@@ -61,4 +80,8 @@
 //     that no writer is started for it, so Client.Wait cannot miss one.
 //  6. A record reaches a client once even when it is subscribed to both the
 //     record's channel and its topic wildcard (a per-broadcast sequence mark).
+//  7. Writer slots: at most maxWriters counted batches are out, and a free
+//     slot means nobody waits for one (after every event the loop hands free
+//     slots to the FIFO, oldest first). A client is in the FIFO at most once
+//     (Client.queued) and never while a batch of its is out.
 package hub

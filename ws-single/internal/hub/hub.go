@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
@@ -19,7 +20,27 @@ type Config struct {
 	// plus being written); past either the client is cut as slow.
 	SendQueueMessages int
 	SendQueueBytes    int
+
+	// maxWriters and stallAfter override defaultMaxWriters and
+	// defaultStallAfter (tests only).
+	maxWriters int
+	stallAfter time.Duration
 }
+
+// Writer admission. On one P the runtime's run queue is FIFO: every runnable
+// writer goroutine runs before a goroutine readied after it, and the Kafka
+// consumer's goroutines (sarama's fetch loop is several goroutine hops per
+// fetch) would wait behind every client's writer at each hop. So at most
+// defaultMaxWriters batches are out at once; clients with messages beyond that
+// wait in a FIFO (their messages keep batching meanwhile). 128 writers keep the
+// core busy (a batch is one write syscall, ~10-20 us) while bounding a hop's
+// wait to a few milliseconds. A batch out for longer than defaultStallAfter is
+// a socket that is not draining: it stops counting, so slow clients cannot
+// hold every slot (their write timeout and queue limit deal with them).
+const (
+	defaultMaxWriters = 128
+	defaultStallAfter = 20 * time.Millisecond
+)
 
 // Channel sizes. Control events come from reader goroutines (one per client,
 // each rate-limited) and must never wait behind Kafka records, so they have
@@ -78,20 +99,39 @@ type Hub struct {
 	subscriptions int
 	seq           uint64
 	dropped       []*Client // dropped during the current event, to unindex
+
+	// Writer admission (see defaultMaxWriters), owned by the loop.
+	maxWriters int
+	stallAfter time.Duration
+	out        []*Client // clients whose batch is out and counts
+	ready      []*Client // FIFO of clients waiting for a writer slot, from readyHead
+	readyHead  int
+	stall      *time.Timer // checks out for stalled batches while any is out
+	stallArmed bool
+	epoch      time.Time // Client.outAt counts from here
 }
 
 // New returns a hub; call Run to start it.
 func New(cfg Config, m *metrics.Metrics) *Hub {
+	if cfg.maxWriters <= 0 {
+		cfg.maxWriters = defaultMaxWriters
+	}
+	if cfg.stallAfter <= 0 {
+		cfg.stallAfter = defaultStallAfter
+	}
 	return &Hub{
-		cfg:     cfg,
-		m:       m,
-		ctrl:    make(chan event, ctrlQueue),
-		next:    make(chan handoff, handoffQueue),
-		pub:     make(chan *Message, publishQueue),
-		done:    make(chan struct{}),
-		clients: make(map[*Client]struct{}),
-		exact:   make(map[string]*clientSet),
-		wild:    make(map[string]*clientSet),
+		maxWriters: cfg.maxWriters,
+		epoch:      time.Now(),
+		stallAfter: cfg.stallAfter,
+		cfg:        cfg,
+		m:          m,
+		ctrl:       make(chan event, ctrlQueue),
+		next:       make(chan handoff, handoffQueue),
+		pub:        make(chan *Message, publishQueue),
+		done:       make(chan struct{}),
+		clients:    make(map[*Client]struct{}),
+		exact:      make(map[string]*clientSet),
+		wild:       make(map[string]*clientSet),
 	}
 }
 
@@ -99,6 +139,9 @@ func New(cfg Config, m *metrics.Metrics) *Hub {
 // then are dropped without a word: the server drains them before stopping the hub.
 func (h *Hub) Run(ctx context.Context) error {
 	defer close(h.done)
+	h.stall = time.NewTimer(time.Hour)
+	h.stall.Stop()
+	defer h.stall.Stop()
 	for {
 		// Control events first: they are few (readers are rate-limited) and
 		// must never wait behind a record flood.
@@ -121,6 +164,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.moreHandoffs()
 		case m := <-h.pub:
 			h.broadcast(m)
+		case <-h.stall.C:
+			h.releaseStalled()
 		case <-ctx.Done():
 			return nil
 		}
@@ -333,6 +378,11 @@ func (h *Hub) drop(c *Client) {
 	clear(c.pending)
 	c.pending, c.pendingBytes = nil, 0
 	h.dropped = append(h.dropped, c)
+	if c.waiting {
+		// Its writer is parked for a slot: end it (it leaves the FIFO lazily).
+		c.waiting, c.writing = false, false
+		c.batch <- nil
+	}
 }
 
 // unindex removes the subscriptions of the clients dropped during an event.
@@ -385,11 +435,100 @@ func (h *Hub) enqueue(c *Client, m *Message) {
 		c.conn.Overflow()
 		return
 	}
-	if !c.writing {
-		c.writing = true
-		batch := h.take(c)
-		c.writers.Add(1)
-		go h.writeLoop(c, batch)
+	if !c.writing && !c.queued {
+		if len(h.out) < h.maxWriters {
+			h.start(c)
+		} else {
+			h.enqueueReady(c)
+		}
+	}
+}
+
+// start hands c's pending queue out as a batch in a writer slot: to its
+// parked writer, or to a new writer goroutine.
+func (h *Hub) start(c *Client) {
+	batch := h.take(c)
+	h.acquire(c)
+	if c.waiting {
+		c.waiting = false
+		c.batch <- batch
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go h.writeLoop(c, batch)
+}
+
+// enqueueReady puts c at the tail of the FIFO of clients waiting for a slot.
+func (h *Hub) enqueueReady(c *Client) {
+	c.queued = true
+	h.ready = append(h.ready, c)
+}
+
+// fill gives free writer slots to the clients waiting longest. Clients that
+// went away meanwhile are skipped (a parked writer of theirs was answered nil
+// by drop).
+func (h *Hub) fill() {
+	for len(h.out) < h.maxWriters && h.readyHead < len(h.ready) {
+		c := h.ready[h.readyHead]
+		h.ready[h.readyHead] = nil
+		h.readyHead++
+		c.queued = false
+		if c.gone || len(c.pending) == 0 {
+			continue
+		}
+		h.start(c)
+	}
+	// Keep the FIFO's slice from growing under sustained load: move the
+	// live part down once the consumed head is at least half of it.
+	if h.readyHead > 0 && 2*h.readyHead >= len(h.ready) {
+		n := copy(h.ready, h.ready[h.readyHead:])
+		clear(h.ready[n:])
+		h.ready, h.readyHead = h.ready[:n], 0
+	}
+}
+
+// acquire counts c's batch, just handed out, in a writer slot.
+func (h *Hub) acquire(c *Client) {
+	c.slot = len(h.out)
+	c.outAt = time.Since(h.epoch)
+	h.out = append(h.out, c)
+	if !h.stallArmed {
+		h.stallArmed = true
+		h.stall.Reset(h.stallAfter)
+	}
+}
+
+// release frees c's writer slot, if its batch still counts.
+func (h *Hub) release(c *Client) {
+	i := c.slot
+	if i < 0 {
+		return
+	}
+	last := len(h.out) - 1
+	h.out[i] = h.out[last]
+	h.out[i].slot = i
+	h.out[last] = nil
+	h.out = h.out[:last]
+	c.slot = -1
+}
+
+// releaseStalled runs when the stall timer fires: batches out for longer than
+// stallAfter stop counting, so clients that wait for a slot get one.
+func (h *Hub) releaseStalled() {
+	h.stallArmed = false
+	now := time.Since(h.epoch)
+	for i := 0; i < len(h.out); {
+		if c := h.out[i]; now-c.outAt >= h.stallAfter {
+			h.release(c) // moves the last one to i
+			continue
+		}
+		i++
+	}
+	h.fill()
+	if len(h.out) > 0 {
+		h.stallArmed = true
+		h.stall.Reset(h.stallAfter / 2)
 	}
 }
 
@@ -408,10 +547,12 @@ func (h *Hub) handoff(r handoff) {
 	c := r.c
 	clear(r.spare)
 	c.inflightMsgs, c.inflightBytes = 0, 0
+	h.release(c)
 	if r.failed {
 		h.drop(c)
 	}
-	if c.gone || len(c.pending) == 0 {
+	switch {
+	case c.gone || len(c.pending) == 0:
 		c.writing = false
 		c.spare = nil
 		if !c.gone {
@@ -419,10 +560,19 @@ func (h *Hub) handoff(r handoff) {
 			c.pending = reusable(c.pending)
 		}
 		c.batch <- nil
-		return
+	case len(h.out) < h.maxWriters && h.readyHead == len(h.ready):
+		// A free slot and nobody waiting: the next batch at once.
+		c.spare = r.spare[:0]
+		h.acquire(c)
+		c.batch <- h.take(c)
+	default:
+		// Others wait for a slot: c's writer parks at the end of the line,
+		// and its queue keeps growing into a bigger batch meanwhile.
+		c.spare = r.spare[:0]
+		c.waiting = true
+		h.enqueueReady(c)
 	}
-	c.spare = r.spare[:0]
-	c.batch <- h.take(c)
+	h.fill()
 }
 
 // writeLoop is c's writer goroutine: it writes batch after batch and ends
