@@ -3,7 +3,6 @@
 package deploycheck
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -11,35 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/syncbuf"
 )
-
-// lockedBuffer collects a child process' output for the failure log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startProcess starts bin with args and extra environment; cleanup sends SIGTERM, waits up to
 // 20s (then kills) and, when the test failed, logs the tail of its output.
 func startProcess(t *testing.T, name, bin string, env []string, args ...string) {
 	t.Helper()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = &out

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
 	"github.com/coder/websocket"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
+	"github.com/adred-codev/ws_poc/loadtest/internal/syncbuf"
 )
 
 // uniqueKey returns a record key no other test or run uses.
@@ -237,7 +239,7 @@ func startNode(ctx context.Context, t *testing.T, node, dir string, script strin
 	// Bounds how long Wait waits for output copying once the process is gone.
 	cmd.WaitDelay = 5 * time.Second
 	out := newLineWaiter()
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stdout = out
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
 	"github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
 )
 
 // binaries builds each binary at most once per test process. It is package state only in
@@ -359,22 +360,4 @@ func (w *lineWaiter) all() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return strings.Join(w.lines, "\n")
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -318,8 +318,8 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "scenario\t%s %d conns, %d channels x %d subs (%s), ramp %g/s, workers %d\n",
 		r.Scenario.Mode, r.Scenario.Conns, r.Scenario.Channels, r.Scenario.SubsPerConn, r.Scenario.Distribution, r.Scenario.RampRate, r.Generator.Workers)
 	fmt.Fprintf(tw, "connections\tconnected %d, subscribed %d, failed %d, dropped %d, slow %d\n", c.Connected, c.Subscribed, c.Failed, c.Dropped, c.Slow)
-	fmt.Fprintf(tw, "failures\t%s\n", formatCounts(c.Failures))
-	fmt.Fprintf(tw, "dropped by\t%s\n", formatCounts(c.DroppedBy))
+	fmt.Fprintf(tw, "failures\t%s\n", scrape.FormatMap(c.Failures))
+	fmt.Fprintf(tw, "dropped by\t%s\n", scrape.FormatMap(c.DroppedBy))
 	fmt.Fprintf(tw, "handshake\t%s\n", formatSummary(c.Handshake))
 	fmt.Fprintf(tw, "subscribe\t%s\n", formatSummary(c.Subscribe))
 	fmt.Fprintf(tw, "all subscribed\tafter %.2fs (%.0f handshakes/s)\n", c.AllSubscribedSeconds, c.HandshakesPerSec)
@@ -361,22 +361,6 @@ func formatSummary(s latency.Summary) string {
 		return "-"
 	}
 	return fmt.Sprintf("n=%d p50 %.2fms p90 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms", s.Count, s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms, s.MaxMs)
-}
-
-func formatCounts(m map[string]int64) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }
 
 // WriteFile writes the result as indented JSON.

@@ -180,7 +180,7 @@ func subMap(a, b map[string]float64) map[string]float64 {
 }
 
 // FormatMap renders a label map as "a=1 b=2" in key order, "-" when empty.
-func FormatMap(m map[string]float64) string {
+func FormatMap[V int64 | float64](m map[string]V) string {
 	if len(m) == 0 {
 		return "-"
 	}
@@ -191,7 +191,7 @@ func FormatMap(m map[string]float64) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%g", k, m[k])
+		parts[i] = fmt.Sprintf("%s=%v", k, m[k])
 	}
 	return strings.Join(parts, " ")
 }
