@@ -13,17 +13,31 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// countConn counts delivered lines and discards them: the benchmark measures the hub, not a
-// socket.
-type countConn struct{ lines *atomic.Int64 }
+// countConn counts delivered lines, frames and socket writes and discards the bytes: the
+// benchmark measures the hub, not a socket. It is a Corker like the server's connections, so
+// a corked hand-off counts as one socket write.
+type countConn struct {
+	lines, frames, writes *atomic.Int64
+	corked                *bool // touched by the client's writer goroutine only
+}
 
 func (c countConn) Write(_ context.Context, _ websocket.MessageType, p []byte) error {
 	c.lines.Add(int64(bytes.Count(p, []byte{'\n'}) + 1))
+	c.frames.Add(1)
+	if !*c.corked {
+		c.writes.Add(1)
+	}
 	return nil
 }
 func (countConn) Ping(context.Context) error               { return nil }
 func (countConn) Close(websocket.StatusCode, string) error { return nil }
 func (countConn) CloseNow() error                          { return nil }
+func (c countConn) Cork()                                  { *c.corked = true }
+func (c countConn) Uncork(time.Duration) error {
+	*c.corked = false
+	c.writes.Add(1)
+	return nil
+}
 
 // BenchmarkFanout publishes records on one channel to 1000 subscribers spread over the shards
 // and reports the cost per delivery (one record to one client), end to end through the
@@ -38,10 +52,10 @@ func BenchmarkFanout(b *testing.B) {
 					WriteTimeout: 5 * time.Second, Batch: batch, BatchMaxBytes: 32768,
 				}
 				h, m := startHub(b, cfg)
-				var lines atomic.Int64
+				var lines, frames, writes atomic.Int64
 				var cs []*Client
 				for range clients {
-					c := h.Register(countConn{&lines})
+					c := h.Register(countConn{lines: &lines, frames: &frames, writes: &writes, corked: new(bool)})
 					c.Request(protocol.Request{Op: protocol.OpSubscribe, Channels: []string{"trades:BTC-USD"}})
 					cs = append(cs, c)
 				}
@@ -49,6 +63,7 @@ func BenchmarkFanout(b *testing.B) {
 				_ = m
 				msg := protocol.EncodeRecord(protocol.Record{Topic: "trades", Key: []byte("BTC-USD"), Value: []byte(`{"price":"64123.5","size":"0.25"}`), Timestamp: time.Now()})
 				ctx := context.Background()
+				frames0, writes0 := frames.Load(), writes.Load()
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := time.Now()
@@ -63,6 +78,10 @@ func BenchmarkFanout(b *testing.B) {
 				deliveries := float64(clients) * float64(b.N)
 				b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
 				b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+				// Frames and socket writes (one per corked hand-off) per delivery: what the
+				// hub would cost in syscalls on real sockets.
+				b.ReportMetric(float64(frames.Load()-frames0)/deliveries, "frames/delivery")
+				b.ReportMetric(float64(writes.Load()-writes0)/deliveries, "writes/delivery")
 				for _, c := range cs {
 					c.Finish(ReasonClient)
 				}
