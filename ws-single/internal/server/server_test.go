@@ -227,13 +227,15 @@ func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
 	healthy.expect(map[string]any{"op": "subscribed"})
 	waitFor(t, "both subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 })
 
-	// The slow client never reads. Records go out in pairs, each pair well
-	// under the healthy client's queue limit, until the slow one is cut.
-	value := `"` + strings.Repeat("v", 16<<10) + `"`
+	// The slow client never reads. Records go out in pairs of 8 KiB until the
+	// slow one is cut. The queue limit counts a batch until its writer reports
+	// it written, which a busy core can delay past the healthy client's read:
+	// then one pair is in flight and the next pending, 32 KiB of the 48 KiB.
+	value := `"` + strings.Repeat("v", 8<<10) + `"`
 	sent := 0
 	for round := 0; testutil.ToFloat64(f.m.SendQueueOverflow) == 0; round++ {
-		if round == 200 {
-			t.Fatal("slow client not cut after 200 rounds")
+		if round == 1000 {
+			t.Fatal("slow client not cut after 1000 rounds")
 		}
 		produce(t, f.brokers, record("trades", 0, "K", value), record("trades", 0, "K", value))
 		for range 2 {
