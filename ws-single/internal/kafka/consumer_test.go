@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 )
 
@@ -40,15 +41,6 @@ func (p chanPublisher) Publish(ctx context.Context, m *hub.Message) error {
 	}
 }
 
-func newCluster(t *testing.T, port int) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades", "tickers"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	return c
-}
-
 func port(t *testing.T, c *kfake.Cluster) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(c.ListenAddrs()[0])
@@ -57,40 +49,6 @@ func port(t *testing.T, c *kfake.Cluster) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
-}
-
-func produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
-	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer(brokers, sc)
-	if err != nil {
-		t.Fatalf("producer: %v", err)
-	}
-	defer p.Close()
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-}
-
-func record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
-	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
-	if key != "" {
-		m.Key = sarama.StringEncoder(key)
-	}
-	return m
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func receive(t *testing.T, pub chanPublisher, n int) []*hub.Message {
@@ -144,24 +102,24 @@ func (r *running) stop() {
 }
 
 func TestConsumesEveryPartitionFromNewest(t *testing.T) {
-	cluster := newCluster(t, 0)
+	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	produce(t, brokers, record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
 
 	r := startConsumer(t, brokers, StartNewest)
-	waitFor(t, "attached", r.c.Attached)
+	kafkatest.WaitFor(t, "attached", r.c.Attached)
 	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 1 {
 		t.Fatalf("ws_kafka_attached = %v, want 1", got)
 	}
 
-	withHeader := record("tickers", 1, "BTC-USD", "not json")
+	withHeader := kafkatest.Record("tickers", 1, "BTC-USD", "not json")
 	withHeader.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("alerts:x")}}
-	produce(t, brokers,
-		record("trades", 0, "BTC-USD", `{ "price": "1.5" }`),
-		record("trades", 1, "ETH-USD", ``),
-		record("trades", 0, "BTC-USD", `2`),
-		record("tickers", 0, "", `3`),
+	kafkatest.Produce(t, brokers,
+		kafkatest.Record("trades", 0, "BTC-USD", `{ "price": "1.5" }`),
+		kafkatest.Record("trades", 1, "ETH-USD", ``),
+		kafkatest.Record("trades", 0, "BTC-USD", `2`),
+		kafkatest.Record("tickers", 0, "", `3`),
 		withHeader,
 	)
 	got := receive(t, r.pub, 5)
@@ -190,21 +148,21 @@ func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 	if w := byChannel["trades:BTC-USD"]; len(w) != 2 || !strings.Contains(w[1], `"offset":2,`) {
 		t.Errorf("trades:BTC-USD = %q, want offsets 1 then 2", w)
 	}
-	waitFor(t, "records counted", func() bool {
+	kafkatest.WaitFor(t, "records counted", func() bool {
 		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3 &&
 			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("tickers")) == 2
 	})
-	waitFor(t, "lag series", func() bool {
+	kafkatest.WaitFor(t, "lag series", func() bool {
 		return testutil.ToFloat64(r.m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
 			testutil.CollectAndCount(r.m.KafkaLag) == 4
 	})
 }
 
 func TestOldestStartsAtTheBeginning(t *testing.T) {
-	cluster := newCluster(t, 0)
+	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	produce(t, brokers, record("trades", 0, "A", `1`), record("trades", 0, "A", `2`))
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "A", `1`), kafkatest.Record("trades", 0, "A", `2`))
 	r := startConsumer(t, brokers, StartOldest)
 	got := receive(t, r.pub, 2)
 	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[1].Wire), `"offset":1,`) {
@@ -213,28 +171,28 @@ func TestOldestStartsAtTheBeginning(t *testing.T) {
 }
 
 func TestSurvivesBrokerRestart(t *testing.T) {
-	cluster := newCluster(t, 0)
+	cluster := kafkatest.NewCluster(t, 0)
 	p := port(t, cluster)
 	brokers := cluster.ListenAddrs()
 	r := startConsumer(t, brokers, StartNewest)
-	waitFor(t, "attached", r.c.Attached)
+	kafkatest.WaitFor(t, "attached", r.c.Attached)
 	for i := range 3 {
-		produce(t, brokers, record("trades", 0, "K", fmt.Sprint(i)))
+		kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", fmt.Sprint(i)))
 	}
 	receive(t, r.pub, 3)
 
 	cluster.Close()
-	waitFor(t, "detached during the outage", func() bool { return !r.c.Attached() })
+	kafkatest.WaitFor(t, "detached during the outage", func() bool { return !r.c.Attached() })
 	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 0 {
 		t.Fatalf("ws_kafka_attached = %v during the outage", got)
 	}
 
 	// A fresh broker on the same port: its partitions start at offset 0, below
 	// where the consumer stopped, so the resume offset is out of range.
-	cluster = newCluster(t, p)
+	cluster = kafkatest.NewCluster(t, p)
 	defer cluster.Close()
-	waitFor(t, "attached again", r.c.Attached)
-	produce(t, brokers, record("trades", 0, "K", `"after"`))
+	kafkatest.WaitFor(t, "attached again", r.c.Attached)
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", `"after"`))
 	got := receive(t, r.pub, 1)
 	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[0].Wire), `"data":"after"`) {
 		t.Fatalf("after restart got %s", got[0].Wire)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	gometrics "github.com/rcrowley/go-metrics"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 )
 
@@ -42,15 +42,6 @@ type fixture struct {
 	done    chan error
 }
 
-func newCluster(t *testing.T, port int) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades", "tickers"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	return c
-}
-
 // allow is an Admitter with a fixed answer.
 type allow struct {
 	ok    bool
@@ -63,7 +54,7 @@ type option func(*config.Config, *Options)
 
 func start(t *testing.T, opts ...option) *fixture {
 	t.Helper()
-	cluster := newCluster(t, 0)
+	cluster := kafkatest.NewCluster(t, 0)
 	brokers := cluster.ListenAddrs()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
@@ -136,21 +127,10 @@ func (f *fixture) get(path string) (*http.Response, error) {
 
 func (f *fixture) waitStatus(path string, status int) {
 	f.t.Helper()
-	waitFor(f.t, fmt.Sprintf("GET %s = %d", path, status), func() bool {
+	kafkatest.WaitFor(f.t, fmt.Sprintf("GET %s = %d", path, status), func() bool {
 		resp, err := f.get(path)
 		return err == nil && resp.StatusCode == status
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // client is a real coder/websocket client.
@@ -241,30 +221,6 @@ func (c *client) expectClose(code websocket.StatusCode, reason string) {
 		}
 		return
 	}
-}
-
-func produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
-	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.MaxMessageBytes = 4 << 20
-	p, err := sarama.NewSyncProducer(brokers, sc)
-	if err != nil {
-		t.Fatalf("producer: %v", err)
-	}
-	defer p.Close()
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-}
-
-func record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
-	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
-	if key != "" {
-		m.Key = sarama.StringEncoder(key)
-	}
-	return m
 }
 
 // smallReadBuffer is a dialer whose sockets have a tiny receive buffer, so a

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
 
 func TestSubscribeReceiveUnsubscribe(t *testing.T) {
@@ -23,15 +24,15 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 	both.send(`{"op":"subscribe","channels":["trades:BTC-USD","trades:*"]}`)
 	both.expect(map[string]any{"op": "subscribed"})
 
-	override := record("tickers", 1, "ignored", `{"p":1}`)
+	override := kafkatest.Record("tickers", 1, "ignored", `{"p":1}`)
 	override.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("tickers:ETH-USD")}}
-	produce(t, f.brokers,
-		record("trades", 0, "BTC-USD", `{"price": "1"}`),
-		record("trades", 1, "ETH-USD", `{"price": "9"}`), // not subscribed by c
-		record("trades", 0, "BTC-USD", `2`),
-		record("tickers", 0, "SOL-USD", `plain text`),
+	kafkatest.Produce(t, f.brokers,
+		kafkatest.Record("trades", 0, "BTC-USD", `{"price": "1"}`),
+		kafkatest.Record("trades", 1, "ETH-USD", `{"price": "9"}`), // not subscribed by c
+		kafkatest.Record("trades", 0, "BTC-USD", `2`),
+		kafkatest.Record("tickers", 0, "SOL-USD", `plain text`),
 		override,
-		record("trades", 0, "BTC-USD", ``),
+		kafkatest.Record("trades", 0, "BTC-USD", ``),
 	)
 	// One partition's records arrive in offset order; across partitions any order.
 	got := map[string][]map[string]any{}
@@ -67,10 +68,10 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 
 	c.send(`{"op":"unsubscribe","id":"2","channels":["trades:BTC-USD","never"]}`)
 	c.expect(map[string]any{"op": "unsubscribed", "id": "2", "channels": []any{"trades:BTC-USD", "never"}})
-	produce(t, f.brokers, record("trades", 0, "BTC-USD", `3`), record("tickers", 0, "X", `4`))
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC-USD", `3`), kafkatest.Record("tickers", 0, "X", `4`))
 	c.expect(map[string]any{"op": "message", "channel": "tickers:X", "data": 4})
 
-	waitFor(t, "metrics", func() bool {
+	kafkatest.WaitFor(t, "metrics", func() bool {
 		return testutil.ToFloat64(f.m.Connections) == 2 && testutil.ToFloat64(f.m.Subscriptions) == 3 &&
 			testutil.ToFloat64(f.m.KafkaRecords.WithLabelValues("trades")) == 5 &&
 			testutil.ToFloat64(f.m.MessagesDelivered) >= 12
@@ -157,7 +158,7 @@ func TestAbuseClosesWithItsCode(t *testing.T) {
 			c.t = t
 			tt.abuse(c)
 			c.expectClose(tt.code, tt.reason)
-			waitFor(t, "disconnect counted", func() bool {
+			kafkatest.WaitFor(t, "disconnect counted", func() bool {
 				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
 			})
 		})
@@ -225,7 +226,7 @@ func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
 	healthy := f.connect()
 	healthy.send(`{"op":"subscribe","channels":["trades:*"]}`)
 	healthy.expect(map[string]any{"op": "subscribed"})
-	waitFor(t, "both subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 })
+	kafkatest.WaitFor(t, "both subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 })
 
 	// The slow client never reads. Records go out in pairs of 8 KiB until the
 	// slow one is cut. The queue limit counts a batch until its writer reports
@@ -237,19 +238,19 @@ func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
 		if round == 1000 {
 			t.Fatal("slow client not cut after 1000 rounds")
 		}
-		produce(t, f.brokers, record("trades", 0, "K", value), record("trades", 0, "K", value))
+		kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", value), kafkatest.Record("trades", 0, "K", value))
 		for range 2 {
 			healthy.expect(map[string]any{"op": "message", "offset": sent})
 			sent++
 		}
 	}
-	produce(t, f.brokers, record("trades", 0, "K", `"after"`))
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", `"after"`))
 	healthy.expect(map[string]any{"op": "message", "data": "after"})
 	// Once the slow client reads again it finds the close frame behind what
 	// was already in its socket.
 	slow.ws.SetReadLimit(-1)
 	slow.expectClose(websocket.StatusPolicyViolation, "slow")
-	waitFor(t, "disconnect counted", func() bool {
+	kafkatest.WaitFor(t, "disconnect counted", func() bool {
 		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("slow")) == 1
 	})
 }
@@ -259,7 +260,7 @@ func TestBrokerOutageKeepsClients(t *testing.T) {
 	c := f.connect()
 	c.send(`{"op":"subscribe","channels":["trades:BTC"]}`)
 	c.expect(map[string]any{"op": "subscribed"})
-	produce(t, f.brokers, record("trades", 0, "BTC", `1`), record("trades", 0, "BTC", `2`))
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC", `1`), kafkatest.Record("trades", 0, "BTC", `2`))
 	c.expect(map[string]any{"data": 1})
 	c.expect(map[string]any{"data": 2})
 
@@ -277,9 +278,9 @@ func TestBrokerOutageKeepsClients(t *testing.T) {
 	for _, ch := range p {
 		n = n*10 + int(ch-'0')
 	}
-	f.cluster = newCluster(t, n)
+	f.cluster = kafkatest.NewCluster(t, n)
 	f.waitStatus("/readyz", http.StatusOK)
-	produce(t, f.brokers, record("trades", 0, "BTC", `"after restart"`))
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC", `"after restart"`))
 	c.expect(map[string]any{"op": "message", "data": "after restart", "offset": 0})
 	if testutil.ToFloat64(f.m.KafkaErrors) == 0 {
 		t.Fatal("ws_kafka_errors_total = 0 after an outage")
@@ -354,13 +355,13 @@ func TestStalledClientTimesOut(t *testing.T) {
 			},
 			stall: func(t *testing.T, f *fixture, c *client) {
 				c.send(`{"op":"subscribe","channels":["trades:*"]}`)
-				waitFor(t, "subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 1 })
+				kafkatest.WaitFor(t, "subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 1 })
 				value := `"` + strings.Repeat("v", 64<<10) + `"`
 				for i := 0; testutil.ToFloat64(f.m.Disconnects.WithLabelValues("write_timeout")) == 0; i++ {
 					if i == 100 {
 						t.Fatal("no write timeout after 100 records of 64 KiB")
 					}
-					produce(t, f.brokers, record("trades", 0, "K", value))
+					kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", value))
 					time.Sleep(20 * time.Millisecond)
 				}
 			},
@@ -373,7 +374,7 @@ func TestStalledClientTimesOut(t *testing.T) {
 			},
 			stall: func(t *testing.T, f *fixture, c *client) {
 				// A client that does not read never answers pings.
-				waitFor(t, "ping timeout", func() bool {
+				kafkatest.WaitFor(t, "ping timeout", func() bool {
 					return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("ping_timeout")) == 1
 				})
 			},
@@ -391,7 +392,7 @@ func TestStalledClientTimesOut(t *testing.T) {
 			if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.reason)); got != 1 {
 				t.Fatalf("disconnects{%s} = %v, want 1", tt.reason, got)
 			}
-			waitFor(t, "connection gone", func() bool { return testutil.ToFloat64(f.m.Connections) == 0 })
+			kafkatest.WaitFor(t, "connection gone", func() bool { return testutil.ToFloat64(f.m.Connections) == 0 })
 		})
 	}
 }

@@ -1,0 +1,64 @@
+// Package kafkatest holds what ws-single's integration tests share to drive a real,
+// in-process Kafka-protocol broker (kfake) over loopback with a real sarama producer.
+// It is imported by tests only.
+package kafkatest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Topics are the topics every test cluster is seeded with, two partitions each.
+var Topics = []string{"trades", "tickers"}
+
+// NewCluster starts a kfake broker on 127.0.0.1:port (0 picks a free port) seeded with
+// Topics; the caller closes it (a test that restarts the broker needs that control).
+func NewCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, Topics...))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	return c
+}
+
+// Produce sends msgs synchronously to their set partitions.
+func Produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.MaxMessageBytes = 4 << 20
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// Record is a record for Produce; an empty key is sent as no key.
+func Record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
+	if key != "" {
+		m.Key = sarama.StringEncoder(key)
+	}
+	return m
+}
+
+// WaitFor polls cond until it holds, failing the test after 20 s.
+func WaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
