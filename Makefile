@@ -37,10 +37,13 @@ loadtest: ## build bin/loadtest
 build: single multi loadtest ## build every binary into bin/
 
 .PHONY: run
+# CPU admission is off for the local demo: outside a container the cgroup is the whole
+# desktop session, and a busy laptop would refuse the demo page's connection.
 run: build ## local broker + synthetic feed + ws-$(VARIANT) on 127.0.0.1:3002 (VARIANT=multi for ws-multi)
 	@$(BIN)/loadtest dev --broker 127.0.0.1:9092 & dev=$$!; \
 	trap 'kill -INT $$dev 2>/dev/null; wait $$dev' EXIT; \
-	WS_ADDR=127.0.0.1:3002 WS_LOG_FORMAT=console WS_KAFKA_BROKERS=127.0.0.1:9092 $(BIN)/ws-$(VARIANT)
+	WS_ADDR=127.0.0.1:3002 WS_LOG_FORMAT=console WS_KAFKA_BROKERS=127.0.0.1:9092 \
+	WS_CPU_REJECT_THRESHOLD=0 $(BIN)/ws-$(VARIANT)
 
 .PHONY: test
 test: build $(addprefix test/,$(MODULES)) fuzz test/deploy bench-smoke ## every module's tests with -race, fuzz smoke, deploy checks, bench smoke
