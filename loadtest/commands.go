@@ -9,7 +9,8 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/worker"
 )
 
-// subcommands lists every subcommand in the order `loadtest --help` shows them.
+// subcommands lists every subcommand in the order `loadtest --help` shows them (hidden ones
+// run but are not listed).
 // Each lives in its own package under internal/ and only its entry point is wired here.
 func subcommands() []command {
 	return []command{
@@ -18,6 +19,6 @@ func subcommands() []command {
 		{name: "connect", summary: "open N connections at a ramp rate, subscribe, hold; handshake and server figures", run: connect.Run},
 		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
 		{name: "bench", summary: "run bench/scenarios.json against ws-single and ws-multi; report, JSON, SVG", run: bench.Run},
-		{name: "worker", summary: "(internal) one worker process of connect/broadcast, started by them", run: worker.Run},
+		{name: "worker", summary: "one worker process of connect/broadcast, started by them", run: worker.Run, hidden: true},
 	}
 }

@@ -20,11 +20,14 @@ var (
 	commit  = "unknown"
 )
 
-// command is one subcommand: its name, a one-line summary and its entry point.
+// command is one subcommand: its name, a one-line summary and its entry point. A hidden
+// command is an implementation detail (a worker process the tool starts itself): it runs
+// but --help does not list it.
 type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	hidden  bool
 }
 
 func main() {
@@ -71,6 +74,8 @@ func usage(w io.Writer, commands []command) {
 	fmt.Fprintln(w, "usage: loadtest <command> [flags]   (loadtest <command> --help for its flags)")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
 	}
 }
