@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
 	"github.com/adred-codev/ws_poc/loadtest/internal/load"
 	"github.com/adred-codev/ws_poc/loadtest/internal/scrape"
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
@@ -27,35 +27,16 @@ func TestMain(m *testing.M) {
 // serverBinary is bin/ws-single from WS_SINGLE_BIN, or built from ../ws-single.
 func serverBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("WS_SINGLE_BIN"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p, ok := testbin.FromEnv(t, "WS_SINGLE_BIN"); ok {
+		return p
 	}
-	out := filepath.Join(t.TempDir(), "ws-single")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join("..", "..", "..", "ws-single")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build ws-single: %v\n%s", err, b)
-	}
-	return out
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testbin.Build(t, "ws-single", t.TempDir())
 }
 
 // startServer runs the real ws-single against the broker and waits for /readyz.
 func startServer(t *testing.T, bin, broker string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testbin.FreeAddr(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"WS_ADDR="+addr, "WS_KAFKA_BROKERS="+broker, "WS_KAFKA_TOPICS=trades",

@@ -15,6 +15,8 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // buildContext copies the repository into dir as `docker build` would send it: every file the
@@ -34,7 +36,7 @@ func buildContext(t *testing.T, dockerfile, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // makeDryRun prints the commands `make <target>` would run in dir, without running them.
@@ -69,7 +71,7 @@ func normalizeBuild(line string) string {
 }
 
 func TestDockerfiles(t *testing.T) {
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	tests := []struct {
 		module     string
 		makeTarget string
@@ -162,7 +164,7 @@ func TestDockerfiles(t *testing.T) {
 // TestDockerMakeTargets: `make docker-single` tags the image with the same version the binary
 // is stamped with, from the variant's own tags.
 func TestDockerMakeTargets(t *testing.T) {
-	root := repoRoot(t)
+	root := testbin.RepoRoot(t)
 	for _, tt := range []struct{ target, module, build string }{
 		{target: "docker-single", module: "ws-single", build: "single"},
 		{target: "docker-multi", module: "ws-multi", build: "multi"},

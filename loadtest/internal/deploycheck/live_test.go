@@ -24,6 +24,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // variants are the scrape jobs of the live check: job name = variant, as in prometheus.yml.
@@ -62,7 +64,7 @@ func TestLiveDashboardAndAlerts(t *testing.T) {
 	for _, v := range variants {
 		bin := serverBinary(t, v.binEnv, v.job)
 		bins[v.job] = bin
-		addr := freeAddr(t)
+		addr := testbin.FreeAddr(t)
 		startProcess(t, v.job, bin, []string{
 			"WS_ADDR=" + addr,
 			"WS_KAFKA_BROKERS=" + brokerAddr,
@@ -114,7 +116,7 @@ func checkHealthcheck(t *testing.T, bin, addr string) {
 	}{
 		{name: "port only", wsAddr: ":" + port, wantOK: true},
 		{name: "full address", wsAddr: addr, wantOK: true},
-		{name: "nobody listening", wsAddr: freeAddr(t), wantOK: false},
+		{name: "nobody listening", wsAddr: testbin.FreeAddr(t), wantOK: false},
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -172,7 +174,7 @@ func startPrometheus(t *testing.T, bin string, servers map[string]string) string
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testbin.FreeAddr(t)
 	startProcess(t, "prometheus", bin, nil,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

@@ -3,8 +3,6 @@
 package deploycheck
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/syncbuf"
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // startProcess starts bin with args and extra environment; cleanup sends SIGTERM, waits up to
@@ -50,18 +49,6 @@ func startProcess(t *testing.T, name, bin string, env []string, args ...string) 
 	})
 }
 
-// freeAddr returns a loopback address with a port nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // httpClient has no keep-alive pool, so no idle-connection goroutine outlives a test.
 func httpClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -94,22 +81,15 @@ func waitHTTP200(t *testing.T, url string, within time.Duration) {
 // rebuilt), else a fresh `go build` of the module.
 func serverBinary(t *testing.T, envVar, module string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), module)
-	if p := os.Getenv(envVar); p != "" {
+	dir := t.TempDir()
+	if p, ok := testbin.FromEnv(t, envVar); ok {
+		out := filepath.Join(dir, module)
 		if err := copyFile(p, out); err != nil {
 			t.Fatalf("%s=%s: %v", envVar, p, err)
 		}
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(repoRoot(t), module)
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", module, err, b)
-	}
-	return out
+	return testbin.Build(t, module, dir)
 }
 
 // metricValue reads one sample from a Prometheus text exposition, e.g.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // releaseRepo is a throwaway clone of the repository, with git isolated from the machine's
@@ -29,7 +31,7 @@ func newReleaseRepo(t *testing.T) *releaseRepo {
 		"GIT_COMMITTER_NAME=release test", "GIT_COMMITTER_EMAIL=release@test.invalid",
 	)
 	// --no-tags: the clone starts with no release, whatever the real repository has tagged.
-	if out, err := r.run(repoRoot(t), nil, "git", "clone", "-q", "--no-tags", repoRoot(t), r.dir); err != nil {
+	if out, err := r.run(testbin.RepoRoot(t), nil, "git", "clone", "-q", "--no-tags", testbin.RepoRoot(t), r.dir); err != nil {
 		t.Fatalf("git clone: %v\n%s", err, out)
 	}
 	return r

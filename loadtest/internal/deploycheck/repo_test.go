@@ -13,25 +13,14 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-)
 
-// repoRoot is the repository root: this package sits at loadtest/internal/deploycheck.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "Makefile")); err != nil {
-		t.Fatalf("repository root %s: %v", root, err)
-	}
-	return root
-}
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
+)
 
 // deployPath joins parts under the repository's deploy/ directory.
 func deployPath(t *testing.T, parts ...string) string {
 	t.Helper()
-	return filepath.Join(append([]string{repoRoot(t), "deploy"}, parts...)...)
+	return filepath.Join(append([]string{testbin.RepoRoot(t), "deploy"}, parts...)...)
 }
 
 // mustExist fails the test when path does not exist; what says who referred to it.
@@ -46,7 +35,7 @@ func mustExist(t *testing.T, path, what string) {
 // a code span matching pattern: the configuration variables or the metric names (the contract).
 func readmeTable(t *testing.T, pattern string) map[string]bool {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot(t), "README.md"))
+	f, err := os.Open(filepath.Join(testbin.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
 	"github.com/adred-codev/ws_poc/loadtest/internal/syncbuf"
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // uniqueKey returns a record key no other test or run uses.
@@ -118,7 +119,7 @@ func (c *wsClient) subscribe(ctx context.Context, t *testing.T, channels ...stri
 // e2eDir is loadtest/e2e, where the Node scripts and their node_modules live.
 func e2eDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "loadtest", "e2e")
+	dir := filepath.Join(testbin.RepoRoot(t), "loadtest", "e2e")
 	for _, m := range []string{"ws", "playwright-core"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", m, "package.json")); err != nil {
 			t.Fatalf("loadtest/e2e/node_modules/%s is missing (%v): run `npm ci` in loadtest/e2e (.ci/run does)", m, err)

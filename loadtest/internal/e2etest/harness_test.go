@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // binaries builds each binary at most once per test process. It is package state only in
@@ -31,7 +31,6 @@ type binaryCache struct {
 	mu    sync.Mutex
 	dir   string
 	paths map[string]string
-	errs  map[string]error
 }
 
 func TestMain(m *testing.M) {
@@ -54,24 +53,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the repository root: this package is loadtest/internal/e2etest.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // binary returns the path of a built binary: the file named by envVar, or one built from
 // the module directory (ws-single, ws-multi, loadtest) when envVar is unset.
 func binary(t *testing.T, envVar, module string) string {
 	t.Helper()
-	if p := os.Getenv(envVar); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s=%s: %v (run `make build` first, or unset it to build here)", envVar, p, err)
-		}
+	if p, ok := testbin.FromEnv(t, envVar); ok {
 		return p
 	}
 	binaries.mu.Lock()
@@ -79,29 +65,9 @@ func binary(t *testing.T, envVar, module string) string {
 	if p, ok := binaries.paths[module]; ok {
 		return p
 	}
-	out := filepath.Join(binaries.dir, module)
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(repoRoot(t), module)
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s unset; building %s: %v\n%s", envVar, module, err, b)
-	}
-	binaries.paths[module] = out
-	return out
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	p := testbin.Build(t, module, binaries.dir)
+	binaries.paths[module] = p
+	return p
 }
 
 // startBroker starts an in-process broker with the topics the servers consume.
@@ -212,7 +178,7 @@ func (s *server) httpURL() string { return "http://" + s.addr + "/" }
 // startServer starts a server binary consuming broker and waits for /readyz.
 func startServer(t *testing.T, name, bin, broker string, env ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testbin.FreeAddr(t)
 	base := []string{
 		"WS_ADDR=" + addr,
 		"WS_KAFKA_BROKERS=" + broker,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
+	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
 // TestMakeRunPath follows `make run`: the loadtest dev binary is the broker and feed,
@@ -21,7 +22,7 @@ func TestMakeRunPath(t *testing.T) {
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
 	single := binary(t, "WS_SINGLE_BIN", "ws-single")
 
-	brokerAddr := freeAddr(t)
+	brokerAddr := testbin.FreeAddr(t)
 	devProc := start(t, "loadtest-dev", lt, nil, "dev", "--broker", brokerAddr, "--rate", "40")
 	devProc.waitOutput(t, "kafka broker on "+brokerAddr, 15*time.Second)
 	srv := startServer(t, "ws-single", single, brokerAddr)
