@@ -69,12 +69,13 @@ func checkSlowClose(ctx context.Context, s *suite) (string, error) {
 			subscribed = subscribed || (e.Op == "subscribed" && e.IDIs("slow"))
 		}
 	}
-	// Several times the queue limit, in records of ~200 bytes: far more than the socket
-	// buffers of both sides hold when the reader is still.
-	n := max(4*s.cfg.SendQueueMessages, 2000)
+	// Several times the queue limit, and ~10 MB in records of ~2 KB: Linux lets a loopback
+	// send buffer grow to 4 MiB (tcp_wmem), and a flood the server's socket absorbs whole
+	// never fills its queue, so the cut would depend on the kernel's buffer tuning.
+	n := max(4*s.cfg.SendQueueMessages, 5000)
 	rs := make([]record, n)
 	for i := range rs {
-		rs[i] = record{key: &key, value: fmt.Appendf(nil, `{"i":%d,"pad":"%0160d"}`, i, i)}
+		rs[i] = record{key: &key, value: fmt.Appendf(nil, `{"i":%d,"pad":"%02000d"}`, i, i)}
 	}
 	start := time.Now()
 	if _, err := s.prod.sendBurst(rs); err != nil {
