@@ -6,6 +6,7 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/conform"
 	"github.com/adred-codev/ws_poc/loadtest/internal/connect"
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
+	"github.com/adred-codev/ws_poc/loadtest/internal/floor"
 	"github.com/adred-codev/ws_poc/loadtest/internal/worker"
 )
 
@@ -20,5 +21,7 @@ func subcommands() []command {
 		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
 		{name: "bench", summary: "run bench/scenarios.json against ws-single and ws-multi; report, JSON, SVG", run: bench.Run},
 		{name: "worker", summary: "one worker process of connect/broadcast, started by them", run: worker.Run, hidden: true},
+		{name: "floor", summary: "CPU per write(2) to loopback TCP sockets: the host's write floor, run by bench", run: floor.Run, hidden: true},
+		{name: "floor-reader", summary: "the reading process of floor, started by it", run: floor.ReaderMain, hidden: true},
 	}
 }
