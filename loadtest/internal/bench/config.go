@@ -37,6 +37,8 @@ type File struct {
 	Defaults json.RawMessage `json:"defaults"`
 	// Scenarios run in order, each against every variant.
 	Scenarios []Entry `json:"scenarios"`
+	// Floor is the loopback write-floor probe run once before the scenarios; nil skips it.
+	Floor *FloorSpec `json:"floor,omitempty"`
 }
 
 // Variant is one server build.
@@ -87,6 +89,11 @@ func readFile(path string) (*File, error) {
 	for _, e := range f.Scenarios {
 		if !slices.Contains(kinds, e.Kind) {
 			return nil, fmt.Errorf("scenario %q: kind %q: want one of %v", e.Name, e.Kind, kinds)
+		}
+	}
+	if f.Floor != nil {
+		if err := f.Floor.validate(&f); err != nil {
+			return nil, fmt.Errorf("scenarios %s: %w", path, err)
 		}
 	}
 	return &f, nil

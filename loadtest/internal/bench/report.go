@@ -58,6 +58,8 @@ type report struct {
 	records []*record
 	smoke   bool
 	date    string
+	// floor is the write-floor probe's record; nil when the run had none.
+	floor   *floorRecord
 	SVG     string
 	JSONDir string
 }
@@ -185,6 +187,9 @@ func (rep *report) check() error {
 	if len(rep.records) == 0 {
 		errs = append(errs, errors.New("no scenario ran"))
 	}
+	if rep.floor != nil && rep.floor.Error != "" {
+		errs = append(errs, fmt.Errorf("floor: %s", rep.floor.Error))
+	}
 	return errors.Join(errs...)
 }
 
@@ -199,7 +204,9 @@ func (rep *report) markdown() string {
 	for _, n := range rep.file.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	b.WriteString("\n## Results\n\n")
+	b.WriteString("\n")
+	b.WriteString(floorSection(rep.floor))
+	b.WriteString("## Results\n\n")
 	b.WriteString(rep.markdownTable())
 	b.WriteString("\n## multi / single\n\n")
 	b.WriteString(rep.ratioTable())

@@ -60,7 +60,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return writeReport(f, records, *smoke, *date, *outDir, stdout)
+		fl, err := readFloor(jsonDir)
+		if err != nil {
+			return err
+		}
+		return writeReport(f, records, fl, *smoke, *date, *outDir, stdout)
 	}
 	if *logDir == "" {
 		if *logDir, err = os.MkdirTemp("", "ws_poc-bench-"); err != nil {
@@ -78,6 +82,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "bench: logs in %s\n", *logDir)
 	loadBefore := loadAvg()
+	var fl *floorRecord
+	if f.Floor != nil {
+		// First, on a host with nothing of ours running yet.
+		fl = b.runFloor(ctx)
+		if err := writeFloorJSON(jsonDir, fl); err != nil {
+			return err
+		}
+	}
 	records, runErr := b.run(ctx)
 	f.Notes = append(f.Notes, fmt.Sprintf("Host load average (1, 5, 15 min) before the run: %s; after: %s. Other work on the host competes with the bench: compare runs only on a quiet machine.", loadBefore, loadAvg()))
 	for _, r := range records {
@@ -87,12 +99,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return errors.Join(runErr, writeReport(f, records, *smoke, *date, *outDir, stdout))
+	return errors.Join(runErr, writeReport(f, records, fl, *smoke, *date, *outDir, stdout))
 }
 
 // writeReport writes <date>.md and <date>.svg and returns the bench's verdict.
-func writeReport(f *File, records []*record, smoke bool, date, outDir string, stdout io.Writer) error {
+func writeReport(f *File, records []*record, fl *floorRecord, smoke bool, date, outDir string, stdout io.Writer) error {
 	rep := buildReport(f, records, smoke, date)
+	rep.floor = fl
 	mdPath := filepath.Join(outDir, date+".md")
 	svgPath := filepath.Join(outDir, date+".svg")
 	rep.SVG = filepath.Base(svgPath)
