@@ -21,8 +21,9 @@ type Conn interface {
 
 // Corker is implemented by a Conn whose socket writes can be held back and sent together.
 // The client's writer corks around each hand-off, so all its frames leave in one syscall
-// instead of one or two per frame. Uncork must send within timeout; a stalled socket
-// returns an error matching os.ErrDeadlineExceeded (the client ends as write_timeout).
+// instead of one or two per frame. While corked, Write only copies and cannot block on the
+// socket; Uncork must send within timeout, and a stalled socket returns an error matching
+// os.ErrDeadlineExceeded (the client ends as write_timeout).
 type Corker interface {
 	Cork()
 	Uncork(timeout time.Duration) error
@@ -35,31 +36,30 @@ type Client struct {
 	shard *shard
 	conn  Conn
 
-	// subs maps each subscription (channel or "<topic>:*") to the client's index in that
-	// channel's subscriber list. Owned by the shard goroutine only.
-	subs map[string]int
-	// removed is set by the shard when it dropped the client from its index. Shard only.
-	removed bool
+	// Owned by the shard goroutine (see doc.go, invariant 1).
+	subs         map[string]int           // subscription (channel or "<topic>:*") -> index in its subscriber list
+	removed      bool                     // out of the shard's index
+	gone         bool                     // no more deliveries: cut, failed, unregistered
+	pending      []*protocol.Message      // queued, not yet handed to the writer
+	spare        []*protocol.Message      // the writer's last batch, cleared, reused
+	pendingBytes int                      //
+	inflight     int                      // handed to the writer and not yet reported
+	inflightB    int                      // bytes of inflight
+	writing      bool                     // a writer goroutine is running
+	waiting      bool                     // its writer is parked for a writer slot (hand-off unanswered)
+	queued       bool                     // in the shard's FIFO of clients waiting for a slot
+	slot         int                      // index in the shard's batches out, -1 when none counts
+	outAt        time.Duration            // when its counted batch went out, since shard.epoch
+	batch        chan []*protocol.Message // shard -> writer: the next batch, or nil to end
 
-	// mu guards the send queue and lifecycle below. It is per client and held for O(1)
-	// work, never across I/O; exactly two goroutines take it on the hot path: the client's
-	// shard (enqueue) and the client's writer (take a batch). See doc.go.
-	mu           sync.Mutex
-	pending      []*protocol.Message
-	pendingBytes int
-	spare        []*protocol.Message // empty slice to swap in for pending; see takeBatch
-	// inflight and inflightBytes size the batch the writer holds; the queue limits count it
-	// with pending, so a client stuck on one huge write is cut as soon as one stuck on many
-	// small ones (the same rule as ws-single).
-	inflight      int
-	inflightBytes int
-	writing       bool   // a writer goroutine is running
-	pinging       bool   // a ping goroutine is running
-	broken        bool   // a write failed: queued messages are dropped until Finish
-	closed        bool   // no more writes, writers or pings start; set once
-	reason        Reason // why the client ended; set once, with closed
-	// wg counts the writer, ping and closer goroutines. Add only happens under mu while
-	// !closed, and Finish waits only after setting closed, so Add never races Wait.
+	// mu guards the lifecycle below; it is never taken on the broadcast path.
+	mu      sync.Mutex
+	pinging bool   // a ping goroutine is running
+	closed  bool   // no more writes, writers or pings start; set once
+	reason  Reason // why the client ended; set once, with closed
+	// wg counts the writer, ping and closer goroutines. Pings and closers are added under mu
+	// while !closed; the writer is added by the shard, which starts none once it handled the
+	// client's unregister, and Finish waits only after that.
 	wg sync.WaitGroup
 }
 
@@ -82,9 +82,9 @@ func (c *Client) Reply(m *protocol.Message) {
 	c.shard.send(event{kind: evReply, client: c, msg: m})
 }
 
-// Kill ends the client for reason: it stops further writes and closes the socket with the
-// reason's close frame on a goroutine of its own (a close handshake can take seconds). Only
-// the first reason counts; later calls do nothing.
+// Kill ends the client for reason: no further batch is written, and the socket is closed
+// with the reason's close frame on a goroutine of its own (a close handshake can take
+// seconds). Only the first reason counts; later calls do nothing. Safe from any goroutine.
 func (c *Client) Kill(reason Reason) {
 	c.mu.Lock()
 	if c.closed {
@@ -93,9 +93,6 @@ func (c *Client) Kill(reason Reason) {
 	}
 	c.closed = true
 	c.reason = reason
-	clear(c.pending)
-	c.pending = nil
-	c.pendingBytes = 0
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go c.closeConn(reason)
@@ -112,25 +109,32 @@ func (c *Client) closeConn(reason Reason) {
 	_ = c.conn.CloseNow()
 }
 
+// isClosed reports whether the client was ended; the writer checks it before each batch.
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // Finish ends the client after its read loop stopped: readReason is why the read loop ended
-// and counts only if nothing else ended the client first. Finish waits for the client's
-// writer, pings and close handshake, takes the client out of its shard and returns the
-// reason that won. The caller must not use the client afterwards.
+// and counts only if nothing else ended the client first. Finish takes the client out of its
+// shard, waits for its writer, pings and close handshake, and returns the reason that won.
+// The caller must not use the client afterwards.
 func (c *Client) Finish(readReason Reason) Reason {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
 		c.reason = readReason
-		clear(c.pending)
-		c.pending = nil
 		c.mu.Unlock()
 		// Nobody closed the socket yet: the peer went away or the read failed.
 		_ = c.conn.CloseNow()
 	} else {
 		c.mu.Unlock()
 	}
+	// Unregister first: the shard answers a writer parked for a slot and starts no new one,
+	// so the wait below cannot miss a writer or wait for a slot.
+	c.shard.call(event{kind: evUnregister, client: c})
 	c.wg.Wait()
-	c.shard.send(event{kind: evUnregister, client: c})
 	return c.reason
 }
 
@@ -138,67 +142,11 @@ func (c *Client) Finish(readReason Reason) Reason {
 // rare burst, goes back to the garbage collector instead of staying on an idle connection.
 const maxSpareCap = 64
 
-// enqueue appends m to the send queue and starts a writer when none runs. It returns false
-// when the queue would pass its limits; the caller then kills the client as slow. Called by
-// the shard goroutine only.
-func (c *Client) enqueue(m *protocol.Message, maxMessages, maxBytes int) (ok bool) {
-	c.mu.Lock()
-	if c.closed || c.broken {
-		c.mu.Unlock()
-		return true
-	}
-	queued := len(c.pending) + c.inflight
-	if queued > 0 && (queued >= maxMessages || c.pendingBytes+c.inflightBytes+len(m.Data) > maxBytes) {
-		c.mu.Unlock()
-		return false
-	}
-	c.pending = append(c.pending, m)
-	c.pendingBytes += len(m.Data)
-	start := !c.writing
-	if start {
-		c.writing = true
-		c.wg.Add(1)
-	}
-	c.mu.Unlock()
-	if start {
-		go c.shard.hub.writeLoop(c)
-	}
-	return true
-}
-
-// takeBatch swaps the whole pending queue for an empty slice and returns it. done is the
-// batch the writer finished (or nil); its array is kept as the next empty slice, so a
-// client's two queue slices are reused instead of reallocated every burst. When the queue is
-// empty or the client closed, it marks the writer stopped and returns nil: the next enqueue
-// starts a new writer.
-func (c *Client) takeBatch(done []*protocol.Message) []*protocol.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if done != nil && c.spare == nil && cap(done) <= maxSpareCap {
-		c.spare = done[:0]
-	}
-	if c.closed || len(c.pending) == 0 {
-		c.writing = false
-		c.inflight, c.inflightBytes = 0, 0
+func reusable(s []*protocol.Message) []*protocol.Message {
+	if cap(s) > maxSpareCap {
 		return nil
 	}
-	batch := c.pending
-	c.inflight, c.inflightBytes = len(batch), c.pendingBytes
-	c.pending, c.spare = c.spare, nil
-	c.pendingBytes = 0
-	return batch
-}
-
-// markBroken records that the socket failed under the writer and stops the writer.
-func (c *Client) markBroken() {
-	c.mu.Lock()
-	c.broken = true
-	c.writing = false
-	c.inflight, c.inflightBytes = 0, 0
-	clear(c.pending)
-	c.pending = nil
-	c.pendingBytes = 0
-	c.mu.Unlock()
+	return s[:0]
 }
 
 // startPing starts one ping goroutine unless one is running or the client closed. A pong

@@ -81,9 +81,9 @@ func TestCorkedHandOffIsOneSocketWrite(t *testing.T) {
 	c.Request(sub(protocol.OpSubscribe, "1", "t:k"))
 	// The writer stalls on the reply's frame (corked), so the records pile up behind it.
 	eventually(t, "writer started", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.writing
+		var writing bool
+		inShard(c, func() { writing = c.writing })
+		return writing
 	})
 	const n = 5
 	for i := range n {
@@ -92,9 +92,9 @@ func TestCorkedHandOffIsOneSocketWrite(t *testing.T) {
 		}
 	}
 	eventually(t, "records queued", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.pending) == n
+		var pending int
+		inShard(c, func() { pending = len(c.pending) })
+		return pending == n
 	})
 	close(f.stall)
 	waitLines(t, &f.fakeConn, n+1)

@@ -124,6 +124,15 @@ func waitLines(t testing.TB, f *fakeConn, n int) []string {
 	return f.lines()
 }
 
+// inShard runs fn in c's shard goroutine, which owns the client's queue, and waits for it.
+func inShard(c *Client, fn func()) { c.shard.call(event{kind: evCall, fn: fn}) }
+
+// queued returns c's queue length: pending plus the batch being written.
+func queued(c *Client) (n int) {
+	inShard(c, func() { n = len(c.pending) + c.inflight })
+	return n
+}
+
 // syncClient waits until the client's shard handled every record published before: once the
 // record queue is empty the shard has taken the last record, and it fans a record out
 // completely before it handles the ping that follows.
@@ -304,9 +313,7 @@ func TestBatchingAndOrder(t *testing.T) {
 				}
 			}
 			eventually(t, "records queued behind the stalled write", func() bool {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				return len(c.pending)+c.inflight == n+1 // the records and the stalled reply
+				return queued(c) == n+1 // the records and the stalled reply
 			})
 			close(f.stall)
 			lines := waitLines(t, f, n+1)

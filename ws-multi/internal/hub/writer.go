@@ -13,40 +13,50 @@ import (
 )
 
 // writeLoop is a client's writer goroutine. It exists only while the client has something to
-// send: the shard starts it when the queue becomes non-empty, and it ends when it finds the
-// queue empty, so an idle connection costs no goroutine here. Each round takes the whole
-// queue in one hand-off and writes it as few frames as the batching rules allow.
-func (h *Hub) writeLoop(c *Client) {
+// send: its shard starts it with a first batch, answers each hand-off with the next batch
+// (possibly after a wait for a writer slot) and with nil when the queue is empty, and then
+// the writer ends, so an idle connection costs no goroutine here.
+func (h *Hub) writeLoop(s *shard, c *Client, batch []*protocol.Message) {
 	defer c.wg.Done()
-	w := h.getFrameWriter(c.conn)
-	defer h.putFrameWriter(w)
 	ck, _ := c.conn.(Corker)
-	var done []*protocol.Message
+	var w *frameWriter // per-frame deadlines, only needed without a corker
+	if ck == nil {
+		w = h.getFrameWriter(c.conn)
+		defer h.putFrameWriter(w)
+	}
 	for {
-		batch := c.takeBatch(done)
-		if batch == nil {
+		failed := c.isClosed() // killed: write nothing more, the close frame is on its way
+		if !failed {
+			if err := h.writeBatch(c.conn, w, ck, batch); err != nil {
+				failed = true
+				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+					c.Kill(ReasonWriteTimeout)
+				}
+				// Otherwise the socket is gone (peer closed, reset, or closed under us): the
+				// reader sees the same and finishes the client with the right reason.
+			}
+		}
+		clear(batch) // drop references so delivered messages can be collected
+		select {
+		case s.next <- handoff{c: c, spare: batch, failed: failed}:
+		case <-s.done:
 			return
 		}
-		err := h.writeBatch(w, ck, batch)
-		clear(batch) // drop references so delivered messages can be collected
-		done = batch
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-				c.Kill(ReasonWriteTimeout)
-			} else {
-				// The socket is gone (peer closed, reset, or another goroutine closed it); the
-				// reader sees the same and finishes the client with the right reason.
-				c.markBroken()
-			}
+		select {
+		case batch = <-c.batch:
+		case <-s.done:
+			return
+		}
+		if batch == nil {
 			return
 		}
 	}
 }
 
-// writeBatch writes one hand-off of messages and counts it once in the metrics. With a
-// corker (nil in some tests) the socket is corked meanwhile, so the hand-off's frames leave
+// writeBatch writes one hand-off of messages to conn and counts it once in the metrics. With
+// a corker (nil in some tests; then w bounds each frame) the socket is corked meanwhile, so the hand-off's frames leave
 // in one syscall; nothing counts as written until the uncork succeeded.
-func (h *Hub) writeBatch(w *frameWriter, ck Corker, batch []*protocol.Message) error {
+func (h *Hub) writeBatch(conn Conn, w *frameWriter, ck Corker, batch []*protocol.Message) error {
 	var frames, bytes, lines int
 	var err error
 	var first time.Time // timestamp of the hand-off's oldest record
@@ -67,7 +77,14 @@ func (h *Hub) writeBatch(w *frameWriter, ck Corker, batch []*protocol.Message) e
 			buf = h.bufs.Get().(*[]byte)
 			p = joinLines((*buf)[:0], batch[i:i+n])
 		}
-		err = w.write(p)
+		if ck != nil {
+			// Corked, a frame only lands in the cork buffer (Corker): no per-frame deadline
+			// (a timer and coder/websocket's context.AfterFunc per frame); Uncork's socket
+			// deadline bounds the whole hand-off.
+			err = conn.Write(context.Background(), websocket.MessageText, p)
+		} else {
+			err = w.write(p)
+		}
 		if buf != nil {
 			*buf = p[:0]
 			h.bufs.Put(buf)

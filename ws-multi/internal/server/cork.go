@@ -23,23 +23,30 @@ const corkFlushBytes = 64 << 10
 // mu serialises the writer goroutine's cork and uncork with control frames that other
 // goroutines (pong, ping, close) write through coder/websocket; it is per connection and
 // uncontended on the hot path.
+//
+// Every socket write has a deadline (WS_WRITE_TIMEOUT), but setting one costs two runtime
+// calls (set, then clear) per write, 5% of the server's CPU under fan-out. So the deadline is
+// armed lazily: a write re-arms it only when less than three quarters of the timeout is left,
+// and a stalled write fails after between 3/4 and all of the timeout.
 type corkWriter struct {
-	conn io.Writer  // the socket
-	raw  net.Conn   // the same socket, for the uncork write deadline; nil in unit tests
-	pool *sync.Pool // *[]byte of cap >= corkFlushBytes
+	conn    io.Writer     // the socket
+	raw     net.Conn      // the same socket, for write deadlines; nil in unit tests
+	pool    *sync.Pool    // *[]byte of cap >= corkFlushBytes
+	timeout time.Duration // deadline of writes outside uncork; 0 = none
 
-	mu     sync.Mutex
-	corked bool
-	buf    *[]byte
+	mu       sync.Mutex
+	corked   bool
+	buf      *[]byte
+	deadline time.Time // the socket's write deadline; zero = none
 }
 
 // Write implements io.Writer: straight through, or into the cork. A corked write that fills
-// the buffer writes it out here, inside coder/websocket's Write, whose context deadline
-// bounds it (cancelling closes the connection under the write).
+// the buffer writes it out here, inside coder/websocket's Write.
 func (w *corkWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.corked {
+		w.armLocked(w.timeout)
 		return w.conn.Write(p)
 	}
 	if w.buf == nil {
@@ -47,7 +54,7 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 	}
 	*w.buf = append(*w.buf, p...)
 	if len(*w.buf) >= corkFlushBytes {
-		return len(p), w.flushLocked(0)
+		return len(p), w.flushLocked(w.timeout)
 	}
 	return len(p), nil
 }
@@ -80,15 +87,31 @@ func (w *corkWriter) flushLocked(timeout time.Duration) error {
 	if w.buf == nil || len(*w.buf) == 0 {
 		return nil
 	}
-	if timeout > 0 && w.raw != nil {
-		// Set and cleared around this write only: control frames written straight through
-		// later must not inherit a deadline that has passed.
-		_ = w.raw.SetWriteDeadline(time.Now().Add(timeout))
-		defer func() { _ = w.raw.SetWriteDeadline(time.Time{}) }()
-	}
+	w.armLocked(timeout)
 	_, err := w.conn.Write(*w.buf)
 	*w.buf = (*w.buf)[:0]
 	return err
+}
+
+// armLocked leaves the socket's write deadline between 3/4 of timeout and timeout away, or
+// clears it when timeout is 0 (a deadline that passed must not cut a later write).
+func (w *corkWriter) armLocked(timeout time.Duration) {
+	if w.raw == nil {
+		return
+	}
+	if timeout <= 0 {
+		if !w.deadline.IsZero() {
+			w.deadline = time.Time{}
+			_ = w.raw.SetWriteDeadline(w.deadline)
+		}
+		return
+	}
+	now := time.Now()
+	if w.deadline.Sub(now) >= timeout-timeout/4 {
+		return
+	}
+	w.deadline = now.Add(timeout)
+	_ = w.raw.SetWriteDeadline(w.deadline)
 }
 
 // corkedConn is an accepted connection whose socket the hub's writer can cork around a

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -82,5 +83,55 @@ func TestCorkWriterUncorkDeadline(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("write after the uncork deadline: %v", err)
+	}
+}
+
+// deadlineCounter is a net.Conn that counts SetWriteDeadline calls.
+type deadlineCounter struct {
+	net.Conn
+	sets int
+}
+
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	d.sets++
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// TestCorkWriterArmsDeadlineLazily: busy writes share one deadline (re-armed only when a
+// quarter of the timeout has gone by), and a stalled straight-through write still fails
+// within the timeout.
+func TestCorkWriterArmsDeadlineLazily(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	dc := &deadlineCounter{Conn: a}
+	pool := &sync.Pool{New: func() any { b := make([]byte, 0, 16); return &b }}
+	w := &corkWriter{conn: dc, raw: dc, pool: pool, timeout: time.Minute}
+	for range 100 {
+		w.cork()
+		_, _ = w.Write([]byte("frame"))
+		if err := w.uncork(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dc.sets != 1 {
+		t.Errorf("%d SetWriteDeadline calls for 200 writes within a quarter timeout, want 1", dc.sets)
+	}
+
+	c, d := net.Pipe() // nobody reads d
+	defer c.Close()
+	defer d.Close()
+	w = &corkWriter{conn: c, raw: c, pool: pool, timeout: 30 * time.Millisecond}
+	start := time.Now()
+	_, err := w.Write([]byte("stuck"))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled write = %v, want a deadline error", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("stalled write took %v with a 30ms timeout", el)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Socket buffer sizes of an upgraded connection. net/http hands over a hijacked connection
@@ -28,8 +29,10 @@ const (
 type upgradeWriter struct {
 	http.ResponseWriter
 	status int
-	corks  *sync.Pool  // cork buffers shared by every connection
-	cork   *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
+	corks  *sync.Pool // cork buffers shared by every connection
+	// timeout bounds every socket write (WS_WRITE_TIMEOUT; see corkWriter).
+	timeout time.Duration
+	cork    *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
 }
 
 func (w *upgradeWriter) WriteHeader(code int) {
@@ -55,6 +58,6 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	w.cork = &corkWriter{conn: conn, raw: conn, pool: w.corks}
+	w.cork = &corkWriter{conn: conn, raw: conn, pool: w.corks, timeout: w.timeout}
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }

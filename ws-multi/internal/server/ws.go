@@ -43,7 +43,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// The slot is taken before the upgrade completes, so a client whose handshake succeeded
 	// is already counted when the next one arrives: the over-capacity one is the last in.
 	overCapacity := s.active.Add(1) > s.maxConns
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout}
 	conn, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowedOrigins,
 		// Messages are encoded once and shared by every client; per-connection compression
