@@ -99,19 +99,22 @@ func TestCheckFailsOnLossAndMissingFigures(t *testing.T) {
 }
 
 func TestReportAndChart(t *testing.T) {
-	mk := func(variant string, msgs, cpu, rss, p99 float64) *record {
+	mk := func(variant string, msgs, cpu, rss, p99, frames float64) *record {
 		r := fanoutResult([]float64{p99}, []int64{0})
 		r.Loss.OK = true
 		r.Server.CPUPerMessageUs = cpu
+		r.Server.Delta.Delivered, r.Server.Delta.Frames, r.Server.Delta.CPUSeconds = 1000, frames, 0.004
 		r.Server.RSSDeltaPerConnBytes = rss * 1024
 		r.Steps[0].ReceivedPerSec, r.Steps[0].WallPerSec, r.Steps[0].ServerPerSec = msgs, msgs, msgs
+		r.Steps[0].Seconds, r.Steps[0].ServerCPUUs = 1, cpu/2
 		r.Steps[0].Latency = latency.Summary{Count: 10, P50Ms: p99 / 2, P90Ms: p99 * 0.8, P99Ms: p99, P999Ms: p99, MaxMs: p99}
 		return &record{Entry: Entry{Name: "fanout", Kind: KindFanout}, Variant: Variant{Name: variant, Cores: 1}, Result: r}
 	}
-	rep := buildReport(&File{Notes: []string{"a note"}}, []*record{mk("single", 1000, 4, 20, 10), mk("multi", 1800, 4.4, 21, 8)}, false, "2026-01-01")
+	rep := buildReport(&File{Notes: []string{"a note"}}, []*record{mk("single", 1000, 4, 20, 10, 500), mk("multi", 1800, 4.4, 21, 8, 800)}, false, "2026-01-01")
 	rep.SVG, rep.JSONDir = "x.svg", "2026-01-01"
 	md := rep.markdown()
-	for _, want := range []string{"| fanout | 1.80x |", "1.10x", "a note", "highest sustained", "x.svg"} {
+	// msgs per frame 2 vs 1.25 (0.62x), CPU per frame 8 vs 5 µs (0.62x).
+	for _, want := range []string{"| fanout | 1.80x |", "1.10x / 1.10x | 0.62x | 0.62x |", "| 2.00 |", "(2.00 msgs/frame, 8.00 µs/frame)", "a note", "highest sustained", "x.svg"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -47,10 +47,18 @@ type Row struct {
 	SlowCut              float64 `json:"slow_cut"`
 	P99VsReference       float64 `json:"p99_vs_reference"`
 	CPUPerMsgUs          float64 `json:"cpu_per_msg_us"`
-	ProjectedMsgsPerSec  float64 `json:"projected_msgs_per_sec"`
-	GeneratorShare       float64 `json:"generator_share"`
-	MachineShare         float64 `json:"machine_share"`
-	Saturated            bool    `json:"saturated"`
+	// MsgsPerFrame is messages per WebSocket frame over the run and CPUPerFrameUs the
+	// server's CPU per frame: with batching on a frame is one write syscall, so a server
+	// that is behind (bigger batches) spends less per message for the same per-write cost.
+	MsgsPerFrame float64 `json:"msgs_per_frame"`
+	// LoadCPUPerMsgUs is the server's CPU per message over the load steps only (no connect
+	// phase, no drain): the handshakes of 10K connections are not message delivery.
+	LoadCPUPerMsgUs     float64 `json:"load_cpu_per_msg_us"`
+	CPUPerFrameUs       float64 `json:"cpu_per_frame_us"`
+	ProjectedMsgsPerSec float64 `json:"projected_msgs_per_sec"`
+	GeneratorShare      float64 `json:"generator_share"`
+	MachineShare        float64 `json:"machine_share"`
+	Saturated           bool    `json:"saturated"`
 }
 
 type report struct {
@@ -118,6 +126,18 @@ func row(r *record) Row {
 		w.PeakRSSMB = s.Peak.ResidentBytes / (1 << 20)
 		w.SlowCut = s.Delta.Disconnects["slow"] + s.Delta.Disconnects["write_timeout"] + s.Delta.Disconnects["ping_timeout"]
 		w.CPUPerMsgUs = s.CPUPerMessageUs
+		var cpu, msgs float64
+		for _, st := range res.Steps {
+			n := st.ServerPerSec * st.Seconds
+			cpu, msgs = cpu+st.ServerCPUUs*n, msgs+n
+		}
+		if msgs > 0 {
+			w.LoadCPUPerMsgUs = cpu / msgs
+		}
+		if s.Delta.Frames > 0 {
+			w.MsgsPerFrame = s.Delta.Delivered / s.Delta.Frames
+			w.CPUPerFrameUs = s.Delta.CPUSeconds / s.Delta.Frames * 1e6
+		}
 		if w.CPUPerMsgUs > 0 {
 			w.ProjectedMsgsPerSec = float64(max(r.Variant.Cores, 1)) * 1e6 / w.CPUPerMsgUs
 		}
@@ -220,8 +240,8 @@ func (rep *report) markdown() string {
 
 func (rep *report) markdownTable() string {
 	var b strings.Builder
-	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | msgs/frame | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.records {
 		w := r.Row
 		status := "ok"
@@ -238,9 +258,9 @@ func (rep *report) markdownTable() string {
 		if w.PeakStep >= 0 && w.Kind == KindFanout {
 			peak = fmt.Sprintf("%s (%.0f)", num(w.PeakMsgsPerSec), w.PeakP99)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %s | %s | %.0f%% | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %.2f | %s | %s | %.0f%% | %s |\n",
 			w.Variant, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
-			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, num(w.ProjectedMsgsPerSec),
+			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, w.MsgsPerFrame, num(w.ProjectedMsgsPerSec),
 			peak, w.GeneratorShare*100, status)
 	}
 	return b.String()
@@ -248,7 +268,7 @@ func (rep *report) markdownTable() string {
 
 func (rep *report) ratioTable() string {
 	var b strings.Builder
-	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg (run / load steps) | msgs per frame | CPU per frame | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	seen := map[string]bool{}
 	for _, r := range rep.records {
 		if seen[r.Entry.Name] {
@@ -259,10 +279,11 @@ func (rep *report) ratioTable() string {
 		if s == nil || m == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
 			ratio(m.Row.MsgsPerSec, s.Row.MsgsPerSec), ratio(m.Row.ServerMsgsPerSec, s.Row.ServerMsgsPerSec),
 			ratio(m.Row.PeakMsgsPerSec, s.Row.PeakMsgsPerSec),
-			ratio(m.Row.CPUPerMsgUs, s.Row.CPUPerMsgUs), ratio(m.Row.RSSPerConnKB, s.Row.RSSPerConnKB), ratio(m.Row.P99, s.Row.P99))
+			ratio(m.Row.CPUPerMsgUs, s.Row.CPUPerMsgUs)+" / "+ratio(m.Row.LoadCPUPerMsgUs, s.Row.LoadCPUPerMsgUs), ratio(m.Row.MsgsPerFrame, s.Row.MsgsPerFrame),
+			ratio(m.Row.CPUPerFrameUs, s.Row.CPUPerFrameUs), ratio(m.Row.RSSPerConnKB, s.Row.RSSPerConnKB), ratio(m.Row.P99, s.Row.P99))
 	}
 	return b.String()
 }
@@ -279,9 +300,9 @@ func (rep *report) details(b *strings.Builder) {
 			res.Connections.Subscribed, res.Connections.Target, res.Connections.Failed, counts(res.Connections.Failures),
 			res.Connections.Dropped, res.Connections.AllSubscribedSeconds, num(res.Connections.HandshakesPerSec), res.Connections.Handshake.P99Ms)
 		if s := res.Server; s != nil && s.Scraped {
-			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle), CPU %.2fs for %.0f messages (%.2f µs/msg), disconnects %s, rejected %s\n",
+			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle), CPU %.2fs for %.0f messages (%.2f µs/msg) in %.0f frames (%.2f msgs/frame, %.2f µs/frame), disconnects %s, rejected %s\n",
 				s.Peak.Connections, s.Peak.ResidentBytes/(1<<20), s.RSSDeltaPerConnBytes/1024, s.Delta.CPUSeconds, s.Delta.Delivered,
-				s.CPUPerMessageUs, fmtMap(s.Delta.Disconnects), fmtMap(s.Delta.Rejected))
+				s.CPUPerMessageUs, s.Delta.Frames, w.MsgsPerFrame, w.CPUPerFrameUs, fmtMap(s.Delta.Disconnects), fmtMap(s.Delta.Rejected))
 		}
 		fmt.Fprintf(b, "- generator: %.1fs CPU = %.0f%% of its %d core(s) over the run, %.0f%% while the load ran; generator + server %.0f%% of %d host cores%s\n",
 			res.Generator.CPUSeconds, res.Generator.Share*100, res.Generator.Cores, res.Generator.LoadShare*100,
