@@ -135,3 +135,22 @@ func TestCorkWriterArmsDeadlineLazily(t *testing.T) {
 		t.Errorf("stalled write took %v with a 30ms timeout", el)
 	}
 }
+
+// TestCorkWriterFullCorkWriteHasDeadline: corked writes that fill the cork write to the socket
+// inside Write; with a peer that does not read, that write fails at the deadline too.
+func TestCorkWriterFullCorkWriteHasDeadline(t *testing.T) {
+	a, b := net.Pipe() // nobody reads b
+	defer a.Close()
+	defer b.Close()
+	pool := &sync.Pool{New: func() any { b := make([]byte, 0, 16); return &b }}
+	w := &corkWriter{conn: a, raw: a, pool: pool, timeout: 30 * time.Millisecond}
+	w.cork()
+	chunk := make([]byte, 1024)
+	var err error
+	for i := 0; i < 2*corkFlushBytes/len(chunk) && err == nil; i++ {
+		_, err = w.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("corked writes past %d bytes to a stalled peer = %v, want a deadline error", corkFlushBytes, err)
+	}
+}

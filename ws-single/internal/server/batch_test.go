@@ -119,3 +119,67 @@ func TestWriteFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteTimesOutOnStalledSocket: a batch far larger than the cork, to a client that does
+// not read, ends within the write timeout even though frames that only land in the cork run
+// without the timer: the frame that fills the cork, and so writes to the socket, is timed.
+func TestWriteTimesOutOnStalledSocket(t *testing.T) {
+	cfg := config.Default()
+	cfg.Batch = false // many small frames: the cork fills mid-batch, on an untimed-looking frame
+	cfg.WriteTimeout = 200 * time.Millisecond
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	s := &Server{cfg: cfg, m: m}
+	s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
+	s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
+	line := `{"v":"` + strings.Repeat("x", 1000) + `"}`
+	batch := make([]string, 16<<10) // 16 MiB: more than loopback socket buffers take
+	for i := range batch {
+		batch[i] = line
+	}
+
+	type result struct {
+		err     error
+		elapsed time.Duration
+		reason  string
+	}
+	done := make(chan result, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
+		ws, err := websocket.Accept(uw, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := newConn(s, ws, uw.cork)
+		start := time.Now()
+		err = c.Write(msgs(batch...))
+		res := result{err: err, elapsed: time.Since(start)}
+		if p := c.reason.Load(); p != nil {
+			res.reason = *p
+		}
+		c.bg.Wait()
+		done <- res
+	}))
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow() // never reads: the server's writes stall
+	select {
+	case res := <-done:
+		if res.err == nil {
+			t.Fatal("Write of 16 MiB to a client that does not read succeeded")
+		}
+		if res.reason != "write_timeout" {
+			t.Errorf("reason = %q, want write_timeout", res.reason)
+		}
+		if res.elapsed > 5*time.Second {
+			t.Errorf("stalled Write returned after %v with a %v timeout", res.elapsed, cfg.WriteTimeout)
+		}
+	case <-ctx.Done():
+		t.Fatal("stalled Write never returned")
+	}
+}

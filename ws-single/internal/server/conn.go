@@ -236,19 +236,18 @@ func (c *conn) Write(msgs []*hub.Message) error {
 		sent, frames, bytes int
 	)
 	c.cork.cork()
-	corked := 0 // bytes in the cork: below corkFlushBytes a frame write cannot reach the socket
 	for sent < len(msgs) {
 		n := 1
 		if c.s.cfg.Batch {
 			n = frameSpan(msgs[sent:], c.s.cfg.BatchMaxBytes)
 		}
 		if n == 1 {
-			err = c.writeCorked(&corked, msgs[sent].Wire)
+			err = c.writeCorked(msgs[sent].Wire)
 			bytes += len(msgs[sent].Wire)
 		} else {
 			bp := c.s.frames.Get().(*[]byte)
 			*bp = appendFrame((*bp)[:0], msgs[sent:sent+n])
-			err = c.writeCorked(&corked, *bp)
+			err = c.writeCorked(*bp)
 			bytes += len(*bp)
 			c.s.frames.Put(bp)
 		}
@@ -279,20 +278,21 @@ func (c *conn) Write(msgs []*hub.Message) error {
 	return nil
 }
 
-// maxFrameHeader is the longest header of a server frame (unmasked, 64-bit length).
-const maxFrameHeader = 10
+// corkSlack is what may reach the cork besides a frame's payload: its header
+// (at most 10 bytes unmasked) and control frames that other goroutines (pong,
+// ping, close; at most 127 bytes each) write meanwhile.
+const corkSlack = 512
 
-// writeCorked writes one frame into the cork. While the cork holds less than
-// corkFlushBytes the frame only lands in memory and cannot block, so it needs no
+// writeCorked writes one frame into the cork. A frame that fits in the cork
+// below corkFlushBytes only lands in memory and cannot block, so it needs no
 // timer (a Reset and a Stop per frame were 3% of the CPU under fan-out); a frame
-// that may fill the cork, and so write to the socket, runs under the write timeout.
-func (c *conn) writeCorked(corked *int, p []byte) error {
-	*corked += len(p) + maxFrameHeader
-	if *corked < corkFlushBytes {
+// that may fill the cork, and so write to the socket, runs under the write
+// timeout. coder/websocket flushes its buffer into the cork after every frame,
+// so the cork holds every byte written before this frame.
+func (c *conn) writeCorked(p []byte) error {
+	if c.cork.buffered()+len(p)+corkSlack < corkFlushBytes {
 		return c.writeFrame(p)
 	}
-	// The cork flushes during this frame; at most the frame's own bytes stay in it.
-	*corked = len(p) + maxFrameHeader
 	return c.timed(c.writeFrame, p)
 }
 

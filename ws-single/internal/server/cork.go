@@ -45,6 +45,16 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// buffered returns how many bytes the cork holds.
+func (w *corkWriter) buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf == nil {
+		return 0
+	}
+	return len(*w.buf)
+}
+
 // cork starts collecting writes.
 func (w *corkWriter) cork() {
 	w.mu.Lock()
