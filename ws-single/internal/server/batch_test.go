@@ -51,6 +51,15 @@ func TestFrameSpan(t *testing.T) {
 	}
 }
 
+// writeServer is the part of a Server that conn.Write uses, with its own metrics.
+func writeServer(cfg config.Config) (*Server, *metrics.Metrics) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	s := &Server{cfg: cfg, m: m}
+	s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
+	s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
+	return s, m
+}
+
 // TestWriteFrames drives conn.Write over a real WebSocket and checks the
 // frames the client sees, batched and not.
 func TestWriteFrames(t *testing.T) {
@@ -70,10 +79,7 @@ func TestWriteFrames(t *testing.T) {
 			cfg := config.Default()
 			cfg.Batch = tt.batch
 			cfg.BatchMaxBytes = 24 // three small messages and two newlines
-			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-			s := &Server{cfg: cfg, m: m}
-			s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
-			s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
+			s, m := writeServer(cfg)
 
 			var wg sync.WaitGroup
 			defer wg.Wait()
@@ -127,10 +133,7 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	cfg := config.Default()
 	cfg.Batch = false // many small frames: the cork fills mid-batch, on an untimed-looking frame
 	cfg.WriteTimeout = 200 * time.Millisecond
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-	s := &Server{cfg: cfg, m: m}
-	s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
-	s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
+	s, _ := writeServer(cfg)
 	line := `{"v":"` + strings.Repeat("x", 1000) + `"}`
 	batch := make([]string, 16<<10) // 16 MiB: more than loopback socket buffers take
 	for i := range batch {
