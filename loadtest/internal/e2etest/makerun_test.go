@@ -14,18 +14,27 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
-// TestMakeRunPath follows `make run`: the loadtest dev binary is the broker and feed,
-// ws-single consumes it, and an outside Kafka client (kcat) produces a record that a
-// subscribed WebSocket client receives, next to the synthetic feed.
+// TestMakeRunPath follows `make run` and `VARIANT=multi make run`: the loadtest dev binary
+// is the broker and feed, the variant consumes it, and an outside Kafka client (kcat)
+// produces a record that a subscribed WebSocket client receives, next to the synthetic feed.
 func TestMakeRunPath(t *testing.T) {
 	kcat := requireTool(t, "kcat", "apt-get install kcat (.ci/run installs it)")
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
-	single := binary(t, "WS_SINGLE_BIN", "ws-single")
+	for _, v := range []struct{ name, env string }{
+		{"ws-single", "WS_SINGLE_BIN"},
+		{"ws-multi", "WS_MULTI_BIN"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			makeRunPath(t, kcat, lt, v.name, binary(t, v.env, v.name))
+		})
+	}
+}
 
+func makeRunPath(t *testing.T, kcat, lt, name, bin string) {
 	brokerAddr := testbin.FreeAddr(t)
 	devProc := start(t, "loadtest-dev", lt, nil, "dev", "--broker", brokerAddr, "--rate", "40")
 	devProc.waitOutput(t, "kafka broker on "+brokerAddr, 15*time.Second)
-	srv := startServer(t, "ws-single", single, brokerAddr)
+	srv := startServer(t, name, bin, brokerAddr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
