@@ -42,7 +42,7 @@ type Client struct {
 	gone         bool                     // no more deliveries: cut, failed, unregistered
 	pending      []*protocol.Message      // queued, not yet handed to the writer
 	spare        []*protocol.Message      // the writer's last batch, cleared, reused
-	pendingBytes int                      //
+	pendingBytes int                      // bytes of pending
 	inflight     int                      // handed to the writer and not yet reported
 	inflightB    int                      // bytes of inflight
 	writing      bool                     // a writer goroutine is running

@@ -370,9 +370,7 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 			ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
 		}
 		c.Kill(ReasonSlow)
-		c.gone = true
-		clear(c.pending)
-		c.pending, c.pendingBytes = nil, 0
+		c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
 		s.slow = append(s.slow, c)
 		return
 	}
