@@ -14,11 +14,11 @@ import (
 )
 
 // countConn counts delivered lines, frames and socket writes and discards the bytes: the
-// benchmark measures the hub, not a socket. It is a Corker like the server's connections, so
-// a corked hand-off counts as one socket write.
+// benchmark measures the hub, not a socket. It corks like the server's connections, so a
+// corked hand-off counts as one socket write, and its socket always takes everything.
 type countConn struct {
 	lines, frames, writes *atomic.Int64
-	corked                *bool // touched by the client's writer goroutine only
+	corked                *bool // touched by the client's shard only
 }
 
 func (c countConn) Write(_ context.Context, _ websocket.MessageType, p []byte) error {
@@ -33,15 +33,16 @@ func (countConn) Ping(context.Context) error               { return nil }
 func (countConn) Close(websocket.StatusCode, string) error { return nil }
 func (countConn) CloseNow() error                          { return nil }
 func (c countConn) Cork()                                  { *c.corked = true }
-func (c countConn) Uncork(time.Duration) error {
+func (c countConn) TryUncork() (bool, error) {
 	*c.corked = false
 	c.writes.Add(1)
-	return nil
+	return true, nil
 }
+func (c countConn) Uncork(time.Duration) error { panic("countConn: the socket always takes everything") }
 
 // BenchmarkFanout publishes records on one channel to 1000 subscribers spread over the shards
 // and reports the cost per delivery (one record to one client), end to end through the
-// shards, the send queues and the writers.
+// shards and the send queues to the corked writes.
 func BenchmarkFanout(b *testing.B) {
 	const clients = 1000
 	for _, shards := range []int{1, 2, 4} {

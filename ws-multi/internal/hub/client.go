@@ -11,21 +11,23 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// Conn is the part of a WebSocket connection the hub uses; *websocket.Conn implements it.
+// Conn is the part of a WebSocket connection the hub uses; the server's connections implement
+// it. The shard writes a client's frames itself, between Cork and TryUncork, so none of
+// these may wait for the socket there: corked, Write only copies (every frame, data or
+// control, goes through the cork, so a control frame written by another goroutine never holds
+// the connection's write lock while the socket is full).
 type Conn interface {
 	Write(ctx context.Context, typ websocket.MessageType, p []byte) error
 	Ping(ctx context.Context) error
 	Close(code websocket.StatusCode, reason string) error
 	CloseNow() error
-}
-
-// Corker is implemented by a Conn whose socket writes can be held back and sent together.
-// The client's writer corks around each hand-off, so all its frames leave in one syscall
-// instead of one or two per frame. While corked, Write only copies and cannot block on the
-// socket; Uncork must send within timeout, and a stalled socket returns an error matching
-// os.ErrDeadlineExceeded (the client ends as write_timeout).
-type Corker interface {
+	// Cork starts collecting frames: until TryUncork or Uncork, Write only copies.
 	Cork()
+	// TryUncork stops collecting and offers the socket what waits, in one syscall that does
+	// not wait for it, and reports whether all of it went. What is left needs Uncork.
+	TryUncork() (bool, error)
+	// Uncork writes everything that waits, waiting for the socket; a socket that takes
+	// nothing for timeout returns an error matching os.ErrDeadlineExceeded.
 	Uncork(timeout time.Duration) error
 }
 
@@ -37,28 +39,24 @@ type Client struct {
 	conn  Conn
 
 	// Owned by the shard goroutine (see doc.go, invariant 1).
-	subs         map[string]int           // subscription (channel or "<topic>:*") -> index in its subscriber list
-	removed      bool                     // out of the shard's index
-	gone         bool                     // no more deliveries: cut, failed, unregistered
-	pending      []*protocol.Message      // queued, not yet handed to the writer
-	spare        []*protocol.Message      // the writer's last batch, cleared, reused
-	pendingBytes int                      // bytes of pending
-	inflight     int                      // handed to the writer and not yet reported
-	inflightB    int                      // bytes of inflight
-	writing      bool                     // a writer goroutine is running
-	waiting      bool                     // its writer is parked for a writer slot (hand-off unanswered)
-	queued       bool                     // in the shard's FIFO of clients waiting for a slot
-	slot         int                      // index in the shard's batches out, -1 when none counts
-	outAt        time.Duration            // when its counted batch went out, since shard.epoch
-	batch        chan []*protocol.Message // shard -> writer: the next batch, or nil to end
+	subs         map[string]int      // subscription (channel or "<topic>:*") -> index in its subscriber list
+	removed      bool                // out of the shard's index
+	gone         bool                // no more deliveries: cut, failed, unregistered
+	dirty        bool                // in the shard's list of clients to write to
+	flushing     bool                // a flusher finishes a hand-off the socket did not take at once
+	pending      []*protocol.Message // queued, not yet written
+	pendingBytes int                 // bytes of pending
+	inflight     int                 // messages of the hand-off being flushed
+	inflightB    int                 // bytes of inflight
+	owed         written             // the flushing hand-off's figures, counted once it is out
 
 	// mu guards the lifecycle below; it is never taken on the broadcast path.
 	mu      sync.Mutex
 	pinging bool   // a ping goroutine is running
 	closed  bool   // no more writes, writers or pings start; set once
 	reason  Reason // why the client ended; set once, with closed
-	// wg counts the writer, ping and closer goroutines. Pings and closers are added under mu
-	// while !closed; the writer is added by the shard, which starts none once it handled the
+	// wg counts the flusher, ping and closer goroutines. Pings and closers are added under mu
+	// while !closed; the flusher is added by the shard, which starts none once it handled the
 	// client's unregister, and Finish waits only after that.
 	wg sync.WaitGroup
 }
@@ -109,13 +107,6 @@ func (c *Client) closeConn(reason Reason) {
 	_ = c.conn.CloseNow()
 }
 
-// isClosed reports whether the client was ended; the writer checks it before each batch.
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
 // Finish ends the client after its read loop stopped: readReason is why the read loop ended
 // and counts only if nothing else ended the client first. Finish takes the client out of its
 // shard, waits for its writer, pings and close handshake, and returns the reason that won.
@@ -131,8 +122,8 @@ func (c *Client) Finish(readReason Reason) Reason {
 	} else {
 		c.mu.Unlock()
 	}
-	// Unregister first: the shard answers a writer parked for a slot and starts no new one,
-	// so the wait below cannot miss a writer or wait for a slot.
+	// Unregister first: the shard starts no flusher afterwards, so the wait below cannot
+	// miss one.
 	c.shard.call(event{kind: evUnregister, client: c})
 	c.wg.Wait()
 	return c.reason

@@ -35,70 +35,59 @@
 // # Per-client send path
 //
 // A client's send queue belongs to its shard, like the index: the shard appends a message to
-// the client's pending slice with no lock, and hands the whole slice to the client's writer
-// goroutine in one swap (one hand-off per batch, not per message), keeping the writer's last
-// slice, cleared, for the next messages. The writer exists only while the client has
-// something to send: the shard starts it with the first batch; the writer writes it, reports
-// on the shard's hand-off channel and waits on the client's batch channel for the next batch,
-// or nil when the queue is empty, and then ends. So an idle connection costs its reader
-// goroutine and nothing else here. Batched frames are assembled in buffers from a sync.Pool
-// shared by all writers, and a client keeps its two small queue slices between bursts, so a
-// burst allocates nothing per message. Metrics are counted once per hand-off.
+// the client's pending slice with no lock and marks the client dirty. A shard works in
+// rounds: one control event, flusher report or tick, or every record already waiting (up to
+// a queue's worth); then it writes to each dirty client itself. It corks the client's socket,
+// writes the queue's frames (only copies into the cork: nothing can wait for the socket) and
+// offers the cork to the socket in one non-blocking write syscall. A socket that takes it all
+// (the normal case: clients keep up) leaves nothing behind: no goroutine, no hand-off, no
+// wake-up of another thread. This is nats-server's flush coalescing on a shard: under load
+// more records arrive per round, so each client gets its messages in fewer, bigger writes.
 //
-// # Writer slots
+// A socket that does not take everything (its peer reads slowly) gets a flusher goroutine,
+// which writes the rest waiting for the socket up to WS_WRITE_TIMEOUT and reports on the
+// shard's hand-off channel; the client's new messages wait in its queue meanwhile and go in
+// the next write after the report. A flusher only waits on its socket, so there are as many
+// as there are full sockets and they cost no CPU while they wait.
 //
-// The Go run queue is first in, first out: with a writer goroutine runnable per busy client
-// (thousands under load), every shard goroutine, sarama fetch hop, reader and ping timer
-// waited behind all of them, and shards fanned records out late. So each shard lets at most
-// 128 batches out at a time (defaultMaxWriters). A client that gets messages while every slot
-// is taken joins the shard's FIFO of clients waiting for one, and its queue keeps growing into
-// a bigger batch meanwhile; a writer whose client has more while others wait parks, its
-// hand-off unanswered, at the end of that FIFO. A slot frees when its writer reports, or when
-// its batch has been out for longer than 20 ms (a socket that is not draining; checked by a
-// timer that runs only while batches are out), so slow clients cannot hold every slot. This is
-// ws-single's design, per shard.
+// Writing from the shard is safe only because no write on a connection ever waits for its
+// socket under coder/websocket's per-connection write lock: the server's cork (corkWriter)
+// takes every frame, pings, pongs and close frames of other goroutines included, and what the
+// socket does not take at once waits in the cork for the flusher or the cork's own drain
+// goroutine. So the shard can wait for that lock only while another goroutine copies a frame.
 //
-// When the Conn implements Corker (the server's connections do), the writer corks the socket
-// for each hand-off: its frames collect in a pooled buffer and leave in one write syscall at
-// Uncork, which runs under WS_WRITE_TIMEOUT as a socket write deadline. Corked frames are
-// written without a per-frame context or timer (they cannot block); without a Corker, a
-// frame writer re-arms one timer per frame. Without it,
-// coder/websocket flushes every frame, and with a 1 KiB connection write buffer a frame
-// larger than that took two syscalls (measured: 0.18 write syscalls per delivered message in
-// the market load, 0.08-0.12 corked). Nothing of a hand-off counts as delivered until the
-// uncork succeeded.
+// Batched frames are assembled in buffers from a sync.Pool shared by all shards, and a client
+// keeps its small queue slice between bursts, so a burst allocates nothing per message.
+// Metrics are summed per round and added to the shared counters once (one latency sample per
+// client write, its oldest record); a flushed write counts when its flusher reports. Nothing
+// of a write counts as delivered until the socket took all of it.
 //
-// A queue (pending messages plus the batch being written) that would pass
+// A queue (pending messages plus the write being flushed) that would pass
 // WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES gets the client cut as slow: the shard stops
 // queueing for it at once, drops it from the index after the current fan-out and closes it
-// with 1008 "slow" on a separate goroutine. A hand-off not written within WS_WRITE_TIMEOUT
-// ends the connection (write_timeout). Neither ever blocks the shard.
+// with 1008 "slow" on a separate goroutine. A flush not done within WS_WRITE_TIMEOUT ends the
+// connection (write_timeout). Neither ever blocks the shard.
 //
 // # Lock order and invariants
 //
-//  1. Only the shard goroutine reads or writes its maps, a client's subs, removed, gone, queue
-//     (pending, spare, inflight), writer state (writing, waiting, queued, slot) and its
-//     writer slots; a writer touches only the batch it was handed, which the shard no longer
-//     references until the hand-off returns it.
-//  2. At most one batch per client is out (handed out, not yet reported; a stalled batch that
-//     stopped counting in a slot is still out), so a client's Conn.Write never runs
-//     concurrently with itself and messages keep their queue order.
-//  3. A writer answered nil may still be alive when the shard starts its successor; either may
-//     take either answer, since both only wait on the batch channel, and invariant 2 holds
-//     because a batch is handed out only when none is out. The channel's size (2) keeps the
-//     shard from ever waiting on it.
-//  4. The shard never waits: not on a socket, a writer or another shard. It never holds a
+//  1. Only the shard goroutine reads or writes its maps and dirty list, a client's subs,
+//     removed, gone, dirty, queue (pending, inflight, owed) and flushing.
+//  2. At most one write per client is out: the shard writes only to a client without a
+//     flusher, so a client's frames never interleave and messages keep their queue order.
+//  3. No Conn.Write between Cork and TryUncork waits for the socket (the cork copies), and no
+//     other goroutine's write waits for it either, so coder/websocket's write lock is held only
+//     while bytes are copied.
+//  4. The shard never waits: not on a socket, a flusher or another shard. It never holds a
 //     lock while sending on a channel; Client.mu (lifecycle: closed, reason, pinging) is a
 //     leaf lock, never taken per message; channelCount.mu is a leaf lock taken only when a
 //     channel appears in or disappears from a shard (subscribe path, never broadcast).
 //  5. Finish has the shard handle the client's unregister before it waits for the client's
-//     goroutines; after that no writer starts for it, so the wait cannot miss one, and a
-//     writer parked for a slot was answered nil.
-//  6. At most maxWriters counted batches are out per shard, and a free slot means nobody
-//     waits for one (after every event the shard hands free slots to the FIFO, oldest
-//     first). A client is in the FIFO at most once and never while a batch of its counts.
+//     goroutines; after that no flusher starts for it, so the wait cannot miss one, and a
+//     waiting flusher ends because Finish's close closes the socket under it.
+//  6. A flusher's report is the only way a client's flushing ends, and the hand-off channel
+//     is drained every round, so a report never waits long.
 //  7. A *protocol.Message is immutable once published; shards and writers only read it.
-//  8. Every goroutine has an owner: shards belong to Hub.Run; writer, ping and close
+//  8. Every goroutine has an owner: shards belong to Hub.Run; flusher, ping and close
 //     goroutines belong to their client, whose Finish (called by the connection's handler)
-//     waits for them; writers also end when their shard stops.
+//     waits for them; flushers also end when their shard stops.
 package hub

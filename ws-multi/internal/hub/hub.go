@@ -30,11 +30,6 @@ type Config struct {
 	PingInterval      time.Duration // server ping period per client; 0 disables pings
 	Batch             bool          // join waiting messages into one frame, one per line
 	BatchMaxBytes     int           // largest batched frame in bytes
-
-	// maxWriters and stallAfter override defaultMaxWriters and defaultStallAfter per shard
-	// (tests only).
-	maxWriters int
-	stallAfter time.Duration
 }
 
 // Validate reports a configuration the hub cannot run with.
@@ -60,7 +55,6 @@ type Hub struct {
 	shards   []*shard
 	channels channelCount
 	bufs     sync.Pool // *[]byte frame buffers of cap BatchMaxBytes, shared by all writers
-	writers  sync.Pool // *frameWriter, reused across writer runs
 	nextID   atomic.Uint64
 	nextPick atomic.Uint64
 }
@@ -70,37 +64,27 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.maxWriters <= 0 {
-		cfg.maxWriters = defaultMaxWriters
-	}
-	if cfg.stallAfter <= 0 {
-		cfg.stallAfter = defaultStallAfter
-	}
 	h := &Hub{cfg: cfg, metrics: m, log: log}
 	h.channels = channelCount{counts: make(map[string]int), gauge: m.Channels}
 	h.bufs.New = func() any {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
 		return &b
 	}
-	h.writers.New = func() any { return newFrameWriter(cfg.WriteTimeout) }
 	h.shards = make([]*shard, cfg.Shards)
 	for i := range h.shards {
 		label := strconv.Itoa(i)
 		h.shards[i] = &shard{
-			index:      i,
-			hub:        h,
-			ctrl:       make(chan event, ctrlQueue),
-			pub:        make(chan *protocol.Message, publishQueue),
-			next:       make(chan handoff, handoffQueue),
-			maxWriters: cfg.maxWriters,
-			stallAfter: cfg.stallAfter,
-			epoch:      time.Now(),
-			done:       make(chan struct{}),
-			clients:    make(map[*Client]struct{}),
-			channels:   make(map[string]*subscribers),
-			wildcards:  make(map[string]*subscribers),
-			depth:      m.ShardQueueDepth.WithLabelValues(label),
-			fanoutObs:  m.ShardFanout.WithLabelValues(label),
+			index:     i,
+			hub:       h,
+			ctrl:      make(chan event, ctrlQueue),
+			pub:       make(chan *protocol.Message, publishQueue),
+			next:      make(chan handoff, handoffQueue),
+			done:      make(chan struct{}),
+			clients:   make(map[*Client]struct{}),
+			channels:  make(map[string]*subscribers),
+			wildcards: make(map[string]*subscribers),
+			depth:     m.ShardQueueDepth.WithLabelValues(label),
+			fanoutObs: m.ShardFanout.WithLabelValues(label),
 		}
 	}
 	return h, nil
@@ -129,10 +113,6 @@ func (h *Hub) Register(conn Conn) *Client {
 		shard: s,
 		conn:  conn,
 		subs:  make(map[string]int),
-		slot:  -1,
-		// Size 2: a writer just told "nil, stop" may not have taken that answer yet when
-		// its successor asks; the shard must never wait on it (doc.go, invariant 3).
-		batch: make(chan []*protocol.Message, 2),
 	}
 	s.send(event{kind: evRegister, client: c})
 	return c

@@ -39,34 +39,17 @@ type event struct {
 	done   chan struct{} // closed once the shard handled the event, when set
 }
 
-// handoff is a writer reporting its batch written (or failed) and asking for the next.
+// handoff is a flusher reporting its hand-off out (or failed).
 type handoff struct {
 	c      *Client
-	spare  []*protocol.Message
 	failed bool
 }
-
-// Writer slots, per shard. The Go run queue is first in, first out: with a writer per busy
-// client runnable at once (thousands under load), the shard goroutines, sarama's fetch hops,
-// readers and ping timers each waited behind all of them, and the shards' own fan-out came
-// late. So at most defaultMaxWriters batches of a shard are out at once; clients with
-// messages beyond that wait in the shard's FIFO while their queues grow into bigger batches.
-// 128 per shard keeps each core busy (a batch is one write syscall, ~10-20 µs here) while
-// bounding a hop's wait to a few milliseconds. A batch out for longer than
-// defaultStallAfter is a socket that is not draining: it stops counting, so slow clients
-// cannot hold every slot (their write timeout and queue limit deal with them). The same
-// design as ws-single's hub, per shard.
-const (
-	defaultMaxWriters = 128
-	defaultStallAfter = 20 * time.Millisecond
-)
 
 // Channel sizes. 256 control events absorb a burst of connects, requests and disconnects
 // while the shard fans a record out; a full queue blocks only the sending client's reader,
 // never Kafka. 1024 records absorb a Kafka fetch burst so partition goroutines rarely wait
-// on a shard mid fan-out (entries are shared pointers). 1024 hand-offs: at most one per
-// client with a batch out, and at most maxWriters of those count, so writers rarely park
-// on a full channel.
+// on a shard mid fan-out (entries are shared pointers). 1024 flusher reports: one per client
+// whose socket was full, which is rare while clients keep up.
 const (
 	ctrlQueue    = 256
 	publishQueue = 1024
@@ -97,15 +80,8 @@ type shard struct {
 	slow      []*Client // clients cut during the current fan-out, dropped after it
 	pingSlot  uint64
 
-	// Writer slots (see defaultMaxWriters).
-	maxWriters int
-	stallAfter time.Duration
-	out        []*Client // clients whose batch is out and counts
-	ready      []*Client // FIFO of clients waiting for a writer slot, from readyHead
-	readyHead  int
-	stall      *time.Timer // checks out for stalled batches while any is out
-	stallArmed bool
-	epoch      time.Time // Client.outAt counts from here
+	dirty []*Client  // clients with pending messages to write at the end of the round
+	stats writeStats // figures of the round's writes, counted once at its end
 
 	depth     prometheus.Gauge
 	fanoutObs prometheus.Observer
@@ -141,41 +117,53 @@ func (s *shard) run(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
-	s.stall = time.NewTimer(time.Hour)
-	s.stall.Stop()
-	defer s.stall.Stop()
 	for {
-		// Control events first: a flood of records must not delay connects, disconnects and
-		// replies.
+		// A round: one event (control events first: a flood of records must not delay
+		// connects, disconnects and replies), or every record already waiting, and then one
+		// write per client that got something. Under load more records wait per round, so
+		// each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-s.ctrl:
 			s.handle(ctx, ev)
-			continue
 		default:
+			select {
+			case ev := <-s.ctrl:
+				s.handle(ctx, ev)
+			case r := <-s.next:
+				s.handoff(r)
+				s.moreHandoffs()
+			case m := <-s.pub:
+				start := time.Now()
+				s.fanout(m)
+				s.moreRecords()
+				s.writeDirty()
+				s.fanoutObs.Observe(time.Since(start).Seconds())
+				s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
+				continue
+			case <-tick:
+				s.ping(ctx)
+				s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
+			case <-ctx.Done():
+				return
+			}
 		}
-		// Then a fair choice. Hand-offs are taken in bulk, records one at a time: under
-		// overload one record's fan-out alternates with up to a queue's worth of hand-offs,
-		// so neither side starves and batches grow with the load.
+		s.writeDirty()
+	}
+}
+
+// moreRecords fans out the records already waiting, up to a queue's worth.
+func (s *shard) moreRecords() {
+	for range publishQueue - 1 {
 		select {
-		case ev := <-s.ctrl:
-			s.handle(ctx, ev)
-		case r := <-s.next:
-			s.handoff(r)
-			s.moreHandoffs()
 		case m := <-s.pub:
 			s.fanout(m)
-		case <-s.stall.C:
-			s.releaseStalled()
-		case <-tick:
-			s.ping(ctx)
-			s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
-		case <-ctx.Done():
+		default:
 			return
 		}
 	}
 }
 
-// moreHandoffs answers the hand-offs already waiting, up to a queue's worth.
+// moreHandoffs takes the flusher reports already waiting, up to a queue's worth.
 func (s *shard) moreHandoffs() {
 	for range handoffQueue - 1 {
 		select {
@@ -308,16 +296,12 @@ func (s *shard) unsubscribe(c *Client, name string) {
 	}
 }
 
-// drop ends every delivery to c: its queue and its subscriptions, at once. A writer of c's
-// parked for a slot is told to end; a batch out ends at its hand-off.
+// drop ends every delivery to c: its queue and its subscriptions, at once. A hand-off being
+// flushed ends with its flusher.
 func (s *shard) drop(c *Client) {
 	c.gone = true
 	clear(c.pending)
-	c.pending, c.spare, c.pendingBytes = nil, nil, 0
-	if c.waiting {
-		c.waiting, c.writing = false, false
-		c.batch <- nil
-	}
+	c.pending, c.pendingBytes = nil, 0
 	if c.removed {
 		return
 	}
@@ -333,7 +317,6 @@ func (s *shard) drop(c *Client) {
 // then subscribers of its topic's wildcard that are not also subscribed to the channel (a
 // client gets a record once). No allocation per recipient: the message is shared.
 func (s *shard) fanout(m *protocol.Message) {
-	start := time.Now()
 	exact := s.channels[m.Channel]
 	if exact != nil {
 		for _, c := range exact.clients {
@@ -351,12 +334,9 @@ func (s *shard) fanout(m *protocol.Message) {
 		}
 	}
 	s.dropSlow()
-	s.fanoutObs.Observe(time.Since(start).Seconds())
-	s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
 }
 
-// enqueue puts m on c's send queue and starts c's writer (or queues c for a writer slot)
-// when none runs. A client whose queue would pass a limit is cut as slow; it leaves the index
+// enqueue puts m on c's send queue, to be written at the end of the round. A client whose queue would pass a limit is cut as slow; it leaves the index
 // after the current fan-out, since dropping edits the lists being iterated.
 func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	if c.gone {
@@ -376,12 +356,9 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	}
 	c.pending = append(c.pending, m)
 	c.pendingBytes += len(m.Data)
-	if !c.writing && !c.queued {
-		if len(s.out) < s.maxWriters {
-			s.start(c)
-		} else {
-			s.enqueueReady(c)
-		}
+	if !c.dirty && !c.flushing {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
 	}
 }
 
@@ -393,134 +370,73 @@ func (s *shard) dropSlow() {
 	s.slow = s.slow[:0]
 }
 
-// start hands c's pending queue out as a batch in a writer slot: to its parked writer, or
-// to a new writer goroutine.
-func (s *shard) start(c *Client) {
-	batch := s.take(c)
-	s.acquire(c)
-	if c.waiting {
-		c.waiting = false
-		c.batch <- batch
+// writeDirty ends a round: each client that got messages has them written, corked, and
+// offered to its socket in one non-blocking syscall. A socket that does not take everything
+// at once (its peer reads slowly) gets a flusher goroutine for the rest, and the client's
+// next messages wait in its queue until the flusher reports.
+func (s *shard) writeDirty() {
+	if len(s.dirty) == 0 {
 		return
 	}
-	c.writing = true
-	c.wg.Add(1)
-	go s.hub.writeLoop(s, c, batch)
+	now := time.Now()
+	for i, c := range s.dirty {
+		s.dirty[i] = nil
+		c.dirty = false
+		if !c.gone && !c.flushing && len(c.pending) > 0 {
+			s.write(c, now)
+		}
+	}
+	s.dirty = s.dirty[:0]
+	s.stats.count(s.hub.metrics)
 }
 
-// take hands c's pending queue to its writer and keeps the spare slice for the next
-// messages: one swap per batch, never per message.
-func (s *shard) take(c *Client) []*protocol.Message {
-	batch := c.pending
-	c.inflight, c.inflightB = len(batch), c.pendingBytes
-	c.pending, c.spare, c.pendingBytes = c.spare, nil, 0
-	return batch
+// write writes c's queue.
+func (s *shard) write(c *Client, now time.Time) {
+	batch, bytes := c.pending, c.pendingBytes
+	c.conn.Cork()
+	w, err := s.hub.writeCorked(c.conn, batch)
+	done, uerr := c.conn.TryUncork()
+	if err == nil {
+		err = uerr
+	}
+	clear(batch) // the bytes are in the cork: drop references so messages can be collected
+	c.pending, c.pendingBytes = reusable(batch), 0
+	switch {
+	case err != nil:
+		// The socket failed (a background drain timed out, the peer reset) or the connection
+		// closed (a close frame went out): the reader finishes the client; until then nothing
+		// more is queued for it.
+		if timedOut(err) {
+			c.Kill(ReasonWriteTimeout)
+		}
+		s.drop(c)
+	case done:
+		s.stats.add(w, now)
+	default:
+		c.flushing = true
+		c.inflight, c.inflightB = len(batch), bytes
+		c.owed = w
+		c.wg.Add(1)
+		go s.hub.flush(s, c)
+	}
 }
 
-// handoff answers a writer that finished a batch: the next batch, or nil to end the writer
-// when the queue is empty or the client is gone.
+// handoff takes a flusher's report: the hand-off is out (counted now) or failed.
 func (s *shard) handoff(r handoff) {
 	c := r.c
-	clear(r.spare)
+	c.flushing = false
 	c.inflight, c.inflightB = 0, 0
-	s.release(c)
 	if r.failed {
-		// The socket failed or timed out (the writer killed the client then): the reader
+		// The socket failed or timed out (the flusher killed the client then): the reader
 		// finishes the client; until then nothing more is queued for it.
 		s.drop(c)
-	}
-	switch {
-	case c.gone || len(c.pending) == 0:
-		c.writing = false
-		if !c.gone {
-			c.spare = reusable(r.spare)
-			c.pending = reusable(c.pending)
-		}
-		c.batch <- nil
-	case len(s.out) < s.maxWriters && s.readyHead == len(s.ready):
-		// A free slot and nobody waiting: the next batch at once.
-		c.spare = r.spare[:0]
-		s.acquire(c)
-		c.batch <- s.take(c)
-	default:
-		// Others wait for a slot: c's writer parks at the end of the line, and its queue
-		// keeps growing into a bigger batch meanwhile.
-		c.spare = r.spare[:0]
-		c.waiting = true
-		s.enqueueReady(c)
-	}
-	s.fill()
-}
-
-// enqueueReady puts c at the tail of the FIFO of clients waiting for a slot.
-func (s *shard) enqueueReady(c *Client) {
-	c.queued = true
-	s.ready = append(s.ready, c)
-}
-
-// fill gives free writer slots to the clients waiting longest. Clients that went away
-// meanwhile are skipped (a parked writer of theirs was answered nil by drop).
-func (s *shard) fill() {
-	for len(s.out) < s.maxWriters && s.readyHead < len(s.ready) {
-		c := s.ready[s.readyHead]
-		s.ready[s.readyHead] = nil
-		s.readyHead++
-		c.queued = false
-		if c.gone || len(c.pending) == 0 {
-			continue
-		}
-		s.start(c)
-	}
-	// Keep the FIFO's slice from growing under sustained load: move the live part down
-	// once the consumed head is at least half of it.
-	if s.readyHead > 0 && 2*s.readyHead >= len(s.ready) {
-		n := copy(s.ready, s.ready[s.readyHead:])
-		clear(s.ready[n:])
-		s.ready, s.readyHead = s.ready[:n], 0
-	}
-}
-
-// acquire counts c's batch, just handed out, in a writer slot.
-func (s *shard) acquire(c *Client) {
-	c.slot = len(s.out)
-	c.outAt = time.Since(s.epoch)
-	s.out = append(s.out, c)
-	if !s.stallArmed {
-		s.stallArmed = true
-		s.stall.Reset(s.stallAfter)
-	}
-}
-
-// release frees c's writer slot, if its batch still counts.
-func (s *shard) release(c *Client) {
-	i := c.slot
-	if i < 0 {
 		return
 	}
-	last := len(s.out) - 1
-	s.out[i] = s.out[last]
-	s.out[i].slot = i
-	s.out[last] = nil
-	s.out = s.out[:last]
-	c.slot = -1
-}
-
-// releaseStalled runs when the stall timer fires: batches out for longer than stallAfter
-// stop counting, so clients that wait for a slot get one.
-func (s *shard) releaseStalled() {
-	s.stallArmed = false
-	now := time.Since(s.epoch)
-	for i := 0; i < len(s.out); {
-		if c := s.out[i]; now-c.outAt >= s.stallAfter {
-			s.release(c) // moves the last one to i
-			continue
-		}
-		i++
-	}
-	s.fill()
-	if len(s.out) > 0 {
-		s.stallArmed = true
-		s.stall.Reset(s.stallAfter / 2)
+	s.stats.add(c.owed, time.Now())
+	c.owed = written{}
+	if !c.gone && len(c.pending) > 0 && !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
 	}
 }
 

@@ -4,66 +4,61 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// writeLoop is a client's writer goroutine. It exists only while the client has something to
-// send: its shard starts it with a first batch, answers each hand-off with the next batch
-// (possibly after a wait for a writer slot) and with nil when the queue is empty, and then
-// the writer ends, so an idle connection costs no goroutine here.
-func (h *Hub) writeLoop(s *shard, c *Client, batch []*protocol.Message) {
-	defer c.wg.Done()
-	ck, _ := c.conn.(Corker)
-	var w *frameWriter // per-frame deadlines, only needed without a corker
-	if ck == nil {
-		w = h.getFrameWriter(c.conn)
-		defer h.putFrameWriter(w)
-	}
-	for {
-		failed := c.isClosed() // killed: write nothing more, the close frame is on its way
-		if !failed {
-			if err := h.writeBatch(c.conn, w, ck, batch); err != nil {
-				failed = true
-				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-					c.Kill(ReasonWriteTimeout)
-				}
-				// Otherwise the socket is gone (peer closed, reset, or closed under us): the
-				// reader sees the same and finishes the client with the right reason.
-			}
-		}
-		clear(batch) // drop references so delivered messages can be collected
-		select {
-		case s.next <- handoff{c: c, spare: batch, failed: failed}:
-		case <-s.done:
-			return
-		}
-		select {
-		case batch = <-c.batch:
-		case <-s.done:
-			return
-		}
-		if batch == nil {
-			return
-		}
+// written is what one hand-off put on the socket.
+type written struct {
+	frames, bytes, lines int
+	first                time.Time // the hand-off's oldest record; zero if it had none
+}
+
+// writeStats are the metrics figures of written hand-offs, summed by the shard and added to
+// the shared counters once per round of writes: per hand-off, the shards' atomic adds on the
+// same counters cost cache-line traffic between cores.
+type writeStats struct {
+	frames, bytes, lines int
+	latency              []float64 // one sample per hand-off with a record: its oldest one's age
+}
+
+// add counts one hand-off that is out in full.
+func (st *writeStats) add(w written, now time.Time) {
+	st.frames += w.frames
+	st.bytes += w.bytes
+	st.lines += w.lines
+	if !w.first.IsZero() {
+		st.latency = append(st.latency, now.Sub(w.first).Seconds())
 	}
 }
 
-// writeBatch writes one hand-off of messages to conn and counts it once in the metrics. With
-// a corker (nil in some tests; then w bounds each frame) the socket is corked meanwhile, so the hand-off's frames leave
-// in one syscall; nothing counts as written until the uncork succeeded.
-func (h *Hub) writeBatch(conn Conn, w *frameWriter, ck Corker, batch []*protocol.Message) error {
-	var frames, bytes, lines int
-	var err error
-	var first time.Time // timestamp of the hand-off's oldest record
-	var haveFirst bool
-	if ck != nil {
-		ck.Cork()
+// count adds the figures to the metrics and resets st, keeping the latency slice's room.
+func (st *writeStats) count(m *metrics.Metrics) {
+	if st.frames > 0 {
+		m.FramesWritten.Add(float64(st.frames))
+		m.BytesWritten.Add(float64(st.bytes))
 	}
+	if st.lines > 0 {
+		// Every line written counts, replies included, as in ws-single.
+		m.MessagesDelivered.Add(float64(st.lines))
+	}
+	for _, v := range st.latency {
+		// One latency sample per hand-off (its oldest record): exact when the client keeps
+		// up, sampled under load.
+		m.DeliveryLatency.Observe(v)
+	}
+	st.frames, st.bytes, st.lines = 0, 0, 0
+	st.latency = st.latency[:0]
+}
+
+// writeCorked writes batch into conn's cork, as frames of up to BatchMaxBytes when batching
+// is on, and returns what it wrote. Corked, a frame only lands in memory (Conn), so this never
+// waits for the socket and needs no per-frame deadline.
+func (h *Hub) writeCorked(conn Conn, batch []*protocol.Message) (w written, err error) {
 	for i := 0; i < len(batch); {
 		n := 1
 		if h.cfg.Batch {
@@ -77,119 +72,49 @@ func (h *Hub) writeBatch(conn Conn, w *frameWriter, ck Corker, batch []*protocol
 			buf = h.bufs.Get().(*[]byte)
 			p = joinLines((*buf)[:0], batch[i:i+n])
 		}
-		if ck != nil {
-			// Corked, a frame only lands in the cork buffer (Corker): no per-frame deadline
-			// (a timer and coder/websocket's context.AfterFunc per frame); Uncork's socket
-			// deadline bounds the whole hand-off.
-			err = conn.Write(context.Background(), websocket.MessageText, p)
-		} else {
-			err = w.write(p)
-		}
+		err = conn.Write(context.Background(), websocket.MessageText, p)
 		if buf != nil {
 			*buf = p[:0]
 			h.bufs.Put(buf)
 		}
 		if err != nil {
-			break
+			return w, err
 		}
-		for j := i; j < i+n && !haveFirst; j++ {
-			if batch[j].Topic != "" {
-				first, haveFirst = batch[j].Timestamp, true
+		if w.first.IsZero() {
+			for _, m := range batch[i : i+n] {
+				if m.Topic != "" {
+					w.first = m.Timestamp
+					break
+				}
 			}
 		}
-		lines += n
-		frames++
-		bytes += len(p)
+		w.frames++
+		w.bytes += len(p)
+		w.lines += n
 		i += n
 	}
-	if ck != nil {
-		if uerr := ck.Uncork(h.cfg.WriteTimeout); uerr != nil {
-			if err == nil {
-				err = uerr
-			}
-			frames, lines = 0, 0
-		}
-	}
-	m := h.metrics
-	if frames > 0 {
-		m.FramesWritten.Add(float64(frames))
-		m.BytesWritten.Add(float64(bytes))
-	}
-	if lines > 0 {
-		// Every line written counts, replies included, as in ws-single.
-		m.MessagesDelivered.Add(float64(lines))
-	}
-	if haveFirst && frames > 0 {
-		// One latency sample per hand-off (its oldest record): exact when the client keeps
-		// up, sampled under load, and never a shared-histogram update per message per client.
-		m.DeliveryLatency.Observe(time.Since(first).Seconds())
-	}
-	return err
+	return w, nil
 }
 
-// frameWriter writes frames with a per-frame deadline. Rather than a context.WithTimeout per
-// frame (three allocations per message when batching is off), one cancelable context and one
-// timer live for a whole writer run; the timer is re-armed around each frame. When it fires,
-// the context is cancelled, and coder/websocket closes the connection under the stalled Write.
-type frameWriter struct {
-	conn     Conn
-	timeout  time.Duration
-	ctx      context.Context
-	cancel   context.CancelFunc
-	timer    *time.Timer
-	armed    atomic.Bool // a frame is being written and may still time out
-	timedOut atomic.Bool // the timer fired: the context is cancelled for good
-}
-
-func newFrameWriter(timeout time.Duration) *frameWriter {
-	w := &frameWriter{timeout: timeout}
-	w.ctx, w.cancel = context.WithCancel(context.Background())
-	w.timer = time.AfterFunc(timeout, func() {
-		// Only a frame still armed times out: a callback that lost the race with the end of
-		// the write does nothing, so a reused writer never sees a late cancel.
-		if w.armed.CompareAndSwap(true, false) {
-			w.timedOut.Store(true)
-			w.cancel()
-		}
-	})
-	w.timer.Stop()
-	return w
-}
-
-// write writes one text frame; it returns context.DeadlineExceeded when the frame did not
-// complete within the timeout.
-func (w *frameWriter) write(p []byte) error {
-	w.armed.Store(true)
-	w.timer.Reset(w.timeout)
-	err := w.conn.Write(w.ctx, websocket.MessageText, p)
-	w.timer.Stop()
-	if !w.armed.CompareAndSwap(true, false) {
-		// The timer claimed this frame: the context is (being) cancelled, which closes the
-		// connection, and this writer must not be reused.
-		w.timedOut.Store(true)
-		return context.DeadlineExceeded
+// flush is a client's flusher goroutine: it writes the rest of a hand-off the socket did not
+// take at once, waiting for the socket up to WS_WRITE_TIMEOUT, and reports to the shard. It
+// exists only while a socket is full, so an idle or keeping-up connection costs no goroutine.
+func (h *Hub) flush(s *shard, c *Client) {
+	defer c.wg.Done()
+	err := c.conn.Uncork(h.cfg.WriteTimeout)
+	if timedOut(err) {
+		c.Kill(ReasonWriteTimeout)
 	}
-	return err
-}
-
-// getFrameWriter takes a frame writer from the pool: writers start and stop with every burst
-// of a client, and a pooled one saves its context and timer allocations each time.
-func (h *Hub) getFrameWriter(conn Conn) *frameWriter {
-	w := h.writers.Get().(*frameWriter)
-	w.conn = conn
-	return w
-}
-
-// putFrameWriter returns w to the pool unless its timer fired (its context is cancelled for
-// good). The armed handshake in write guarantees a late timer callback does nothing.
-func (h *Hub) putFrameWriter(w *frameWriter) {
-	w.timer.Stop()
-	w.conn = nil
-	if w.timedOut.Load() {
-		w.cancel()
-		return
+	// Otherwise a failed socket is gone (peer closed, reset, or closed under us): the reader
+	// sees the same and finishes the client with the right reason.
+	select {
+	case s.next <- handoff{c: c, failed: err != nil}:
+	case <-s.done:
 	}
-	h.writers.Put(w)
+}
+
+func timedOut(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // frameLen returns how many of msgs, from the first, go into the next frame: as many as fit in

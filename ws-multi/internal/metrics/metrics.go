@@ -90,7 +90,7 @@ type Metrics struct {
 }
 
 // fanoutBuckets are the ws_shard_fanout_seconds buckets: 10 µs (a record with a
-// few subscribers) to 1 s (a shard that has fallen far behind).
+// few subscribers, written) to 1 s (a shard that has fallen far behind).
 var fanoutBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}
 
 // New creates every metric, registers them with ws_build_info and the process
@@ -144,7 +144,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		}, []string{"shard"}),
 		ShardFanout: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ws_shard_fanout_seconds",
-			Help:    "Time to fan one record out in a hub shard.",
+			Help:    "Time a hub shard takes per round: fanning out the records waiting and writing to every client that got one.",
 			Buckets: fanoutBuckets,
 		}, []string{"shard"}),
 	}

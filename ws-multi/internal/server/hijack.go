@@ -58,6 +58,6 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	w.cork = &corkWriter{conn: conn, raw: conn, pool: w.corks, timeout: w.timeout}
+	w.cork = newCorkWriter(conn, w.corks, w.timeout)
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }

@@ -83,6 +83,7 @@ func (s *Server) serveConn(conn corkedConn, remote string) {
 		c.Kill(reason)
 	}
 	reason = c.Finish(reason)
+	conn.cork.wait() // the socket is closed: a drain of left-over control frames ends
 	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
 	m.Connections.Dec()
 	m.Disconnects.WithLabelValues(reason.String()).Inc()
