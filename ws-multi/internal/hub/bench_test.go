@@ -38,7 +38,9 @@ func (c countConn) TryUncork() (bool, error) {
 	c.writes.Add(1)
 	return true, nil
 }
-func (c countConn) Uncork(time.Duration) error { panic("countConn: the socket always takes everything") }
+func (c countConn) Uncork(time.Duration) error {
+	panic("countConn: the socket always takes everything")
+}
 
 // BenchmarkFanout publishes records on one channel to 1000 subscribers spread over the shards
 // and reports the cost per delivery (one record to one client), end to end through the
