@@ -119,8 +119,8 @@ func (s *shard) run(ctx context.Context) {
 	}
 	for {
 		// A round: one event (control events first: a flood of records must not delay
-		// connects, disconnects and replies), or every record already waiting, and then one
-		// write per client that got something. Under load more records wait per round, so
+		// connects, disconnects and replies), or the records already waiting (up to
+		// roundRecords), and then one write per client that got something. Under load more records wait per round, so
 		// each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-s.ctrl:
@@ -151,9 +151,14 @@ func (s *shard) run(ctx context.Context) {
 	}
 }
 
-// moreRecords fans out the records already waiting, up to a queue's worth.
+// roundRecords bounds the records of one round. 64 messages per client per write is all the
+// coalescing a write needs, and it keeps a busy client's queue within the slice it keeps
+// between rounds (maxSpareCap), so a round under load allocates no queue.
+const roundRecords = maxSpareCap
+
+// moreRecords fans out the records already waiting, up to a round's worth.
 func (s *shard) moreRecords() {
-	for range publishQueue - 1 {
+	for range roundRecords - 1 {
 		select {
 		case m := <-s.pub:
 			s.fanout(m)

@@ -10,78 +10,57 @@
 //   - reader goroutines (one per connection, in the server) send register,
 //     unregister, request and error-reply events on the control channel;
 //   - Kafka partition goroutines send encoded records on the publish channel;
-//   - writer goroutines report a written batch and ask for the next one on the
-//     hand-off channel.
+//   - flusher goroutines (see below) report on the hand-off channel.
 //
-// The loop takes control events first (they are few: readers are
-// rate-limited), so a record flood cannot delay a registration or an
-// unsubscribe. Between hand-offs and records it chooses fairly, taking every
-// waiting hand-off at once and one record at a time: under overload a record's
-// fan-out alternates with up to 1024 hand-offs, so Kafka input is not starved
-// by busy writers nor writers by Kafka, and batches grow with the load. All
-// three channels are bounded; the sizes are justified in hub.go.
+// The loop works in rounds. A round is one control event (they come first:
+// they are few, readers are rate-limited, and a record flood must not delay a
+// registration or an unsubscribe), or the flusher reports waiting, or the
+// records waiting (up to 64); then the loop writes to every client that got
+// something in the round. All three channels are bounded; the sizes are
+// justified in hub.go.
 //
 // There is no mutex on the broadcast path: broadcast looks the record's channel
 // up in a map, walks a slice of subscribers, and appends the same *Message to
 // each subscriber's pending slice. A record is encoded once, by the Kafka
 // goroutine, into its final wire bytes; recipients share them.
 //
-// # Writers on demand
+// # Writes from the loop
 //
-// An idle client has a reader goroutine and nothing else: no writer goroutine
-// and no buffered channel of messages. When the loop queues the first message
-// for a client it starts a writer goroutine (once a writer slot is free, see
-// below) and hands it the whole pending slice. The writer writes it (the server batches it into frames), then sends
-// a hand-off request; the loop answers on the client's batch channel with the
-// pending slice that has built up meanwhile (and keeps the writer's old slice,
-// cleared, for the next messages) or with nil when the queue is empty, and the
-// writer ends. The swap happens once per batch, not per message.
+// At the end of a round the loop calls Conn.Write once for each client with
+// pending messages: the server corks the socket, writes the frames (they only
+// land in memory) and offers them to the socket in one non-blocking syscall.
+// When the socket takes everything (the normal case: clients keep up), the
+// write is done: no goroutine, no hand-off, no scheduling. Under load more
+// records arrive per round, so each client gets its messages in fewer,
+// bigger writes (nats-server's flush coalescing).
 //
-// # Writer slots
+// A socket that does not take everything (its peer reads slowly) gets a
+// flusher goroutine, which calls Conn.Flush to write the rest, waiting for the
+// socket within the write timeout, and reports on the hand-off channel; the
+// client's new messages wait in its queue meanwhile and go in the next write
+// after the report. A flusher only waits on its socket: an idle or keeping-up
+// client has its reader goroutine and nothing else.
 //
-// On one P the runtime's run queue is first in, first out: a goroutine made
-// runnable waits for every goroutine queued before it. With a writer per busy
-// client runnable at once (thousands under load), each of the several
-// goroutine hops of sarama's fetch cycle, every reader and every ping timer
-// waited behind all of them: records reached the hub hundreds of milliseconds
-// late while the hub itself had nothing queued. So at most maxWriters batches
-// (128) are out at a time. A client that gets messages while every slot is
-// taken joins a FIFO of clients waiting for one, and its queue keeps growing
-// into a bigger batch meanwhile; a writer whose client has more while others
-// wait parks, its hand-off unanswered, at the end of that FIFO (it is answered
-// when the client's turn comes, or nil if the client goes away first). A slot
-// frees when its writer reports, or when its batch has been out for longer
-// than stallAfter (20 ms: a socket that is not draining), checked by a timer
-// that runs only while batches are out; so slow clients cannot hold every
-// slot, and their write timeout and queue limit still deal with them.
+// The loop may write to a socket only because nothing on a connection waits
+// for the socket under coder/websocket's write lock: the server's cork takes
+// every frame, control frames of other goroutines included, and keeps what
+// the socket does not take for a flusher or its own drain goroutine.
 //
 // # Invariants
 //
 //  1. Only the loop goroutine reads or writes Hub maps, Client.subs,
-//     Client.pending/spare and the counters; writers touch only the batch they
-//     were handed, which the loop no longer references until it is returned.
-//  2. At most one batch per client is outstanding (handed out and not yet
-//     reported; a stalled batch that stopped counting in a writer slot is still
-//     outstanding), so Conn.Write is never called concurrently for one client and
-//     messages keep their queue order: for one client, a partition's records
-//     arrive in offset order and a reply follows every message queued before
-//     its request.
-//  3. A writer that was answered nil may still be alive when the loop starts
-//     its successor. Either may take either answer: both only wait on the
-//     batch channel, and invariant 2 still holds because the loop hands out a
-//     batch only when none is outstanding. The channel's size (2) keeps the loop
-//     from waiting in that race; at worst it waits for a writer that is
-//     already blocked receiving.
-//  4. The queue limit counts pending plus the batch being written. Past it the
+//     Client.pending, dirty, flushing and the counters.
+//  2. At most one write per client is out: the loop writes only to a client
+//     without a flusher, so Conn.Write and Conn.Flush never run concurrently
+//     for one client and messages keep their queue order: for one client, a
+//     partition's records arrive in offset order and a reply follows every
+//     message queued before its request.
+//  3. Conn.Write never waits for the socket, so the loop never does.
+//  4. The queue limit counts pending plus the write being flushed. Past it the
 //     client is dropped from the index at once (no more work for it) and
-//     Conn.Overflow tells the server to close it with 1008 "slow"; the loop
-//     never waits for a socket.
+//     Conn.Overflow tells the server to close it with 1008 "slow".
 //  5. Unregister returns only after the loop has forgotten the client; after
-//     that no writer is started for it, so Client.Wait cannot miss one.
+//     that no flusher is started for it, so Client.Wait cannot miss one.
 //  6. A record reaches a client once even when it is subscribed to both the
 //     record's channel and its topic wildcard (a per-broadcast sequence mark).
-//  7. Writer slots: at most maxWriters counted batches are out, and a free
-//     slot means nobody waits for one (after every event the loop hands free
-//     slots to the FIFO, oldest first). A client is in the FIFO at most once
-//     (Client.queued) and never while a batch of its is out.
 package hub

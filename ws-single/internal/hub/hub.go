@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
@@ -20,34 +19,14 @@ type Config struct {
 	// plus being written); past either the client is cut as slow.
 	SendQueueMessages int
 	SendQueueBytes    int
-
-	// maxWriters and stallAfter override defaultMaxWriters and
-	// defaultStallAfter (tests only).
-	maxWriters int
-	stallAfter time.Duration
 }
-
-// Writer admission. On one P the runtime's run queue is FIFO: every runnable
-// writer goroutine runs before a goroutine readied after it, and the Kafka
-// consumer's goroutines (sarama's fetch loop is several goroutine hops per
-// fetch) would wait behind every client's writer at each hop. So at most
-// defaultMaxWriters batches are out at once; clients with messages beyond that
-// wait in a FIFO (their messages keep batching meanwhile). 128 writers keep the
-// core busy (a batch is one write syscall, ~10-20 us) while bounding a hop's
-// wait to a few milliseconds. A batch out for longer than defaultStallAfter is
-// a socket that is not draining: it stops counting, so slow clients cannot
-// hold every slot (their write timeout and queue limit deal with them).
-const (
-	defaultMaxWriters = 128
-	defaultStallAfter = 20 * time.Millisecond
-)
 
 // Channel sizes. Control events come from reader goroutines (one per client,
 // each rate-limited) and must never wait behind Kafka records, so they have
 // their own channel which the loop drains first. 256 absorbs a reconnect storm's
 // registrations between two loop turns; a reader that finds it full simply waits.
-// Hand-off requests come from writer goroutines, at most one outstanding per
-// client; 1024 lets a whole fan-out's writers report without parking. Records:
+// Flusher reports come from flusher goroutines, at most one per client whose
+// socket was full; 1024 lets many report without parking. Records:
 // 1024 lets the Kafka goroutines run ahead of one fan-out by about a second of
 // peak feed; when full, the consumer waits and Kafka holds the backlog.
 const (
@@ -75,10 +54,9 @@ type event struct {
 	done chan struct{}
 }
 
-// handoff is a writer reporting its batch written (or failed) and asking for the next.
+// handoff is a flusher reporting its write out (or failed).
 type handoff struct {
 	c      *Client
-	spare  []*Message
 	failed bool
 }
 
@@ -99,39 +77,21 @@ type Hub struct {
 	subscriptions int
 	seq           uint64
 	dropped       []*Client // dropped during the current event, to unindex
-
-	// Writer admission (see defaultMaxWriters), owned by the loop.
-	maxWriters int
-	stallAfter time.Duration
-	out        []*Client // clients whose batch is out and counts
-	ready      []*Client // FIFO of clients waiting for a writer slot, from readyHead
-	readyHead  int
-	stall      *time.Timer // checks out for stalled batches while any is out
-	stallArmed bool
-	epoch      time.Time // Client.outAt counts from here
+	dirty         []*Client // clients with pending messages, written at the end of the round
 }
 
 // New returns a hub; call Run to start it.
 func New(cfg Config, m *metrics.Metrics) *Hub {
-	if cfg.maxWriters <= 0 {
-		cfg.maxWriters = defaultMaxWriters
-	}
-	if cfg.stallAfter <= 0 {
-		cfg.stallAfter = defaultStallAfter
-	}
 	return &Hub{
-		maxWriters: cfg.maxWriters,
-		epoch:      time.Now(),
-		stallAfter: cfg.stallAfter,
-		cfg:        cfg,
-		m:          m,
-		ctrl:       make(chan event, ctrlQueue),
-		next:       make(chan handoff, handoffQueue),
-		pub:        make(chan *Message, publishQueue),
-		done:       make(chan struct{}),
-		clients:    make(map[*Client]struct{}),
-		exact:      make(map[string]*clientSet),
-		wild:       make(map[string]*clientSet),
+		cfg:     cfg,
+		m:       m,
+		ctrl:    make(chan event, ctrlQueue),
+		next:    make(chan handoff, handoffQueue),
+		pub:     make(chan *Message, publishQueue),
+		done:    make(chan struct{}),
+		clients: make(map[*Client]struct{}),
+		exact:   make(map[string]*clientSet),
+		wild:    make(map[string]*clientSet),
 	}
 }
 
@@ -139,41 +99,53 @@ func New(cfg Config, m *metrics.Metrics) *Hub {
 // then are dropped without a word: the server drains them before stopping the hub.
 func (h *Hub) Run(ctx context.Context) error {
 	defer close(h.done)
-	h.stall = time.NewTimer(time.Hour)
-	h.stall.Stop()
-	defer h.stall.Stop()
 	for {
-		// Control events first: they are few (readers are rate-limited) and
-		// must never wait behind a record flood.
+		// A round: one event (control events first: they are few, readers are
+		// rate-limited, and must never wait behind a record flood), or the
+		// records already waiting (up to roundRecords), and then one write per
+		// client that got something. Under load more records wait per round, so
+		// each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-h.ctrl:
 			h.handle(ev)
-			h.unindex()
-			continue
 		default:
-		}
-		// Then a fair choice. Hand-offs are taken in bulk, records one at a
-		// time: under overload one record (a fan-out to every subscriber)
-		// alternates with up to a queue's worth of hand-offs, so neither side
-		// starves and batches grow with the load.
-		select {
-		case ev := <-h.ctrl:
-			h.handle(ev)
-		case r := <-h.next:
-			h.handoff(r)
-			h.moreHandoffs()
-		case m := <-h.pub:
-			h.broadcast(m)
-		case <-h.stall.C:
-			h.releaseStalled()
-		case <-ctx.Done():
-			return nil
+			select {
+			case ev := <-h.ctrl:
+				h.handle(ev)
+			case r := <-h.next:
+				h.handoff(r)
+				h.moreHandoffs()
+			case m := <-h.pub:
+				h.broadcast(m)
+				h.moreRecords()
+			case <-ctx.Done():
+				return nil
+			}
 		}
 		h.unindex()
+		h.writeDirty()
 	}
 }
 
-// moreHandoffs answers the hand-offs already waiting, up to a queue's worth.
+// roundRecords bounds the records of one round. 64 messages per client per
+// write is all the coalescing a write needs, and it keeps a busy client's
+// queue within the slice it keeps between rounds (keepSlice), so a round
+// under load allocates no queue.
+const roundRecords = keepSlice
+
+// moreRecords fans out the records already waiting, up to a round's worth.
+func (h *Hub) moreRecords() {
+	for range roundRecords - 1 {
+		select {
+		case m := <-h.pub:
+			h.broadcast(m)
+		default:
+			return
+		}
+	}
+}
+
+// moreHandoffs takes the flusher reports already waiting, up to a queue's worth.
 func (h *Hub) moreHandoffs() {
 	for range handoffQueue - 1 {
 		select {
@@ -232,7 +204,7 @@ func (h *Hub) Register(ctx context.Context, c *Client) error {
 }
 
 // Unregister removes c and its subscriptions; it returns once the loop has done
-// so, after which no writer starts for c: then call c.Wait.
+// so, after which no flusher starts for c: then call c.Wait.
 func (h *Hub) Unregister(ctx context.Context, c *Client) error {
 	return h.call(ctx, event{kind: evUnregister, c: c})
 }
@@ -378,11 +350,6 @@ func (h *Hub) drop(c *Client) {
 	clear(c.pending)
 	c.pending, c.pendingBytes = nil, 0
 	h.dropped = append(h.dropped, c)
-	if c.waiting {
-		// Its writer is parked for a slot: end it (it leaves the FIFO lazily).
-		c.waiting, c.writing = false, false
-		c.batch <- nil
-	}
 }
 
 // unindex removes the subscriptions of the clients dropped during an event.
@@ -420,8 +387,8 @@ func (h *Hub) broadcast(m *Message) {
 	}
 }
 
-// enqueue appends m to c's queue, cuts c when the queue passes a limit, and
-// starts c's writer when none runs.
+// enqueue appends m to c's queue, to be written at the end of the round, and
+// cuts c when the queue passes a limit.
 func (h *Hub) enqueue(c *Client, m *Message) {
 	if c.gone {
 		return
@@ -435,164 +402,67 @@ func (h *Hub) enqueue(c *Client, m *Message) {
 		c.conn.Overflow()
 		return
 	}
-	if !c.writing && !c.queued {
-		if len(h.out) < h.maxWriters {
-			h.start(c)
-		} else {
-			h.enqueueReady(c)
+	if !c.dirty && !c.flushing {
+		c.dirty = true
+		h.dirty = append(h.dirty, c)
+	}
+}
+
+// writeDirty ends a round: each client that got messages has them written,
+// corked, and offered to its socket in one non-blocking syscall (Conn.Write).
+// A socket that does not take everything at once (its peer reads slowly) gets
+// a flusher goroutine for the rest, and the client's next messages wait in its
+// queue until the flusher reports.
+func (h *Hub) writeDirty() {
+	for i, c := range h.dirty {
+		h.dirty[i] = nil
+		c.dirty = false
+		if !c.gone && !c.flushing && len(c.pending) > 0 {
+			h.write(c)
 		}
 	}
+	h.dirty = h.dirty[:0]
+	h.unindex() // clients whose socket failed
 }
 
-// start hands c's pending queue out as a batch in a writer slot: to its
-// parked writer, or to a new writer goroutine.
-func (h *Hub) start(c *Client) {
-	batch := h.take(c)
-	h.acquire(c)
-	if c.waiting {
-		c.waiting = false
-		c.batch <- batch
-		return
-	}
-	c.writing = true
-	c.writers.Add(1)
-	go h.writeLoop(c, batch)
-}
-
-// enqueueReady puts c at the tail of the FIFO of clients waiting for a slot.
-func (h *Hub) enqueueReady(c *Client) {
-	c.queued = true
-	h.ready = append(h.ready, c)
-}
-
-// fill gives free writer slots to the clients waiting longest. Clients that
-// went away meanwhile are skipped (a parked writer of theirs was answered nil
-// by drop).
-func (h *Hub) fill() {
-	for len(h.out) < h.maxWriters && h.readyHead < len(h.ready) {
-		c := h.ready[h.readyHead]
-		h.ready[h.readyHead] = nil
-		h.readyHead++
-		c.queued = false
-		if c.gone || len(c.pending) == 0 {
-			continue
-		}
-		h.start(c)
-	}
-	// Keep the FIFO's slice from growing under sustained load: move the
-	// live part down once the consumed head is at least half of it.
-	if h.readyHead > 0 && 2*h.readyHead >= len(h.ready) {
-		n := copy(h.ready, h.ready[h.readyHead:])
-		clear(h.ready[n:])
-		h.ready, h.readyHead = h.ready[:n], 0
+// write writes c's queue.
+func (h *Hub) write(c *Client) {
+	batch, bytes := c.pending, c.pendingBytes
+	done, err := c.conn.Write(batch)
+	clear(batch) // the bytes are in the cork: drop references so messages can be collected
+	c.pending, c.pendingBytes = reusable(batch), 0
+	switch {
+	case err != nil:
+		h.drop(c) // the connection ends itself (see Conn)
+	case !done:
+		c.flushing = true
+		c.inflightMsgs, c.inflightBytes = len(batch), bytes
+		c.flushers.Add(1)
+		go h.flush(c)
 	}
 }
 
-// acquire counts c's batch, just handed out, in a writer slot.
-func (h *Hub) acquire(c *Client) {
-	c.slot = len(h.out)
-	c.outAt = time.Since(h.epoch)
-	h.out = append(h.out, c)
-	if !h.stallArmed {
-		h.stallArmed = true
-		h.stall.Reset(h.stallAfter)
+// flush is c's flusher goroutine: it exists only while c's socket is full.
+func (h *Hub) flush(c *Client) {
+	defer c.flushers.Done()
+	err := c.conn.Flush()
+	select {
+	case h.next <- handoff{c: c, failed: err != nil}:
+	case <-h.done:
 	}
 }
 
-// release frees c's writer slot, if its batch still counts.
-func (h *Hub) release(c *Client) {
-	i := c.slot
-	if i < 0 {
-		return
-	}
-	last := len(h.out) - 1
-	h.out[i] = h.out[last]
-	h.out[i].slot = i
-	h.out[last] = nil
-	h.out = h.out[:last]
-	c.slot = -1
-}
-
-// releaseStalled runs when the stall timer fires: batches out for longer than
-// stallAfter stop counting, so clients that wait for a slot get one.
-func (h *Hub) releaseStalled() {
-	h.stallArmed = false
-	now := time.Since(h.epoch)
-	for i := 0; i < len(h.out); {
-		if c := h.out[i]; now-c.outAt >= h.stallAfter {
-			h.release(c) // moves the last one to i
-			continue
-		}
-		i++
-	}
-	h.fill()
-	if len(h.out) > 0 {
-		h.stallArmed = true
-		h.stall.Reset(h.stallAfter / 2)
-	}
-}
-
-// take hands c's pending queue to its writer and keeps the spare slice for
-// the next messages: one swap per batch, never per message.
-func (h *Hub) take(c *Client) []*Message {
-	batch := c.pending
-	c.inflightMsgs, c.inflightBytes = len(batch), c.pendingBytes
-	c.pending, c.spare, c.pendingBytes = c.spare, nil, 0
-	return batch
-}
-
-// handoff answers a writer that finished a batch: the next batch, or nil to
-// end the writer when the queue is empty or the client is gone.
+// handoff takes a flusher's report: c may be written to again.
 func (h *Hub) handoff(r handoff) {
 	c := r.c
-	clear(r.spare)
+	c.flushing = false
 	c.inflightMsgs, c.inflightBytes = 0, 0
-	h.release(c)
 	if r.failed {
 		h.drop(c)
+		return
 	}
-	switch {
-	case c.gone || len(c.pending) == 0:
-		c.writing = false
-		c.spare = nil
-		if !c.gone {
-			c.spare = reusable(r.spare)
-			c.pending = reusable(c.pending)
-		}
-		c.batch <- nil
-	case len(h.out) < h.maxWriters && h.readyHead == len(h.ready):
-		// A free slot and nobody waiting: the next batch at once.
-		c.spare = r.spare[:0]
-		h.acquire(c)
-		c.batch <- h.take(c)
-	default:
-		// Others wait for a slot: c's writer parks at the end of the line,
-		// and its queue keeps growing into a bigger batch meanwhile.
-		c.spare = r.spare[:0]
-		c.waiting = true
-		h.enqueueReady(c)
-	}
-	h.fill()
-}
-
-// writeLoop is c's writer goroutine: it writes batch after batch and ends
-// when the hub has nothing more for c.
-func (h *Hub) writeLoop(c *Client, batch []*Message) {
-	defer c.writers.Done()
-	for {
-		err := c.conn.Write(batch)
-		select {
-		case h.next <- handoff{c: c, spare: batch, failed: err != nil}:
-		case <-h.done:
-			return
-		}
-		select {
-		case batch = <-c.batch:
-		case <-h.done:
-			return
-		}
-		if batch == nil {
-			return
-		}
+	if !c.gone && len(c.pending) > 0 && !c.dirty {
+		c.dirty = true
+		h.dirty = append(h.dirty, c)
 	}
 }

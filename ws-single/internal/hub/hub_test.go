@@ -19,29 +19,46 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeConn records what the hub writes; gate, when set, holds every Write
-// until the test sends on it (a stalled socket).
+// fakeConn records what the hub writes. With gate set its socket is full:
+// Write keeps the lines back and reports them left over, and each Flush waits
+// for a value on gate (or its close) before the lines arrive; flushErr makes
+// Flush fail instead.
 type fakeConn struct {
 	mu       sync.Mutex
 	lines    []string
+	held     []string
 	batches  int
 	gate     chan struct{}
+	flushErr error
 	overflow chan struct{}
 	once     sync.Once
 }
 
 func newFakeConn() *fakeConn { return &fakeConn{overflow: make(chan struct{})} }
 
-func (f *fakeConn) Write(msgs []*Message) error {
-	if f.gate != nil {
-		<-f.gate
-	}
+func (f *fakeConn) Write(msgs []*Message) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches++
 	for _, m := range msgs {
-		f.lines = append(f.lines, string(m.Wire))
+		f.held = append(f.held, string(m.Wire))
 	}
+	if f.gate != nil {
+		return false, nil
+	}
+	f.lines, f.held = append(f.lines, f.held...), nil
+	return true, nil
+}
+
+func (f *fakeConn) Flush() error {
+	<-f.gate
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.flushErr != nil {
+		f.held = nil
+		return f.flushErr
+	}
+	f.lines, f.held = append(f.lines, f.held...), nil
 	return nil
 }
 
@@ -256,7 +273,7 @@ func TestOverflowCutsOnlyTheSlowClient(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("slow client was not cut")
 			}
-			close(slow.gate) // the stalled write returns; nothing more is written
+			close(slow.gate) // the stalled flush returns; nothing more is written
 			if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 1 {
 				t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
 			}
@@ -280,8 +297,8 @@ func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
 	// Each is a control event, so it returns only after the loop drained them.
 	waitQueued(t, f, c, 10)
 	f.do(t, c, protocol.OpPing, "")
-	// The writer holds the first batch (the reply) while ten records and a
-	// pong queue up: they must come as one more batch, in order.
+	// The socket holds the first write (the reply) while ten records and a
+	// pong queue up: they must come as one more write, in order.
 	conn.gate <- struct{}{}
 	conn.gate <- struct{}{}
 	got := conn.waitLines(t, 12)

@@ -91,11 +91,17 @@ func TestWriteFrames(t *testing.T) {
 					return
 				}
 				c := newConn(s, ws, uw.cork)
-				if err := c.Write(batch); err != nil {
+				done, err := c.Write(batch)
+				if err == nil && !done {
+					err = c.Flush()
+				}
+				if err != nil {
 					t.Errorf("Write() = %v", err)
 				}
 				_ = ws.Close(websocket.StatusNormalClosure, "")
-				c.writeTimer.Stop()
+				if c.writeTimer != nil {
+					c.writeTimer.Stop()
+				}
 			}))
 			defer ts.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -126,12 +132,12 @@ func TestWriteFrames(t *testing.T) {
 	}
 }
 
-// TestWriteTimesOutOnStalledSocket: a batch far larger than the cork, to a client that does
-// not read, ends within the write timeout even though frames that only land in the cork run
-// without the timer: the frame that fills the cork, and so writes to the socket, is timed.
+// TestWriteTimesOutOnStalledSocket: a batch far larger than the socket takes, to a client
+// that does not read: Write (the hub loop) returns at once with the rest left over, and
+// Flush (the flusher) ends within the write timeout as write_timeout.
 func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	cfg := config.Default()
-	cfg.Batch = false // many small frames: the cork fills mid-batch, on an untimed-looking frame
+	cfg.Batch = false // many small frames, each one a corked write
 	cfg.WriteTimeout = 200 * time.Millisecond
 	s, _ := writeServer(cfg)
 	line := `{"v":"` + strings.Repeat("x", 1000) + `"}`
@@ -141,9 +147,11 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	}
 
 	type result struct {
-		err     error
-		elapsed time.Duration
-		reason  string
+		done      bool
+		err, ferr error
+		elapsed   time.Duration // of Write
+		flushTook time.Duration
+		reason    string
 	}
 	done := make(chan result, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,8 +163,14 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 		}
 		c := newConn(s, ws, uw.cork)
 		start := time.Now()
-		err = c.Write(msgs(batch...))
-		res := result{err: err, elapsed: time.Since(start)}
+		res := result{}
+		res.done, res.err = c.Write(msgs(batch...))
+		res.elapsed = time.Since(start)
+		if !res.done && res.err == nil {
+			start = time.Now()
+			res.ferr = c.Flush()
+			res.flushTook = time.Since(start)
+		}
 		if p := c.reason.Load(); p != nil {
 			res.reason = *p
 		}
@@ -173,16 +187,22 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	defer ws.CloseNow() // never reads: the server's writes stall
 	select {
 	case res := <-done:
-		if res.err == nil {
-			t.Fatal("Write of 16 MiB to a client that does not read succeeded")
+		if res.done || res.err != nil {
+			t.Fatalf("Write of 16 MiB to a client that does not read = %v, %v; want the rest left over", res.done, res.err)
+		}
+		if res.elapsed > 2*time.Second {
+			t.Errorf("Write waited %v for the socket", res.elapsed)
+		}
+		if res.ferr == nil {
+			t.Fatal("Flush of 16 MiB to a client that does not read succeeded")
 		}
 		if res.reason != "write_timeout" {
 			t.Errorf("reason = %q, want write_timeout", res.reason)
 		}
-		if res.elapsed > 5*time.Second {
-			t.Errorf("stalled Write returned after %v with a %v timeout", res.elapsed, cfg.WriteTimeout)
+		if res.flushTook > 5*time.Second {
+			t.Errorf("stalled Flush returned after %v with a %v timeout", res.flushTook, cfg.WriteTimeout)
 		}
 	case <-ctx.Done():
-		t.Fatal("stalled Write never returned")
+		t.Fatal("stalled Flush never returned")
 	}
 }

@@ -22,7 +22,8 @@ import (
 var errWriteTimeout = errors.New("server: write timed out")
 
 // conn is one WebSocket connection. Its reader goroutine is the HTTP handler
-// that upgraded it; its writer goroutine is started by the hub on demand.
+// that upgraded it; the hub loop writes to it, and starts a flusher goroutine
+// only while its socket is full.
 // Idle, it holds no goroutine but the reader: pings and write deadlines are
 // runtime timers whose callbacks run only when they fire.
 type conn struct {
@@ -43,7 +44,8 @@ type conn struct {
 	bg       sync.WaitGroup
 
 	pingTimer  *time.Timer
-	writeTimer *time.Timer // used by the writer goroutine only
+	writeTimer *time.Timer // used by the flusher goroutine only
+	owed       written     // the write being flushed; hub loop, then flusher (hub.Conn)
 }
 
 func newConn(s *Server, ws *websocket.Conn, cork *corkWriter) *conn {
@@ -130,6 +132,7 @@ func (c *conn) serve(ctx context.Context) string {
 	_ = c.s.hub.Unregister(ctx, c.client)
 	c.client.Wait()
 	c.bg.Wait()
+	c.cork.wait() // the socket is closed: a drain of left-over control frames ends
 	return *c.reason.Load()
 }
 
@@ -227,86 +230,101 @@ func (c *conn) dropSocket() {
 	_ = c.ws.CloseNow()
 }
 
-// Write implements hub.Conn; it runs on the client's writer goroutine. With
-// batching, consecutive messages share a frame up to WS_BATCH_MAX_BYTES. The
-// socket is corked meanwhile, so the batch's frames leave in one syscall.
-func (c *conn) Write(msgs []*hub.Message) error {
+// written is what one hub write put in the cork, counted once it is out.
+type written struct {
+	lines, frames, bytes int
+	first                time.Time // the oldest record's timestamp; zero if none
+}
+
+// Write implements hub.Conn; it runs in the hub loop and never waits for the
+// socket. With batching, consecutive messages share a frame up to
+// WS_BATCH_MAX_BYTES. The socket is corked meanwhile: the frames only land in
+// memory and are offered to the socket in one non-blocking syscall, so they
+// need no per-frame timer. What the socket does not take waits for Flush.
+func (c *conn) Write(msgs []*hub.Message) (bool, error) {
 	var (
-		err                 error
-		sent, frames, bytes int
+		err error
+		w   written
 	)
 	c.cork.cork()
-	for sent < len(msgs) {
+	for w.lines < len(msgs) {
 		n := 1
 		if c.s.cfg.Batch {
-			n = frameSpan(msgs[sent:], c.s.cfg.BatchMaxBytes)
+			n = frameSpan(msgs[w.lines:], c.s.cfg.BatchMaxBytes)
 		}
 		if n == 1 {
-			err = c.writeCorked(msgs[sent].Wire)
-			bytes += len(msgs[sent].Wire)
+			err = c.writeFrame(msgs[w.lines].Wire)
+			w.bytes += len(msgs[w.lines].Wire)
 		} else {
 			bp := c.s.frames.Get().(*[]byte)
-			*bp = appendFrame((*bp)[:0], msgs[sent:sent+n])
-			err = c.writeCorked(*bp)
-			bytes += len(*bp)
+			*bp = appendFrame((*bp)[:0], msgs[w.lines:w.lines+n])
+			err = c.writeFrame(*bp)
+			w.bytes += len(*bp)
 			c.s.frames.Put(bp)
 		}
 		if err != nil {
 			break
 		}
-		sent += n
-		frames++
+		w.lines += n
+		w.frames++
 	}
-	if uerr := c.timed(c.uncork, nil); err == nil {
+	done, uerr := c.cork.tryUncork()
+	if err == nil {
 		err = uerr
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	m := c.s.m
-	m.MessagesDelivered.Add(float64(sent))
-	m.FramesWritten.Add(float64(frames))
-	m.BytesWritten.Add(float64(bytes))
-	// Once per batch, for its oldest record: per message would cost more
-	// than the write on a big fan-out, and the oldest is the worst case.
+	// Once per write, for its oldest record: per message would cost more than
+	// the write on a big fan-out, and the oldest is the worst case.
 	for _, msg := range msgs {
 		if !msg.Time.IsZero() {
-			m.DeliveryLatency.Observe(time.Since(msg.Time).Seconds())
+			w.first = msg.Time
 			break
 		}
 	}
+	if !done {
+		c.owed = w
+		return false, nil
+	}
+	c.count(w)
+	return true, nil
+}
+
+// Flush implements hub.Conn; it runs on the client's flusher goroutine and
+// writes what Write left over, under the write timeout.
+func (c *conn) Flush() error {
+	if err := c.timed(c.uncork, nil); err != nil {
+		return err
+	}
+	c.count(c.owed)
+	c.owed = written{}
 	return nil
 }
 
-// corkSlack is what may reach the cork besides a frame's payload: its header
-// (at most 10 bytes unmasked) and control frames that other goroutines (pong,
-// ping, close; at most 127 bytes each) write meanwhile.
-const corkSlack = 512
-
-// writeCorked writes one frame into the cork. A frame that fits in the cork
-// below corkFlushBytes only lands in memory and cannot block, so it needs no
-// timer (a Reset and a Stop per frame were 3% of the CPU under fan-out); a frame
-// that may fill the cork, and so write to the socket, runs under the write
-// timeout. coder/websocket flushes its buffer into the cork after every frame,
-// so the cork holds every byte written before this frame.
-func (c *conn) writeCorked(p []byte) error {
-	if c.cork.buffered()+len(p)+corkSlack < corkFlushBytes {
-		return c.writeFrame(p)
+// count adds a write that is out in full to the metrics; nothing of a write
+// counts before the socket took all of it.
+func (c *conn) count(w written) {
+	m := c.s.m
+	m.MessagesDelivered.Add(float64(w.lines))
+	m.FramesWritten.Add(float64(w.frames))
+	m.BytesWritten.Add(float64(w.bytes))
+	if !w.first.IsZero() {
+		m.DeliveryLatency.Observe(time.Since(w.first).Seconds())
 	}
-	return c.timed(c.writeFrame, p)
 }
 
 func (c *conn) writeFrame(p []byte) error {
-	// The connection's lifetime bounds this write: the write timer, or any
-	// close, makes it return.
+	// Corked, this only copies: the connection's lifetime bounds it (any close
+	// makes it return).
 	return c.ws.Write(context.Background(), websocket.MessageText, p)
 }
 
-func (c *conn) uncork([]byte) error { return c.cork.uncork() }
+func (c *conn) uncork([]byte) error { return c.cork.uncork(0) }
 
 // timed runs one socket operation under the write timeout. The timeout is a
 // reusable timer instead of a context deadline: a deadline context would
-// allocate on every frame.
+// allocate on every flush.
 func (c *conn) timed(op func([]byte) error, p []byte) error {
 	if c.writeTimer == nil {
 		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)

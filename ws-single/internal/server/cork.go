@@ -2,57 +2,82 @@ package server
 
 import (
 	"io"
+	"net"
 	"sync"
+	"time"
 )
 
-// corkFlushBytes bounds what one cork holds before it writes anyway.
+// corkFlushBytes is how much a cork collects before it offers the socket what it holds
+// (without waiting), so a large hand-off does not sit in memory whole.
 const corkFlushBytes = 64 << 10
 
-// corkWriter sits between coder/websocket's bufio.Writer and the socket.
-// coder/websocket flushes after every frame, so N frames cost N write
-// syscalls; while the connection's writer goroutine is writing a batch it
-// "corks" the socket, frames collect in a pooled buffer, and "uncork" sends
-// them in one syscall. Uncorked (idle, or control frames between batches) it
-// writes straight through, and an idle connection holds no buffer.
+// corkWriter sits between coder/websocket's bufio.Writer and the socket, and no Write through
+// it ever waits for the socket. That is what lets the hub loop write frames itself:
+// coder/websocket serialises every frame (data, ping, pong, close) on one lock, and a control
+// frame that blocked on a full socket under that lock would stall the whole hub. Same design
+// as ws-multi's corkWriter.
 //
-// mu serialises the writer goroutine's uncork with control frames that other
-// goroutines (pong, ping, close) write through coder/websocket; it is per
-// connection and uncontended on the hot path.
+// Corked (the hub writing a hand-off), frames collect in a pooled buffer and tryUncork offers
+// them to the socket in one non-blocking syscall; uncork then writes whatever the socket did
+// not take, waiting up to the timeout. Uncorked (control frames from other goroutines), a
+// frame goes straight to the socket when nothing is waiting before it; a part the socket does
+// not take waits in the buffer for a background drain goroutine. So bytes leave in the order
+// they were written, one goroutine at a time writes to the socket, and an idle connection
+// holds no buffer and no goroutine.
+//
+// The writes that wait are bounded from outside: the connection's write timer drops the
+// socket under a flush (conn.Flush), and a background drain of control frames ends when a
+// missed pong or the close handshake drops it. A write error sticks: every later Write returns
+// it.
 type corkWriter struct {
-	conn io.Writer  // the socket
-	raw  io.Closer  // the same socket, for a forced close; nil in unit tests
-	pool *sync.Pool // *[]byte
+	sock    io.Writer                 // the socket, for writes that wait
+	raw     net.Conn                  // the same socket, to drop it and for deadlines; nil in unit tests
+	try     func([]byte) (int, error) // non-blocking write; nil: the socket never takes bytes at once
+	pool    *sync.Pool                // *[]byte of cap >= corkFlushBytes
+	timeout time.Duration             // deadline of the background drain's writes; 0 = none (ws-single)
 
-	mu     sync.Mutex
-	corked bool
-	buf    *[]byte
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when a write outside mu ends
+	corked   bool
+	flushing bool    // a goroutine writes taken bytes to the socket, outside mu
+	draining bool    // the background drain goroutine runs
+	buf      *[]byte // collected or left-over bytes, oldest first
+	err      error   // the first socket error
+	drains   sync.WaitGroup
 }
 
-// Write implements io.Writer: straight through, or into the cork.
+// newCorkWriter returns the cork of an accepted socket.
+func newCorkWriter(sock net.Conn, pool *sync.Pool, timeout time.Duration) *corkWriter {
+	w := &corkWriter{sock: sock, raw: sock, try: nonBlockingWriter(sock), pool: pool, timeout: timeout}
+	w.idle = sync.NewCond(&w.mu)
+	return w
+}
+
+// Write implements io.Writer; it never waits for the socket.
 func (w *corkWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.corked {
-		return w.conn.Write(p)
+	if w.err != nil {
+		return 0, w.err
 	}
-	if w.buf == nil {
-		w.buf = w.pool.Get().(*[]byte)
+	if !w.corked && !w.flushing && !w.draining && w.empty() {
+		n, err := w.tryLocked(p)
+		if err != nil || n == len(p) {
+			return n, err
+		}
+		w.appendLocked(p[n:])
+		w.draining = true
+		w.drains.Add(1)
+		go w.drain()
+		return len(p), nil
 	}
-	*w.buf = append(*w.buf, p...)
-	if len(*w.buf) >= corkFlushBytes {
-		return len(p), w.flushLocked()
+	w.appendLocked(p)
+	if w.corked && !w.flushing && !w.draining && len(*w.buf) >= corkFlushBytes {
+		if err := w.offerLocked(); err != nil {
+			return len(p), err
+		}
 	}
 	return len(p), nil
-}
-
-// buffered returns how many bytes the cork holds.
-func (w *corkWriter) buffered() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf == nil {
-		return 0
-	}
-	return len(*w.buf)
 }
 
 // cork starts collecting writes.
@@ -62,26 +87,138 @@ func (w *corkWriter) cork() {
 	w.mu.Unlock()
 }
 
-// uncork writes what was collected, in one syscall, and writes through again.
-func (w *corkWriter) uncork() error {
+// tryUncork stops collecting and offers the socket everything that waits, without waiting for
+// it; it reports whether all of it went. What is left needs uncork.
+func (w *corkWriter) tryUncork() (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.corked = false
-	err := w.flushLocked()
-	if w.buf != nil {
-		if cap(*w.buf) <= 2*corkFlushBytes {
-			w.pool.Put(w.buf)
-		}
-		w.buf = nil
+	if w.err != nil {
+		return false, w.err
+	}
+	if w.flushing || w.draining {
+		return false, nil // another goroutine is writing; uncork waits for it
+	}
+	if err := w.offerLocked(); err != nil {
+		return false, err
+	}
+	if !w.empty() {
+		return false, nil
+	}
+	w.releaseLocked()
+	return true, nil
+}
+
+// uncork stops collecting and writes everything that waits, waiting for the socket; each
+// socket write must complete within timeout (0: no limit), and a stalled one returns an error
+// matching os.ErrDeadlineExceeded.
+func (w *corkWriter) uncork(timeout time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.corked = false
+	err := w.flushLocked(timeout)
+	w.releaseLocked()
+	return err
+}
+
+// wait waits for the background drain; call it once the socket is closed.
+func (w *corkWriter) wait() { w.drains.Wait() }
+
+// drain is the background goroutine that writes what an uncorked Write left over.
+func (w *corkWriter) drain() {
+	defer w.drains.Done()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.flushLocked(w.timeout) // an error sticks in w.err
+	w.draining = false
+	w.releaseLocked()
+	w.idle.Broadcast()
+}
+
+func (w *corkWriter) empty() bool { return w.buf == nil || len(*w.buf) == 0 }
+
+func (w *corkWriter) appendLocked(p []byte) {
+	if w.buf == nil {
+		w.buf = w.pool.Get().(*[]byte)
+	}
+	*w.buf = append(*w.buf, p...)
+}
+
+// tryLocked writes as much of p as the socket takes now.
+func (w *corkWriter) tryLocked(p []byte) (int, error) {
+	if w.try == nil {
+		return 0, nil
+	}
+	n, err := w.try(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// offerLocked writes as much of the buffer as the socket takes now and keeps the rest.
+func (w *corkWriter) offerLocked() error {
+	if w.empty() {
+		return nil
+	}
+	n, err := w.tryLocked(*w.buf)
+	if n > 0 {
+		*w.buf = (*w.buf)[:copy(*w.buf, (*w.buf)[n:])]
 	}
 	return err
 }
 
-func (w *corkWriter) flushLocked() error {
-	if w.buf == nil || len(*w.buf) == 0 {
-		return nil
+// flushLocked writes the buffer until it is empty, waiting for the socket. mu is released
+// around each socket write so that other goroutines can append meanwhile (they never write to
+// the socket while flushing is set); a goroutine that finds another flushing waits for it and
+// then writes what is left, so flushLocked returns only when every byte written so far is out.
+func (w *corkWriter) flushLocked(timeout time.Duration) error {
+	for {
+		for w.flushing {
+			w.idle.Wait()
+		}
+		if w.err != nil || w.empty() {
+			break
+		}
+		b := w.buf
+		w.buf = nil
+		w.flushing = true
+		if w.raw != nil && timeout > 0 {
+			_ = w.raw.SetWriteDeadline(time.Now().Add(timeout))
+		}
+		w.mu.Unlock()
+		_, err := w.sock.Write(*b)
+		w.mu.Lock()
+		w.flushing = false
+		*b = (*b)[:0]
+		if w.buf == nil {
+			w.buf = b
+		} else {
+			w.put(b)
+		}
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		w.idle.Broadcast()
 	}
-	_, err := w.conn.Write(*w.buf)
-	*w.buf = (*w.buf)[:0]
-	return err
+	if w.raw != nil && timeout > 0 && !w.flushing && w.err == nil {
+		// A deadline left behind would fail the next non-blocking write once it passed.
+		_ = w.raw.SetWriteDeadline(time.Time{})
+	}
+	return w.err
+}
+
+// releaseLocked gives an empty buffer back to the pool, so an idle connection holds none.
+func (w *corkWriter) releaseLocked() {
+	if w.buf != nil && len(*w.buf) == 0 && !w.corked && !w.flushing {
+		w.put(w.buf)
+		w.buf = nil
+	}
+}
+
+func (w *corkWriter) put(b *[]byte) {
+	if cap(*b) <= 2*corkFlushBytes {
+		*b = (*b)[:0]
+		w.pool.Put(b)
+	}
 }

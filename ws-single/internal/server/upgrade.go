@@ -68,7 +68,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	w.cork = &corkWriter{conn: conn, raw: conn, pool: w.corks}
+	w.cork = newCorkWriter(conn, w.corks, 0)
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }
 
