@@ -151,10 +151,14 @@ func (s *shard) run(ctx context.Context) {
 	}
 }
 
-// roundRecords bounds the records of one round. 64 messages per client per write is all the
-// coalescing a write needs, and it keeps a busy client's queue within the slice it keeps
-// between rounds (maxSpareCap), so a round under load allocates no queue.
-const roundRecords = maxSpareCap
+// roundRecords bounds the records of one round: every record waiting, up to a
+// queue's worth. A server that keeps up takes one record per round, so every
+// message leaves at once; one that is behind takes many, and each client's
+// share leaves in one write: the writes per round stay about the same while
+// the messages per write grow with the backlog, which is how it catches up.
+// (A queue grown past the kept slice is left to the garbage collector after the
+// round: allocation only under overload.)
+const roundRecords = publishQueue
 
 // moreRecords fans out the records already waiting, up to a round's worth.
 func (s *shard) moreRecords() {

@@ -15,7 +15,7 @@
 // The loop works in rounds. A round is one control event (they come first:
 // they are few, readers are rate-limited, and a record flood must not delay a
 // registration or an unsubscribe), or the flusher reports waiting, or the
-// records waiting (up to 64); then the loop writes to every client that got
+// records waiting (up to 1024); then the loop writes to every client that got
 // something in the round. All three channels are bounded; the sizes are
 // justified in hub.go.
 //
