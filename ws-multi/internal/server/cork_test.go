@@ -130,7 +130,7 @@ func TestCorkWriterDrainsLeftOverControlFrames(t *testing.T) {
 	if _, err := w.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	// The hub's hand-off meanwhile: it cannot go out ahead of the ping's rest.
+	// The hub's write meanwhile: it cannot go out ahead of the ping's rest.
 	w.cork()
 	_, _ = w.Write([]byte("data"))
 	if done, _ := w.tryUncork(); done {

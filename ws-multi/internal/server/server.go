@@ -90,7 +90,7 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	s := &Server{cfg: cfg, maxConns: int64(maxConns), d: d}
 	s.connCtx, s.hardStop = context.WithCancel(context.Background())
 	s.corks.New = func() any {
-		// A hand-off up to corkFlushBytes plus one batched frame fits without growing.
+		// A write up to corkFlushBytes plus one batched frame fits without growing.
 		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
 		return &b
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // corkFlushBytes is how much a cork collects before it offers the socket what it holds
-// (without waiting), so a large hand-off does not sit in memory whole.
+// (without waiting), so a large write does not sit in memory whole.
 const corkFlushBytes = 64 << 10
 
 // corkWriter sits between coder/websocket's bufio.Writer and the socket, and no Write through
@@ -17,7 +17,7 @@ const corkFlushBytes = 64 << 10
 // frame that blocked on a full socket under that lock would stall the whole hub. Same design
 // as ws-multi's corkWriter.
 //
-// Corked (the hub writing a hand-off), frames collect in a pooled buffer and tryUncork offers
+// Corked (the hub writing a client's queue), frames collect in a pooled buffer and tryUncork offers
 // them to the socket in one non-blocking syscall; uncork then writes whatever the socket did
 // not take, waiting up to the timeout. Uncorked (control frames from other goroutines), a
 // frame goes straight to the socket when nothing is waiting before it; a part the socket does

@@ -1,6 +1,6 @@
 // Package server is the HTTP side of ws-single: the WebSocket endpoint with
 // its admission checks, one reader goroutine per connection, the socket
-// writes the hub's writer goroutines make (batching, write timeout), pings,
+// writes the hub loop makes (batching, corking; the write timeout of flushes), pings,
 // health and readiness, metrics and the demo page, and the ordered drain on
 // shutdown.
 //
