@@ -64,6 +64,13 @@ func (f *fakeConn) Flush() error {
 
 func (f *fakeConn) Overflow() { f.once.Do(func() { close(f.overflow) }) }
 
+// writes returns how many times the hub called Write.
+func (f *fakeConn) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches
+}
+
 func (f *fakeConn) snapshot() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -305,11 +312,8 @@ func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
 	if got[11] != `{"op":"pong"}` || got[1] != "t#0" || got[10] != "t#9" {
 		t.Fatalf("lines = %q", got)
 	}
-	conn.mu.Lock()
-	batches := conn.batches
-	conn.mu.Unlock()
-	if batches != 2 {
-		t.Fatalf("batches = %d, want 2", batches)
+	if n := conn.writes(); n != 2 {
+		t.Fatalf("writes = %d, want 2", n)
 	}
 	close(conn.gate)
 }

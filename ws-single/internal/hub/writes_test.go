@@ -37,11 +37,8 @@ func TestFullSocketDoesNotHoldTheLoop(t *testing.T) {
 			t.Fatalf("lines = %q: out of order", got)
 		}
 	}
-	full.mu.Lock()
-	batches := full.batches
-	full.mu.Unlock()
-	if batches != 2 {
-		t.Errorf("writes = %d, want 2 (the reply, then every record at once)", batches)
+	if n := full.writes(); n != 2 {
+		t.Errorf("writes = %d, want 2 (the reply, then every record at once)", n)
 	}
 }
 

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/server/cork.go) on purpose: the variants share
+// no library of ours; they may diverge.
+
 package server
 
 import (

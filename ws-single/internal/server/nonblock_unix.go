@@ -1,4 +1,5 @@
-// This file is duplicated from ws-multi (internal/server/nonblock_unix.go) on purpose.
+// This file is duplicated from ws-multi (internal/server/nonblock_unix.go) on purpose: the variants
+// share no library of ours; they may diverge.
 
 //go:build unix
 
