@@ -37,9 +37,9 @@
 // A client's send queue belongs to its shard, like the index: the shard appends a message to
 // the client's pending slice with no lock and marks the client dirty. A shard works in
 // rounds: one control event, flusher report or tick, or the records already waiting (up to
-// 1024); then it writes to each dirty client itself. It corks the client's socket,
-// writes the queue's frames (only copies into the cork: nothing can wait for the socket) and
-// offers the cork to the socket in one non-blocking write syscall. A socket that takes it all
+// 1024); then it writes to each dirty client itself. It corks the client's socket, writes
+// the queue's frames (only copies into the cork: nothing can wait for the socket) and offers
+// the cork to the socket in one non-blocking write syscall. A socket that takes it all
 // (the normal case: clients keep up) leaves nothing behind: no goroutine, no hand-off, no
 // wake-up of another thread. This is nats-server's flush coalescing on a shard: under load
 // more records arrive per round, so each client gets its messages in fewer, bigger writes.

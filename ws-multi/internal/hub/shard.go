@@ -120,8 +120,8 @@ func (s *shard) run(ctx context.Context) {
 	for {
 		// A round: one event (control events first: a flood of records must not delay
 		// connects, disconnects and replies), or the records already waiting (up to
-		// roundRecords), and then one write per client that got something. Under load more records wait per round, so
-		// each client's messages leave in fewer, bigger writes.
+		// roundRecords), and then one write per client that got something. Under load more
+		// records wait per round, so each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-s.ctrl:
 			s.handle(ctx, ev)
@@ -345,8 +345,9 @@ func (s *shard) fanout(m *protocol.Message) {
 	s.dropSlow()
 }
 
-// enqueue puts m on c's send queue, to be written at the end of the round. A client whose queue would pass a limit is cut as slow; it leaves the index
-// after the current fan-out, since dropping edits the lists being iterated.
+// enqueue puts m on c's send queue, to be written at the end of the round. A client whose
+// queue would pass a limit is cut as slow; it leaves the index after the current fan-out,
+// since dropping edits the lists being iterated.
 func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	if c.gone {
 		return
