@@ -57,7 +57,8 @@
 // goroutine. So the shard can wait for that lock only while another goroutine copies a frame.
 //
 // Batched frames are assembled in buffers from a sync.Pool shared by all shards, and a client
-// keeps its small queue slice between bursts, so a burst allocates nothing per message.
+// keeps its queue slice between rounds while it stays small (64 messages), so a round
+// allocates nothing per message unless the shard is far behind.
 // Metrics are summed per round and added to the shared counters once (one latency sample per
 // client write, its oldest record); a flushed write counts when its flusher reports. Nothing
 // of a write counts as delivered until the socket took all of it.
