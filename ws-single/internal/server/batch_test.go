@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +59,18 @@ func writeServer(cfg config.Config) (*Server, *metrics.Metrics) {
 	return s, m
 }
 
+// acceptConn upgrades r the way the server does and returns its connection, or nil (the
+// failure reported) when the handshake failed.
+func acceptConn(t *testing.T, s *Server, w http.ResponseWriter, r *http.Request) *conn {
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
+	ws, err := websocket.Accept(uw, r, nil)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	return newConn(s, ws, uw.cork)
+}
+
 // TestWriteFrames drives conn.Write over a real WebSocket and checks the
 // frames the client sees, batched and not.
 func TestWriteFrames(t *testing.T) {
@@ -81,16 +92,11 @@ func TestWriteFrames(t *testing.T) {
 			cfg.BatchMaxBytes = 24 // three small messages and two newlines
 			s, m := writeServer(cfg)
 
-			var wg sync.WaitGroup
-			defer wg.Wait()
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
-				ws, err := websocket.Accept(uw, r, nil)
-				if err != nil {
-					t.Error(err)
+				c := acceptConn(t, s, w, r)
+				if c == nil {
 					return
 				}
-				c := newConn(s, ws, uw.cork)
 				done, err := c.Write(batch)
 				if err == nil && !done {
 					err = c.Flush()
@@ -98,7 +104,7 @@ func TestWriteFrames(t *testing.T) {
 				if err != nil {
 					t.Errorf("Write() = %v", err)
 				}
-				_ = ws.Close(websocket.StatusNormalClosure, "")
+				_ = c.ws.Close(websocket.StatusNormalClosure, "")
 				if c.writeTimer != nil {
 					c.writeTimer.Stop()
 				}
@@ -155,13 +161,10 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
-		ws, err := websocket.Accept(uw, r, nil)
-		if err != nil {
-			t.Error(err)
+		c := acceptConn(t, s, w, r)
+		if c == nil {
 			return
 		}
-		c := newConn(s, ws, uw.cork)
 		start := time.Now()
 		res := result{}
 		res.done, res.err = c.Write(msgs(batch...))
