@@ -200,7 +200,7 @@ func (w *corkWriter) flushLocked(timeout time.Duration) error {
 		}
 		w.idle.Broadcast()
 	}
-	if w.raw != nil && timeout > 0 && !w.flushing && w.err == nil {
+	if w.raw != nil && timeout > 0 && w.err == nil {
 		// A deadline left behind would fail the next non-blocking write once it passed.
 		_ = w.raw.SetWriteDeadline(time.Time{})
 	}

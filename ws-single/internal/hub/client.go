@@ -43,7 +43,7 @@ type Client struct {
 	pending       []*Message          // queued, not yet written
 	pendingBytes  int
 	inflightMsgs  int    // written but left over by the socket, being flushed
-	inflightBytes int    //
+	inflightBytes int    // their bytes
 	dirty         bool   // in the hub's list of clients to write to
 	flushing      bool   // a flusher goroutine finishes a write the socket did not take at once
 	gone          bool   // unregistered, overflowed or failed: no more deliveries

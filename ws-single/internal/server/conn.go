@@ -292,9 +292,20 @@ func (c *conn) Write(msgs []*hub.Message) (bool, error) {
 }
 
 // Flush implements hub.Conn; it runs on the client's flusher goroutine and
-// writes what Write left over, under the write timeout.
+// writes what Write left over, under the write timeout: a reusable timer (a
+// deadline context would allocate on every flush) that drops the socket when
+// it fires, which ends the write.
 func (c *conn) Flush() error {
-	if err := c.timed(c.uncork, nil); err != nil {
+	if c.writeTimer == nil {
+		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)
+	} else {
+		c.writeTimer.Reset(c.s.cfg.WriteTimeout)
+	}
+	err := c.cork.uncork(0)
+	if !c.writeTimer.Stop() {
+		return errWriteTimeout
+	}
+	if err != nil {
 		return err
 	}
 	c.count(c.owed)
@@ -318,22 +329,4 @@ func (c *conn) writeFrame(p []byte) error {
 	// Corked, this only copies: the connection's lifetime bounds it (any close
 	// makes it return).
 	return c.ws.Write(context.Background(), websocket.MessageText, p)
-}
-
-func (c *conn) uncork([]byte) error { return c.cork.uncork(0) }
-
-// timed runs one socket operation under the write timeout. The timeout is a
-// reusable timer instead of a context deadline: a deadline context would
-// allocate on every flush.
-func (c *conn) timed(op func([]byte) error, p []byte) error {
-	if c.writeTimer == nil {
-		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)
-	} else {
-		c.writeTimer.Reset(c.s.cfg.WriteTimeout)
-	}
-	err := op(p)
-	if !c.writeTimer.Stop() {
-		return errWriteTimeout
-	}
-	return err
 }
