@@ -50,7 +50,7 @@ func latencyPanel(b *strings.Builder, rep *report, y0 int) {
 	}
 	var ss []series
 	scenarioDash := map[string]string{}
-	for _, r := range rep.records {
+	for _, r := range rep.shown() {
 		w := r.Row
 		if w.P50 <= 0 {
 			continue
@@ -114,7 +114,7 @@ func throughputPanel(b *strings.Builder, rep *report, y0 int) {
 	var bars []bar
 	var scenarios []string
 	seen := map[string]bool{}
-	for _, r := range rep.records {
+	for _, r := range rep.shown() {
 		v := r.Row.MsgsPerSec
 		if r.Row.Kind == KindFanout {
 			// Fan-out shows its peak (overload included); the table has the sustained rate.

@@ -39,6 +39,10 @@ type File struct {
 	Scenarios []Entry `json:"scenarios"`
 	// Floor is the loopback write-floor probe run once before the scenarios; nil skips it.
 	Floor *FloorSpec `json:"floor,omitempty"`
+	// Repeat is how many times each scenario runs against every variant (0 or 1: once).
+	// Repeats interleave the variants, each going first in turn, and the ratio table
+	// compares medians: one run of a loaded 2-core host moves a figure by several percent.
+	Repeat int `json:"repeat,omitempty"`
 }
 
 // Variant is one server build.
@@ -84,6 +88,9 @@ func readFile(path string) (*File, error) {
 	}
 	if f.Topic == "" {
 		return nil, fmt.Errorf("scenarios %s: topic is empty", path)
+	}
+	if f.Repeat < 0 {
+		return nil, fmt.Errorf("scenarios %s: repeat %d: need >= 0", path, f.Repeat)
 	}
 	kinds := []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm}
 	for _, e := range f.Scenarios {

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/adred-codev/ws_poc/loadtest/internal/load"
@@ -77,25 +79,86 @@ func buildReport(f *File, records []*record, smoke bool, date string) *report {
 	for _, r := range records {
 		r.Row = row(r)
 	}
-	// Slow-consumer runs compare their healthy clients' p99 with the reference scenario's.
+	// Slow-consumer runs compare their healthy clients' p99 with the reference scenario's
+	// run of the same round.
 	for _, r := range records {
 		if r.Entry.CompareTo == "" {
 			continue
 		}
-		if ref := rep.find(r.Variant.Name, r.Entry.CompareTo); ref != nil && ref.Row.P99 > 0 {
+		if ref := rep.find(r.Variant.Name, r.Entry.CompareTo, r.Repeat); ref != nil && ref.Row.P99 > 0 {
 			r.Row.P99VsReference = r.Row.P99 / ref.Row.P99
 		}
 	}
 	return rep
 }
 
-func (rep *report) find(variant, scenario string) *record {
+// find returns the repeat-th run of scenario against variant (repeat 0 or 1: the first).
+func (rep *report) find(variant, scenario string, repeat int) *record {
 	for _, r := range rep.records {
-		if r.Variant.Name == variant && r.Entry.Name == scenario {
+		if r.Variant.Name == variant && r.Entry.Name == scenario && max(r.Repeat, 1) == max(repeat, 1) {
 			return r
 		}
 	}
 	return nil
+}
+
+// runs returns every run of scenario against variant, in order.
+func (rep *report) runs(variant, scenario string) []*record {
+	var out []*record
+	for _, r := range rep.records {
+		if r.Variant.Name == variant && r.Entry.Name == scenario {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// repeats is the most runs any scenario had against a variant.
+func (rep *report) repeats() int {
+	n := 1
+	for _, r := range rep.records {
+		n = max(n, r.Repeat)
+	}
+	return n
+}
+
+// shown is one run per variant and scenario, for the chart: the run with the median CPU
+// per message (the first when there is one run).
+func (rep *report) shown() []*record {
+	var out []*record
+	seen := map[string]bool{}
+	for _, r := range rep.records {
+		key := r.Variant.Name + "/" + r.Entry.Name
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		runs := slices.Clone(rep.runs(r.Variant.Name, r.Entry.Name))
+		slices.SortStableFunc(runs, func(a, b *record) int { return cmp.Compare(a.Row.CPUPerMsgUs, b.Row.CPUPerMsgUs) })
+		out = append(out, runs[(len(runs)-1)/2])
+	}
+	return out
+}
+
+// median of the figure f over runs (the mean of the middle two for an even count); 0
+// when a run lacks the figure, so that the ratio shows "-" rather than a partial median.
+func median(runs []*record, f func(Row) float64) float64 {
+	var v []float64
+	for _, r := range runs {
+		x := f(r.Row)
+		if x == 0 {
+			return 0
+		}
+		v = append(v, x)
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 func row(r *record) Row {
@@ -242,8 +305,13 @@ func (rep *report) markdownTable() string {
 	var b strings.Builder
 	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | msgs/frame | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	many := rep.repeats() > 1
 	for _, r := range rep.records {
 		w := r.Row
+		name := w.Variant
+		if many {
+			name = fmt.Sprintf("%s #%d", w.Variant, max(r.Repeat, 1))
+		}
 		status := "ok"
 		if w.Problem != "" {
 			status = "FAIL: " + w.Problem
@@ -259,7 +327,7 @@ func (rep *report) markdownTable() string {
 			peak = fmt.Sprintf("%s (%.0f)", num(w.PeakMsgsPerSec), w.PeakP99)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %.2f | %s | %s | %.0f%% | %s |\n",
-			w.Variant, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
+			name, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
 			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, w.MsgsPerFrame, num(w.ProjectedMsgsPerSec),
 			peak, w.GeneratorShare*100, status)
 	}
@@ -268,6 +336,9 @@ func (rep *report) markdownTable() string {
 
 func (rep *report) ratioTable() string {
 	var b strings.Builder
+	if n := rep.repeats(); n > 1 {
+		fmt.Fprintf(&b, "Medians of %d runs per variant (variants interleaved, each first in turn); CPU per message also gives the lowest and highest ratio of the runs paired by round.\n\n", n)
+	}
 	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg (run / load steps) | msgs per frame | CPU per frame | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	seen := map[string]bool{}
 	for _, r := range rep.records {
@@ -275,23 +346,53 @@ func (rep *report) ratioTable() string {
 			continue
 		}
 		seen[r.Entry.Name] = true
-		s, m := rep.find("single", r.Entry.Name), rep.find("multi", r.Entry.Name)
-		if s == nil || m == nil {
+		s, m := rep.runs("single", r.Entry.Name), rep.runs("multi", r.Entry.Name)
+		if len(s) == 0 || len(m) == 0 {
 			continue
 		}
+		med := func(f func(Row) float64) string { return ratio(median(m, f), median(s, f)) }
+		cpu := med(func(w Row) float64 { return w.CPUPerMsgUs })
+		if lo, hi, ok := rep.pairRange(r.Entry.Name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
+			cpu += fmt.Sprintf(" (%.2f-%.2f)", lo, hi)
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
-			ratio(m.Row.MsgsPerSec, s.Row.MsgsPerSec), ratio(m.Row.ServerMsgsPerSec, s.Row.ServerMsgsPerSec),
-			ratio(m.Row.PeakMsgsPerSec, s.Row.PeakMsgsPerSec),
-			ratio(m.Row.CPUPerMsgUs, s.Row.CPUPerMsgUs)+" / "+ratio(m.Row.LoadCPUPerMsgUs, s.Row.LoadCPUPerMsgUs), ratio(m.Row.MsgsPerFrame, s.Row.MsgsPerFrame),
-			ratio(m.Row.CPUPerFrameUs, s.Row.CPUPerFrameUs), ratio(m.Row.RSSPerConnKB, s.Row.RSSPerConnKB), ratio(m.Row.P99, s.Row.P99))
+			med(func(w Row) float64 { return w.MsgsPerSec }), med(func(w Row) float64 { return w.ServerMsgsPerSec }),
+			med(func(w Row) float64 { return w.PeakMsgsPerSec }),
+			cpu+" / "+med(func(w Row) float64 { return w.LoadCPUPerMsgUs }), med(func(w Row) float64 { return w.MsgsPerFrame }),
+			med(func(w Row) float64 { return w.CPUPerFrameUs }), med(func(w Row) float64 { return w.RSSPerConnKB }), med(func(w Row) float64 { return w.P99 }))
 	}
 	return b.String()
+}
+
+// pairRange is the lowest and highest multi/single ratio of figure f over the runs of
+// scenario paired by round; ok is false with fewer than two pairs.
+func (rep *report) pairRange(scenario string, f func(Row) float64) (lo, hi float64, ok bool) {
+	n := 0
+	for k := 1; k <= rep.repeats(); k++ {
+		s, m := rep.find("single", scenario, k), rep.find("multi", scenario, k)
+		if s == nil || m == nil || f(s.Row) == 0 || f(m.Row) == 0 {
+			continue
+		}
+		x := f(m.Row) / f(s.Row)
+		if n == 0 || x < lo {
+			lo = x
+		}
+		if n == 0 || x > hi {
+			hi = x
+		}
+		n++
+	}
+	return lo, hi, n >= 2
 }
 
 func (rep *report) details(b *strings.Builder) {
 	for _, r := range rep.records {
 		w, res := r.Row, r.Result
-		fmt.Fprintf(b, "### %s / %s\n\n%s\n\n", r.Variant.Name, r.Entry.Name, r.Entry.Description)
+		run := ""
+		if n := rep.repeats(); n > 1 {
+			run = fmt.Sprintf(" (run %d of %d)", max(r.Repeat, 1), n)
+		}
+		fmt.Fprintf(b, "### %s / %s%s\n\n%s\n\n", r.Variant.Name, r.Entry.Name, run, r.Entry.Description)
 		if res == nil {
 			fmt.Fprintf(b, "No result: %s\n\n", r.Error)
 			continue

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,11 +24,13 @@ const (
 
 // record is one run: a scenario against a variant.
 type record struct {
-	Entry   Entry        `json:"entry"`
-	Variant Variant      `json:"variant"`
-	Result  *load.Result `json:"result"`
-	Error   string       `json:"error,omitempty"`
-	Row     Row          `json:"row"`
+	Entry   Entry   `json:"entry"`
+	Variant Variant `json:"variant"`
+	// Repeat is which run of the scenario this is against the variant (1-based).
+	Repeat int          `json:"repeat,omitempty"`
+	Result *load.Result `json:"result"`
+	Error  string       `json:"error,omitempty"`
+	Row    Row          `json:"row"`
 }
 
 // Run parses the flags and runs the benchmark.
@@ -44,6 +47,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "name of the result files")
 	logDir := fs.String("log-dir", "", "server and broker logs (default a temporary directory)")
 	reportOnly := fs.Bool("report-only", false, "run nothing: rebuild <date>.md and .svg from the JSON of an earlier run")
+	repeat := fs.Int("repeat", 0, "runs of each scenario per variant, interleaved; the ratio table compares medians (0 = the scenario file's repeat; --smoke: 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +57,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := readFile(*scenarios)
 	if err != nil {
 		return err
+	}
+	if *repeat < 0 {
+		return fmt.Errorf("repeat %d: need >= 0", *repeat)
+	}
+	switch {
+	case *repeat > 0:
+		f.Repeat = *repeat
+	case *smoke:
+		f.Repeat = 1 // smoke figures are meaningless: one run proves the scenarios work
 	}
 	jsonDir := filepath.Join(*outDir, *date)
 	if *reportOnly {
@@ -94,7 +107,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.Notes = append(f.Notes, fmt.Sprintf("Host load average (1, 5, 15 min) before the run: %s; after: %s. Other work on the host competes with the bench: compare runs only on a quiet machine.", loadBefore, loadAvg()))
 	for _, r := range records {
 		r.Row = row(r)
-		path := filepath.Join(jsonDir, r.Variant.Name+"-"+r.Entry.Name+".json")
+		path := filepath.Join(jsonDir, recordFile(r.Variant.Name, r.Entry.Name, r.Repeat))
 		if err := writeJSON(path, r); err != nil {
 			return err
 		}
@@ -121,23 +134,35 @@ func writeReport(f *File, records []*record, fl *floorRecord, smoke bool, date, 
 	return rep.check()
 }
 
-// readRecords loads an earlier run's JSON, in the scenario file's order.
+// recordFile names a run's JSON: <variant>-<scenario>.json for the first run (as before
+// repeats existed), <variant>-<scenario>-r<k>.json for the k-th.
+func recordFile(variant, scenario string, repeat int) string {
+	if repeat <= 1 {
+		return variant + "-" + scenario + ".json"
+	}
+	return fmt.Sprintf("%s-%s-r%d.json", variant, scenario, repeat)
+}
+
+// readRecords loads an earlier run's JSON, in the scenario file's order, every repeat.
 func readRecords(f *File, dir string) ([]*record, error) {
 	var records []*record
 	for _, e := range f.Scenarios {
 		for _, v := range f.Variants {
-			b, err := os.ReadFile(filepath.Join(dir, v.Name+"-"+e.Name+".json"))
-			if errors.Is(err, os.ErrNotExist) {
-				continue
+			for k := 1; ; k++ {
+				b, err := os.ReadFile(filepath.Join(dir, recordFile(v.Name, e.Name, k)))
+				if errors.Is(err, os.ErrNotExist) {
+					break
+				}
+				if err != nil {
+					return nil, fmt.Errorf("read results: %w", err)
+				}
+				var r record
+				if err := json.Unmarshal(b, &r); err != nil {
+					return nil, fmt.Errorf("results %s/%s run %d: %w", v.Name, e.Name, k, err)
+				}
+				r.Repeat = max(r.Repeat, 1)
+				records = append(records, &r)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("read results: %w", err)
-			}
-			var r record
-			if err := json.Unmarshal(b, &r); err != nil {
-				return nil, fmt.Errorf("results %s/%s: %w", v.Name, e.Name, err)
-			}
-			records = append(records, &r)
 		}
 	}
 	if len(records) == 0 {
@@ -182,6 +207,12 @@ func (b *bencher) run(ctx context.Context) ([]*record, error) {
 	if err := waitTCP(ctx, b.broker, broker, 20*time.Second); err != nil {
 		return nil, err
 	}
+	var variants []Variant
+	for _, v := range b.file.Variants {
+		if len(b.variants) == 0 || b.variants[v.Name] {
+			variants = append(variants, v)
+		}
+	}
 	var records []*record
 	var errs []error
 	n := 0
@@ -189,25 +220,35 @@ func (b *bencher) run(ctx context.Context) ([]*record, error) {
 		if len(b.only) > 0 && !b.only[e.Name] {
 			continue
 		}
-		for _, v := range b.file.Variants {
-			if len(b.variants) > 0 && !b.variants[v.Name] {
-				continue
-			}
-			n++
-			r := &record{Entry: e, Variant: v}
-			r.Result, err = b.runOne(ctx, e, v, n)
-			if err != nil {
-				r.Error = err.Error()
-				errs = append(errs, fmt.Errorf("%s/%s: %w", v.Name, e.Name, err))
-				fmt.Fprintf(b.stderr, "bench: %s/%s: %v\n", v.Name, e.Name, err)
-			}
-			records = append(records, r)
-			if ctx.Err() != nil {
-				return records, errors.Join(append(errs, ctx.Err())...)
+		for k := 1; k <= max(b.file.Repeat, 1); k++ {
+			for _, v := range turnOrder(variants, k) {
+				n++
+				r := &record{Entry: e, Variant: v, Repeat: k}
+				r.Result, err = b.runOne(ctx, e, v, n)
+				if err != nil {
+					r.Error = err.Error()
+					errs = append(errs, fmt.Errorf("%s/%s run %d: %w", v.Name, e.Name, k, err))
+					fmt.Fprintf(b.stderr, "bench: %s/%s run %d: %v\n", v.Name, e.Name, k, err)
+				}
+				records = append(records, r)
+				if ctx.Err() != nil {
+					return records, errors.Join(append(errs, ctx.Err())...)
+				}
 			}
 		}
 	}
 	return records, errors.Join(errs...)
+}
+
+// turnOrder is the order of the variants in the k-th run of a scenario: rotated by one
+// each run, so every variant goes first as often as the others (the second run of a pair
+// follows a server that has just stopped; which one does should not favour a variant).
+func turnOrder(variants []Variant, k int) []Variant {
+	if len(variants) == 0 {
+		return nil
+	}
+	i := (k - 1) % len(variants)
+	return append(slices.Clone(variants[i:]), variants[:i]...)
 }
 
 // runOne starts a fresh server, runs the scenario against it and stops it.
