@@ -19,6 +19,9 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan error
+	// maxRSS is the process's peak resident set in bytes, from the kernel's accounting
+	// (wait4's ru_maxrss); set before done delivers.
+	maxRSS float64
 }
 
 // start runs argv (under taskset when cpus is set) with env added to ours, output to log.
@@ -36,7 +39,13 @@ func start(name, cpus string, argv []string, env map[string]string, log io.Write
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.maxRSS = float64(ru.Maxrss) * 1024 // kilobytes on Linux
+		}
+		p.done <- err
+	}()
 	return p, nil
 }
 

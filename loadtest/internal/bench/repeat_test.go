@@ -67,14 +67,17 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// marketRecord is a clean market-kind run with the given CPU per message and p99.
-func marketRecord(variant string, repeat int, cpu, p99 float64) *record {
+// marketRecord is a clean market-kind run of 10 connections with the given CPU per
+// message, p99 and peak RSS per connection (KB over an idle process of 0).
+func marketRecord(variant string, repeat int, cpu, p99, maxRSSKB float64) *record {
 	res := &load.Result{Scenario: load.Scenario{Mode: load.ModeBroadcast}, Server: &load.ServerFigures{Scraped: true, CPUPerMessageUs: cpu}}
 	res.Connections.Subscribed, res.Messages.Received, res.Messages.ReceivedPerSec = 10, 1000, 1000
 	res.Loss = load.LossFigures{Measured: true, Expected: 1000, OK: true}
 	res.Messages.Latency = latency.Summary{Count: 1000, P50Ms: p99 / 2, P90Ms: p99, P99Ms: p99, P999Ms: p99, MaxMs: p99}
 	res.Server.Delta.Delivered, res.Server.Delta.Frames, res.Server.Delta.CPUSeconds = 1000, 1000, cpu*1000/1e6
-	return &record{Entry: Entry{Name: "latency", Kind: KindMarket}, Variant: Variant{Name: variant, Cores: 1}, Repeat: repeat, Result: res}
+	res.Server.Peak.Connections = 10
+	return &record{Entry: Entry{Name: "latency", Kind: KindMarket}, Variant: Variant{Name: variant, Cores: 1}, Repeat: repeat, Result: res,
+		ServerMaxRSS: maxRSSKB * 1024 * 10}
 }
 
 // TestRepeatsReport writes three interleaved runs per variant as `loadtest bench --repeat 3`
@@ -88,11 +91,13 @@ func TestRepeatsReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	// single 10, 11, 12 µs/msg; multi 12, 14, 13: medians 11 and 13 (1.18x); pairs
-	// 1.20x, 1.27x, 1.08x.
+	// 1.20x, 1.27x, 1.08x. Peak RSS 20 KB/conn against 19, 21, 40: median 21 (1.05x),
+	// where the mean would be 1.33x.
 	cpus := map[string][]float64{"single": {10, 11, 12}, "multi": {12, 14, 13}}
+	rss := map[string][]float64{"single": {20, 20, 20}, "multi": {19, 21, 40}}
 	for v, cs := range cpus {
 		for i, c := range cs {
-			rec := marketRecord(v, i+1, c, 10*c)
+			rec := marketRecord(v, i+1, c, 10*c, rss[v][i])
 			if err := writeJSON(filepath.Join(dir, recordFile(v, "latency", i+1)), rec); err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +121,9 @@ func TestRepeatsReport(t *testing.T) {
 	for _, want := range []string{
 		"| single #1 | latency |", "| single #3 | latency |", "| multi #2 | latency |",
 		"Medians of 3 runs per variant",
-		"| latency | 1.00x | - | - | 1.18x (1.08-1.27) / - |",
+		"| latency | 1.00x | - | - | 1.18x (1.08-1.27) / - | 1.00x | 1.18x | - | 1.05x | 1.18x |",
+		"| multi #3 | latency | 0 | 1000 | 0 | 65.00 | 130.00 | 130.00 | 130.00 | 0 | 10 | 0 | 0.0 | 40.0 |",
+		"peak RSS over its life 0.4 MiB (40.0 KB/conn)",
 		"### multi / latency (run 3 of 3)",
 	} {
 		if !strings.Contains(s, want) {

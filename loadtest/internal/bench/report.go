@@ -33,16 +33,21 @@ type Row struct {
 	PeakStep       int     `json:"peak_step"`
 	PeakP99        float64 `json:"peak_p99_ms"`
 	// Note says what a run did not reach without failing the bench (e.g. no sustained step).
-	Note                 string  `json:"note,omitempty"`
-	P50, P90, P99, P999  float64 `json:"-"`
-	Max                  float64 `json:"-"`
-	Lost, Dup, OOO       int64   `json:"-"`
-	Subscribed           int64   `json:"subscribed"`
-	Failed               int64   `json:"failed"`
-	Dropped              int64   `json:"dropped"`
-	PeakConns            float64 `json:"peak_conns"`
-	RSSPerConnKB         float64 `json:"rss_per_conn_kb"`
-	PeakRSSMB            float64 `json:"peak_rss_mb"`
+	Note                string  `json:"note,omitempty"`
+	P50, P90, P99, P999 float64 `json:"-"`
+	Max                 float64 `json:"-"`
+	Lost, Dup, OOO      int64   `json:"-"`
+	Subscribed          int64   `json:"subscribed"`
+	Failed              int64   `json:"failed"`
+	Dropped             int64   `json:"dropped"`
+	PeakConns           float64 `json:"peak_conns"`
+	RSSPerConnKB        float64 `json:"rss_per_conn_kb"`
+	PeakRSSMB           float64 `json:"peak_rss_mb"`
+	// MaxRSSPerConnKB is the server's true peak RSS (the kernel's high-water mark over
+	// its whole life) over the idle process, per connection; RSSPerConnKB is one sample,
+	// taken once every connection was subscribed, which right after a storm of handshakes
+	// lands before or after a garbage collection by chance.
+	MaxRSSPerConnKB      float64 `json:"max_rss_per_conn_kb,omitempty"`
 	HandshakesPerSec     float64 `json:"handshakes_per_sec"`
 	AllSubscribedSeconds float64 `json:"all_subscribed_seconds"`
 	SlowClients          int64   `json:"slow_clients"`
@@ -187,6 +192,9 @@ func row(r *record) Row {
 		w.PeakConns = s.Peak.Connections
 		w.RSSPerConnKB = s.RSSDeltaPerConnBytes / 1024
 		w.PeakRSSMB = s.Peak.ResidentBytes / (1 << 20)
+		if n := s.Peak.Connections - s.Before.Connections; r.ServerMaxRSS > 0 && n > 0 {
+			w.MaxRSSPerConnKB = (r.ServerMaxRSS - s.Before.ResidentBytes) / n / 1024
+		}
 		w.SlowCut = s.Delta.Disconnects["slow"] + s.Delta.Disconnects["write_timeout"] + s.Delta.Disconnects["ping_timeout"]
 		w.CPUPerMsgUs = s.CPUPerMessageUs
 		var cpu, msgs float64
@@ -303,8 +311,8 @@ func (rep *report) markdown() string {
 
 func (rep *report) markdownTable() string {
 	var b strings.Builder
-	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | handshakes/s | CPU µs/msg | msgs/frame | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| variant | scenario | records/s | client msgs/s | server msgs/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | subscribed | failed | RSS KB/conn | peak RSS KB/conn | handshakes/s | CPU µs/msg | msgs/frame | projected msgs/s | peak msgs/s (step p99 ms) | generator CPU under load | status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	many := rep.repeats() > 1
 	for _, r := range rep.records {
 		w := r.Row
@@ -326,9 +334,13 @@ func (rep *report) markdownTable() string {
 		if w.PeakStep >= 0 && w.Kind == KindFanout {
 			peak = fmt.Sprintf("%s (%.0f)", num(w.PeakMsgsPerSec), w.PeakP99)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %.2f | %.2f | %s | %s | %.0f%% | %s |\n",
+		maxRSS := "-"
+		if w.MaxRSSPerConnKB > 0 {
+			maxRSS = fmt.Sprintf("%.1f", w.MaxRSSPerConnKB)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d | %.1f | %s | %s | %.2f | %.2f | %s | %s | %.0f%% | %s |\n",
 			name, w.Scenario, num(w.Rate), num(w.MsgsPerSec), num(w.ServerMsgsPerSec), w.P50, w.P99, w.P999, w.Max,
-			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, num(w.HandshakesPerSec), w.CPUPerMsgUs, w.MsgsPerFrame, num(w.ProjectedMsgsPerSec),
+			w.Lost, w.Subscribed, w.Failed, w.RSSPerConnKB, maxRSS, num(w.HandshakesPerSec), w.CPUPerMsgUs, w.MsgsPerFrame, num(w.ProjectedMsgsPerSec),
 			peak, w.GeneratorShare*100, status)
 	}
 	return b.String()
@@ -339,7 +351,7 @@ func (rep *report) ratioTable() string {
 	if n := rep.repeats(); n > 1 {
 		fmt.Fprintf(&b, "Medians of %d runs per variant (variants interleaved, each first in turn); CPU per message also gives the lowest and highest ratio of the runs paired by round.\n\n", n)
 	}
-	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg (run / load steps) | msgs per frame | CPU per frame | RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg (run / load steps) | msgs per frame | CPU per frame | RSS per conn | peak RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	seen := map[string]bool{}
 	for _, r := range rep.records {
 		if seen[r.Entry.Name] {
@@ -355,11 +367,12 @@ func (rep *report) ratioTable() string {
 		if lo, hi, ok := rep.pairRange(r.Entry.Name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
 			cpu += fmt.Sprintf(" (%.2f-%.2f)", lo, hi)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
 			med(func(w Row) float64 { return w.MsgsPerSec }), med(func(w Row) float64 { return w.ServerMsgsPerSec }),
 			med(func(w Row) float64 { return w.PeakMsgsPerSec }),
 			cpu+" / "+med(func(w Row) float64 { return w.LoadCPUPerMsgUs }), med(func(w Row) float64 { return w.MsgsPerFrame }),
-			med(func(w Row) float64 { return w.CPUPerFrameUs }), med(func(w Row) float64 { return w.RSSPerConnKB }), med(func(w Row) float64 { return w.P99 }))
+			med(func(w Row) float64 { return w.CPUPerFrameUs }), med(func(w Row) float64 { return w.RSSPerConnKB }),
+			med(func(w Row) float64 { return w.MaxRSSPerConnKB }), med(func(w Row) float64 { return w.P99 }))
 	}
 	return b.String()
 }
@@ -401,8 +414,12 @@ func (rep *report) details(b *strings.Builder) {
 			res.Connections.Subscribed, res.Connections.Target, res.Connections.Failed, counts(res.Connections.Failures),
 			res.Connections.Dropped, res.Connections.AllSubscribedSeconds, num(res.Connections.HandshakesPerSec), res.Connections.Handshake.P99Ms)
 		if s := res.Server; s != nil && s.Scraped {
-			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle), CPU %.2fs for %.0f messages (%.2f µs/msg) in %.0f frames (%.2f msgs/frame, %.2f µs/frame), disconnects %s, rejected %s\n",
-				s.Peak.Connections, s.Peak.ResidentBytes/(1<<20), s.RSSDeltaPerConnBytes/1024, s.Delta.CPUSeconds, s.Delta.Delivered,
+			peak := ""
+			if r.ServerMaxRSS > 0 {
+				peak = fmt.Sprintf("; peak RSS over its life %.1f MiB (%.1f KB/conn)", r.ServerMaxRSS/(1<<20), w.MaxRSSPerConnKB)
+			}
+			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle)%s, CPU %.2fs for %.0f messages (%.2f µs/msg) in %.0f frames (%.2f msgs/frame, %.2f µs/frame), disconnects %s, rejected %s\n",
+				s.Peak.Connections, s.Peak.ResidentBytes/(1<<20), s.RSSDeltaPerConnBytes/1024, peak, s.Delta.CPUSeconds, s.Delta.Delivered,
 				s.CPUPerMessageUs, s.Delta.Frames, w.MsgsPerFrame, w.CPUPerFrameUs, fmtMap(s.Delta.Disconnects), fmtMap(s.Delta.Rejected))
 		}
 		fmt.Fprintf(b, "- generator: %.1fs CPU = %.0f%% of its %d core(s) over the run, %.0f%% while the load ran; generator + server %.0f%% of %d host cores%s\n",

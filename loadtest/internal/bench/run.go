@@ -29,8 +29,11 @@ type record struct {
 	// Repeat is which run of the scenario this is against the variant (1-based).
 	Repeat int          `json:"repeat,omitempty"`
 	Result *load.Result `json:"result"`
-	Error  string       `json:"error,omitempty"`
-	Row    Row          `json:"row"`
+	// ServerMaxRSS is the server process's peak RSS in bytes over its whole life, from
+	// the kernel when it exited: the true peak, where the scraped RSS is one sample.
+	ServerMaxRSS float64 `json:"server_max_rss,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	Row          Row     `json:"row"`
 }
 
 // Run parses the flags and runs the benchmark.
@@ -224,7 +227,7 @@ func (b *bencher) run(ctx context.Context) ([]*record, error) {
 			for _, v := range turnOrder(variants, k) {
 				n++
 				r := &record{Entry: e, Variant: v, Repeat: k}
-				r.Result, err = b.runOne(ctx, e, v, n)
+				r.Result, r.ServerMaxRSS, err = b.runOne(ctx, e, v, n)
 				if err != nil {
 					r.Error = err.Error()
 					errs = append(errs, fmt.Errorf("%s/%s run %d: %w", v.Name, e.Name, k, err))
@@ -251,24 +254,25 @@ func turnOrder(variants []Variant, k int) []Variant {
 	return append(slices.Clone(variants[i:]), variants[:i]...)
 }
 
-// runOne starts a fresh server, runs the scenario against it and stops it.
-func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.Result, error) {
+// runOne starts a fresh server, runs the scenario against it and stops it. With the result
+// it returns the server's peak RSS in bytes (0 when the kernel did not say).
+func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.Result, float64, error) {
 	raw, err := merge(b.file.Defaults, e.Load)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if b.smoke {
 		if raw, err = merge(raw, e.Smoke); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	var sc load.Scenario
 	if err := json.Unmarshal(raw, &sc); err != nil {
-		return nil, fmt.Errorf("scenario %s: %w", e.Name, err)
+		return nil, 0, fmt.Errorf("scenario %s: %w", e.Name, err)
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	addr := "127.0.0.1:" + itoa(port)
 	env := map[string]string{}
@@ -284,7 +288,7 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 
 	slog, err := os.Create(filepath.Join(b.logDir, v.Name+"-"+e.Name+".log"))
 	if err != nil {
-		return nil, fmt.Errorf("server log: %w", err)
+		return nil, 0, fmt.Errorf("server log: %w", err)
 	}
 	defer slog.Close()
 	cpus := v.CPUs
@@ -293,11 +297,11 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 	}
 	srv, err := start(v.Name, cpus, []string{filepath.Join(b.bin, v.Binary)}, env, slog)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := waitHTTP(ctx, "http://"+addr+"/readyz", srv, 30*time.Second); err != nil {
 		_ = srv.stop(20 * time.Second)
-		return nil, err
+		return nil, 0, err
 	}
 
 	sc.URL = "ws://" + addr + "/ws"
@@ -316,7 +320,7 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 		res.WriteTable(&prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " | "})
 	}
 	stopErr := srv.stop(30 * time.Second)
-	return res, errors.Join(runErr, stopErr)
+	return res, srv.maxRSS, errors.Join(runErr, stopErr)
 }
 
 func writeJSON(path string, v any) error {
