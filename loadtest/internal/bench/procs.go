@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,9 +20,6 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan error
-	// maxRSS is the process's peak resident set in bytes, from the kernel's accounting
-	// (wait4's ru_maxrss); set before done delivers.
-	maxRSS float64
 }
 
 // start runs argv (under taskset when cpus is set) with env added to ours, output to log.
@@ -39,14 +37,29 @@ func start(name, cpus string, argv []string, env map[string]string, log io.Write
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() {
-		err := cmd.Wait()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			p.maxRSS = float64(ru.Maxrss) * 1024 // kilobytes on Linux
-		}
-		p.done <- err
-	}()
+	go func() { p.done <- cmd.Wait() }()
 	return p, nil
+}
+
+// peakRSS is the running process's peak resident set in bytes: the kernel's high-water
+// mark of its memory map (VmHWM), since its last exec. Not wait4's ru_maxrss: that also
+// counts the map the child was forked with, ours (os/exec forks with CLONE_VM), so it
+// reports the bench's own size.
+func (p *process) peakRSS() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("%s: peak RSS: %w", p.name, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%g kB", &kb); err != nil {
+				return 0, fmt.Errorf("%s: peak RSS: %q: %w", p.name, line, err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: peak RSS: no VmHWM in /proc/%d/status", p.name, p.cmd.Process.Pid)
 }
 
 // stop sends SIGTERM, waits up to grace, then kills; it always reaps the process.

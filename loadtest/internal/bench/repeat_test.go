@@ -123,7 +123,7 @@ func TestRepeatsReport(t *testing.T) {
 		"Medians of 3 runs per variant",
 		"| latency | 1.00x | - | - | 1.18x (1.08-1.27) / - | 1.00x | 1.18x | - | 1.05x | 1.18x |",
 		"| multi #3 | latency | 0 | 1000 | 0 | 65.00 | 130.00 | 130.00 | 130.00 | 0 | 10 | 0 | 0.0 | 40.0 |",
-		"peak RSS over its life 0.4 MiB (40.0 KB/conn)",
+		"peak RSS 0.4 MiB (40.0 KB/conn)",
 		"### multi / latency (run 3 of 3)",
 	} {
 		if !strings.Contains(s, want) {

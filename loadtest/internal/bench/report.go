@@ -43,8 +43,8 @@ type Row struct {
 	PeakConns           float64 `json:"peak_conns"`
 	RSSPerConnKB        float64 `json:"rss_per_conn_kb"`
 	PeakRSSMB           float64 `json:"peak_rss_mb"`
-	// MaxRSSPerConnKB is the server's true peak RSS (the kernel's high-water mark over
-	// its whole life) over the idle process, per connection; RSSPerConnKB is one sample,
+	// MaxRSSPerConnKB is the server's true peak RSS (the kernel's high-water mark from
+	// its start to the end of the load) over the idle process, per connection; RSSPerConnKB is one sample,
 	// taken once every connection was subscribed, which right after a storm of handshakes
 	// lands before or after a garbage collection by chance.
 	MaxRSSPerConnKB      float64 `json:"max_rss_per_conn_kb,omitempty"`
@@ -416,7 +416,7 @@ func (rep *report) details(b *strings.Builder) {
 		if s := res.Server; s != nil && s.Scraped {
 			peak := ""
 			if r.ServerMaxRSS > 0 {
-				peak = fmt.Sprintf("; peak RSS over its life %.1f MiB (%.1f KB/conn)", r.ServerMaxRSS/(1<<20), w.MaxRSSPerConnKB)
+				peak = fmt.Sprintf("; peak RSS %.1f MiB (%.1f KB/conn)", r.ServerMaxRSS/(1<<20), w.MaxRSSPerConnKB)
 			}
 			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle)%s, CPU %.2fs for %.0f messages (%.2f µs/msg) in %.0f frames (%.2f msgs/frame, %.2f µs/frame), disconnects %s, rejected %s\n",
 				s.Peak.Connections, s.Peak.ResidentBytes/(1<<20), s.RSSDeltaPerConnBytes/1024, peak, s.Delta.CPUSeconds, s.Delta.Delivered,

@@ -29,8 +29,8 @@ type record struct {
 	// Repeat is which run of the scenario this is against the variant (1-based).
 	Repeat int          `json:"repeat,omitempty"`
 	Result *load.Result `json:"result"`
-	// ServerMaxRSS is the server process's peak RSS in bytes over its whole life, from
-	// the kernel when it exited: the true peak, where the scraped RSS is one sample.
+	// ServerMaxRSS is the server process's peak RSS in bytes from its start to the end of
+	// the load, from the kernel (VmHWM): the true peak, where the scraped RSS is one sample.
 	ServerMaxRSS float64 `json:"server_max_rss,omitempty"`
 	Error        string  `json:"error,omitempty"`
 	Row          Row     `json:"row"`
@@ -319,8 +319,14 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 	if res != nil {
 		res.WriteTable(&prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " | "})
 	}
+	// Before the stop: the drain of a shutdown is not the load's, and the process must
+	// still exist to be asked.
+	maxRSS, rssErr := srv.peakRSS()
+	if rssErr != nil {
+		fmt.Fprintf(b.stderr, "bench: %s/%s: %v\n", v.Name, e.Name, rssErr)
+	}
 	stopErr := srv.stop(30 * time.Second)
-	return res, srv.maxRSS, errors.Join(runErr, stopErr)
+	return res, maxRSS, errors.Join(runErr, stopErr)
 }
 
 func writeJSON(path string, v any) error {
