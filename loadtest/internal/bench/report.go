@@ -43,10 +43,10 @@ type Row struct {
 	PeakConns           float64 `json:"peak_conns"`
 	RSSPerConnKB        float64 `json:"rss_per_conn_kb"`
 	PeakRSSMB           float64 `json:"peak_rss_mb"`
-	// MaxRSSPerConnKB is the server's true peak RSS (the kernel's high-water mark from
-	// its start to the end of the load) over the idle process, per connection; RSSPerConnKB is one sample,
-	// taken once every connection was subscribed, which right after a storm of handshakes
-	// lands before or after a garbage collection by chance.
+	// MaxRSSPerConnKB is the server's true peak RSS (the kernel's high-water mark, from its
+	// start until the clients have gone, their disconnect included) over the idle process,
+	// per connection. RSSPerConnKB is one sample, taken once every connection was
+	// subscribed; both move with where the garbage collector's cycles fall.
 	MaxRSSPerConnKB      float64 `json:"max_rss_per_conn_kb,omitempty"`
 	HandshakesPerSec     float64 `json:"handshakes_per_sec"`
 	AllSubscribedSeconds float64 `json:"all_subscribed_seconds"`

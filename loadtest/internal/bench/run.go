@@ -29,8 +29,9 @@ type record struct {
 	// Repeat is which run of the scenario this is against the variant (1-based).
 	Repeat int          `json:"repeat,omitempty"`
 	Result *load.Result `json:"result"`
-	// ServerMaxRSS is the server process's peak RSS in bytes from its start to the end of
-	// the load, from the kernel (VmHWM): the true peak, where the scraped RSS is one sample.
+	// ServerMaxRSS is the server process's peak RSS in bytes from its start until the
+	// load's clients have gone (their mass disconnect included), from the kernel (VmHWM):
+	// the true peak, where the scraped RSS is one sample.
 	ServerMaxRSS float64 `json:"server_max_rss,omitempty"`
 	Error        string  `json:"error,omitempty"`
 	Row          Row     `json:"row"`
@@ -319,8 +320,8 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 	if res != nil {
 		res.WriteTable(&prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " | "})
 	}
-	// Before the stop: the drain of a shutdown is not the load's, and the process must
-	// still exist to be asked.
+	// Before the stop (the process must still exist to be asked; its shutdown is not the
+	// load's), after the clients left: a mass disconnect is part of what a server must hold.
 	maxRSS, rssErr := srv.peakRSS()
 	if rssErr != nil {
 		fmt.Fprintf(b.stderr, "bench: %s/%s: %v\n", v.Name, e.Name, rssErr)
