@@ -239,15 +239,7 @@ func TestReportOnlyRebuildsFloor(t *testing.T) {
 	if err := writeFloorJSON(dir, measuredFloor()); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := Run(t.Context(), []string{"--report-only", "--scenarios", scen, "--out-dir", out, "--date", date}, &stdout, &stderr); err != nil {
-		t.Fatalf("report-only: %v (stderr %q)", err, stderr.String())
-	}
-	md, err := os.ReadFile(filepath.Join(out, date+".md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(md)
+	s := reportOnly(t, scen, out, date)
 	floorAt, resultsAt := strings.Index(s, "## Host write floor"), strings.Index(s, "## Results")
 	if floorAt < 0 || resultsAt < floorAt || !strings.Contains(s, "0.95 core here in the kernel alone") {
 		t.Errorf("report lacks the floor section before the results:\n%s", s)
@@ -260,8 +252,24 @@ func TestReportOnlyRebuildsFloor(t *testing.T) {
 	if err := writeFloorJSON(dir, &floorRecord{Error: "floor: reader: exit status 1"}); err != nil {
 		t.Fatal(err)
 	}
-	err = Run(t.Context(), []string{"--report-only", "--scenarios", scen, "--out-dir", out, "--date", date}, &stdout, &stderr)
+	var stdout, stderr bytes.Buffer
+	err := Run(t.Context(), []string{"--report-only", "--scenarios", scen, "--out-dir", out, "--date", date}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "floor: reader") {
 		t.Errorf("report-only with a failed probe = %v, want the probe's error", err)
 	}
+}
+
+// reportOnly runs `loadtest bench --report-only` on the results under out/date and returns
+// the report it wrote.
+func reportOnly(t *testing.T, scen, out, date string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := Run(t.Context(), []string{"--report-only", "--scenarios", scen, "--out-dir", out, "--date", date}, &stdout, &stderr); err != nil {
+		t.Fatalf("report-only: %v (stderr %q)", err, stderr.String())
+	}
+	md, err := os.ReadFile(filepath.Join(out, date+".md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(md)
 }

@@ -109,15 +109,7 @@ func TestRepeatsReport(t *testing.T) {
 	scen := writeTemp(t, "scenarios.json", `{"topic": "trades",
 		"variants": [{"name": "single", "binary": "ws-single", "cores": 1}, {"name": "multi", "binary": "ws-multi", "cores": 2}],
 		"scenarios": [{"name": "latency", "kind": "market", "load": {}}]}`)
-	var stdout, stderr bytes.Buffer
-	if err := Run(t.Context(), []string{"--report-only", "--scenarios", scen, "--out-dir", out, "--date", date}, &stdout, &stderr); err != nil {
-		t.Fatalf("report-only: %v (stderr %q)", err, stderr.String())
-	}
-	md, err := os.ReadFile(filepath.Join(out, date+".md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(md)
+	s := reportOnly(t, scen, out, date)
 	for _, want := range []string{
 		"| single #1 | latency |", "| single #3 | latency |", "| multi #2 | latency |",
 		"Medians of 3 runs per variant",
