@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // allocEnv makes the test binary, started as a child by TestProcessPeakRSS, touch 64 MiB,
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // TestProcessPeakRSS: a running child's peak RSS still counts the 64 MiB it touched and
