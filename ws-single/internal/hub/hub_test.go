@@ -128,6 +128,20 @@ func (f *fixture) client(t *testing.T, conn Conn) *Client {
 	return c
 }
 
+// heldAndOpen registers two clients subscribed to "t": one on held, a socket that
+// takes nothing until its gate is closed, and one on open, which keeps pace. It
+// returns once open has read its subscribe reply, with the held client.
+func (f *fixture) heldAndOpen(t *testing.T) (held, open *fakeConn, c *Client) {
+	t.Helper()
+	held, open = newFakeConn(), newFakeConn()
+	held.gate = make(chan struct{})
+	c, co := f.client(t, held), f.client(t, open)
+	f.do(t, c, protocol.OpSubscribe, "", "t")
+	f.do(t, co, protocol.OpSubscribe, "", "t")
+	open.waitLines(t, 1)
+	return held, open, c
+}
+
 func (f *fixture) do(t *testing.T, c *Client, op string, id string, channels ...string) {
 	t.Helper()
 	req := protocol.Request{Op: op, ID: id, HasID: id != "", Channels: channels}
@@ -264,12 +278,7 @@ func TestOverflowCutsOnlyTheSlowClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := start(t, tt.cfg)
-			slow, healthy := newFakeConn(), newFakeConn()
-			slow.gate = make(chan struct{})
-			cs, ch := f.client(t, slow), f.client(t, healthy)
-			f.do(t, cs, protocol.OpSubscribe, "", "t")
-			f.do(t, ch, protocol.OpSubscribe, "", "t")
-			healthy.waitLines(t, 1)
+			slow, healthy, _ := f.heldAndOpen(t)
 			// The healthy client keeps pace; the slow one's writer is stuck.
 			for i := range 20 {
 				f.publish(t, "t", "t", i)

@@ -15,12 +15,7 @@ import (
 // the socket drains the held-back messages follow in one write, in order.
 func TestFullSocketDoesNotHoldTheLoop(t *testing.T) {
 	f := start(t, roomy)
-	full, ok := newFakeConn(), newFakeConn()
-	full.gate = make(chan struct{})
-	cf, co := f.client(t, full), f.client(t, ok)
-	f.do(t, cf, protocol.OpSubscribe, "", "t")
-	f.do(t, co, protocol.OpSubscribe, "", "t")
-	ok.waitLines(t, 1)
+	full, ok, cf := f.heldAndOpen(t)
 	const n = 20
 	for i := range n {
 		f.publish(t, "t", "t", i)
