@@ -49,6 +49,7 @@ type Client struct {
 	inflight     int                 // messages of the hand-off being flushed
 	inflightB    int                 // bytes of inflight
 	owed         written             // the flushing hand-off's figures, counted once it is out
+	pingSlot     uint8               // the ping slot it joined at registration
 
 	// mu guards the lifecycle below; it is never taken on the broadcast path.
 	mu      sync.Mutex

@@ -39,6 +39,7 @@ type fakeConn struct {
 	closeText string
 	closed    bool
 	closedCh  chan struct{} // closed with closed; made lazily under mu
+	pings     int
 }
 
 func (f *fakeConn) Write(_ context.Context, _ websocket.MessageType, p []byte) error {
@@ -126,7 +127,12 @@ func (f *fakeConn) closedLocked() chan struct{} {
 	return f.closedCh
 }
 
-func (f *fakeConn) Ping(ctx context.Context) error { return nil }
+func (f *fakeConn) Ping(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pings++
+	return nil
+}
 
 func (f *fakeConn) Close(code websocket.StatusCode, text string) error {
 	f.mu.Lock()
@@ -481,6 +487,62 @@ func TestCloseAllAndShardBalance(t *testing.T) {
 
 // TestPickLeastLoaded checks the sharding function after churn: connections leaving one shard
 // make it the target of the next connections.
+// TestFirstPingOneIntervalAfterRegister drives the shard's ping ticks by hand: a client is
+// first pinged pingSlots ticks (one interval) after the last tick before it registered, as
+// ws-single pings one interval after the connect, and then once every interval.
+func TestFirstPingOneIntervalAfterRegister(t *testing.T) {
+	cfg := testConfig()
+	cfg.Shards = 1 // PingInterval 0: no ticker, only the ticks below
+	h, _ := startHub(t, cfg)
+	type client struct {
+		c     *Client
+		f     *fakeConn
+		first int // tick of the expected first ping
+		ticks []int
+	}
+	// registered before any tick, after tick 0, after tick 6 and after tick 15
+	registerAfter := map[int]int{-1: 0, 0: 1, 6: 2, 15: 3}
+	clients := make([]*client, len(registerAfter))
+	register := func(tick int) {
+		if i, ok := registerAfter[tick]; ok {
+			f := &fakeConn{}
+			clients[i] = &client{c: h.Register(f), f: f, first: tick + pingSlots}
+		}
+	}
+	register(-1)
+	for tick := range 3 * pingSlots {
+		s := clients[0].c.shard
+		inShard(clients[0].c, func() { s.ping(context.Background()) })
+		for _, cl := range clients {
+			if cl == nil {
+				continue
+			}
+			// A ping that started set pinging before the tick returned; wait until it is done.
+			eventually(t, "ping done", func() bool {
+				cl.c.mu.Lock()
+				defer cl.c.mu.Unlock()
+				return !cl.c.pinging
+			})
+			cl.f.mu.Lock()
+			if cl.f.pings > len(cl.ticks) {
+				cl.ticks = append(cl.ticks, tick)
+			}
+			cl.f.mu.Unlock()
+		}
+		register(tick)
+	}
+	for i, cl := range clients {
+		var want []int
+		for tick := cl.first; tick < 3*pingSlots; tick += pingSlots {
+			want = append(want, tick)
+		}
+		if !slices.Equal(cl.ticks, want) {
+			t.Errorf("client %d: pinged at ticks %v, want %v", i, cl.ticks, want)
+		}
+		cl.c.Finish(ReasonClient)
+	}
+}
+
 func TestPickLeastLoaded(t *testing.T) {
 	h, _ := startHub(t, testConfig())
 	byShard := map[int][]*Client{}

@@ -13,8 +13,10 @@ import (
 )
 
 // pingSlots spreads pings over the ping interval: every PingInterval/pingSlots the shard
-// pings the clients whose id falls in the current slot, so 10K clients never start 10K
-// ping goroutines at the same instant.
+// pings the clients of the current slot, so 10K clients never start 10K ping goroutines at
+// the same instant. A client joins the slot whose tick came last when it registered, so its
+// first ping comes one interval after it connected (to within a slot), as in ws-single,
+// never moments after.
 const pingSlots = 16
 
 type eventKind uint8
@@ -78,7 +80,7 @@ type shard struct {
 	wildcards map[string]*subscribers // topic -> subscribers of "<topic>:*"
 	draining  bool
 	slow      []*Client // clients cut during the current fan-out, dropped after it
-	pingSlot  uint64
+	pingTicks uint64    // ping ticks so far; the next one pings slot pingTicks % pingSlots
 
 	dirty []*Client  // clients with pending messages to write at the end of the round
 	stats writeStats // figures of the round's writes, counted once at its end
@@ -189,6 +191,7 @@ func (s *shard) handle(ctx context.Context, ev event) {
 	switch ev.kind {
 	case evRegister:
 		s.clients[c] = struct{}{}
+		c.pingSlot = uint8((s.pingTicks + pingSlots - 1) % pingSlots)
 		if s.draining {
 			s.drop(c)
 			c.Kill(ReasonShutdown)
@@ -452,10 +455,10 @@ func (s *shard) handoff(r handoff) {
 
 // ping pings the clients of the current slot.
 func (s *shard) ping(ctx context.Context) {
-	slot := s.pingSlot % pingSlots
-	s.pingSlot++
+	slot := s.pingTicks % pingSlots
+	s.pingTicks++
 	for c := range s.clients {
-		if c.id%pingSlots == slot {
+		if uint64(c.pingSlot) == slot {
 			c.startPing(ctx, s.hub.cfg.WriteTimeout)
 		}
 	}
