@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -107,11 +108,15 @@ func run(ctx context.Context) error {
 		log.Warn("cgroup: limits not readable", zap.Error(err))
 	}
 	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit())
+	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(soft)
+	}
 	log.Info("starting ws-multi",
 		zap.String("version", version), zap.String("commit", commit),
 		zap.Int("gomaxprocs", procs), zap.Int("shards", shards),
 		zap.Int("cgroup_version", lim.Version), zap.Float64("cgroup_cpu_cores", lim.CPUCores),
-		zap.Int64("cgroup_memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns))
+		zap.Int64("cgroup_memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns),
+		zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)))
 
 	h, err := hub.New(hub.Config{
 		Shards:            shards,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -107,8 +108,12 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		return fmt.Errorf("cgroup limits: %w", err)
 	}
 	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit())
+	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(soft)
+	}
 	log.Info("limits", zap.Int("cgroup_version", lim.Version), zap.Float64("cpu_cores", lim.CPUCores),
-		zap.Int64("memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns))
+		zap.Int64("memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns),
+		zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)))
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit})
