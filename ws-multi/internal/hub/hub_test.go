@@ -485,8 +485,6 @@ func TestCloseAllAndShardBalance(t *testing.T) {
 	}
 }
 
-// TestPickLeastLoaded checks the sharding function after churn: connections leaving one shard
-// make it the target of the next connections.
 // TestFirstPingOneIntervalAfterRegister drives the shard's ping ticks by hand: a client is
 // first pinged pingSlots ticks (one interval) after the last tick before it registered, as
 // ws-single pings one interval after the connect, and then once every interval.
@@ -543,6 +541,8 @@ func TestFirstPingOneIntervalAfterRegister(t *testing.T) {
 	}
 }
 
+// TestPickLeastLoaded checks the sharding function after churn: connections leaving one shard
+// make it the target of the next connections.
 func TestPickLeastLoaded(t *testing.T) {
 	h, _ := startHub(t, testConfig())
 	byShard := map[int][]*Client{}
