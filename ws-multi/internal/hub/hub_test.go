@@ -39,7 +39,7 @@ type fakeConn struct {
 	closeText string
 	closed    bool
 	closedCh  chan struct{} // closed with closed; made lazily under mu
-	pings     int
+	pings     int           // Ping calls
 }
 
 func (f *fakeConn) Write(_ context.Context, _ websocket.MessageType, p []byte) error {
@@ -508,8 +508,8 @@ func TestFirstPingOneIntervalAfterRegister(t *testing.T) {
 		}
 	}
 	register(-1)
+	s := clients[0].c.shard // the only one
 	for tick := range 3 * pingSlots {
-		s := clients[0].c.shard
 		inShard(clients[0].c, func() { s.ping(context.Background()) })
 		for _, cl := range clients {
 			if cl == nil {
