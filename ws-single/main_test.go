@@ -42,6 +42,10 @@ func TestCommandLine(t *testing.T) {
 		{name: "version", args: []string{"--version"}, code: 0, stdout: "ws-single v0.0.0-dev (commit unknown)\n"},
 		{name: "invalid config", env: map[string]string{"WS_READ_LIMIT": "abc"}, code: 2, stderrPart: "WS_READ_LIMIT"},
 		{name: "invalid log level", env: map[string]string{"WS_LOG_LEVEL": "loud"}, code: 2, stderrPart: "WS_LOG_LEVEL"},
+		{name: "brokers set but empty", env: map[string]string{"WS_KAFKA_BROKERS": ""}, code: 2, stderrPart: `WS_KAFKA_BROKERS="": must not be empty`},
+		{name: "topics only commas", env: map[string]string{"WS_KAFKA_TOPICS": " , "}, code: 2, stderrPart: `WS_KAFKA_TOPICS=" , ": must not be empty`},
+		{name: "ping interval of 1ns", env: map[string]string{"WS_PING_INTERVAL": "1ns"}, code: 2, stderrPart: `WS_PING_INTERVAL="1ns": must be at least 1s`},
+		{name: "header limit too small", env: map[string]string{"WS_MAX_HEADER_BYTES": "100"}, code: 2, stderrPart: "WS_MAX_HEADER_BYTES"},
 		{name: "unknown argument", args: []string{"serve"}, code: 2, stderrPart: "usage"},
 	}
 	for _, tt := range tests {

@@ -20,22 +20,25 @@ type Message struct {
 
 // Conn is the socket side of a client, implemented by the server.
 type Conn interface {
-	// Write writes msgs to the socket in order, from the hub loop, so it must not
-	// wait for the socket: it reports whether the socket took every byte. When it
-	// did not, the rest waits for Flush, and Write is not called again before
-	// Flush has returned.
-	Write(msgs []*Message) (bool, error)
+	// Write writes a prefix of msgs to the socket in order, from the hub loop, so
+	// it must not wait for the socket. It takes messages until its buffer holds
+	// more than about 64 KiB that the socket did not take, and returns how many
+	// it took (at least one unless err) and whether the socket took every byte
+	// of them. When it did not, the rest waits for Flush, and Write is not called
+	// again before Flush has returned.
+	Write(msgs []*Message) (n int, done bool, err error)
 	// Flush writes what the last Write left over, waiting for the socket within
 	// the write timeout. It runs on the client's flusher goroutine.
 	Flush() error
-	// Overflow reports that the client's send queue passed a limit. It is called
-	// from the hub loop and must not block: the connection closes itself with
-	// 1008 "slow" elsewhere.
+	// Overflow reports that the client's queue is past a limit and the client is
+	// not draining it (doc.go, Slow consumers). It is called from the hub loop
+	// and must not block: the connection closes itself with 1008 "slow"
+	// elsewhere.
 	Overflow()
 }
 
 // Client is one WebSocket client as the hub sees it. Its fields are owned by
-// the hub loop, except flushers.
+// the hub loop, except conn and flushers.
 type Client struct {
 	conn Conn
 
@@ -48,6 +51,13 @@ type Client struct {
 	flushing      bool   // a flusher goroutine finishes a write the socket did not take at once
 	gone          bool   // unregistered, overflowed or failed: no more deliveries
 	mark          uint64 // last broadcast sequence delivered, de-duplicates wildcards
+
+	// The slow rule (Hub.slow): the clock is read only while the queue is past a
+	// limit or when a write is handed to a flusher (the socket did not take it).
+	overSince  time.Time // when the queue went past a limit; zero while within them
+	flushSince time.Time // when the write in flight was handed to its flusher
+
+	syncs []chan struct{} // Sync callers waiting for an empty queue
 
 	// flushers counts running flusher goroutines; Wait waits for them.
 	flushers sync.WaitGroup

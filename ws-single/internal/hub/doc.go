@@ -8,7 +8,7 @@
 // channels:
 //
 //   - reader goroutines (one per connection, in the server) send register,
-//     unregister, request and error-reply events on the control channel;
+//     unregister, request, error-reply and sync events on the control channel;
 //   - Kafka partition goroutines send encoded records on the publish channel;
 //   - flusher goroutines (see below) report on the hand-off channel.
 //
@@ -26,7 +26,7 @@
 //
 // # Writes from the loop
 //
-// At the end of a round the loop calls Conn.Write once for each client with
+// At the end of a round the loop calls Conn.Write for each client with
 // pending messages: the server corks the socket, writes the frames (they only
 // land in memory) and offers them to the socket in one non-blocking syscall.
 // When the socket takes everything (the normal case: clients keep up), the
@@ -34,33 +34,69 @@
 // records arrive per round, so each client gets its messages in fewer,
 // bigger writes (nats-server's flush coalescing).
 //
+// Writes are chunks: a Write hands the socket frames only until more than
+// about 64 KiB wait in the connection's buffer that the socket did not take,
+// and says how many messages it took; the rest of the queue stays queued as the
+// shared messages it is, so a burst is never copied per client. While the
+// socket takes every chunk at once the next one follows in the same round.
+//
 // A socket that does not take everything (its peer reads slowly) gets a
-// flusher goroutine, which calls Conn.Flush to write the rest, waiting for the
-// socket within the write timeout, and reports on the hand-off channel; the
-// client's new messages wait in its queue meanwhile and go in the next write
-// after the report. A flusher only waits on its socket: an idle or keeping-up
-// client has its reader goroutine and nothing else.
+// flusher goroutine, which calls Conn.Flush to write the rest of the chunk,
+// waiting for the socket within the write timeout, and reports on the hand-off
+// channel; the client's other messages wait in its queue meanwhile and go in
+// the next write after the report. A flusher only waits on its socket: an idle
+// or keeping-up client has its reader goroutine and nothing else.
 //
 // The loop may write to a socket only because nothing on a connection waits
 // for the socket under coder/websocket's write lock: the server's cork takes
 // every frame, control frames of other goroutines included, and keeps what
 // the socket does not take for a flusher or its own drain goroutine.
 //
+// # Slow consumers
+//
+// A client's queue is its pending messages plus the write in flight. It is
+// judged only when a message is queued for it (under new traffic) and only
+// when the queue is past SendQueueMessages or SendQueueBytes: then the client
+// is cut as slow (Conn.Overflow: 1008 "slow") unless it is draining. It is not
+// draining when its write in flight has waited for the socket for more than
+// slowAfter (1 s), or when its queue has stayed past a limit for longer than
+// WriteTimeout. A client with no write in flight, or whose writes complete, is
+// never cut by a burst it is draining. The wait of a write in flight is
+// measured from when its flusher started (write reads the clock then, only for
+// a socket that did not take a write at once), so a client whose socket has
+// been stuck for more than slowAfter is cut the first time its queue goes past
+// a limit. The clock is also read for a client past a limit (the
+// WriteTimeout count, which a queue back within the limits restarts: settle).
+//
+// # Sync
+//
+// Hub.Sync is the barrier of the rate-limit close: it returns once every
+// message queued for the client before it, the replies owed to the requests
+// already accepted included, has been handed to the connection (no pending
+// message, no write in flight), or the client is gone.
+//
 // # Invariants
 //
-//  1. Only the loop goroutine reads or writes Hub maps, Client.subs,
-//     Client.pending, dirty, flushing and the counters.
+//  1. Only the loop goroutine reads or writes Hub maps, the fields of Client
+//     (but conn and flushers), dirty and the counters. Hub.now is read-only.
 //  2. At most one write per client is out: the loop writes only to a client
 //     without a flusher, so Conn.Write and Conn.Flush never run concurrently
 //     for one client and messages keep their queue order: for one client, a
 //     partition's records arrive in offset order and a reply follows every
 //     message queued before its request.
 //  3. Conn.Write never waits for the socket, so the loop never does.
-//  4. The queue limit counts pending plus the write being flushed. Past it the
-//     client is dropped from the index at once (no more work for it) and
-//     Conn.Overflow tells the server to close it with 1008 "slow".
-//  5. Unregister returns only after the loop has forgotten the client; after
+//  4. The hot path (broadcast, enqueue of a client within its limits, write of
+//     a client that keeps up) allocates nothing per message and makes no
+//     syscall but the write. The hub loop does not read the clock on it; the
+//     server's Conn.Write reads it once per write that carries a record
+//     (conn.count: time.Since of the oldest record's timestamp, for the
+//     delivery latency), not per message.
+//  5. A client cut as slow is dropped from the index at once (no more work for
+//     it) and Conn.Overflow tells the server to close it.
+//  6. Unregister returns only after the loop has forgotten the client; after
 //     that no flusher is started for it, so Client.Wait cannot miss one.
-//  6. A record reaches a client once even when it is subscribed to both the
+//  7. A record reaches a client once even when it is subscribed to both the
 //     record's channel and its topic wildcard (a per-broadcast sequence mark).
+//  8. Every Sync caller is released: when the client's queue is out (settle)
+//     or when it is dropped.
 package hub

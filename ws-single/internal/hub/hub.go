@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
@@ -13,12 +14,18 @@ var ErrStopped = errors.New("hub: stopped")
 
 // Config bounds what one client may hold.
 type Config struct {
-	// MaxSubscriptions is how many channels one client may subscribe to.
+	// MaxSubscriptions is how many channels one client may subscribe to
+	// (WS_MAX_SUBSCRIPTIONS).
 	MaxSubscriptions int
 	// SendQueueMessages and SendQueueBytes bound one client's queue (pending
-	// plus being written); past either the client is cut as slow.
+	// plus the write in flight; WS_SEND_QUEUE_MESSAGES, WS_SEND_QUEUE_BYTES):
+	// past either, a client that is not draining is cut as slow (see doc.go).
 	SendQueueMessages int
 	SendQueueBytes    int
+	// WriteTimeout is how long a queue may stay past a limit before its client
+	// is cut as slow even though its writes complete (WS_WRITE_TIMEOUT); 0
+	// turns that rule off.
+	WriteTimeout time.Duration
 }
 
 // Channel sizes. Control events come from reader goroutines (one per client,
@@ -43,6 +50,7 @@ const (
 	evRequest
 	evReply
 	evEach
+	evSync
 )
 
 type event struct {
@@ -69,6 +77,7 @@ type Hub struct {
 	next chan handoff
 	pub  chan *Message
 	done chan struct{}
+	now  func() time.Time // the slow rule's clock; time.Now but in tests
 
 	// Owned by the loop goroutine.
 	clients       map[*Client]struct{}
@@ -89,6 +98,7 @@ func New(cfg Config, m *metrics.Metrics) *Hub {
 		next:    make(chan handoff, handoffQueue),
 		pub:     make(chan *Message, publishQueue),
 		done:    make(chan struct{}),
+		now:     time.Now,
 		clients: make(map[*Client]struct{}),
 		exact:   make(map[string]*clientSet),
 		wild:    make(map[string]*clientSet),
@@ -102,9 +112,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	for {
 		// A round: one event (control events first: they are few, readers are
 		// rate-limited, and must never wait behind a record flood), or the
-		// records already waiting (up to roundRecords), and then one write per
-		// client that got something. Under load more records wait per round, so
-		// each client's messages leave in fewer, bigger writes.
+		// records already waiting (up to roundRecords), and then one write (in
+		// chunks of about 64 KiB while its socket takes them) per client that
+		// got something. Under load more records wait per round, so each
+		// client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-h.ctrl:
 			h.handle(ev)
@@ -230,6 +241,15 @@ func (h *Hub) Each(ctx context.Context, fn func(Conn)) error {
 	return h.call(ctx, event{kind: evEach, fn: fn})
 }
 
+// Sync is the barrier before a close that owes replies: it returns once every
+// message queued for c before the call has been handed to c's connection, that
+// is once c has no pending message and no write in flight, or c is gone (or ctx
+// ends, or the hub stops). Replies to requests sent with Handle or Reject
+// before Sync are queued before it.
+func (h *Hub) Sync(ctx context.Context, c *Client) error {
+	return h.call(ctx, event{kind: evSync, c: c})
+}
+
 // Publish hands a record's message to the loop for fan-out. It blocks while
 // the loop is behind (bounded queue), which holds the backlog in Kafka.
 func (h *Hub) Publish(ctx context.Context, m *Message) error {
@@ -263,209 +283,14 @@ func (h *Hub) handle(ev event) {
 		for c := range h.clients {
 			ev.fn(c.conn)
 		}
+	case evSync:
+		if !ev.c.gone && (len(ev.c.pending) > 0 || ev.c.flushing) {
+			// Released by settle or drop, when the queue is out or c is gone.
+			ev.c.syncs = append(ev.c.syncs, ev.done)
+			return
+		}
 	}
 	if ev.done != nil {
 		close(ev.done)
-	}
-}
-
-func (h *Hub) request(c *Client, req protocol.Request) {
-	if c.gone {
-		return
-	}
-	switch req.Op {
-	case protocol.OpSubscribe:
-		added := 0
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; !ok {
-				added++
-			}
-		}
-		if len(c.subs)+added > h.cfg.MaxSubscriptions {
-			h.m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
-			h.enqueue(c, &Message{Wire: protocol.EncodeError(&protocol.Error{
-				Code:    protocol.CodeTooManySubscriptions,
-				Message: "subscribe would pass the limit of subscriptions per client",
-				ID:      req.ID, HasID: req.HasID,
-			})})
-			return
-		}
-		if c.subs == nil && added > 0 {
-			c.subs = make(map[string]struct{}, added)
-		}
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; !ok {
-				c.subs[ch] = struct{}{}
-				h.subscribe(c, ch)
-			}
-		}
-	case protocol.OpUnsubscribe:
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; ok {
-				delete(c.subs, ch)
-				h.unsubscribe(c, ch)
-			}
-		}
-	}
-	h.enqueue(c, &Message{Wire: protocol.EncodeReply(req)})
-}
-
-func (h *Hub) sets(ch string) (map[string]*clientSet, string) {
-	if topic, ok := protocol.WildcardTopic(ch); ok {
-		return h.wild, topic
-	}
-	return h.exact, ch
-}
-
-func (h *Hub) subscribe(c *Client, ch string) {
-	sets, key := h.sets(ch)
-	s := sets[key]
-	if s == nil {
-		s = newClientSet()
-		sets[key] = s
-		h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
-	}
-	s.add(c)
-	h.subscriptions++
-	h.m.Subscriptions.Set(float64(h.subscriptions))
-}
-
-func (h *Hub) unsubscribe(c *Client, ch string) {
-	sets, key := h.sets(ch)
-	if s := sets[key]; s != nil {
-		s.remove(c)
-		if s.len() == 0 {
-			delete(sets, key)
-			h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
-		}
-	}
-	h.subscriptions--
-	h.m.Subscriptions.Set(float64(h.subscriptions))
-}
-
-// drop ends every delivery to c at once: its queue now, its subscriptions
-// when the current event is done (broadcast may be walking them).
-func (h *Hub) drop(c *Client) {
-	if c.gone {
-		return
-	}
-	c.gone = true
-	clear(c.pending)
-	c.pending, c.pendingBytes = nil, 0
-	h.dropped = append(h.dropped, c)
-}
-
-// unindex removes the subscriptions of the clients dropped during an event.
-func (h *Hub) unindex() {
-	for i, c := range h.dropped {
-		for ch := range c.subs {
-			h.unsubscribe(c, ch)
-		}
-		c.subs = nil
-		h.dropped[i] = nil
-	}
-	h.dropped = h.dropped[:0]
-}
-
-// broadcast fans m out to the subscribers of its channel and of its topic
-// wildcard. It allocates nothing: each recipient gets the same *Message.
-func (h *Hub) broadcast(m *Message) {
-	h.seq++
-	if s := h.exact[m.Channel]; s != nil {
-		for _, c := range s.list {
-			c.mark = h.seq
-			h.enqueue(c, m)
-		}
-	}
-	if !protocol.InTopic(m.Channel, m.Topic) {
-		return
-	}
-	if s := h.wild[m.Topic]; s != nil {
-		for _, c := range s.list {
-			if c.mark == h.seq {
-				continue // subscribed to the channel too: once is enough
-			}
-			h.enqueue(c, m)
-		}
-	}
-}
-
-// enqueue appends m to c's queue, to be written at the end of the round, and
-// cuts c when the queue passes a limit.
-func (h *Hub) enqueue(c *Client, m *Message) {
-	if c.gone {
-		return
-	}
-	c.pending = append(c.pending, m)
-	c.pendingBytes += len(m.Wire)
-	if len(c.pending)+c.inflightMsgs > h.cfg.SendQueueMessages ||
-		c.pendingBytes+c.inflightBytes > h.cfg.SendQueueBytes {
-		h.m.SendQueueOverflow.Inc()
-		h.drop(c)
-		c.conn.Overflow()
-		return
-	}
-	if !c.dirty && !c.flushing {
-		c.dirty = true
-		h.dirty = append(h.dirty, c)
-	}
-}
-
-// writeDirty ends a round: each client that got messages has them written,
-// corked, and offered to its socket in one non-blocking syscall (Conn.Write).
-// A socket that does not take everything at once (its peer reads slowly) gets
-// a flusher goroutine for the rest, and the client's next messages wait in its
-// queue until the flusher reports.
-func (h *Hub) writeDirty() {
-	for i, c := range h.dirty {
-		h.dirty[i] = nil
-		c.dirty = false
-		if !c.gone && !c.flushing && len(c.pending) > 0 {
-			h.write(c)
-		}
-	}
-	h.dirty = h.dirty[:0]
-	h.unindex() // clients whose socket failed
-}
-
-// write writes c's queue.
-func (h *Hub) write(c *Client) {
-	batch, bytes := c.pending, c.pendingBytes
-	done, err := c.conn.Write(batch)
-	clear(batch) // the bytes are in the cork: drop references so messages can be collected
-	c.pending, c.pendingBytes = reusable(batch), 0
-	switch {
-	case err != nil:
-		h.drop(c) // the connection ends itself (see Conn)
-	case !done:
-		c.flushing = true
-		c.inflightMsgs, c.inflightBytes = len(batch), bytes
-		c.flushers.Add(1)
-		go h.flush(c)
-	}
-}
-
-// flush is c's flusher goroutine: it exists only while c's socket is full.
-func (h *Hub) flush(c *Client) {
-	defer c.flushers.Done()
-	err := c.conn.Flush()
-	select {
-	case h.next <- handoff{c: c, failed: err != nil}:
-	case <-h.done:
-	}
-}
-
-// handoff takes a flusher's report: c may be written to again.
-func (h *Hub) handoff(r handoff) {
-	c := r.c
-	c.flushing = false
-	c.inflightMsgs, c.inflightBytes = 0, 0
-	if r.failed {
-		h.drop(c)
-		return
-	}
-	if !c.gone && len(c.pending) > 0 && !c.dirty {
-		c.dirty = true
-		h.dirty = append(h.dirty, c)
 	}
 }

@@ -2,9 +2,7 @@ package hub
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,145 +17,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeConn records what the hub writes. With gate set its socket is full:
-// Write keeps the lines back and reports them left over, and each Flush waits
-// for a value on gate (or its close) before the lines arrive; flushErr makes
-// Flush fail instead.
-type fakeConn struct {
-	mu       sync.Mutex
-	lines    []string
-	held     []string
-	batches  int
-	gate     chan struct{}
-	flushErr error
-	overflow chan struct{}
-	once     sync.Once
-}
-
-func newFakeConn() *fakeConn { return &fakeConn{overflow: make(chan struct{})} }
-
-func (f *fakeConn) Write(msgs []*Message) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.batches++
-	for _, m := range msgs {
-		f.held = append(f.held, string(m.Wire))
-	}
-	if f.gate != nil {
-		return false, nil
-	}
-	f.lines, f.held = append(f.lines, f.held...), nil
-	return true, nil
-}
-
-func (f *fakeConn) Flush() error {
-	<-f.gate
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.flushErr != nil {
-		f.held = nil
-		return f.flushErr
-	}
-	f.lines, f.held = append(f.lines, f.held...), nil
-	return nil
-}
-
-func (f *fakeConn) Overflow() { f.once.Do(func() { close(f.overflow) }) }
-
-// writes returns how many times the hub called Write.
-func (f *fakeConn) writes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.batches
-}
-
-func (f *fakeConn) snapshot() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.lines...)
-}
-
-// waitLines waits until f holds n lines and returns them.
-func (f *fakeConn) waitLines(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := f.snapshot()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d lines %q, want %d", len(got), got, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-type fixture struct {
-	h   *Hub
-	m   *metrics.Metrics
-	ctx context.Context
-}
-
-func start(t *testing.T, cfg Config) *fixture {
-	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"})
-	h := New(cfg, m)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
-	})
-	return &fixture{h: h, m: m, ctx: ctx}
-}
-
-func (f *fixture) client(t *testing.T, conn Conn) *Client {
-	t.Helper()
-	c := NewClient(conn)
-	if err := f.h.Register(f.ctx, c); err != nil {
-		t.Fatalf("Register() = %v", err)
-	}
-	t.Cleanup(func() {
-		_ = f.h.Unregister(context.Background(), c)
-		c.Wait()
-	})
-	return c
-}
-
-// heldAndOpen registers two clients subscribed to "t": one on held, a socket that
-// takes nothing until its gate is closed, and one on open, which keeps pace. It
-// returns once open has read its subscribe reply, with the held client.
-func (f *fixture) heldAndOpen(t *testing.T) (held, open *fakeConn, c *Client) {
-	t.Helper()
-	held, open = newFakeConn(), newFakeConn()
-	held.gate = make(chan struct{})
-	c, co := f.client(t, held), f.client(t, open)
-	f.do(t, c, protocol.OpSubscribe, "", "t")
-	f.do(t, co, protocol.OpSubscribe, "", "t")
-	open.waitLines(t, 1)
-	return held, open, c
-}
-
-func (f *fixture) do(t *testing.T, c *Client, op string, id string, channels ...string) {
-	t.Helper()
-	req := protocol.Request{Op: op, ID: id, HasID: id != "", Channels: channels}
-	if err := f.h.Handle(f.ctx, c, req); err != nil {
-		t.Fatalf("Handle() = %v", err)
-	}
-}
-
-func (f *fixture) publish(t *testing.T, topic, channel string, n int) {
-	t.Helper()
-	if err := f.h.Publish(f.ctx, &Message{Channel: channel, Topic: topic, Wire: []byte(fmt.Sprintf("%s#%d", channel, n))}); err != nil {
-		t.Fatalf("Publish() = %v", err)
-	}
-}
-
-var roomy = Config{MaxSubscriptions: 3, SendQueueMessages: 1000, SendQueueBytes: 1 << 20}
+var roomy = Config{MaxSubscriptions: 3, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: 5 * time.Second}
 
 func TestDeliveryFollowsSubscriptions(t *testing.T) {
 	f := start(t, roomy)
@@ -236,7 +96,7 @@ func TestSubscribeIsAllOrNothing(t *testing.T) {
 	got := conn.waitLines(t, 4)
 	want := []string{
 		`{"op":"subscribed","id":"1","channels":["a","b"]}`,
-		`{"op":"error","id":"2","code":"too_many_subscriptions","message":"subscribe would pass the limit of subscriptions per client"}`,
+		`{"op":"error","id":"2","code":"too_many_subscriptions","message":"subscribe would pass the limit of 3 channels per client"}`,
 		`{"op":"subscribed","id":"3","channels":["a","b","c"]}`,
 		"c#2",
 	}
@@ -267,23 +127,33 @@ func TestRejectQueuesErrorReplyInOrder(t *testing.T) {
 	}
 }
 
+// TestOverflowCutsOnlyTheSlowClient: a client whose socket takes nothing,
+// under continued traffic, is cut once its queue is past a limit and its write
+// in flight has waited more than slowAfter; a client that keeps pace is not.
 func TestOverflowCutsOnlyTheSlowClient(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
 	}{
-		{name: "messages", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 5, SendQueueBytes: 1 << 20}},
-		{name: "bytes", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 1000, SendQueueBytes: 40}},
+		{name: "messages", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 5, SendQueueBytes: 1 << 20, WriteTimeout: time.Minute}},
+		{name: "bytes", cfg: Config{MaxSubscriptions: 10, SendQueueMessages: 1000, SendQueueBytes: 40, WriteTimeout: time.Minute}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := start(t, tt.cfg)
 			slow, healthy, _ := f.heldAndOpen(t)
-			// The healthy client keeps pace; the slow one's writer is stuck.
+			// The healthy client keeps pace; the slow one's write is stuck but
+			// not yet for long: past its limits it is kept.
 			for i := range 20 {
 				f.publish(t, "t", "t", i)
 				healthy.waitLines(t, 2+i)
 			}
+			if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 0 {
+				t.Fatal("cut before its write had waited slowAfter")
+			}
+			f.clock.advance(slowAfter + time.Millisecond)
+			f.publish(t, "t", "t", 20)
+			healthy.waitLines(t, 22)
 			select {
 			case <-slow.overflow:
 			case <-time.After(5 * time.Second):
@@ -349,25 +219,6 @@ func TestEachAndStop(t *testing.T) {
 	<-done
 	if err := h.Publish(context.Background(), &Message{}); err != ErrStopped {
 		t.Fatalf("Publish after stop = %v, want ErrStopped", err)
-	}
-}
-
-// waitQueued waits until c has n messages pending, asking the loop itself.
-func waitQueued(t *testing.T, f *fixture, c *Client, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var got int
-		if err := f.h.Each(f.ctx, func(Conn) { got = len(c.pending) }); err != nil {
-			t.Fatal(err)
-		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pending = %d, want %d", got, n)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -1,5 +1,7 @@
 package hub
 
+import "github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+
 // clientSet is the subscribers of one channel: a slice to iterate fast on the
 // broadcast path and an index for O(1) removal (swap with the last element).
 type clientSet struct {
@@ -33,3 +35,110 @@ func (s *clientSet) remove(c *Client) {
 }
 
 func (s *clientSet) len() int { return len(s.list) }
+
+// request applies a valid request of c and queues its reply.
+func (h *Hub) request(c *Client, req protocol.Request) {
+	if c.gone {
+		return
+	}
+	switch req.Op {
+	case protocol.OpSubscribe:
+		added := 0
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; !ok {
+				added++
+			}
+		}
+		if len(c.subs)+added > h.cfg.MaxSubscriptions {
+			h.m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
+			e := protocol.TooManySubscriptions(h.cfg.MaxSubscriptions, req.ID, req.HasID)
+			h.enqueue(c, &Message{Wire: protocol.EncodeError(e)})
+			return
+		}
+		if c.subs == nil && added > 0 {
+			c.subs = make(map[string]struct{}, added)
+		}
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; !ok {
+				c.subs[ch] = struct{}{}
+				h.subscribe(c, ch)
+			}
+		}
+	case protocol.OpUnsubscribe:
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; ok {
+				delete(c.subs, ch)
+				h.unsubscribe(c, ch)
+			}
+		}
+	}
+	h.enqueue(c, &Message{Wire: protocol.EncodeReply(req)})
+}
+
+func (h *Hub) sets(ch string) (map[string]*clientSet, string) {
+	if topic, ok := protocol.WildcardTopic(ch); ok {
+		return h.wild, topic
+	}
+	return h.exact, ch
+}
+
+func (h *Hub) subscribe(c *Client, ch string) {
+	sets, key := h.sets(ch)
+	s := sets[key]
+	if s == nil {
+		s = newClientSet()
+		sets[key] = s
+		h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
+	}
+	s.add(c)
+	h.subscriptions++
+	h.m.Subscriptions.Set(float64(h.subscriptions))
+}
+
+func (h *Hub) unsubscribe(c *Client, ch string) {
+	sets, key := h.sets(ch)
+	if s := sets[key]; s != nil {
+		s.remove(c)
+		if s.len() == 0 {
+			delete(sets, key)
+			h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
+		}
+	}
+	h.subscriptions--
+	h.m.Subscriptions.Set(float64(h.subscriptions))
+}
+
+// unindex removes the subscriptions of the clients dropped during an event.
+func (h *Hub) unindex() {
+	for i, c := range h.dropped {
+		for ch := range c.subs {
+			h.unsubscribe(c, ch)
+		}
+		c.subs = nil
+		h.dropped[i] = nil
+	}
+	h.dropped = h.dropped[:0]
+}
+
+// broadcast fans m out to the subscribers of its channel and of its topic
+// wildcard. It allocates nothing: each recipient gets the same *Message.
+func (h *Hub) broadcast(m *Message) {
+	h.seq++
+	if s := h.exact[m.Channel]; s != nil {
+		for _, c := range s.list {
+			c.mark = h.seq
+			h.enqueue(c, m)
+		}
+	}
+	if !protocol.InTopic(m.Channel, m.Topic) {
+		return
+	}
+	if s := h.wild[m.Topic]; s != nil {
+		for _, c := range s.list {
+			if c.mark == h.seq {
+				continue // subscribed to the channel too: once is enough
+			}
+			h.enqueue(c, m)
+		}
+	}
+}

@@ -10,12 +10,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
-	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 // Start policies (WS_KAFKA_START_OFFSET).
@@ -41,6 +39,9 @@ type Config struct {
 	// LagInterval is how often high-water marks are polled (lag and liveness).
 	// Default 2s.
 	LagInterval time.Duration
+	// MaxRecordBytes is the longest record value delivered (WS_MAX_RECORD_BYTES);
+	// a longer record's subscribers get a "skipped" line instead. 0 means no limit.
+	MaxRecordBytes int
 }
 
 // Publisher receives encoded records; *hub.Hub is one.
@@ -62,7 +63,7 @@ type Consumer struct {
 	pub     Publisher
 	m       *metrics.Metrics
 	log     *zap.Logger
-	records map[string]prometheus.Counter // per topic, resolved once
+	records map[string]topicCounters
 
 	attached atomic.Bool
 	// next holds, per partition, the offset after the last record handed to
@@ -89,11 +90,16 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 		pub:     pub,
 		m:       m,
 		log:     log,
-		records: make(map[string]prometheus.Counter, len(cfg.Topics)),
+		records: make(map[string]topicCounters, len(cfg.Topics)),
 		next:    make(map[partitionKey]*atomic.Int64),
 	}
+	// Every topic x reason series exists from the start, at 0.
 	for _, t := range cfg.Topics {
-		c.records[t] = m.KafkaRecords.WithLabelValues(t)
+		c.records[t] = topicCounters{
+			consumed:       m.KafkaRecords.WithLabelValues(t),
+			tooLarge:       m.KafkaSkipped.WithLabelValues(t, metrics.SkipTooLarge),
+			invalidChannel: m.KafkaSkipped.WithLabelValues(t, metrics.SkipInvalidChannel),
+		}
 	}
 	return c, nil
 }
@@ -266,7 +272,7 @@ func (c *Consumer) consumePartition(consumer sarama.Consumer, k partitionKey) (s
 func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k partitionKey, ended chan<- error) {
 	defer drain(pc)
 	next := c.nextOffset(k)
-	records := c.records[k.topic]
+	counters := c.records[k.topic]
 	fail := func(err error) {
 		select {
 		case ended <- err:
@@ -282,11 +288,20 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k p
 				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
 				return
 			}
-			if err := c.pub.Publish(ctx, encode(msg)); err != nil {
-				return // ctx ended or the hub stopped: next stays at this record
+			m, skipped := c.encode(msg, counters)
+			if m != nil {
+				if err := c.pub.Publish(ctx, m); err != nil {
+					return // ctx ended or the hub stopped: next stays at this record
+				}
 			}
+			// The record is done with: a new session resumes after it, so it
+			// is counted here once (a record whose Publish failed above is
+			// consumed again and counted then).
 			next.Store(msg.Offset + 1)
-			records.Inc()
+			counters.consumed.Inc()
+			if skipped != nil {
+				skipped.Inc()
+			}
 		case cerr, ok := <-pc.Errors():
 			if !ok {
 				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
@@ -337,30 +352,4 @@ func (c *Consumer) pollLag(client sarama.Client, parts []partitionKey) error {
 		c.m.KafkaLag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
 	}
 	return nil
-}
-
-// encode builds the record's hub message: channel mapping and wire bytes, once.
-func encode(msg *sarama.ConsumerMessage) *hub.Message {
-	var header []byte
-	hasHeader := false
-	for _, h := range msg.Headers {
-		if h != nil && string(h.Key) == "channel" {
-			header, hasHeader = h.Value, true
-			break
-		}
-	}
-	channel := protocol.RecordChannel(msg.Topic, msg.Key, header, hasHeader)
-	return &hub.Message{
-		Channel: channel,
-		Topic:   msg.Topic,
-		Time:    msg.Timestamp,
-		Wire: protocol.EncodeMessage(protocol.Record{
-			Channel:   channel,
-			Topic:     msg.Topic,
-			Partition: msg.Partition,
-			Offset:    msg.Offset,
-			Timestamp: msg.Timestamp,
-			Value:     msg.Value,
-		}),
-	}
 }

@@ -74,14 +74,18 @@ type running struct {
 	done   chan error
 }
 
-func startConsumer(t *testing.T, brokers []string, start string) *running {
+func startConsumer(t *testing.T, brokers []string, start string, opts ...func(*Config)) *running {
 	t.Helper()
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 	pub := make(chanPublisher, 100)
-	c, err := New(Config{
+	cfg := Config{
 		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
 		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
-	}, pub, m, zap.NewNop())
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := New(cfg, pub, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +118,7 @@ func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 	}
 
 	withHeader := kafkatest.Record("tickers", 1, "BTC-USD", "not json")
-	withHeader.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("alerts:x")}}
+	withHeader.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("tickers:x")}}
 	kafkatest.Produce(t, brokers,
 		kafkatest.Record("trades", 0, "BTC-USD", `{ "price": "1.5" }`),
 		kafkatest.Record("trades", 1, "ETH-USD", ``),
@@ -136,8 +140,8 @@ func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 		{"trades:ETH-USD", `"partition":1,"offset":0,`},
 		{"trades:ETH-USD", `"data":null}`},
 		{"tickers", `"channel":"tickers","topic":"tickers"`},
-		{"alerts:x", `"channel":"alerts:x","topic":"tickers","partition":1,"offset":0,`},
-		{"alerts:x", `"data":"not json"}`},
+		{"tickers:x", `"channel":"tickers:x","topic":"tickers","partition":1,"offset":0,`},
+		{"tickers:x", `"data":"not json"}`},
 	}
 	for _, c := range checks {
 		if !strings.Contains(strings.Join(byChannel[c.channel], "\n"), c.wire) {
@@ -201,4 +205,176 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 		t.Fatal("ws_kafka_errors_total = 0 after an outage")
 	}
 	r.stop()
+}
+
+// header returns a record of topic/partition 0 with the given "channel" headers.
+func header(topic, key, value string, channels ...string) *sarama.ProducerMessage {
+	m := kafkatest.Record(topic, 0, key, value)
+	for _, ch := range channels {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte("channel"), Value: []byte(ch)})
+	}
+	return m
+}
+
+// TestChannelHeaderRule: a record's "channel" header is its channel only when it
+// is the one such header and names a valid channel of the record's own topic;
+// any other record with the header goes to nobody and is counted.
+func TestChannelHeaderRule(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	r := startConsumer(t, brokers, StartNewest)
+	kafkatest.WaitFor(t, "attached", r.c.Attached)
+	if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("tickers", metrics.SkipInvalidChannel)); got != 0 {
+		t.Fatalf("skipped{tickers,invalid_channel} = %v before any record", got)
+	}
+
+	tests := []struct {
+		name    string
+		record  *sarama.ProducerMessage
+		channel string // "" = delivered to nobody
+	}{
+		{"no header", header("trades", "K", `1`), "trades:K"},
+		{"own topic", header("trades", "K", `2`, "trades:X"), "trades:X"},
+		{"the topic itself", header("trades", "K", `3`, "trades"), "trades"},
+		{"another topic", header("trades", "K", `4`, "tickers:X"), ""},
+		{"invalid", header("trades", "K", `5`, "trades:a b"), ""},
+		{"wildcard", header("trades", "K", `6`, "trades:*"), ""},
+		{"two headers", header("trades", "K", `7`, "trades:X", "trades:Y"), ""},
+	}
+	skipped := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One record at a time, followed by a marker: what arrives before the
+			// marker is what the record produced.
+			kafkatest.Produce(t, brokers, tt.record, kafkatest.Record("trades", 0, "marker", `0`))
+			got := receive(t, r.pub, 1)[0]
+			if tt.channel == "" {
+				skipped++
+				if got.Channel != "trades:marker" {
+					t.Fatalf("a rejected record reached %q: %s", got.Channel, got.Wire)
+				}
+			} else {
+				if got.Channel != tt.channel || !strings.Contains(string(got.Wire), `"channel":"`+tt.channel+`"`) {
+					t.Fatalf("record on %q (%s), want %q", got.Channel, got.Wire, tt.channel)
+				}
+				receive(t, r.pub, 1) // the marker
+			}
+			if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", metrics.SkipInvalidChannel)); got != float64(skipped) {
+				t.Fatalf("skipped{trades,invalid_channel} = %v, want %d", got, skipped)
+			}
+		})
+	}
+	kafkatest.WaitFor(t, "every record counted as consumed", func() bool {
+		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == float64(2*len(tests))
+	})
+}
+
+// TestTooLargeRecordIsSkipped: a value longer than MaxRecordBytes is replaced, on
+// its channel and in its offset order, by the skipped line.
+func TestTooLargeRecordIsSkipped(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	r := startConsumer(t, brokers, StartNewest, func(c *Config) { c.MaxRecordBytes = 1000 })
+	kafkatest.WaitFor(t, "attached", r.c.Attached)
+	big := header("trades", "BTC-USD", strings.Repeat("x", 2000))
+	big.Timestamp = time.UnixMilli(1700000000123)
+	kafkatest.Produce(t, brokers,
+		kafkatest.Record("trades", 0, "BTC-USD", strings.Repeat("y", 1000)), // at the limit: delivered
+		big,
+		kafkatest.Record("trades", 0, "BTC-USD", `"after"`),
+	)
+	got := receive(t, r.pub, 3)
+	if !strings.Contains(string(got[0].Wire), `"op":"message"`) || !strings.Contains(string(got[2].Wire), `"data":"after"`) {
+		t.Fatalf("neighbours = %s / %s", got[0].Wire, got[2].Wire)
+	}
+	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"reason":"too_large","size":2000}`
+	if string(got[1].Wire) != want || got[1].Channel != "trades:BTC-USD" || got[1].Topic != "trades" {
+		t.Fatalf("skipped line = %s on %q, want %s", got[1].Wire, got[1].Channel, want)
+	}
+	kafkatest.WaitFor(t, "counters", func() bool {
+		return testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", metrics.SkipTooLarge)) == 1 &&
+			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3
+	})
+}
+
+// fakePartition is a partition consumer holding the given records; it ends
+// (its Messages channel is closed) after them.
+type fakePartition struct {
+	sarama.PartitionConsumer // the methods consume does not use
+	msgs                     chan *sarama.ConsumerMessage
+	errs                     chan *sarama.ConsumerError
+}
+
+func newFakePartition(msgs ...*sarama.ConsumerMessage) *fakePartition {
+	p := &fakePartition{msgs: make(chan *sarama.ConsumerMessage, len(msgs)), errs: make(chan *sarama.ConsumerError)}
+	for _, m := range msgs {
+		p.msgs <- m
+	}
+	close(p.msgs)
+	return p
+}
+
+func (p *fakePartition) Messages() <-chan *sarama.ConsumerMessage { return p.msgs }
+func (p *fakePartition) Errors() <-chan *sarama.ConsumerError     { return p.errs }
+func (p *fakePartition) AsyncClose()                              { close(p.errs) }
+
+// failPublisher fails every Publish, as when the session ends during one.
+type failPublisher struct{}
+
+func (failPublisher) Publish(context.Context, *hub.Message) error { return context.Canceled }
+
+// TestSkipsCountOncePerRecord: a record is counted (consumed and skipped) once
+// the resume offset is past it; one whose Publish fails when its session ends
+// is consumed again by the next session and still counts once.
+func TestSkipsCountOncePerRecord(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: StartNewest, MaxRecordBytes: 10}
+	c, err := New(cfg, failPublisher{}, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := partitionKey{"trades", 0}
+	record := func(offset int64, value string, channels ...string) *sarama.ConsumerMessage {
+		msg := &sarama.ConsumerMessage{Topic: "trades", Partition: 0, Offset: offset, Key: []byte("K"), Value: []byte(value)}
+		for _, ch := range channels {
+			msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: []byte("channel"), Value: []byte(ch)})
+		}
+		return msg
+	}
+	invalid := record(0, `1`, "tickers:X")
+	big := record(1, strings.Repeat("x", 11))
+	count := func(reason string) float64 {
+		return testutil.ToFloat64(m.KafkaSkipped.WithLabelValues("trades", reason))
+	}
+	check := func(when string, invalidCh, tooLarge, consumed float64, next int64) {
+		t.Helper()
+		if got := count(metrics.SkipInvalidChannel); got != invalidCh {
+			t.Errorf("%s: skipped{invalid_channel} = %v, want %v", when, got, invalidCh)
+		}
+		if got := count(metrics.SkipTooLarge); got != tooLarge {
+			t.Errorf("%s: skipped{too_large} = %v, want %v", when, got, tooLarge)
+		}
+		if got := testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")); got != consumed {
+			t.Errorf("%s: consumed = %v, want %v", when, got, consumed)
+		}
+		if got := c.nextOffset(k).Load(); got != next {
+			t.Errorf("%s: next offset = %d, want %d", when, got, next)
+		}
+	}
+
+	// First session: the invalid record is done with; the big one's Publish
+	// fails as the session ends.
+	c.consume(context.Background(), newFakePartition(invalid, big), k, make(chan error, 1))
+	check("after the failed Publish", 1, 0, 1, 1)
+
+	// The next session resumes at the big record and publishes its skipped line.
+	pub := make(chanPublisher, 1)
+	c.pub = pub
+	c.consume(context.Background(), newFakePartition(big), k, make(chan error, 1))
+	check("after the next session", 1, 1, 2, 2)
+	if got := receive(t, pub, 1)[0]; !strings.Contains(string(got.Wire), `"op":"skipped"`) {
+		t.Fatalf("published %s, want the skipped line", got.Wire)
+	}
 }

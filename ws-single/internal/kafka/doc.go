@@ -2,6 +2,15 @@
 // (no consumer group: every server instance broadcasts everything) and hands
 // each record, encoded once into its wire bytes, to the hub.
 //
+// A record's channel follows protocol.RecordChannel: "<topic>:<key>" or
+// "<topic>", or its one "channel" header when that names a channel of the
+// record's own topic. A record whose channel headers break that rule goes to
+// nobody (ws_kafka_records_skipped_total{reason="invalid_channel"}, a sampled
+// warning without the value). A record whose value is longer than
+// WS_MAX_RECORD_BYTES is replaced by a "skipped" line on its channel, in its
+// offset order (ws_kafka_records_skipped_total{reason="too_large"}). Both count
+// in ws_kafka_records_consumed_total.
+//
 // A session is one sarama client with one partition consumer per partition.
 // Any failure (broker unreachable, a partition consumer ending, an offset out
 // of range) ends the session; Run starts a new one after an exponential

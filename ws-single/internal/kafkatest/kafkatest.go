@@ -31,7 +31,9 @@ func Produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
 	sc := sarama.NewConfig()
 	sc.Producer.Return.Successes = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.MaxMessageBytes = 4 << 20
+	// kfake's message.max.bytes: sarama then never batches past what the broker takes,
+	// and a record of up to about 1 MiB still goes.
+	sc.Producer.MaxMessageBytes = 1048588
 	p, err := sarama.NewSyncProducer(brokers, sc)
 	if err != nil {
 		t.Fatalf("producer: %v", err)

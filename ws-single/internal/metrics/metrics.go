@@ -23,19 +23,33 @@ const (
 	RejectCPU            = "cpu"
 	RejectOrigin         = "origin"
 	RejectDraining       = "draining"
+	RejectIPLimit        = "ip_limit" // closed at accept: WS_HTTP_MAX_CONNS_PER_IP
 )
 
-// Reasons a connection ends (label "reason" of ws_disconnects_total).
+// Reasons a connection ends (label "reason" of ws_disconnects_total). The
+// close code and text each one sends are in the server's disconnect table
+// (internal/server/reason.go).
 const (
 	DisconnectClient       = "client"
 	DisconnectSlow         = "slow"
 	DisconnectWriteTimeout = "write_timeout"
+	DisconnectReadTimeout  = "read_timeout"
 	DisconnectReadLimit    = "read_limit"
 	DisconnectRateLimit    = "rate_limit"
 	DisconnectBinary       = "binary"
+	DisconnectInvalidUTF8  = "invalid_utf8"
+	DisconnectProtocol     = "protocol"
 	DisconnectPingTimeout  = "ping_timeout"
 	DisconnectShutdown     = "shutdown"
 	DisconnectError        = "error"
+)
+
+// Reasons a Kafka record is not delivered (label "reason" of
+// ws_kafka_records_skipped_total). SkipTooLarge is also the "reason" of the
+// skipped line its subscribers get.
+const (
+	SkipTooLarge       = "too_large"
+	SkipInvalidChannel = "invalid_channel"
 )
 
 // Protocol error codes (label "code" of ws_protocol_errors_total), as in docs/PROTOCOL.md.
@@ -50,12 +64,16 @@ const (
 // Label values documented in README.md and docs/PROTOCOL.md. New pre-initialises
 // each to 0 so dashboards see every series from the start. Read-only.
 var (
-	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining}
+	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit}
 	DisconnectReasons = []string{
-		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadLimit, DisconnectRateLimit,
-		DisconnectBinary, DisconnectPingTimeout, DisconnectShutdown, DisconnectError,
+		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadTimeout, DisconnectReadLimit,
+		DisconnectRateLimit, DisconnectBinary, DisconnectInvalidUTF8, DisconnectProtocol, DisconnectPingTimeout,
+		DisconnectShutdown, DisconnectError,
 	}
 	ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+	// SkipReasons are pre-initialised per topic by the Kafka consumer, which
+	// knows the topics.
+	SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
 )
 
 // latencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
@@ -68,6 +86,7 @@ type Metrics struct {
 	Connections         prometheus.Gauge       // ws_connections
 	ConnectionsAccepted prometheus.Counter     // ws_connections_accepted_total
 	ConnectionsRejected *prometheus.CounterVec // ws_connections_rejected_total{reason}
+	AcceptErrors        prometheus.Counter     // ws_accept_errors_total
 	Disconnects         *prometheus.CounterVec // ws_disconnects_total{reason}
 	Subscriptions       prometheus.Gauge       // ws_subscriptions
 	Channels            prometheus.Gauge       // ws_channels
@@ -77,6 +96,7 @@ type Metrics struct {
 	BytesWritten        prometheus.Counter     // ws_bytes_written_total
 	SendQueueOverflow   prometheus.Counter     // ws_send_queue_overflow_total
 	KafkaRecords        *prometheus.CounterVec // ws_kafka_records_consumed_total{topic}
+	KafkaSkipped        *prometheus.CounterVec // ws_kafka_records_skipped_total{topic,reason}
 	KafkaLag            *prometheus.GaugeVec   // ws_kafka_consumer_lag{topic,partition}
 	KafkaAttached       prometheus.Gauge       // ws_kafka_attached
 	KafkaErrors         prometheus.Counter     // ws_kafka_errors_total
@@ -104,6 +124,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		ConnectionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_connections_rejected_total", Help: "WebSocket upgrades refused, by reason.",
 		}, []string{"reason"}),
+		AcceptErrors: counter("ws_accept_errors_total", "Failed accepts on the listener (e.g. out of file descriptors); the server retries."),
 		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_disconnects_total", Help: "WebSocket connections ended, by reason.",
 		}, []string{"reason"}),
@@ -119,6 +140,9 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		KafkaRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_kafka_records_consumed_total", Help: "Kafka records consumed, by topic.",
 		}, []string{"topic"}),
+		KafkaSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_kafka_records_skipped_total", Help: "Kafka records not delivered, by topic and reason.",
+		}, []string{"topic", "reason"}),
 		KafkaLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ws_kafka_consumer_lag", Help: "High-water mark minus next offset, per partition.",
 		}, []string{"topic", "partition"}),
@@ -147,10 +171,10 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
-		m.Connections, m.ConnectionsAccepted, m.ConnectionsRejected, m.Disconnects,
+		m.Connections, m.ConnectionsAccepted, m.ConnectionsRejected, m.AcceptErrors, m.Disconnects,
 		m.Subscriptions, m.Channels, m.ProtocolErrors,
 		m.MessagesDelivered, m.FramesWritten, m.BytesWritten, m.SendQueueOverflow,
-		m.KafkaRecords, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
+		m.KafkaRecords, m.KafkaSkipped, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
 		m.CgroupCPULimitCores, m.CgroupCPUUsageRatio, m.CgroupMemoryLimit, m.CgroupMemoryUsage,
 	)
 	for _, r := range RejectReasons {

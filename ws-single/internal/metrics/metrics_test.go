@@ -32,18 +32,22 @@ func readmeMetrics(t *testing.T) map[string]readmeMetric {
 		t.Fatalf("read README: %v", err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `(ws_[a-z_]+)` \\| ([a-z]+) \\|([^|]*)\\|(.*)\\|$")
-	label := regexp.MustCompile("`([a-z_]+)`(: ([^;]*))?")
-	quoted := regexp.MustCompile("`([a-z_]+)`")
+	label := regexp.MustCompile("`([a-z0-9_]+)`(: ([^;]*))?")
+	quoted := regexp.MustCompile("`([a-z0-9_]+)`")
 	out := map[string]readmeMetric{}
 	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
 		if strings.Contains(m[4], "ws-multi only") && variant != "ws-multi" {
 			continue
 		}
 		rm := readmeMetric{name: m[1], typ: m[2], values: map[string][]string{}}
-		// The labels column reads "`a`, `b`" or "`reason`: `x`, `y`".
+		// The labels column reads "`a`, `b`", "`reason`: `x`, `y`" or
+		// "`topic`, `reason`: `x`, `y`": the values belong to the last label.
 		if i := strings.Index(m[3], ":"); i >= 0 {
-			name := quoted.FindStringSubmatch(m[3][:i])[1]
-			rm.labels = []string{name}
+			var name string
+			for _, l := range quoted.FindAllStringSubmatch(m[3][:i], -1) {
+				name = l[1]
+				rm.labels = append(rm.labels, name)
+			}
 			for _, v := range quoted.FindAllStringSubmatch(m[3][i:], -1) {
 				rm.values[name] = append(rm.values[name], v[1])
 			}
@@ -80,6 +84,7 @@ func TestEveryREADMEMetricIsGathered(t *testing.T) {
 	m := New(reg, BuildInfo{Variant: variant, Version: "v1.2.3", Commit: "abc1234"})
 	// Vectors keyed by Kafka topic or partition have no series until used.
 	m.KafkaRecords.WithLabelValues("trades").Inc()
+	m.KafkaSkipped.WithLabelValues("trades", SkipTooLarge).Inc()
 	m.KafkaLag.WithLabelValues("trades", "0").Set(3)
 	touchVariantOnly(m)
 
@@ -162,7 +167,20 @@ func TestLabelValuesPreinitialised(t *testing.T) {
 	}
 }
 
-// TestErrorCodesMatchProtocol keeps ErrorCodes equal to the error table of docs/PROTOCOL.md.
+// TestSkipReasonsMatchREADME: the skip reasons the Kafka consumer
+// pre-initialises per topic are the README's list.
+func TestSkipReasonsMatchREADME(t *testing.T) {
+	doc := readmeMetrics(t)["ws_kafka_records_skipped_total"]
+	if want := []string{"reason", "topic"}; !slices.Equal(slices.Sorted(slices.Values(doc.labels)), want) {
+		t.Fatalf("README labels %v, want %v", doc.labels, want)
+	}
+	if !slices.Equal(doc.values["reason"], SkipReasons) {
+		t.Fatalf("SkipReasons = %v, README lists %v", SkipReasons, doc.values["reason"])
+	}
+}
+
+// TestErrorCodesMatchProtocol keeps ErrorCodes equal to the codes of the error table of
+// docs/PROTOCOL.md, in order.
 func TestErrorCodesMatchProtocol(t *testing.T) {
 	b, err := os.ReadFile("../../../docs/PROTOCOL.md")
 	if err != nil {
@@ -181,6 +199,7 @@ func TestErrorCodesMatchProtocol(t *testing.T) {
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(section, -1) {
 		codes = append(codes, m[1])
 	}
+	codes = slices.Compact(codes) // a code has one row per message text
 	if !slices.Equal(codes, ErrorCodes) {
 		t.Fatalf("ErrorCodes = %v, PROTOCOL.md lists %v", ErrorCodes, codes)
 	}

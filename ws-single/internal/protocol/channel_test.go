@@ -59,24 +59,35 @@ func TestWildcardTopic(t *testing.T) {
 }
 
 func TestRecordChannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		name      string
-		topic     string
-		key       string
-		header    string
-		hasHeader bool
-		want      string
+		name    string
+		topic   string
+		key     string
+		header  string
+		headers int // how many "channel" headers; header is the first
+		want    string
+		ok      bool
 	}{
-		{name: "key", topic: "trades", key: "BTC-USD", want: "trades:BTC-USD"},
-		{name: "no key", topic: "trades", want: "trades"},
-		{name: "header overrides", topic: "trades", key: "BTC-USD", header: "alerts:x", hasHeader: true, want: "alerts:x"},
-		{name: "header without key", topic: "trades", header: "trades:ETH", hasHeader: true, want: "trades:ETH"},
+		{name: "key", topic: "trades", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
+		{name: "no key", topic: "trades", want: "trades", ok: true},
+		{name: "header overrides the key", topic: "trades", key: "BTC-USD", header: "trades:x", headers: 1, want: "trades:x", ok: true},
+		{name: "header without key", topic: "trades", header: "trades:ETH", headers: 1, want: "trades:ETH", ok: true},
+		{name: "header is the topic", topic: "trades", header: "trades", headers: 1, want: "trades", ok: true},
+		{name: "header of another topic", topic: "trades", header: "tickers:X", headers: 1},
+		{name: "header with the topic as a prefix only", topic: "trades", header: "tradesX:1", headers: 1},
+		{name: "header wildcard", topic: "trades", header: "trades:*", headers: 1},
+		{name: "header invalid character", topic: "trades", header: "trades:a b", headers: 1},
+		{name: "header empty", topic: "trades", key: "K", header: "", headers: 1},
+		{name: "header too long", topic: "t", header: "t:" + strings.Repeat("a", 255), headers: 1},
+		{name: "two headers", topic: "trades", key: "K", header: "trades:x", headers: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := RecordChannel(tt.topic, []byte(tt.key), []byte(tt.header), tt.hasHeader)
-			if got != tt.want {
-				t.Fatalf("RecordChannel = %q, want %q", got, tt.want)
+			t.Parallel()
+			got, ok := RecordChannel(tt.topic, []byte(tt.key), []byte(tt.header), tt.headers)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("RecordChannel = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}

@@ -8,45 +8,51 @@ import (
 	"unicode/utf8"
 )
 
-// reply is the JSON shape of every reply; field order is the documented one.
-type reply struct {
-	Op       string   `json:"op"`
-	ID       *string  `json:"id,omitempty"`
-	Code     string   `json:"code,omitempty"`
-	Message  string   `json:"message,omitempty"`
-	Channels []string `json:"channels,omitempty"`
-}
-
-func encodeReply(r reply) []byte {
-	// Marshal cannot fail for this type: strings and a string slice only.
-	b, _ := json.Marshal(r)
-	return b
-}
-
-func idPtr(id string, hasID bool) *string {
-	if !hasID {
-		return nil
-	}
-	return &id
-}
-
-// EncodeReply is the reply to a valid request: "subscribed", "unsubscribed" or "pong".
+// EncodeReply is the reply to a valid request, in the documented field order:
+// {"op":"subscribed","id":…,"channels":[…]}, the same for "unsubscribed", and
+// {"op":"pong","id":…}; the id only when the request had one.
 func EncodeReply(req Request) []byte {
-	r := reply{ID: idPtr(req.ID, req.HasID)}
+	b := make([]byte, 0, 48+len(req.ID)+16*len(req.Channels))
 	switch req.Op {
-	case OpSubscribe:
-		r.Op, r.Channels = "subscribed", req.Channels
-	case OpUnsubscribe:
-		r.Op, r.Channels = "unsubscribed", req.Channels
+	case OpSubscribe, OpUnsubscribe:
+		if req.Op == OpSubscribe {
+			b = append(b, `{"op":"subscribed"`...)
+		} else {
+			b = append(b, `{"op":"unsubscribed"`...)
+		}
+		b = appendID(b, req.ID, req.HasID)
+		b = append(b, `,"channels":[`...)
+		for i, ch := range req.Channels {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, ch)
+		}
+		b = append(b, ']')
 	default:
-		r.Op = "pong"
+		b = append(b, `{"op":"pong"`...)
+		b = appendID(b, req.ID, req.HasID)
 	}
-	return encodeReply(r)
+	return append(b, '}')
 }
 
-// EncodeError is the "error" reply for e.
+// EncodeError is the "error" reply for e: {"op":"error","id":…,"code":…,"message":…}.
 func EncodeError(e *Error) []byte {
-	return encodeReply(reply{Op: "error", ID: idPtr(e.ID, e.HasID), Code: e.Code, Message: e.Message})
+	b := append(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), `{"op":"error"`...)
+	b = appendID(b, e.ID, e.HasID)
+	b = append(b, `,"code":`...)
+	b = appendString(b, e.Code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, e.Message)
+	return append(b, '}')
+}
+
+func appendID(b []byte, id string, hasID bool) []byte {
+	if !hasID {
+		return b
+	}
+	b = append(b, `,"id":`...)
+	return appendString(b, id)
 }
 
 // Record is the part of a Kafka record that goes on the wire.
@@ -63,7 +69,29 @@ type Record struct {
 // single line of JSON. It is called once per record; every recipient shares the result.
 func EncodeMessage(rec Record) []byte {
 	b := make([]byte, 0, 96+len(rec.Channel)+len(rec.Topic)+len(rec.Value))
-	b = append(b, `{"op":"message","channel":`...)
+	b = appendRecord(append(b, `{"op":"message"`...), rec)
+	b = append(b, `,"data":`...)
+	b = appendData(b, rec.Value)
+	return append(b, '}')
+}
+
+// EncodeSkipped returns the "skipped" line sent in place of a record that is not
+// delivered, with the same routing fields as its message, the reason (e.g.
+// "too_large") and the size of the record value in bytes:
+// {"op":"skipped","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"reason":…,"size":…}.
+func EncodeSkipped(rec Record, reason string, size int) []byte {
+	b := make([]byte, 0, 128+len(rec.Channel)+len(rec.Topic)+len(reason))
+	b = appendRecord(append(b, `{"op":"skipped"`...), rec)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	return append(b, '}')
+}
+
+// appendRecord appends the routing fields of a record line, after its op.
+func appendRecord(b []byte, rec Record) []byte {
+	b = append(b, `,"channel":`...)
 	b = appendString(b, rec.Channel)
 	b = append(b, `,"topic":`...)
 	b = appendString(b, rec.Topic)
@@ -72,10 +100,7 @@ func EncodeMessage(rec Record) []byte {
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, rec.Offset, 10)
 	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, rec.Timestamp.UnixMilli(), 10)
-	b = append(b, `,"data":`...)
-	b = appendData(b, rec.Value)
-	return append(b, '}')
+	return strconv.AppendInt(b, rec.Timestamp.UnixMilli(), 10)
 }
 
 // appendData embeds a record value: compacted when it is valid JSON (json.Compact
@@ -95,17 +120,49 @@ func appendData(b, value []byte) []byte {
 	return appendString(b, string(value))
 }
 
-// appendString appends s as a JSON string. Plain ASCII (the usual channel and
-// topic) is copied directly; anything else goes through encoding/json, which
-// escapes control characters and replaces invalid UTF-8.
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, byte for byte as ws-multi does: '"', '\\' and
+// control characters are escaped (\n, \r, \t, else \u00XX), invalid UTF-8 becomes \ufffd,
+// and unlike encoding/json '<', '>', '&' and U+2028/U+2029 are left as they are (the output
+// is never embedded in HTML or JavaScript source).
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }

@@ -55,6 +55,11 @@ func TestEncodeReply(t *testing.T) {
 		{"error", EncodeError(&Error{Code: CodeInvalidChannel, Message: `channel "a b": invalid character ' '`, ID: "1", HasID: true}),
 			`{"op":"error","id":"1","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
 		{"error without id", EncodeError(&Error{Code: CodeInvalidJSON, Message: "m"}), `{"op":"error","code":"invalid_json","message":"m"}`},
+		{"html characters are not escaped", EncodeReply(Request{Op: OpPing, ID: "<a&b>", HasID: true}), `{"op":"pong","id":"<a&b>"}`},
+		{"controls escaped", EncodeReply(Request{Op: OpPing, ID: "a\n\r\t\x01\"\\", HasID: true}), `{"op":"pong","id":"a\n\r\t\u0001\"\\"}`},
+		{"invalid utf8 replaced", EncodeError(&Error{Code: CodeUnknownOp, Message: "x\xffy", ID: "\xfe", HasID: true}),
+			`{"op":"error","id":"\ufffd","code":"unknown_op","message":"x\ufffdy"}`},
+		{"non-ascii and line separators kept", EncodeReply(Request{Op: OpPing, ID: "é\u2028", HasID: true}), "{\"op\":\"pong\",\"id\":\"é\u2028\"}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,5 +67,15 @@ func TestEncodeReply(t *testing.T) {
 				t.Fatalf("got %s, want %s", tt.got, tt.want)
 			}
 		})
+	}
+}
+
+func TestEncodeSkipped(t *testing.T) {
+	t.Parallel()
+	rec := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234, Timestamp: time.UnixMilli(1700000000123), Value: []byte("ignored")}
+	got := string(EncodeSkipped(rec, "too_large", 2000000))
+	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1234,"ts":1700000000123,"reason":"too_large","size":2000000}`
+	if got != want {
+		t.Fatalf("EncodeSkipped =\n%s\nwant\n%s", got, want)
 	}
 }

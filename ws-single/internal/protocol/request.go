@@ -25,6 +25,16 @@ const (
 // MaxIDLen is the longest request id in bytes.
 const MaxIDLen = 64
 
+// TooManySubscriptions is the too_many_subscriptions error for a subscribe that
+// would take a client past limit channels.
+func TooManySubscriptions(limit int, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeTooManySubscriptions,
+		Message: fmt.Sprintf("subscribe would pass the limit of %d channels per client", limit),
+		ID:      id, HasID: hasID,
+	}
+}
+
 // Request is one parsed, valid client request.
 type Request struct {
 	// Op is OpSubscribe, OpUnsubscribe or OpPing.
@@ -49,7 +59,8 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Parse reads one client frame. Every error it returns is an *Error.
+// Parse reads one client frame. Every error it returns is an *Error, whose
+// Message is one of the texts of PROTOCOL.md's error table.
 func Parse(frame []byte) (Request, error) {
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -77,15 +88,18 @@ func Parse(frame []byte) (Request, error) {
 	}
 
 	raw, ok := fields["op"]
-	if !ok || json.Unmarshal(raw, &req.Op) != nil {
-		return fail(CodeUnknownOp, "op must be one of subscribe, unsubscribe, ping")
+	if !ok || isNull(raw) {
+		return fail(CodeUnknownOp, "op is missing")
+	}
+	if json.Unmarshal(raw, &req.Op) != nil {
+		return fail(CodeInvalidRequest, "op must be a string")
 	}
 	switch req.Op {
 	case OpPing:
 		return req, nil
 	case OpSubscribe, OpUnsubscribe:
 	default:
-		return fail(CodeUnknownOp, fmt.Sprintf("unknown op %q", req.Op))
+		return fail(CodeUnknownOp, "unknown op "+quoteEcho(req.Op))
 	}
 
 	var channels []string

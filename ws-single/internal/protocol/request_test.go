@@ -39,8 +39,10 @@ func TestParse(t *testing.T) {
 		{name: "id of 64 bytes", in: `{"op":"ping","id":"` + strings.Repeat("x", 64) + `"}`,
 			want: Request{Op: OpPing, ID: strings.Repeat("x", 64), HasID: true}},
 		{name: "missing op", in: `{"id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
+		{name: "null op", in: `{"op":null}`, code: CodeUnknownOp},
 		{name: "unknown op", in: `{"op":"publish","id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
-		{name: "op not a string", in: `{"op":1}`, code: CodeUnknownOp},
+		{name: "op not a string", in: `{"op":1}`, code: CodeInvalidRequest},
+		{name: "op an object", in: `{"op":{},"id":"8"}`, code: CodeInvalidRequest, errID: "8", errHasI: true},
 		{name: "op case matters", in: `{"OP":"ping"}`, code: CodeUnknownOp},
 		{name: "channels missing", in: `{"op":"subscribe","id":"2"}`, code: CodeInvalidRequest, errID: "2", errHasI: true},
 		{name: "channels null", in: `{"op":"subscribe","channels":null}`, code: CodeInvalidRequest},
@@ -72,14 +74,64 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestInvalidChannelMessage(t *testing.T) {
-	_, err := Parse([]byte(`{"op":"subscribe","channels":["a b"]}`))
-	var pe *Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error = %v", err)
+// TestErrorTexts pins every error message of PROTOCOL.md's error table, byte for
+// byte: ws-multi sends the same ones.
+func TestErrorTexts(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name, in, code, message string
+	}{
+		{"not json", `nope`, CodeInvalidJSON, "frame is not a JSON object"},
+		{"id not a string", `{"op":"ping","id":1}`, CodeInvalidRequest, "id must be a string"},
+		{"id too long", `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, CodeInvalidRequest, "id is longer than 64 bytes"},
+		{"op missing", `{}`, CodeUnknownOp, "op is missing"},
+		{"op null", `{"op":null}`, CodeUnknownOp, "op is missing"},
+		{"op not a string", `{"op":1}`, CodeInvalidRequest, "op must be a string"},
+		{"unknown op", `{"op":"publish"}`, CodeUnknownOp, `unknown op "publish"`},
+		{"unknown op cut", `{"op":"` + long + `"}`, CodeUnknownOp, `unknown op "` + strings.Repeat("x", 64) + `..."`},
+		{"channels missing", `{"op":"subscribe"}`, CodeInvalidRequest, "channels must be an array of strings"},
+		{"channels null", `{"op":"subscribe","channels":null}`, CodeInvalidRequest, "channels must be an array of strings"},
+		{"channels wrong type", `{"op":"subscribe","channels":[1]}`, CodeInvalidRequest, "channels must be an array of strings"},
+		{"channels empty", `{"op":"subscribe","channels":[]}`, CodeInvalidRequest, "channels must not be empty"},
+		{"channel empty", `{"op":"subscribe","channels":[""]}`, CodeInvalidChannel, `channel "": empty`},
+		{"channel too long", `{"op":"subscribe","channels":["` + long + `"]}`, CodeInvalidChannel,
+			`channel "` + strings.Repeat("x", 64) + `...": longer than 256 bytes`},
+		{"channel star", `{"op":"subscribe","channels":["a*"]}`, CodeInvalidChannel, `channel "a*": '*' is allowed only as "<topic>:*"`},
+		{"channel character", `{"op":"subscribe","channels":["a b"]}`, CodeInvalidChannel, `channel "a b": invalid character ' '`},
+		{"channel empty topic", `{"op":"subscribe","channels":[":b"]}`, CodeInvalidChannel, `channel ":b": empty topic`},
 	}
-	if want := `channel "a b": invalid character ' '`; pe.Message != want {
-		t.Fatalf("message = %q, want %q", pe.Message, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.in))
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Code != tt.code || pe.Message != tt.message {
+				t.Fatalf("Parse(%.80s) = %v, want %s %q", tt.in, err, tt.code, tt.message)
+			}
+		})
+	}
+	if got, want := TooManySubscriptions(100, "", false).Message, "subscribe would pass the limit of 100 channels per client"; got != want {
+		t.Fatalf("too_many_subscriptions message = %q, want %q", got, want)
+	}
+}
+
+// TestEchoIsCapped: a 4 KB subscribe of DEL bytes draws a short reply, not one
+// that echoes (and escapes) all of it.
+func TestEchoIsCapped(t *testing.T) {
+	t.Parallel()
+	frame := `{"op":"subscribe","id":"1","channels":["` + strings.Repeat("\u007f", 4096) + `"]}`
+	_, err := Parse([]byte(frame))
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Code != CodeInvalidChannel {
+		t.Fatalf("Parse = %v, want invalid_channel", err)
+	}
+	reply := EncodeError(pe)
+	if len(reply) >= 512 {
+		t.Fatalf("reply to a 4 KB channel is %d bytes, want < 512: %s", len(reply), reply)
+	}
+	if !json.Valid(reply) {
+		t.Fatalf("reply %s is not JSON", reply)
 	}
 }
 

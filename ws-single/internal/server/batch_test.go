@@ -62,13 +62,15 @@ func writeServer(cfg config.Config) (*Server, *metrics.Metrics) {
 // acceptConn upgrades r the way the server does and returns its connection, or nil (the
 // failure reported) when the handshake failed.
 func acceptConn(t *testing.T, s *Server, w http.ResponseWriter, r *http.Request) *conn {
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
+	c := newConn(s)
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
 	ws, err := websocket.Accept(uw, r, nil)
 	if err != nil {
 		t.Error(err)
 		return nil
 	}
-	return newConn(s, ws, uw.cork)
+	c.attach(ws, uw.cork)
+	return c
 }
 
 // TestWriteFrames drives conn.Write over a real WebSocket and checks the
@@ -97,12 +99,12 @@ func TestWriteFrames(t *testing.T) {
 				if c == nil {
 					return
 				}
-				done, err := c.Write(batch)
+				n, done, err := c.Write(batch)
 				if err == nil && !done {
 					err = c.Flush()
 				}
-				if err != nil {
-					t.Errorf("Write() = %v", err)
+				if err != nil || n != len(batch) {
+					t.Errorf("Write() = %d, %v; want all %d", n, err, len(batch))
 				}
 				_ = c.ws.Close(websocket.StatusNormalClosure, "")
 				if c.writeTimer != nil {
@@ -139,8 +141,9 @@ func TestWriteFrames(t *testing.T) {
 }
 
 // TestWriteTimesOutOnStalledSocket: a batch far larger than the socket takes, to a client
-// that does not read: Write (the hub loop) returns at once with the rest left over, and
-// Flush (the flusher) ends within the write timeout as write_timeout.
+// that does not read: Write (the hub loop) returns at once, having handed the socket only
+// a chunk (about corkFlushBytes waits in the cork; the rest of the batch stays with the
+// caller), and Flush (the flusher) ends within the write timeout as write_timeout.
 func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	cfg := config.Default()
 	cfg.Batch = false // many small frames, each one a corked write
@@ -153,6 +156,8 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	}
 
 	type result struct {
+		n         int
+		waiting   int // bytes in the cork after Write
 		done      bool
 		err, ferr error
 		elapsed   time.Duration // of Write
@@ -167,8 +172,9 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 		}
 		start := time.Now()
 		res := result{}
-		res.done, res.err = c.Write(msgs(batch...))
+		res.n, res.done, res.err = c.Write(msgs(batch...))
 		res.elapsed = time.Since(start)
+		res.waiting = c.cork.waiting()
 		if !res.done && res.err == nil {
 			start = time.Now()
 			res.ferr = c.Flush()
@@ -195,6 +201,10 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 		}
 		if res.elapsed > 2*time.Second {
 			t.Errorf("Write waited %v for the socket", res.elapsed)
+		}
+		if res.n >= len(batch) || res.waiting > corkFlushBytes+len(line)+16 {
+			t.Errorf("Write took %d of %d messages and left %d bytes in the cork; want a chunk of about %d bytes",
+				res.n, len(batch), res.waiting, corkFlushBytes)
 		}
 		if res.ferr == nil {
 			t.Fatal("Flush of 16 MiB to a client that does not read succeeded")

@@ -3,11 +3,10 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,15 +14,11 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
-	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
-// errWriteTimeout reports a socket write that outlived WS_WRITE_TIMEOUT.
-var errWriteTimeout = errors.New("server: write timed out")
-
-// conn is one WebSocket connection. Its reader goroutine is the HTTP handler
-// that upgraded it; the hub loop writes to it, and starts a flusher goroutine
-// only while its socket is full.
+// conn is one WebSocket connection. Its reader goroutine is started by the HTTP
+// handler that upgraded it (read.go); the hub loop writes to it (write.go), and
+// starts a flusher goroutine only while its socket is full.
 // Idle, it holds no goroutine but the reader: pings and write deadlines are
 // runtime timers whose callbacks run only when they fire.
 type conn struct {
@@ -31,32 +26,37 @@ type conn struct {
 	ws      *websocket.Conn
 	cork    *corkWriter // the socket under ws's write buffer
 	client  *hub.Client
-	limiter *rate.Limiter
+	limiter *rate.Limiter // client messages, WebSocket pings included; made before Accept
 
 	// reason is why the connection ends, the first one set wins; it is the
-	// ws_disconnects_total label.
+	// ws_disconnects_total label. Once it is set the connection is ending: the
+	// reader discards what it reads and pings get no pong.
 	reason atomic.Pointer[string]
 
-	// mu guards finished and the goroutines counted in bg: close handshakes,
-	// ping and write-timeout callbacks. After finish, none starts.
-	mu       sync.Mutex
-	finished bool
-	bg       sync.WaitGroup
+	// mu guards finished, lingering and the goroutines counted in bg: close
+	// handshakes, the rate-limit close, ping and write-timeout callbacks. After
+	// finish, none starts.
+	mu        sync.Mutex
+	finished  bool
+	lingering bool // a close lingers: the socket's read deadline is the linger's
+	bg        sync.WaitGroup
 
 	pingTimer  *time.Timer
 	writeTimer *time.Timer // used by the flusher goroutine only
 	owed       written     // the write being flushed; hub loop, then flusher (hub.Conn)
 }
 
-func newConn(s *Server, ws *websocket.Conn, cork *corkWriter) *conn {
-	c := &conn{
-		s:       s,
-		ws:      ws,
-		cork:    cork,
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
-	}
+// newConn returns a connection before its upgrade: the ping callback and the
+// cork need it during Accept. attach completes it.
+func newConn(s *Server) *conn {
+	c := &conn{s: s, limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)}
 	c.client = hub.NewClient(c)
 	return c
+}
+
+// attach sets the upgraded connection and its cork.
+func (c *conn) attach(ws *websocket.Conn, cork *corkWriter) {
+	c.ws, c.cork = ws, cork
 }
 
 // setReason records why the connection ends; it reports false when a reason
@@ -64,6 +64,9 @@ func newConn(s *Server, ws *websocket.Conn, cork *corkWriter) *conn {
 func (c *conn) setReason(reason string) bool {
 	return c.reason.CompareAndSwap(nil, &reason)
 }
+
+// ending reports whether a reason is set: the connection is being closed.
+func (c *conn) ending() bool { return c.reason.Load() != nil }
 
 // goBackground counts a background goroutine in bg unless the connection is
 // finished; callers run the work only when it returns true, then call bg.Done.
@@ -77,17 +80,43 @@ func (c *conn) goBackground() bool {
 	return true
 }
 
-// closeWith starts the close handshake (code, text) in the background, as the
-// hub and the drain must not wait for a peer; the reader sees the end.
-func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+// closeWith ends the connection with reason's close frame (reason.go) in the
+// background, as the hub and the drain must not wait for a peer; the reader
+// sees the end.
+func (c *conn) closeWith(reason string) {
 	if !c.setReason(reason) || !c.goBackground() {
 		return
 	}
 	go func() {
 		defer c.bg.Done()
-		// Close waits for the peer's close frame, bounded by the library (5s + 5s).
-		_ = c.ws.Close(code, reason)
+		c.sendClose(reason)
 	}()
+}
+
+// sendClose writes reason's close frame with coder/websocket's Close, which
+// then reads and discards the client's frames until the client's close frame
+// (the linger): a client still sending receives the code, not a reset from a
+// socket closed on its unread data. Never CloseNow right after a frame. The
+// linger is bounded by lingerTimeout.
+func (c *conn) sendClose(reason string) {
+	code, text, ok := closeFrame(reason)
+	if !ok {
+		c.dropSocket()
+		return
+	}
+	c.linger()
+	_ = c.ws.Close(code, text)
+}
+
+// linger bounds every read from now on by lingerTimeout: the raw socket's read
+// deadline, which the reader no longer moves (payloadDeadline).
+func (c *conn) linger() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lingering = true
+	if c.cork.raw != nil {
+		_ = c.cork.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	}
 }
 
 // forceClose drops the socket (the drain deadline passed). It closes the
@@ -96,24 +125,34 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 // Must not block: it runs in the hub loop.
 func (c *conn) forceClose() {
 	c.setReason(metrics.DisconnectShutdown)
-	if c.cork.raw != nil {
-		_ = c.cork.raw.Close()
-	}
+	c.dropSocket()
 }
 
-// Overflow implements hub.Conn: the send queue passed a limit.
-func (c *conn) Overflow() { c.closeWith(websocket.StatusPolicyViolation, metrics.DisconnectSlow) }
+// Overflow implements hub.Conn: the client is past its queue limits and not
+// draining them.
+func (c *conn) Overflow() { c.closeWith(metrics.DisconnectSlow) }
+
+// corkCut is the cork's cut: the cork dropped the socket because more than the
+// client's queue bytes would wait in it (errCorkFull: slow) or its drain
+// outlived the write timeout (write_timeout). It runs under the cork's lock.
+func (c *conn) corkCut(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.setReason(metrics.DisconnectWriteTimeout)
+		return
+	}
+	c.setReason(metrics.DisconnectSlow)
+}
 
 // serve runs the connection until it ends and returns the disconnect reason.
 func (c *conn) serve(ctx context.Context) string {
 	if err := c.s.hub.Register(ctx, c.client); err != nil {
 		c.setReason(metrics.DisconnectError)
-		_ = c.ws.Close(websocket.StatusInternalError, "internal")
+		c.sendClose(metrics.DisconnectError)
 		return *c.reason.Load()
 	}
 	if c.s.draining.Load() {
 		// Registered after the drain closed everyone: close this one too.
-		c.closeWith(websocket.StatusGoingAway, metrics.DisconnectShutdown)
+		c.closeWith(metrics.DisconnectShutdown)
 	}
 	c.mu.Lock() // the callback reads pingTimer under mu
 	c.pingTimer = time.AfterFunc(c.s.cfg.PingInterval, c.ping)
@@ -134,55 +173,6 @@ func (c *conn) serve(ctx context.Context) string {
 	c.bg.Wait()
 	c.cork.wait() // the socket is closed: a drain of left-over control frames ends
 	return *c.reason.Load()
-}
-
-// read is the reader loop: requests go to the hub, abuse closes the
-// connection. It returns the reason the connection ended as seen from here.
-func (c *conn) read(ctx context.Context) string {
-	for {
-		// No deadline: a connection may idle for as long as it answers pings;
-		// whoever ends it (peer, ping, drain) closes the socket, which ends Read.
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			return readErrReason(err)
-		}
-		if typ == websocket.MessageBinary {
-			c.setReason(metrics.DisconnectBinary)
-			_ = c.ws.Close(websocket.StatusUnsupportedData, metrics.DisconnectBinary)
-			return metrics.DisconnectBinary
-		}
-		if !c.limiter.Allow() {
-			c.setReason(metrics.DisconnectRateLimit)
-			_ = c.ws.Close(websocket.StatusPolicyViolation, metrics.DisconnectRateLimit)
-			return metrics.DisconnectRateLimit
-		}
-		req, err := protocol.Parse(data)
-		if err != nil {
-			var pe *protocol.Error
-			errors.As(err, &pe) // Parse returns only *protocol.Error
-			err = c.s.hub.Reject(ctx, c.client, pe)
-		} else {
-			err = c.s.hub.Handle(ctx, c.client, req)
-		}
-		if err != nil {
-			c.setReason(metrics.DisconnectError)
-			_ = c.ws.Close(websocket.StatusInternalError, "internal")
-			return metrics.DisconnectError
-		}
-	}
-}
-
-func readErrReason(err error) string {
-	switch {
-	case errors.Is(err, websocket.ErrMessageTooBig):
-		return metrics.DisconnectReadLimit
-	case websocket.CloseStatus(err) != -1,
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
-		return metrics.DisconnectClient
-	default:
-		return metrics.DisconnectError
-	}
 }
 
 // ping runs when the ping timer fires: ping, wait for the pong within the
@@ -228,105 +218,4 @@ func (c *conn) dropSocket() {
 		return
 	}
 	_ = c.ws.CloseNow()
-}
-
-// written is what one hub write put in the cork, counted once it is out.
-type written struct {
-	lines, frames, bytes int
-	first                time.Time // the oldest record's timestamp; zero if none
-}
-
-// Write implements hub.Conn; it runs in the hub loop and never waits for the
-// socket. With batching, consecutive messages share a frame up to
-// WS_BATCH_MAX_BYTES. The socket is corked meanwhile: the frames only land in
-// memory and are offered to the socket in one non-blocking syscall, so they
-// need no per-frame timer. What the socket does not take waits for Flush.
-func (c *conn) Write(msgs []*hub.Message) (bool, error) {
-	var (
-		err error
-		w   written
-	)
-	c.cork.cork()
-	for w.lines < len(msgs) {
-		n := 1
-		if c.s.cfg.Batch {
-			n = frameSpan(msgs[w.lines:], c.s.cfg.BatchMaxBytes)
-		}
-		if n == 1 {
-			err = c.writeFrame(msgs[w.lines].Wire)
-			w.bytes += len(msgs[w.lines].Wire)
-		} else {
-			bp := c.s.frames.Get().(*[]byte)
-			*bp = appendFrame((*bp)[:0], msgs[w.lines:w.lines+n])
-			err = c.writeFrame(*bp)
-			w.bytes += len(*bp)
-			c.s.frames.Put(bp)
-		}
-		if err != nil {
-			break
-		}
-		w.lines += n
-		w.frames++
-	}
-	done, uerr := c.cork.tryUncork()
-	if err == nil {
-		err = uerr
-	}
-	if err != nil {
-		return false, err
-	}
-	// Once per write, for its oldest record: per message would cost more than
-	// the write on a big fan-out, and the oldest is the worst case.
-	for _, msg := range msgs {
-		if !msg.Time.IsZero() {
-			w.first = msg.Time
-			break
-		}
-	}
-	if !done {
-		c.owed = w
-		return false, nil
-	}
-	c.count(w)
-	return true, nil
-}
-
-// Flush implements hub.Conn; it runs on the client's flusher goroutine and
-// writes what Write left over, under the write timeout: a reusable timer (a
-// deadline context would allocate on every flush) that drops the socket when
-// it fires, which ends the write.
-func (c *conn) Flush() error {
-	if c.writeTimer == nil {
-		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)
-	} else {
-		c.writeTimer.Reset(c.s.cfg.WriteTimeout)
-	}
-	err := c.cork.uncork(0)
-	if !c.writeTimer.Stop() {
-		return errWriteTimeout
-	}
-	if err != nil {
-		return err
-	}
-	c.count(c.owed)
-	c.owed = written{}
-	return nil
-}
-
-// count adds a write that is out in full to the metrics; nothing of a write
-// counts before the socket took all of it.
-func (c *conn) count(w written) {
-	m := c.s.m
-	m.MessagesDelivered.Add(float64(w.lines))
-	m.FramesWritten.Add(float64(w.frames))
-	m.BytesWritten.Add(float64(w.bytes))
-	if !w.first.IsZero() {
-		m.DeliveryLatency.Observe(time.Since(w.first).Seconds())
-	}
-}
-
-func (c *conn) writeFrame(p []byte) error {
-	// Corked, this only copies: the connection's lifetime bounds it (any close
-	// makes it return).
-	return c.ws.Write(context.Background(), websocket.MessageText, p)
 }

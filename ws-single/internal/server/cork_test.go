@@ -161,7 +161,7 @@ func TestCorkWriterUncorkDeadline(t *testing.T) {
 	a, b := net.Pipe() // net.Pipe has no non-blocking write: everything waits for the reader
 	defer a.Close()
 	defer b.Close()
-	w := newCorkWriter(a, testPool(), time.Minute)
+	w := newCorkWriter(a, testPool(), time.Minute, 0, nil)
 	w.cork()
 	_, _ = w.Write([]byte("stuck"))
 	err := w.uncork(20 * time.Millisecond) // nobody reads b
@@ -175,7 +175,7 @@ func TestCorkWriterUncorkDeadline(t *testing.T) {
 	c, d := net.Pipe()
 	defer c.Close()
 	defer d.Close()
-	w = newCorkWriter(c, testPool(), time.Minute)
+	w = newCorkWriter(c, testPool(), time.Minute, 0, nil)
 	go func() { _, _ = io.Copy(io.Discard, d) }()
 	w.cork()
 	_, _ = w.Write([]byte("frame"))
@@ -214,7 +214,7 @@ func TestCorkWriterOnTCP(t *testing.T) {
 		t.Fatal("accept failed")
 	}
 	defer server.Close()
-	w := newCorkWriter(server, testPool(), 5*time.Second)
+	w := newCorkWriter(server, testPool(), 5*time.Second, 0, nil)
 	if w.try == nil {
 		t.Fatal("no non-blocking write on a TCP socket")
 	}
@@ -247,5 +247,87 @@ func TestCorkWriterOnTCP(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, payload) {
 		t.Fatalf("peer read %d bytes, not the %d written in order", len(b), len(payload))
+	}
+}
+
+// TestCorkWriterBound: uncorked writes (control frames of other goroutines) that would leave
+// more than the bound waiting fail, the error sticks, the client is cut as it happens and
+// what waited is dropped; the hub's corked writes are bounded elsewhere (queue limits, chunks).
+func TestCorkWriterBound(t *testing.T) {
+	tests := []struct {
+		name    string
+		corked  bool
+		writes  []int // sizes, in order
+		wantErr bool
+	}{
+		{name: "within the bound", writes: []int{60, 40}},
+		{name: "past the bound", writes: []int{60, 41}, wantErr: true},
+		{name: "one write past the bound", writes: []int{101}, wantErr: true},
+		{name: "corked writes are not bounded here", corked: true, writes: []int{60, 60, 60}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &fakeSocket{room: 0, open: make(chan struct{})}
+			var cut []error
+			w := fakeCork(s)
+			w.limit = 100
+			w.cut = func(err error) { cut = append(cut, err) }
+			if tt.corked {
+				w.cork()
+			}
+			var err error
+			for _, n := range tt.writes {
+				if _, err = w.Write(bytes.Repeat([]byte("p"), n)); err != nil {
+					break
+				}
+			}
+			if got := err != nil; got != tt.wantErr {
+				t.Fatalf("Write error = %v, want an error: %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				if !errors.Is(err, errCorkFull) || len(cut) != 1 || !errors.Is(cut[0], errCorkFull) {
+					t.Fatalf("error %v, cut %v; want errCorkFull for both, once", err, cut)
+				}
+				if _, err := w.Write([]byte("x")); !errors.Is(err, errCorkFull) {
+					t.Fatalf("a later write = %v, want the same error", err)
+				}
+				w.mu.Lock()
+				held := w.buf != nil
+				w.mu.Unlock()
+				if held {
+					t.Fatal("a cut cork still holds its buffer")
+				}
+			} else if len(cut) != 0 {
+				t.Fatalf("cut %v within the bound", cut)
+			}
+			close(s.open)
+			w.wait()
+		})
+	}
+}
+
+// TestCorkWriterDrainDeadline: control frames left over for a peer that never reads are
+// written by the background drain within the timeout; past it the socket is dropped and the
+// client cut with the deadline error (write_timeout), instead of waiting forever.
+func TestCorkWriterDrainDeadline(t *testing.T) {
+	a, b := net.Pipe() // no non-blocking write: every uncorked byte goes to the drain
+	defer b.Close()
+	cut := make(chan error, 1)
+	w := newCorkWriter(a, testPool(), 50*time.Millisecond, 1<<20, func(err error) { cut <- err })
+	if _, err := w.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-cut:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("cut with %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the drain to a peer that never reads was not cut")
+	}
+	w.wait()
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the socket is still open after the cut")
 	}
 }

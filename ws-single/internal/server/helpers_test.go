@@ -54,6 +54,19 @@ type option func(*config.Config, *Options)
 
 func start(t *testing.T, opts ...option) *fixture {
 	t.Helper()
+	return startOn(t, nil, opts...)
+}
+
+// startOn is start with the listener wrapped by wrap (nil: as is).
+func startOn(t *testing.T, wrap func(net.Listener) net.Listener, opts ...option) *fixture {
+	t.Helper()
+	return startWith(t, wrap, nil, opts...)
+}
+
+// startWith is startOn with setup (nil: none) run on the server between New
+// and Serve, for what New's validation would refuse.
+func startWith(t *testing.T, wrap func(net.Listener) net.Listener, setup func(*Server), opts ...option) *fixture {
+	t.Helper()
 	cluster := kafkatest.NewCluster(t, 0)
 	brokers := cluster.ListenAddrs()
 	cfg := config.Default()
@@ -73,12 +86,18 @@ func start(t *testing.T, opts ...option) *fixture {
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
+	if setup != nil {
+		setup(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	go func() { f.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		f.stop()

@@ -55,9 +55,10 @@ type Server struct {
 	connLog  *zap.Logger // sampled: per-connection events
 	hub      *hub.Hub
 	kafka    *kafka.Consumer
-	accept   *websocket.AcceptOptions
-	frames   sync.Pool // *[]byte batch frame buffers, shared by all writers
-	corks    sync.Pool // *[]byte cork buffers, shared by all writers
+	accept   *websocket.AcceptOptions // shared; each upgrade copies it to add its ping callback
+	perIP    *ipLimit                 // nil: no per-IP cap
+	frames   sync.Pool                // *[]byte batch frame buffers, shared by all writers
+	corks    sync.Pool                // *[]byte cork buffers, shared by all writers
 
 	// base is the context of hub calls: it lives until the hub stops, after
 	// the drain. Set by Serve before the first request.
@@ -109,6 +110,9 @@ func New(o Options) (*Server, error) {
 		},
 		idle: make(chan struct{}),
 	}
+	if cfg.HTTPMaxConnsPerIP > 0 {
+		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, o.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectIPLimit), s.audit)
+	}
 	s.frames.New = func() any {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
 		return &b
@@ -121,6 +125,7 @@ func New(o Options) (*Server, error) {
 		MaxSubscriptions:  cfg.MaxSubscriptions,
 		SendQueueMessages: cfg.SendQueueMessages,
 		SendQueueBytes:    cfg.SendQueueBytes,
+		WriteTimeout:      cfg.WriteTimeout,
 	}, o.Metrics)
 	k, err := kafka.New(kafka.Config{
 		Brokers:         cfg.KafkaBrokers,
@@ -129,6 +134,7 @@ func New(o Options) (*Server, error) {
 		ClientID:        cfg.KafkaClientID,
 		RetryBackoff:    cfg.KafkaRetryBackoff,
 		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
 	}, s.hub, o.Metrics, sampled(log.Named("kafka")))
 	if err != nil {
 		return nil, err
@@ -190,13 +196,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer close(kafkaDone); _ = s.kafka.Run(kafkaCtx) }()
 	defer func() { stopKafka(); <-kafkaDone }()
 
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
-	}
+	srv := s.httpServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(countingListener{Listener: ln, errors: s.m.AcceptErrors}) }()
 
 	var err error
 	select {
@@ -219,6 +221,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// httpServer is the HTTP side's hygiene: a request's headers within 10 s and
+// WS_MAX_HEADER_BYTES (net/http answers 431), idle keep-alive connections closed
+// after WS_HTTP_IDLE_TIMEOUT, and at most WS_HTTP_MAX_CONNS_PER_IP connections
+// per source address that are not WebSocket connections (ipLimit).
+func (s *Server) httpServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	if s.perIP != nil {
+		srv.ConnState = s.perIP.connState
+	}
+	return srv
+}
+
 // drain closes every client with 1001 "shutdown", in parallel, and waits for
 // their handlers up to the shutdown timeout; after that it drops the rest.
 func (s *Server) drain(ctx context.Context) {
@@ -232,9 +252,7 @@ func (s *Server) drain(ctx context.Context) {
 	s.hmu.Unlock()
 	s.log.Info("draining", zap.Int("connections", clients), zap.Duration("timeout", s.cfg.ShutdownTimeout))
 
-	_ = s.hub.Each(ctx, func(c hub.Conn) {
-		c.(*conn).closeWith(websocket.StatusGoingAway, metrics.DisconnectShutdown)
-	})
+	_ = s.hub.Each(ctx, func(c hub.Conn) { c.(*conn).closeWith(metrics.DisconnectShutdown) })
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
 	defer t.Stop()
 	select {

@@ -34,18 +34,26 @@ const (
 )
 
 // upgradeWriter wraps the ResponseWriter for websocket.Accept: it remembers
-// the status Accept answers with (to count 403s) and hijacks with smaller
-// buffers.
+// the status Accept answers with (to count 403s), closes the connection after
+// a refusal, and hijacks with smaller buffers and the connection's cork.
 type upgradeWriter struct {
 	http.ResponseWriter
-	corks  *sync.Pool
-	cork   *corkWriter // set by Hijack
-	status int
+	corks   *sync.Pool
+	timeout time.Duration // the cork's drain deadline (WS_WRITE_TIMEOUT)
+	limit   int           // the cork's byte bound (WS_SEND_QUEUE_BYTES)
+	cut     func(error)   // the cork's cut (conn.corkCut)
+	cork    *corkWriter   // set by Hijack
+	status  int
 }
 
-// WriteHeader implements http.ResponseWriter, remembering the status.
+// WriteHeader implements http.ResponseWriter, remembering the status. Every
+// answer but 101 (403, 426, 400, ...) carries Connection: close, so net/http
+// releases the socket right after it.
 func (w *upgradeWriter) WriteHeader(code int) {
 	w.status = code
+	if code != http.StatusSwitchingProtocols {
+		w.Header().Set("Connection", "close")
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -68,7 +76,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	w.cork = newCorkWriter(conn, w.corks, 0)
+	w.cork = newCorkWriter(conn, w.corks, w.timeout, w.limit, w.cut)
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }
 
@@ -81,9 +89,12 @@ func (s *Server) reject(r *http.Request, reason string, fields ...zap.Field) {
 		zap.String("user_agent", r.UserAgent()))...)
 }
 
+// unavailable answers 503 with Retry-After in whole seconds (at least 1) and
+// Connection: close.
 func unavailable(w http.ResponseWriter, retryAfter time.Duration, msg string) {
 	secs := int((retryAfter + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	w.Header().Set("Connection", "close")
 	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
@@ -112,8 +123,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// The slot is taken before the 101 goes out, so a client that has its
 	// upgrade answered holds its slot before the next client can take it.
 	over := s.active.Add(1) > s.maxConns
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks}
-	ws, err := websocket.Accept(uw, r, s.accept)
+	// The connection exists before Accept: its ping callback (the rate limit)
+	// and its cork's cut are set up by Accept.
+	c := newConn(s)
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks,
+		timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
+	opts := *s.accept
+	opts.OnPingReceived = c.pingReceived
+	ws, err := websocket.Accept(uw, r, &opts)
 	if err != nil {
 		s.active.Add(-1)
 		s.leave()
@@ -129,16 +146,26 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.reject(r, metrics.RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
 		go func() {
 			defer s.leave()
+			// c is never attached (no ws, no cork): it must start nothing. Its
+			// reason set, a ping that Close reads meanwhile gets no pong and
+			// no rate-limit close (pingReceived). The reason is never counted.
+			c.setReason(metrics.RejectMaxConnections)
+			// The 1013 frame goes out and the socket closes at once: with the
+			// read deadline passed, Close's wait for the client's close frame
+			// fails right away (the one close that does not linger).
+			_ = uw.cork.raw.SetReadDeadline(time.Now())
 			_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
+			uw.cork.wait() // a background drain of the close frame ends (write timeout)
 		}()
 		return
 	}
+	c.attach(ws, uw.cork)
 	// Owned by the server: counted by enter/leave, which the drain waits for.
-	go s.serveConn(ws, uw.cork, remote)
+	go s.serveConn(c, remote)
 }
 
 // serveConn runs one accepted connection to its end.
-func (s *Server) serveConn(ws *websocket.Conn, cork *corkWriter, remote string) {
+func (s *Server) serveConn(c *conn, remote string) {
 	defer s.leave()
 	defer s.active.Add(-1)
 	s.m.ConnectionsAccepted.Inc()
@@ -146,7 +173,7 @@ func (s *Server) serveConn(ws *websocket.Conn, cork *corkWriter, remote string) 
 	defer s.m.Connections.Dec()
 
 	start := time.Now()
-	reason := newConn(s, ws, cork).serve(s.base)
+	reason := c.serve(s.base)
 	s.m.Disconnects.WithLabelValues(reason).Inc()
 	s.connLog.Debug("connection closed", zap.String("reason", reason),
 		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))

@@ -1,0 +1,178 @@
+package hub
+
+import "time"
+
+// slowAfter is how long a client's write in flight may wait for its socket,
+// while its queue is past a limit, before the client counts as not draining.
+const slowAfter = time.Second
+
+// over reports whether c's queue (pending plus the write in flight) is past a
+// limit.
+func (h *Hub) over(c *Client) bool {
+	return len(c.pending)+c.inflightMsgs > h.cfg.SendQueueMessages ||
+		c.pendingBytes+c.inflightBytes > h.cfg.SendQueueBytes
+}
+
+// enqueue appends m to c's queue, to be written at the end of the round, and
+// cuts c as slow when its queue is past a limit and it is not draining it.
+func (h *Hub) enqueue(c *Client, m *Message) {
+	if c.gone {
+		return
+	}
+	c.pending = append(c.pending, m)
+	c.pendingBytes += len(m.Wire)
+	if h.over(c) && h.slow(c) {
+		h.m.SendQueueOverflow.Inc()
+		h.drop(c)
+		c.conn.Overflow()
+		return
+	}
+	if !c.dirty && !c.flushing {
+		c.dirty = true
+		h.dirty = append(h.dirty, c)
+	}
+}
+
+// slow judges c, whose queue is past a limit, as a new message is queued for
+// it: c is slow unless it is draining. It is not draining when its queue has
+// stayed past a limit for longer than the write timeout (it does not catch
+// up), or when its write in flight has waited for the socket for more than
+// slowAfter. A write's wait is measured from when its flusher started (write
+// records it), so a client whose socket has been stuck for longer than
+// slowAfter is cut the first time it goes past a limit. The clock is read
+// here only for a client past a limit; a client within its limits whose
+// writes the socket takes at once never reads it.
+func (h *Hub) slow(c *Client) bool {
+	now := h.now()
+	if c.overSince.IsZero() {
+		c.overSince = now
+	}
+	if h.cfg.WriteTimeout > 0 && now.Sub(c.overSince) > h.cfg.WriteTimeout {
+		return true
+	}
+	if !c.flushing {
+		return false // nothing waits for the socket: the round's write takes the queue
+	}
+	return now.Sub(c.flushSince) > slowAfter
+}
+
+// drop ends every delivery to c at once: its queue now, its subscriptions
+// when the current event is done (broadcast may be walking them). Sync callers
+// waiting for c are released.
+func (h *Hub) drop(c *Client) {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	clear(c.pending)
+	c.pending, c.pendingBytes = nil, 0
+	h.dropped = append(h.dropped, c)
+	h.release(c)
+}
+
+// writeDirty ends a round: each client that got messages has them written
+// (Conn.Write: corked, then offered to its socket in one non-blocking syscall).
+// A socket that does not take everything at once (its peer reads slowly) gets
+// a flusher goroutine for the rest, and the client's next messages wait in its
+// queue until the flusher reports.
+func (h *Hub) writeDirty() {
+	for i, c := range h.dirty {
+		h.dirty[i] = nil
+		c.dirty = false
+		if !c.gone && !c.flushing && len(c.pending) > 0 {
+			h.write(c)
+		}
+	}
+	h.dirty = h.dirty[:0]
+	h.unindex() // clients whose socket failed
+}
+
+// write hands c's queue to its connection in chunks: a Write takes messages
+// only until the socket has left more than about 64 KiB in the connection's
+// buffer, and the rest stays queued as the shared messages it is (a burst is
+// never copied per client). While the socket takes everything at once the next
+// chunk follows; when it does not, a flusher goroutine finishes the chunk and
+// the next one waits for its report.
+func (h *Hub) write(c *Client) {
+	for len(c.pending) > 0 {
+		n, done, err := c.conn.Write(c.pending)
+		if err != nil {
+			h.drop(c) // the connection ends itself (see Conn)
+			return
+		}
+		sent, bytes := c.pending[:n], c.pendingBytes
+		if n < len(c.pending) {
+			bytes = wireBytes(sent)
+		}
+		clear(sent) // the bytes are in the connection: let the messages be collected
+		if n == len(c.pending) {
+			c.pending = reusable(c.pending)
+		} else {
+			c.pending = c.pending[n:]
+		}
+		c.pendingBytes -= bytes
+		if !done {
+			c.flushing = true
+			c.flushSince = h.now() // the write starts waiting for the socket (slow rule (i))
+			c.inflightMsgs, c.inflightBytes = n, bytes
+			c.flushers.Add(1)
+			go h.flush(c)
+			return
+		}
+	}
+	h.settle(c)
+}
+
+func wireBytes(msgs []*Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Wire)
+	}
+	return n
+}
+
+// flush is c's flusher goroutine: it exists only while c's socket is full.
+func (h *Hub) flush(c *Client) {
+	defer c.flushers.Done()
+	err := c.conn.Flush()
+	select {
+	case h.next <- handoff{c: c, failed: err != nil}:
+	case <-h.done:
+	}
+}
+
+// handoff takes a flusher's report: c may be written to again.
+func (h *Hub) handoff(r handoff) {
+	c := r.c
+	c.flushing = false
+	c.inflightMsgs, c.inflightBytes = 0, 0
+	if r.failed {
+		h.drop(c)
+		return
+	}
+	if !c.gone && len(c.pending) > 0 && !c.dirty {
+		c.dirty = true
+		h.dirty = append(h.dirty, c)
+	}
+	h.settle(c)
+}
+
+// settle runs when c's queue has shrunk: a queue back within the limits
+// restarts the slow rule's clock, and an empty one with no write in flight
+// releases the Sync callers waiting for c.
+func (h *Hub) settle(c *Client) {
+	if !c.overSince.IsZero() && !h.over(c) {
+		c.overSince = time.Time{}
+	}
+	if c.syncs != nil && len(c.pending) == 0 && !c.flushing {
+		h.release(c)
+	}
+}
+
+// release wakes the Sync callers waiting for c.
+func (h *Hub) release(c *Client) {
+	for _, done := range c.syncs {
+		close(done)
+	}
+	c.syncs = nil
+}

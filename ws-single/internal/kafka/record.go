@@ -1,0 +1,64 @@
+package kafka
+
+import (
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// topicCounters are one topic's series, resolved once.
+type topicCounters struct {
+	consumed       prometheus.Counter // ws_kafka_records_consumed_total{topic}
+	tooLarge       prometheus.Counter // ws_kafka_records_skipped_total{topic,reason="too_large"}
+	invalidChannel prometheus.Counter // ws_kafka_records_skipped_total{topic,reason="invalid_channel"}
+}
+
+// encode builds the record's hub message, its channel and wire bytes, once: the
+// "message" line, or the "skipped" line when the value is longer than
+// MaxRecordBytes. It returns a nil message for a record that goes to nobody: its
+// "channel" headers break the rule of protocol.RecordChannel.
+//
+// It returns the skip counter the record falls under (nil if none) rather than
+// incrementing it: consume counts it with consumed_total, once the record is
+// done with (published, or going to nobody) and the resume offset is past it.
+// A record whose Publish fails (the session ends) is consumed again by the
+// next session and must not count twice.
+func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (*hub.Message, prometheus.Counter) {
+	var header []byte
+	headers := 0
+	for _, h := range msg.Headers {
+		if h != nil && string(h.Key) == "channel" {
+			if headers == 0 {
+				header = h.Value
+			}
+			headers++
+		}
+	}
+	channel, ok := protocol.RecordChannel(msg.Topic, msg.Key, header, headers)
+	if !ok {
+		// Sampled (New); never the value, which may be large or sensitive.
+		c.log.Warn("kafka record with an invalid channel header; not delivered",
+			zap.String("topic", msg.Topic), zap.Int32("partition", msg.Partition),
+			zap.Int64("offset", msg.Offset), zap.Int("channel_headers", headers))
+		return nil, counters.invalidChannel
+	}
+	rec := protocol.Record{
+		Channel:   channel,
+		Topic:     msg.Topic,
+		Partition: msg.Partition,
+		Offset:    msg.Offset,
+		Timestamp: msg.Timestamp,
+		Value:     msg.Value,
+	}
+	m := &hub.Message{Channel: channel, Topic: msg.Topic, Time: msg.Timestamp}
+	if c.cfg.MaxRecordBytes > 0 && len(msg.Value) > c.cfg.MaxRecordBytes {
+		m.Wire = protocol.EncodeSkipped(rec, metrics.SkipTooLarge, len(msg.Value))
+		return m, counters.tooLarge
+	}
+	m.Wire = protocol.EncodeMessage(rec)
+	return m, nil
+}

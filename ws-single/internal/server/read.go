@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// errReadTimeout reports a client frame whose payload did not arrive within the
+// write timeout of its header.
+var errReadTimeout = errors.New("server: frame payload timed out")
+
+// read is the reader loop: requests go to the hub, abuse closes the
+// connection. It returns the reason the connection ended as seen from here.
+func (c *conn) read(ctx context.Context) string {
+	for {
+		typ, data, err := c.readMessage()
+		if err != nil {
+			return c.readFailed(err)
+		}
+		if c.ending() {
+			continue // a close is under way: read and discard until it ends
+		}
+		if typ == websocket.MessageBinary {
+			return c.closeFromReader(metrics.DisconnectBinary)
+		}
+		if !c.limiter.Allow() {
+			c.rateLimited()
+			continue
+		}
+		// Text frames must be UTF-8 (RFC 6455 §8.1); coder/websocket does not
+		// check. The reason text of a close frame from the client is parsed
+		// inside coder/websocket and not checked either: we never use it.
+		if !utf8.Valid(data) {
+			return c.closeFromReader(metrics.DisconnectInvalidUTF8)
+		}
+		req, err := protocol.Parse(data)
+		if err != nil {
+			var pe *protocol.Error
+			errors.As(err, &pe) // Parse returns only *protocol.Error
+			err = c.s.hub.Reject(ctx, c.client, pe)
+		} else {
+			err = c.s.hub.Handle(ctx, c.client, req)
+		}
+		if err != nil {
+			return c.closeFromReader(metrics.DisconnectError)
+		}
+	}
+}
+
+// readMessage reads one message. No deadline waits for a frame header: a
+// connection may idle for as long as it answers pings, and whoever ends it
+// (peer, ping, drain) closes the socket, which ends the read. Once a header is
+// in (Reader returns), the payload, bounded by the read limit, must arrive
+// within the write timeout: the raw socket's read deadline, cleared after it.
+func (c *conn) readMessage() (websocket.MessageType, []byte, error) {
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	c.payloadDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	data, err := io.ReadAll(r)
+	c.payloadDeadline(time.Time{})
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", errReadTimeout, err)
+	}
+	return typ, data, err
+}
+
+// payloadDeadline sets the raw socket's read deadline for a frame's payload,
+// unless a close lingers: then the linger's deadline stays.
+func (c *conn) payloadDeadline(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.lingering && c.cork.raw != nil {
+		_ = c.cork.raw.SetReadDeadline(t)
+	}
+}
+
+// readFailed ends the connection after a failed read and returns the reason.
+// When a reason is already set, whoever set it closes.
+func (c *conn) readFailed(err error) string {
+	if r := c.reason.Load(); r != nil {
+		return *r
+	}
+	reason := readErrReason(err)
+	if reason == metrics.DisconnectClient {
+		return reason
+	}
+	return c.closeFromReader(reason)
+}
+
+// closeFromReader ends the connection from the reader goroutine with reason's
+// close frame, lingering (sendClose); it returns the reason in effect.
+func (c *conn) closeFromReader(reason string) string {
+	if c.setReason(reason) {
+		c.sendClose(reason)
+	}
+	return *c.reason.Load()
+}
+
+// readErrReason classifies a read error: the peer's close frame or a socket
+// error is the client's doing; a payload past its deadline, read_timeout, and
+// so is a control frame's payload that stalled (coder/websocket reads it under
+// its own 5 s context and closes the connection when that expires: the error
+// is context.DeadlineExceeded, or os.ErrDeadlineExceeded from the socket; the
+// close frame then finds the socket closed); a frame past the read limit,
+// read_limit (coder/websocket wrote 1009); anything
+// else coder/websocket refused is a protocol error (bad opcode, unmasked frame,
+// bad continuation, oversized or fragmented control frame, rsv bits, an
+// invalid close payload), for most of which it wrote 1002 itself.
+func readErrReason(err error) string {
+	var (
+		errno syscall.Errno
+		opErr *net.OpError
+	)
+	switch {
+	case errors.Is(err, errReadTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return metrics.DisconnectReadTimeout
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return metrics.DisconnectReadLimit
+	case websocket.CloseStatus(err) != -1,
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.As(err, &errno), errors.As(err, &opErr):
+		return metrics.DisconnectClient
+	default:
+		return metrics.DisconnectProtocol
+	}
+}
+
+// pingReceived is coder/websocket's OnPingReceived, on the reader goroutine
+// inside Read: a client's ping costs a token like a request. Past the limit it
+// gets no pong and starts the rate-limit close. Once the connection is ending
+// no pong goes out (one written after the close frame would fail and cut the
+// linger short). Pongs and close frames from the client cost nothing.
+func (c *conn) pingReceived(context.Context, []byte) bool {
+	if c.ending() {
+		return false
+	}
+	if c.limiter.Allow() {
+		return true
+	}
+	c.rateLimited()
+	return false
+}
+
+// rateLimited starts the rate-limit close once the bucket is dry: from now on
+// the reader discards what it reads; in the background, the replies owed for
+// the requests already accepted are handed to the connection first (Hub.Sync,
+// bounded by the write timeout), then 1008 "rate_limit" goes out, lingering.
+// Pongs already sent were written before this, in order.
+func (c *conn) rateLimited() {
+	if !c.setReason(metrics.DisconnectRateLimit) || !c.goBackground() {
+		return
+	}
+	go func() {
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(c.s.base, c.s.cfg.WriteTimeout)
+		_ = c.s.hub.Sync(ctx, c.client) // on timeout the close goes anyway
+		cancel()
+		c.sendClose(metrics.DisconnectRateLimit)
+	}()
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// TestUnreadPongsAreBounded: a client that sends pings and never reads piles
+// pongs up in front of its socket. They are bounded by WS_SEND_QUEUE_BYTES
+// (past it: slow) and by WS_WRITE_TIMEOUT (the drain of what waits: past it,
+// write_timeout); the socket is dropped either way.
+func TestUnreadPongsAreBounded(t *testing.T) {
+	tests := []struct {
+		name       string
+		queueBytes int
+		timeout    time.Duration
+		maxSend    int // bytes of pings sent at most; the timeout case stops there and waits
+		reason     string
+	}{
+		{name: "bytes", queueBytes: 64 << 10, timeout: time.Minute, maxSend: 40 << 20, reason: "slow"},
+		{name: "time", queueBytes: 64 << 20, timeout: 300 * time.Millisecond, maxSend: 10 << 20, reason: "write_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, func(c *config.Config, _ *Options) {
+				c.SendQueueBytes = tt.queueBytes
+				c.WriteTimeout = tt.timeout
+				c.PingInterval = time.Hour
+				c.RateLimit, c.RateBurst = 1e9, 1e9 // pings count: let them all through
+			})
+			c := f.rawDial(4096) // and never read
+			ping := frame(opPing, bytes.Repeat([]byte("p"), 125), true)
+			batch := bytes.Repeat(ping, 512)
+			cut := func() bool { return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.reason)) == 1 }
+			for sent := 0; sent < tt.maxSend && !cut(); sent += len(batch) {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.nc.Write(batch); err != nil {
+					break // the server dropped the socket
+				}
+			}
+			kafkatest.WaitFor(t, "disconnect "+tt.reason, cut)
+			kafkatest.WaitFor(t, "connection gone", func() bool { return testutil.ToFloat64(f.m.Connections) == 0 })
+		})
+	}
+}
+
+// TestBurstToFastReadersIsNotCut: 30 records of 1 MB at once, far past the
+// 4 MiB queue limit, to five clients that read at full speed: none is cut and
+// all get every record. Each write hands a socket a chunk and the clients
+// drain them; the burst waits as shared messages. The records go straight to
+// the hub: a producer under the race detector would trickle them. The write
+// timeout (slow rule (ii)) is 30 s: 150 MB under -race on a loaded 2-core box
+// can take longer than the default 5 s, which is not what this test is about.
+func TestBurstToFastReadersIsNotCut(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *Options) { c.WriteTimeout = 30 * time.Second })
+	const clients, records = 5, 30
+	var readers []*client
+	for range clients {
+		c := f.connect()
+		c.send(`{"op":"subscribe","channels":["trades:*"]}`)
+		c.expect(map[string]any{"op": "subscribed"})
+		readers = append(readers, c)
+	}
+	got := make([]int, clients)
+	var wg sync.WaitGroup
+	for i, c := range readers {
+		wg.Go(func() {
+			for got[i] < records {
+				line, err := c.next(30 * time.Second)
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(line, `{"op":"message"`) {
+					got[i]++
+				}
+			}
+		})
+	}
+	value := []byte(strings.Repeat("v", 1_000_000))
+	burst := make([]*hub.Message, records)
+	for i := range burst {
+		rec := protocol.Record{Channel: "trades:BTC-USD", Topic: "trades", Offset: int64(i), Timestamp: time.Now(), Value: value}
+		burst[i] = &hub.Message{Channel: rec.Channel, Topic: rec.Topic, Time: rec.Timestamp, Wire: protocol.EncodeMessage(rec)}
+	}
+	began := time.Now()
+	for _, m := range burst {
+		if err := f.srv.hub.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	t.Logf("%d records of 1 MB to %d clients in %v", records, clients, time.Since(began))
+	for i, n := range got {
+		if n != records {
+			t.Errorf("client %d got %d of %d records", i, n, records)
+		}
+	}
+	if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 0 {
+		t.Fatalf("ws_send_queue_overflow_total = %v: clients draining the burst were cut", got)
+	}
+}
+
+// TestSkippedRecordReachesSubscribers: a record over WS_MAX_RECORD_BYTES reaches
+// its exact and wildcard subscribers, once each, as the skipped line, in its
+// place among the partition's records.
+func TestSkippedRecordReachesSubscribers(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *Options) { c.MaxRecordBytes = 1000 })
+	exact, wild := f.connect(), f.connect()
+	exact.send(`{"op":"subscribe","channels":["trades:BTC-USD","trades:*"]}`)
+	exact.expect(map[string]any{"op": "subscribed"})
+	wild.send(`{"op":"subscribe","channels":["trades:*"]}`)
+	wild.expect(map[string]any{"op": "subscribed"})
+	big := kafkatest.Record("trades", 0, "BTC-USD", strings.Repeat("x", 2000))
+	big.Timestamp = time.UnixMilli(1700000000123)
+	big.Headers = []sarama.RecordHeader{{Key: []byte("other"), Value: []byte("ignored")}}
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC-USD", `1`), big, kafkatest.Record("trades", 0, "BTC-USD", `2`))
+	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"reason":"too_large","size":2000}`
+	for _, c := range []*client{exact, wild} {
+		c.expect(map[string]any{"op": "message", "offset": 0})
+		line, err := c.next(10 * time.Second)
+		if err != nil || line != want {
+			t.Fatalf("line %q, %v; want %s", line, err, want)
+		}
+		c.expect(map[string]any{"op": "message", "offset": 2})
+	}
+	if got := testutil.ToFloat64(f.m.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
+		t.Fatalf("skipped{trades,too_large} = %v, want 1", got)
+	}
+}
