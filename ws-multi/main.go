@@ -107,7 +107,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		log.Warn("cgroup: limits not readable", zap.Error(err))
 	}
-	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit())
+	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
 	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
 		debug.SetMemoryLimit(soft)
 	}
@@ -138,6 +138,7 @@ func run(ctx context.Context) error {
 		ClientID:        cfg.KafkaClientID,
 		RetryBackoff:    cfg.KafkaRetryBackoff,
 		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
 	}, h, m, log.Named("kafka"))
 	if err != nil {
 		return err

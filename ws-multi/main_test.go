@@ -60,14 +60,26 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("invalid config exits 2 naming the variable", func(t *testing.T) {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "WS_READ_LIMIT=abc")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr.String(), "WS_READ_LIMIT") {
-			t.Errorf("exit %v, stderr %q; want status 2 naming WS_READ_LIMIT", err, stderr.String())
+		tests := []struct{ name, value string }{
+			{"WS_READ_LIMIT", "abc"},
+			{"WS_KAFKA_BROKERS", ""},
+			{"WS_KAFKA_TOPICS", " , "},
+			{"WS_PING_INTERVAL", "1ns"},
+			{"WS_HTTP_IDLE_TIMEOUT", "0s"},
+			{"WS_HTTP_MAX_CONNS_PER_IP", "-1"},
+			{"WS_MAX_HEADER_BYTES", "512"},
+			{"WS_MAX_RECORD_BYTES", "0"},
+		}
+		for _, tt := range tests {
+			cmd := exec.Command(bin)
+			cmd.Env = append(os.Environ(), tt.name+"="+tt.value)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr.String(), tt.name) {
+				t.Errorf("%s=%q: exit %v, stderr %q; want status 2 naming %s", tt.name, tt.value, err, stderr.String(), tt.name)
+			}
 		}
 	})
 

@@ -3,7 +3,9 @@
 // This package is duplicated in ws-single on purpose; they may diverge.
 //
 // An empty variable counts as unset, so `WS_LOG_LEVEL=` in a compose file or a
-// Kubernetes manifest means "the default", the same as leaving it out.
+// Kubernetes manifest means "the default", the same as leaving it out. Except
+// WS_KAFKA_BROKERS and WS_KAFKA_TOPICS: set but empty (or only commas and spaces,
+// an unset compose or shell variable) they are refused.
 package config
 
 import (
@@ -44,21 +46,38 @@ type Config struct {
 	// ReadLimit is the largest client frame; larger closes with 1009
 	// (WS_READ_LIMIT). Default 4096, bytes.
 	ReadLimit int64
-	// RateLimit is the client messages allowed per second; more closes with 1008
-	// (WS_RATE_LIMIT). Default 20, messages per second.
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle this long; WebSocket
+	// connections are not affected (WS_HTTP_IDLE_TIMEOUT). Default 30s.
+	HTTPIdleTimeout time.Duration
+	// HTTPMaxConnsPerIP caps the connections from one source address that have not
+	// upgraded to WebSocket; more are closed at accept. 0 means no cap
+	// (WS_HTTP_MAX_CONNS_PER_IP). Default 128, connections.
+	HTTPMaxConnsPerIP int
+	// MaxHeaderBytes is the largest request header block; larger is answered 431
+	// (WS_MAX_HEADER_BYTES). Default 16384, bytes; at least 1024.
+	MaxHeaderBytes int
+	// RateLimit is the client messages allowed per second, WebSocket pings included;
+	// more closes with 1008 (WS_RATE_LIMIT). Default 20, messages per second.
 	RateLimit float64
 	// RateBurst is the client messages allowed in a burst (WS_RATE_BURST). Default 40, messages.
 	RateBurst int
-	// SendQueueMessages is how many messages may wait for one client before it is
-	// cut as slow (WS_SEND_QUEUE_MESSAGES). Default 4096, messages.
+	// SendQueueMessages is how many messages may wait for one client past which it
+	// is cut as slow unless it is draining them (WS_SEND_QUEUE_MESSAGES). Default
+	// 4096, messages.
 	SendQueueMessages int
-	// SendQueueBytes is how many bytes may wait for one client before it is cut as
-	// slow (WS_SEND_QUEUE_BYTES). Default 4194304, bytes.
+	// SendQueueBytes is how many bytes may wait for one client past which it is cut
+	// as slow unless it is draining them; it also bounds the control frames waiting
+	// for its socket (WS_SEND_QUEUE_BYTES). Default 4194304, bytes.
 	SendQueueBytes int
-	// WriteTimeout bounds one socket write or ping reply (WS_WRITE_TIMEOUT). Default 5s.
+	// WriteTimeout bounds one socket write or ping reply, and the arrival of a client
+	// frame's payload after its header (WS_WRITE_TIMEOUT). Default 5s.
 	WriteTimeout time.Duration
-	// PingInterval is the server ping period (WS_PING_INTERVAL). Default 25s.
+	// PingInterval is the server ping period (WS_PING_INTERVAL). Default 25s; at least 1s.
 	PingInterval time.Duration
+	// MaxRecordBytes is the largest Kafka record value delivered; a larger record
+	// is announced to its subscribers as skipped (WS_MAX_RECORD_BYTES). Default
+	// 1048576, bytes.
+	MaxRecordBytes int
 	// Batch sends waiting messages in one frame, one per line (WS_BATCH). Default true.
 	Batch bool
 	// BatchMaxBytes is the largest batched frame (WS_BATCH_MAX_BYTES). Default 32768, bytes.
@@ -98,12 +117,16 @@ func Default() Config {
 		MaxConnections:       0,
 		MaxSubscriptions:     100,
 		ReadLimit:            4096,
+		HTTPIdleTimeout:      30 * time.Second,
+		HTTPMaxConnsPerIP:    128,
+		MaxHeaderBytes:       16384,
 		RateLimit:            20,
 		RateBurst:            40,
 		SendQueueMessages:    4096,
 		SendQueueBytes:       4 << 20,
 		WriteTimeout:         5 * time.Second,
 		PingInterval:         25 * time.Second,
+		MaxRecordBytes:       1 << 20,
 		Batch:                true,
 		BatchMaxBytes:        32768,
 		CPURejectThreshold:   90,

@@ -112,17 +112,23 @@ func TestLoad(t *testing.T) {
 		{name: "WS_KAFKA_BROKERS empty entry", env: map[string]string{"WS_KAFKA_BROKERS": "a:9092,,b:9092"}, wantErr: `WS_KAFKA_BROKERS="a:9092,,b:9092": empty entry`},
 		{name: "WS_KAFKA_BROKERS no port", env: map[string]string{"WS_KAFKA_BROKERS": "kafka"}, wantErr: `WS_KAFKA_BROKERS="kafka": "kafka": not host:port`},
 		{name: "WS_KAFKA_BROKERS no host", env: map[string]string{"WS_KAFKA_BROKERS": ":9092"}, wantErr: `host is empty`},
+		{name: "WS_KAFKA_BROKERS set but empty", env: map[string]string{"WS_KAFKA_BROKERS": ""}, wantErr: `WS_KAFKA_BROKERS="": must not be empty`},
+		{name: "WS_KAFKA_BROKERS blank", env: map[string]string{"WS_KAFKA_BROKERS": "  "}, wantErr: `WS_KAFKA_BROKERS="  ": must not be empty`},
+		{name: "WS_KAFKA_BROKERS only commas", env: map[string]string{"WS_KAFKA_BROKERS": " , ,"}, wantErr: `WS_KAFKA_BROKERS=" , ,": must not be empty`},
 
 		{name: "WS_KAFKA_TOPICS valid", env: map[string]string{"WS_KAFKA_TOPICS": "md.trades,book_l2"}, want: func(c *Config) { c.KafkaTopics = []string{"md.trades", "book_l2"} }},
 		{name: "WS_KAFKA_TOPICS colon", env: map[string]string{"WS_KAFKA_TOPICS": "a:b"}, wantErr: `WS_KAFKA_TOPICS="a:b"`},
 		{name: "WS_KAFKA_TOPICS duplicate", env: map[string]string{"WS_KAFKA_TOPICS": "a,b,a"}, wantErr: `topic "a" listed twice`},
 		{name: "WS_KAFKA_TOPICS too long", env: map[string]string{"WS_KAFKA_TOPICS": strings.Repeat("t", 250)}, wantErr: "longer than 249"},
+		{name: "WS_KAFKA_TOPICS set but empty", env: map[string]string{"WS_KAFKA_TOPICS": ""}, wantErr: `WS_KAFKA_TOPICS="": must not be empty`},
+		{name: "WS_KAFKA_TOPICS only a comma", env: map[string]string{"WS_KAFKA_TOPICS": ","}, wantErr: `WS_KAFKA_TOPICS=",": must not be empty`},
 
 		{name: "WS_KAFKA_START_OFFSET oldest", env: map[string]string{"WS_KAFKA_START_OFFSET": "oldest"}, want: func(c *Config) { c.KafkaStartOffset = StartOldest }},
 		{name: "WS_KAFKA_START_OFFSET invalid", env: map[string]string{"WS_KAFKA_START_OFFSET": "latest"}, wantErr: `WS_KAFKA_START_OFFSET="latest": must be newest or oldest`},
 
 		{name: "WS_KAFKA_CLIENT_ID valid", env: map[string]string{"WS_KAFKA_CLIENT_ID": "edge-7"}, want: func(c *Config) { c.KafkaClientID = "edge-7" }},
 		{name: "WS_KAFKA_CLIENT_ID blank means default", env: map[string]string{"WS_KAFKA_CLIENT_ID": "  "}, want: func(c *Config) {}},
+		{name: "WS_ALLOWED_ORIGINS empty means default", env: map[string]string{"WS_ALLOWED_ORIGINS": ""}, want: func(c *Config) {}},
 
 		{name: "WS_KAFKA_RETRY_BACKOFF valid", env: map[string]string{"WS_KAFKA_RETRY_BACKOFF": "1s"}, want: func(c *Config) { c.KafkaRetryBackoff = time.Second }},
 		{name: "WS_KAFKA_RETRY_BACKOFF not a duration", env: map[string]string{"WS_KAFKA_RETRY_BACKOFF": "500"}, wantErr: `WS_KAFKA_RETRY_BACKOFF="500": not a duration`},
@@ -147,6 +153,20 @@ func TestLoad(t *testing.T) {
 		{name: "WS_READ_LIMIT not a number", env: map[string]string{"WS_READ_LIMIT": "abc"}, wantErr: `config: WS_READ_LIMIT="abc": not a whole number`},
 		{name: "WS_READ_LIMIT zero", env: map[string]string{"WS_READ_LIMIT": "0"}, wantErr: `WS_READ_LIMIT="0": must be at least 1`},
 
+		{name: "WS_HTTP_IDLE_TIMEOUT valid", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": "5s"}, want: func(c *Config) { c.HTTPIdleTimeout = 5 * time.Second }},
+		{name: "WS_HTTP_IDLE_TIMEOUT zero", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": "0s"}, wantErr: `WS_HTTP_IDLE_TIMEOUT="0s": must be longer than 0`},
+		{name: "WS_HTTP_IDLE_TIMEOUT not a duration", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": "30"}, wantErr: `WS_HTTP_IDLE_TIMEOUT="30": not a duration`},
+		{name: "WS_HTTP_IDLE_TIMEOUT empty means default", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": ""}, want: func(c *Config) {}},
+
+		{name: "WS_HTTP_MAX_CONNS_PER_IP valid", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "4"}, want: func(c *Config) { c.HTTPMaxConnsPerIP = 4 }},
+		{name: "WS_HTTP_MAX_CONNS_PER_IP no cap", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "0"}, want: func(c *Config) { c.HTTPMaxConnsPerIP = 0 }},
+		{name: "WS_HTTP_MAX_CONNS_PER_IP negative", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "-1"}, wantErr: `WS_HTTP_MAX_CONNS_PER_IP="-1": must be 0 (no cap) or more`},
+		{name: "WS_HTTP_MAX_CONNS_PER_IP not a number", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "many"}, wantErr: `WS_HTTP_MAX_CONNS_PER_IP="many": not a whole number`},
+
+		{name: "WS_MAX_HEADER_BYTES valid", env: map[string]string{"WS_MAX_HEADER_BYTES": "1024"}, want: func(c *Config) { c.MaxHeaderBytes = 1024 }},
+		{name: "WS_MAX_HEADER_BYTES too small", env: map[string]string{"WS_MAX_HEADER_BYTES": "1023"}, wantErr: `WS_MAX_HEADER_BYTES="1023": must be at least 1024`},
+		{name: "WS_MAX_HEADER_BYTES with unit", env: map[string]string{"WS_MAX_HEADER_BYTES": "16KiB"}, wantErr: `WS_MAX_HEADER_BYTES="16KiB": not a whole number`},
+
 		{name: "WS_RATE_LIMIT fractional", env: map[string]string{"WS_RATE_LIMIT": "0.5"}, want: func(c *Config) { c.RateLimit = 0.5 }},
 		{name: "WS_RATE_LIMIT zero", env: map[string]string{"WS_RATE_LIMIT": "0"}, wantErr: `WS_RATE_LIMIT="0": must be more than 0`},
 		{name: "WS_RATE_LIMIT NaN", env: map[string]string{"WS_RATE_LIMIT": "NaN"}, wantErr: `WS_RATE_LIMIT="NaN": not a number`},
@@ -167,6 +187,13 @@ func TestLoad(t *testing.T) {
 
 		{name: "WS_PING_INTERVAL valid", env: map[string]string{"WS_PING_INTERVAL": "1m30s"}, want: func(c *Config) { c.PingInterval = 90 * time.Second }},
 		{name: "WS_PING_INTERVAL bad", env: map[string]string{"WS_PING_INTERVAL": "soon"}, wantErr: `WS_PING_INTERVAL="soon": not a duration`},
+		{name: "WS_PING_INTERVAL of 1s", env: map[string]string{"WS_PING_INTERVAL": "1s"}, want: func(c *Config) { c.PingInterval = time.Second }},
+		{name: "WS_PING_INTERVAL 1ns", env: map[string]string{"WS_PING_INTERVAL": "1ns"}, wantErr: `WS_PING_INTERVAL="1ns": must be at least 1s`},
+		{name: "WS_PING_INTERVAL below 1s", env: map[string]string{"WS_PING_INTERVAL": "999ms"}, wantErr: `WS_PING_INTERVAL="999ms": must be at least 1s`},
+
+		{name: "WS_MAX_RECORD_BYTES valid", env: map[string]string{"WS_MAX_RECORD_BYTES": "1"}, want: func(c *Config) { c.MaxRecordBytes = 1 }},
+		{name: "WS_MAX_RECORD_BYTES zero", env: map[string]string{"WS_MAX_RECORD_BYTES": "0"}, wantErr: `WS_MAX_RECORD_BYTES="0": must be at least 1`},
+		{name: "WS_MAX_RECORD_BYTES not a number", env: map[string]string{"WS_MAX_RECORD_BYTES": "1MB"}, wantErr: `WS_MAX_RECORD_BYTES="1MB": not a whole number`},
 
 		{name: "WS_BATCH false", env: map[string]string{"WS_BATCH": "false"}, want: func(c *Config) { c.Batch = false }},
 		{name: "WS_BATCH 0", env: map[string]string{"WS_BATCH": "0"}, want: func(c *Config) { c.Batch = false }},

@@ -33,6 +33,17 @@ type variable struct {
 	set  func(c *Config, v string) error
 }
 
+// required reports the variables refused when set but empty (or only commas and
+// spaces) instead of meaning the default: an unset compose or shell variable must
+// not quietly point the server at the default brokers or topics.
+func required(name string) bool {
+	switch name {
+	case "WS_KAFKA_BROKERS", "WS_KAFKA_TOPICS":
+		return true
+	}
+	return false
+}
+
 // variables lists every setting in README order; Load walks it and the tests
 // check it against README.md, so a variable cannot be added without a parser.
 func variables() []variable {
@@ -51,12 +62,16 @@ func variables() []variable {
 			c.ReadLimit = int64(n)
 			return err
 		}},
+		{"WS_HTTP_IDLE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.HTTPIdleTimeout })},
+		{"WS_HTTP_MAX_CONNS_PER_IP", intVar(func(c *Config) *int { return &c.HTTPMaxConnsPerIP })},
+		{"WS_MAX_HEADER_BYTES", intVar(func(c *Config) *int { return &c.MaxHeaderBytes })},
 		{"WS_RATE_LIMIT", floatVar(func(c *Config) *float64 { return &c.RateLimit })},
 		{"WS_RATE_BURST", intVar(func(c *Config) *int { return &c.RateBurst })},
 		{"WS_SEND_QUEUE_MESSAGES", intVar(func(c *Config) *int { return &c.SendQueueMessages })},
 		{"WS_SEND_QUEUE_BYTES", intVar(func(c *Config) *int { return &c.SendQueueBytes })},
 		{"WS_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"WS_PING_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.PingInterval })},
+		{"WS_MAX_RECORD_BYTES", intVar(func(c *Config) *int { return &c.MaxRecordBytes })},
 		{"WS_BATCH", func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -77,13 +92,22 @@ func variables() []variable {
 
 // Load reads every WS_* variable through lookup (os.LookupEnv in main), starting
 // from Default, and returns Validate's verdict. Unset or empty variables keep
-// their default. The error lists every bad variable, each as an *Error.
+// their default, except the required ones (WS_KAFKA_BROKERS, WS_KAFKA_TOPICS):
+// set but empty they are refused. The error lists every bad variable, each as an
+// *Error.
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	c := Default()
 	var errs []error
 	for _, v := range variables() {
 		raw, ok := lookup(v.name)
-		if !ok || strings.TrimSpace(raw) == "" {
+		if !ok {
+			continue
+		}
+		if required(v.name) && strings.Trim(raw, ", \t\r\n") == "" {
+			errs = append(errs, &Error{Var: v.name, Value: raw, Reason: "must not be empty"})
+			continue
+		}
+		if strings.TrimSpace(raw) == "" {
 			continue
 		}
 		if err := v.set(&c, strings.TrimSpace(raw)); err != nil {

@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// Lower bounds of settings whose smaller values make no sense: a header block
+// must hold a WebSocket handshake, and pings faster than once a second are load.
+const (
+	MinHeaderBytes  = 1024
+	MinPingInterval = time.Second
+)
+
 // Validate checks every field's range and returns one *Error per bad setting
 // (joined with errors.Join), each naming the environment variable.
 func (c Config) Validate() error {
@@ -57,6 +64,13 @@ func (c Config) Validate() error {
 	}
 	positiveInt("WS_MAX_SUBSCRIPTIONS", int64(c.MaxSubscriptions))
 	positiveInt("WS_READ_LIMIT", c.ReadLimit)
+	positiveDuration("WS_HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout)
+	if c.HTTPMaxConnsPerIP < 0 {
+		bad("WS_HTTP_MAX_CONNS_PER_IP", strconv.Itoa(c.HTTPMaxConnsPerIP), "must be 0 (no cap) or more")
+	}
+	if c.MaxHeaderBytes < MinHeaderBytes {
+		bad("WS_MAX_HEADER_BYTES", strconv.Itoa(c.MaxHeaderBytes), "must be at least "+strconv.Itoa(MinHeaderBytes))
+	}
 	if !(c.RateLimit > 0) {
 		bad("WS_RATE_LIMIT", formatFloat(c.RateLimit), "must be more than 0")
 	}
@@ -64,7 +78,10 @@ func (c Config) Validate() error {
 	positiveInt("WS_SEND_QUEUE_MESSAGES", int64(c.SendQueueMessages))
 	positiveInt("WS_SEND_QUEUE_BYTES", int64(c.SendQueueBytes))
 	positiveDuration("WS_WRITE_TIMEOUT", c.WriteTimeout)
-	positiveDuration("WS_PING_INTERVAL", c.PingInterval)
+	if c.PingInterval < MinPingInterval {
+		bad("WS_PING_INTERVAL", c.PingInterval.String(), "must be at least "+MinPingInterval.String())
+	}
+	positiveInt("WS_MAX_RECORD_BYTES", int64(c.MaxRecordBytes))
 	positiveInt("WS_BATCH_MAX_BYTES", int64(c.BatchMaxBytes))
 	if !(c.CPURejectThreshold >= 0 && c.CPURejectThreshold <= 100) {
 		bad("WS_CPU_REJECT_THRESHOLD", formatFloat(c.CPURejectThreshold), "must be a percentage from 0 (disabled) to 100")

@@ -33,6 +33,7 @@ func (countConn) Ping(context.Context) error               { return nil }
 func (countConn) Close(websocket.StatusCode, string) error { return nil }
 func (countConn) CloseNow() error                          { return nil }
 func (c countConn) Cork()                                  { *c.corked = true }
+func (countConn) Buffered() int                            { return 0 }
 func (c countConn) TryUncork() (bool, error) {
 	*c.corked = false
 	c.writes.Add(1)
@@ -64,7 +65,7 @@ func BenchmarkFanout(b *testing.B) {
 				}
 				waitCount(b, &lines, clients) // subscribe replies
 				_ = m
-				msg := protocol.EncodeRecord(protocol.Record{Topic: "trades", Key: []byte("BTC-USD"), Value: []byte(`{"price":"64123.5","size":"0.25"}`), Timestamp: time.Now()})
+				msg := protocol.EncodeRecord(protocol.Record{Channel: "trades:BTC-USD", Topic: "trades", Value: []byte(`{"price":"64123.5","size":"0.25"}`), Timestamp: time.Now()})
 				ctx := context.Background()
 				frames0, writes0 := frames.Load(), writes.Load()
 				b.ReportAllocs()

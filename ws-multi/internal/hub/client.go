@@ -29,6 +29,9 @@ type Conn interface {
 	// Uncork writes everything that waits, waiting for the socket; a socket that takes
 	// nothing for timeout returns an error matching os.ErrDeadlineExceeded.
 	Uncork(timeout time.Duration) error
+	// Buffered returns how many bytes wait in the cork that the socket has not taken. The
+	// shard asks only once a write has handed over chunkBytes, to stop handing more.
+	Buffered() int
 }
 
 // Client is one connection as the hub sees it. The server's handler goroutine owns it: it
@@ -45,17 +48,23 @@ type Client struct {
 	dirty        bool                // in the shard's list of clients to write to
 	flushing     bool                // a flusher finishes a hand-off the socket did not take at once
 	pending      []*protocol.Message // queued, not yet written
+	resliced     bool                // pending's front was cut off by a partial take (queue.go)
 	pendingBytes int                 // bytes of pending
 	inflight     int                 // messages of the hand-off being flushed
 	inflightB    int                 // bytes of inflight
 	owed         written             // the flushing hand-off's figures, counted once it is out
 	pingSlot     uint8               // the ping slot it joined at registration
+	// The slow rule's state (queue.go): when the hand-off being flushed started waiting
+	// for its socket, and when the queue went past a limit (zero while it is not).
+	flushSince time.Time
+	overSince  time.Time
+	synced     chan struct{} // a Sync waiting for the queue to empty; closed then
 
 	// mu guards the lifecycle below; it is never taken on the broadcast path.
 	mu      sync.Mutex
 	pinging bool   // a ping goroutine is running
 	closed  bool   // no more writes, writers or pings start; set once
-	reason  Reason // why the client ended; set once, with closed
+	reason  Reason // why the client ended; set once, by Decide or with closed
 	// wg counts the flusher, ping and closer goroutines. Pings and closers are added under mu
 	// while !closed; the flusher is added by the shard, which starts none once it handled the
 	// client's unregister, and Finish waits only after that.
@@ -81,9 +90,49 @@ func (c *Client) Reply(m *protocol.Message) {
 	c.shard.send(event{kind: evReply, client: c, msg: m})
 }
 
+// Sync waits until every message queued for the client before the call (records, and the
+// replies to the requests handed over before it) has been handed to its connection: it
+// returns nil once the client has no pending message and no write in flight, or is gone
+// (or the hub stopped), and ctx.Err() if ctx ends first. The server calls it before a
+// rate-limit close, so the replies owed go out ahead of the close frame; one Sync at a time
+// per client.
+func (c *Client) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case c.shard.ctrl <- event{kind: evSync, client: c, synced: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.shard.done:
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.shard.done:
+		return nil
+	}
+}
+
+// Decide records reason as why the client ends, unless a reason was recorded already, and
+// closes nothing: the server decides rate_limit when the bucket runs dry, then waits (Sync)
+// before it closes. A Kill meanwhile (write_timeout from a flusher, slow) still closes the
+// socket its own way but does not change the reason; the first reason decided wins. It
+// reports whether reason is the one recorded. Safe from any goroutine.
+func (c *Client) Decide(reason Reason) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == ReasonNone {
+		c.reason = reason
+	}
+	return c.reason == reason
+}
+
 // Kill ends the client for reason: no further batch is written, and the socket is closed
 // with the reason's close frame on a goroutine of its own (a close handshake can take
-// seconds). Only the first reason counts; later calls do nothing. Safe from any goroutine.
+// seconds). Only the first reason counts (a reason recorded by Decide included); later
+// calls do nothing. Safe from any goroutine.
 func (c *Client) Kill(reason Reason) {
 	c.mu.Lock()
 	if c.closed {
@@ -91,7 +140,9 @@ func (c *Client) Kill(reason Reason) {
 		return
 	}
 	c.closed = true
-	c.reason = reason
+	if c.reason == ReasonNone {
+		c.reason = reason
+	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go c.closeConn(reason)
@@ -109,14 +160,16 @@ func (c *Client) closeConn(reason Reason) {
 }
 
 // Finish ends the client after its read loop stopped: readReason is why the read loop ended
-// and counts only if nothing else ended the client first. Finish takes the client out of its
+// and counts only if nothing else ended the client, or decided its reason, first. Finish takes the client out of its
 // shard, waits for its writer, pings and close handshake, and returns the reason that won.
 // The caller must not use the client afterwards.
 func (c *Client) Finish(readReason Reason) Reason {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		c.reason = readReason
+		if c.reason == ReasonNone {
+			c.reason = readReason
+		}
 		c.mu.Unlock()
 		// Nobody closed the socket yet: the peer went away or the read failed.
 		_ = c.conn.CloseNow()

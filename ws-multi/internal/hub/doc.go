@@ -23,7 +23,10 @@
 // partition's records arrive in offset order, whatever the number of partitions and shards.
 // Requests of one client go through its shard's control queue in the order they were read,
 // and their replies go through the same send queue as records, so a reply follows every
-// message queued before its request was handled.
+// message queued before its request was handled. Client.Sync is the barrier on that order:
+// it goes through the same control queue and returns once the client has no pending message
+// and no write in flight (or is gone), i.e. once every reply owed before it is in the
+// connection. The server calls it before a rate-limit close.
 //
 // # Queues
 //
@@ -44,17 +47,24 @@
 // wake-up of another thread. This is nats-server's flush coalescing on a shard: under load
 // more records arrive per round, so each client gets its messages in fewer, bigger writes.
 //
-// A socket that does not take everything (its peer reads slowly) gets a flusher goroutine,
-// which writes the rest waiting for the socket up to WS_WRITE_TIMEOUT and reports on the
-// shard's hand-off channel; the client's new messages wait in its queue meanwhile and go in
-// the next write after the report. A flusher only waits on its socket, so there are as many
-// as there are full sockets and they cost no CPU while they wait.
+// A write hands the socket frames only until the cork holds more than chunkBytes (64 KiB,
+// the cork's flush size) that the socket did not take; the rest of the queue stays queued as
+// the shared messages it is, so a burst costs a slow client no copy of its own. A socket
+// that does not take everything (its peer reads slowly) gets a flusher goroutine, which
+// writes the rest waiting for the socket up to WS_WRITE_TIMEOUT and reports on the shard's
+// hand-off channel; the client's new messages wait in its queue meanwhile and go in the next
+// write after the report. A flusher only waits on its socket, so there are as many as there
+// are full sockets and they cost no CPU while they wait. (The files: shard.go the loop and
+// the events, index.go the subscription index and fan-out, queue.go a client's queue from
+// enqueue to the socket and the slow rule, writer.go the frames and the flusher.)
 //
 // Writing from the shard is safe only because no write on a connection ever waits for its
 // socket under coder/websocket's per-connection write lock: the server's cork (corkWriter)
 // takes every frame, pings, pongs and close frames of other goroutines included, and what the
 // socket does not take at once waits in the cork for the flusher or the cork's own drain
-// goroutine. So the shard can wait for that lock only while another goroutine copies a frame.
+// goroutine (the cork bounds those control frames by WS_SEND_QUEUE_BYTES and its drain by
+// WS_WRITE_TIMEOUT). So the shard can wait for that lock only while another goroutine copies
+// a frame.
 //
 // Batched frames are assembled in buffers from a sync.Pool shared by all shards, and a client
 // keeps its queue slice between rounds while it stays small (64 messages), so a round
@@ -63,16 +73,25 @@
 // client write, its oldest record); a flushed write counts when its flusher reports. Nothing
 // of a write counts as delivered until the socket took all of it.
 //
-// A queue (pending messages plus the write being flushed) that would pass
-// WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES gets the client cut as slow: the shard stops
-// queueing for it at once, drops it from the index after the current fan-out and closes it
-// with 1008 "slow" on a separate goroutine. A flush not done within WS_WRITE_TIMEOUT ends the
+// # Slow consumers
+//
+// A client's queue is its pending messages plus the write being flushed. When a message is
+// queued for a client whose queue is past WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES, the
+// slow rule (queue.go) judges whether it drains: it is cut as slow only if its write in
+// flight has waited for the socket for more than slowAfter (1 s), or if its queue has stayed
+// past a limit for longer than WS_WRITE_TIMEOUT (it does not catch up). A client with no
+// write in flight, or whose writes complete, is never cut by a burst it is draining; its
+// queue grows past the limits meanwhile, as pointers to shared messages. Only a client over a
+// limit reads the clock. A client cut as slow is no longer queued for, leaves the index after
+// the current fan-out and is closed with 1008 "slow" on a separate goroutine
+// (ws_send_queue_overflow_total). A flush not done within WS_WRITE_TIMEOUT ends the
 // connection (write_timeout). Neither ever blocks the shard.
 //
 // # Lock order and invariants
 //
 //  1. Only the shard goroutine reads or writes its maps and dirty list, a client's subs,
-//     removed, gone, dirty, queue (pending, inflight, owed) and flushing.
+//     removed, gone, dirty, queue (pending, inflight, owed), flushing, the slow rule's
+//     flushSince and overSince, and synced (a waiting Sync).
 //  2. At most one write per client is out: the shard writes only to a client without a
 //     flusher, so a client's frames never interleave and messages keep their queue order.
 //  3. No Conn.Write between Cork and TryUncork waits for the socket (the cork copies), and no
@@ -91,4 +110,12 @@
 //  8. Every goroutine has an owner: shards belong to Hub.Run; flusher, ping and close
 //     goroutines belong to their client, whose Finish (called by the connection's handler)
 //     waits for them; flushers also end when their shard stops.
+//  9. The hot path (fan-out, enqueue of a client under its limits, the write of a client
+//     that keeps up) allocates nothing per message, makes no syscall but the one write per
+//     client and round, and reads the clock per round, never per message or client: a
+//     record round three times (its start, time.Since for the fan-out histogram, and
+//     writeDirty's time.Now when a client has something to write), a control round once
+//     (writeDirty's, when a client has something to write); a flusher's report reads it once
+//     more. The slow rule's clock, the chunk's Buffered and the Sync release run only over
+//     a limit, past chunkBytes, or with a Sync waiting.
 package hub

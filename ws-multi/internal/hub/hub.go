@@ -24,9 +24,9 @@ var ErrStopped = errors.New("hub: stopped")
 type Config struct {
 	Shards            int           // number of shards, >= 1 (WS_SHARDS, default GOMAXPROCS)
 	MaxSubscriptions  int           // channels per client (WS_MAX_SUBSCRIPTIONS)
-	SendQueueMessages int           // queued messages per client before it is cut as slow
-	SendQueueBytes    int           // queued bytes per client before it is cut as slow
-	WriteTimeout      time.Duration // longest socket write or ping round trip
+	SendQueueMessages int           // queued messages per client past which it is cut as slow unless it drains
+	SendQueueBytes    int           // queued bytes per client past which it is cut as slow unless it drains
+	WriteTimeout      time.Duration // longest socket write or ping round trip; longest a queue may stay past a limit
 	PingInterval      time.Duration // server ping period per client; 0 disables pings
 	Batch             bool          // join waiting messages into one frame, one per line
 	BatchMaxBytes     int           // largest batched frame in bytes

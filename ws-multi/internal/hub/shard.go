@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -28,6 +27,7 @@ const (
 	evReply
 	evCloseAll
 	evCall
+	evSync
 )
 
 // event is a control event for a shard: everything except Kafka records and hand-offs.
@@ -39,6 +39,7 @@ type event struct {
 	reason Reason
 	fn     func()        // evCall: run in the shard goroutine
 	done   chan struct{} // closed once the shard handled the event, when set
+	synced chan struct{} // evSync: closed once the client's queue is empty (Client.Sync)
 }
 
 // handoff is a flusher reporting its hand-off out (or failed).
@@ -57,12 +58,6 @@ const (
 	publishQueue = 1024
 	handoffQueue = 1024
 )
-
-// subscribers is the list of clients of one channel in one shard. A slice, not a map, so
-// fan-out is a linear scan; each client remembers its index (Client.subs) for O(1) removal.
-type subscribers struct {
-	clients []*Client
-}
 
 // shard owns a subset of the connections, their subscription index and their send queues;
 // one goroutine (run) reads and writes all of it, so none of it has a lock.
@@ -217,6 +212,8 @@ func (s *shard) handle(ctx context.Context, ev event) {
 		}
 	case evCall:
 		ev.fn()
+	case evSync:
+		s.addSync(c, ev.synced)
 	}
 	if ev.done != nil {
 		close(ev.done)
@@ -240,7 +237,7 @@ func (s *shard) request(c *Client, req protocol.Request) {
 		if len(c.subs)+added > s.hub.cfg.MaxSubscriptions {
 			m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
 			reply = protocol.ErrorReply(req.ID, req.HasID, protocol.CodeTooManySubscriptions,
-				"subscribing would pass the limit of "+itoa(s.hub.cfg.MaxSubscriptions)+" channels")
+				"subscribe would pass the limit of "+itoa(s.hub.cfg.MaxSubscriptions)+" channels per client")
 			break
 		}
 		for _, ch := range req.Channels {
@@ -263,194 +260,6 @@ func (s *shard) request(c *Client, req protocol.Request) {
 	}
 	s.enqueue(c, reply)
 	s.dropSlow()
-}
-
-// list returns the subscriber list of a subscription name, creating it when create is set.
-func (s *shard) list(name string, create bool) *subscribers {
-	index, key := s.channels, name
-	if topic, ok := protocol.WildcardTopic(name); ok {
-		index, key = s.wildcards, topic
-	}
-	l := index[key]
-	if l == nil && create {
-		l = &subscribers{}
-		index[key] = l
-	}
-	return l
-}
-
-func (s *shard) subscribe(c *Client, name string) {
-	l := s.list(name, true)
-	c.subs[name] = len(l.clients)
-	l.clients = append(l.clients, c)
-	if len(l.clients) == 1 {
-		s.hub.channels.add(name, 1)
-	}
-}
-
-func (s *shard) unsubscribe(c *Client, name string) {
-	l := s.list(name, false)
-	i := c.subs[name]
-	last := len(l.clients) - 1
-	moved := l.clients[last]
-	l.clients[i] = moved
-	moved.subs[name] = i
-	l.clients[last] = nil
-	l.clients = l.clients[:last]
-	delete(c.subs, name)
-	if last == 0 {
-		if topic, ok := protocol.WildcardTopic(name); ok {
-			delete(s.wildcards, topic)
-		} else {
-			delete(s.channels, name)
-		}
-		s.hub.channels.add(name, -1)
-	}
-}
-
-// drop ends every delivery to c: its queue and its subscriptions, at once. A hand-off being
-// flushed ends with its flusher.
-func (s *shard) drop(c *Client) {
-	c.gone = true
-	clear(c.pending)
-	c.pending, c.pendingBytes = nil, 0
-	if c.removed {
-		return
-	}
-	c.removed = true
-	n := len(c.subs)
-	for name := range c.subs {
-		s.unsubscribe(c, name)
-	}
-	s.hub.metrics.Subscriptions.Sub(float64(n))
-}
-
-// fanout queues one record for every subscriber in this shard: subscribers of its channel,
-// then subscribers of its topic's wildcard that are not also subscribed to the channel (a
-// client gets a record once). No allocation per recipient: the message is shared.
-func (s *shard) fanout(m *protocol.Message) {
-	exact := s.channels[m.Channel]
-	if exact != nil {
-		for _, c := range exact.clients {
-			s.enqueue(c, m)
-		}
-	}
-	if wild := s.wildcards[m.Topic]; wild != nil && protocol.MatchesWildcard(m.Topic, m.Channel) {
-		for _, c := range wild.clients {
-			if exact != nil {
-				if _, dup := c.subs[m.Channel]; dup {
-					continue
-				}
-			}
-			s.enqueue(c, m)
-		}
-	}
-	s.dropSlow()
-}
-
-// enqueue puts m on c's send queue, to be written at the end of the round. A client whose
-// queue would pass a limit is cut as slow; it leaves the index after the current fan-out,
-// since dropping edits the lists being iterated.
-func (s *shard) enqueue(c *Client, m *protocol.Message) {
-	if c.gone {
-		return
-	}
-	cfg := &s.hub.cfg
-	queued := len(c.pending) + c.inflight
-	if queued > 0 && (queued >= cfg.SendQueueMessages || c.pendingBytes+c.inflightB+len(m.Data) > cfg.SendQueueBytes) {
-		s.hub.metrics.SendQueueOverflow.Inc()
-		if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
-			ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
-		}
-		c.Kill(ReasonSlow)
-		c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
-		s.slow = append(s.slow, c)
-		return
-	}
-	c.pending = append(c.pending, m)
-	c.pendingBytes += len(m.Data)
-	if !c.dirty && !c.flushing {
-		c.dirty = true
-		s.dirty = append(s.dirty, c)
-	}
-}
-
-func (s *shard) dropSlow() {
-	for i, c := range s.slow {
-		s.drop(c)
-		s.slow[i] = nil
-	}
-	s.slow = s.slow[:0]
-}
-
-// writeDirty ends a round: each client that got messages has them written, corked, and
-// offered to its socket in one non-blocking syscall. A socket that does not take everything
-// at once (its peer reads slowly) gets a flusher goroutine for the rest, and the client's
-// next messages wait in its queue until the flusher reports.
-func (s *shard) writeDirty() {
-	if len(s.dirty) == 0 {
-		return
-	}
-	now := time.Now()
-	for i, c := range s.dirty {
-		s.dirty[i] = nil
-		c.dirty = false
-		if !c.gone && !c.flushing && len(c.pending) > 0 {
-			s.write(c, now)
-		}
-	}
-	s.dirty = s.dirty[:0]
-	s.stats.count(s.hub.metrics)
-}
-
-// write writes c's queue.
-func (s *shard) write(c *Client, now time.Time) {
-	batch, bytes := c.pending, c.pendingBytes
-	c.conn.Cork()
-	w, err := s.hub.writeCorked(c.conn, batch)
-	done, uerr := c.conn.TryUncork()
-	if err == nil {
-		err = uerr
-	}
-	clear(batch) // the bytes are in the cork: drop references so messages can be collected
-	c.pending, c.pendingBytes = reusable(batch), 0
-	switch {
-	case err != nil:
-		// The socket failed (a background drain timed out, the peer reset) or the connection
-		// closed (a close frame went out): the reader finishes the client; until then nothing
-		// more is queued for it.
-		if timedOut(err) {
-			c.Kill(ReasonWriteTimeout)
-		}
-		s.drop(c)
-	case done:
-		s.stats.add(w, now)
-	default:
-		c.flushing = true
-		c.inflight, c.inflightB = len(batch), bytes
-		c.owed = w
-		c.wg.Add(1)
-		go s.hub.flush(s, c)
-	}
-}
-
-// handoff takes a flusher's report: the hand-off is out (counted now) or failed.
-func (s *shard) handoff(r handoff) {
-	c := r.c
-	c.flushing = false
-	c.inflight, c.inflightB = 0, 0
-	if r.failed {
-		// The socket failed or timed out (the flusher killed the client then): the reader
-		// finishes the client; until then nothing more is queued for it.
-		s.drop(c)
-		return
-	}
-	s.stats.add(c.owed, time.Now())
-	c.owed = written{}
-	if !c.gone && len(c.pending) > 0 && !c.dirty {
-		c.dirty = true
-		s.dirty = append(s.dirty, c)
-	}
 }
 
 // ping pings the clients of the current slot.

@@ -14,7 +14,8 @@ import (
 
 // written is what one hand-off put on the socket.
 type written struct {
-	frames, bytes, lines int
+	frames, bytes, lines int       // lines: the messages handed, from the front of the queue
+	size                 int       // the messages' own bytes (their Data), as the queue counts them
 	first                time.Time // the hand-off's oldest record; zero if it had none
 }
 
@@ -55,9 +56,12 @@ func (st *writeStats) count(m *metrics.Metrics) {
 	st.latency = st.latency[:0]
 }
 
-// writeCorked writes batch into conn's cork, as frames of up to BatchMaxBytes when batching
-// is on, and returns what it wrote. Corked, a frame only lands in memory (Conn), so this never
-// waits for the socket and needs no per-frame deadline.
+// writeCorked writes batch, from its first message, into conn's cork, as frames of up to
+// BatchMaxBytes when batching is on, and returns what it wrote. Corked, a frame only lands
+// in memory (Conn), so this never waits for the socket and needs no per-frame deadline. It
+// stops early once it has handed over chunkBytes and the cork holds more than chunkBytes
+// the socket did not take: the rest stays in the queue (a write of a client that keeps up
+// never asks).
 func (h *Hub) writeCorked(conn Conn, batch []*protocol.Message) (w written, err error) {
 	for i := 0; i < len(batch); {
 		n := 1
@@ -91,7 +95,11 @@ func (h *Hub) writeCorked(conn Conn, batch []*protocol.Message) (w written, err 
 		w.frames++
 		w.bytes += len(p)
 		w.lines += n
+		w.size += len(p) - (n - 1) // without the joining newlines
 		i += n
+		if w.bytes >= chunkBytes && i < len(batch) && conn.Buffered() > chunkBytes {
+			break
+		}
 	}
 	return w, nil
 }

@@ -60,6 +60,113 @@ func TestCorkedHandOffIsOneSocketWrite(t *testing.T) {
 	c.Finish(ReasonClient)
 }
 
+// TestWriteHandsOneChunkAtATime: a burst queued for a socket that does not keep up is handed
+// over about chunkBytes at a time (until the cork holds more than chunkBytes the socket did
+// not take); the rest stays queued as shared messages, in order, and follows write by write.
+func TestWriteHandsOneChunkAtATime(t *testing.T) {
+	cfg := testConfig()
+	cfg.Batch = false
+	cfg.SendQueueBytes = 8 << 20
+	h, m := startHub(t, cfg)
+	f := &fakeConn{grant: make(chan struct{})}
+	c := h.Register(f)
+	c.Request(sub(protocol.OpSubscribe, "1", "t:k"))
+	eventually(t, "subscribe reply waits for its socket", func() bool { return queued(c) == 1 })
+	const n = 30
+	value := `"` + strings.Repeat("v", 10<<10) + `"`
+	for i := range n {
+		rec := protocol.EncodeRecord(protocol.Record{Channel: "t:k", Topic: "t", Offset: int64(i), Value: []byte(value), Timestamp: time.Now()})
+		if err := h.Publish(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "burst queued behind the reply", func() bool { return queued(c) == n+1 })
+
+	perChunk := chunkBytes/(len(value)+80) + 1 // the first frames past chunkBytes
+	f.grant <- struct{}{}                      // the reply goes; the burst's first chunk is handed over
+	eventually(t, "first chunk in flight", func() bool {
+		var inflight, pending int
+		inShard(c, func() { inflight, pending = c.inflight, len(c.pending) })
+		return inflight == perChunk && pending == n-perChunk
+	})
+	if held := f.Buffered(); held > chunkBytes+len(value)+100 {
+		t.Errorf("the cork holds %d bytes of a %d-byte burst, want one chunk", held, n*len(value))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.lines()) < n+1 {
+		select {
+		case f.grant <- struct{}{}: // one more flush may go
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatalf("stuck at %d lines", len(f.lines()))
+			}
+		}
+	}
+	writes := f.socketWrites()
+	for i, w := range writes[1:] {
+		if frames := strings.Count(w, "|") + 1; frames > perChunk {
+			t.Errorf("socket write %d carries %d frames, want at most %d", i, frames, perChunk)
+		}
+	}
+	for i, l := range f.lines()[1:] {
+		if !strings.Contains(l, fmt.Sprintf(`"offset":%d,`, i)) {
+			t.Fatalf("line %d out of order: %.60s", i, l)
+		}
+	}
+	eventually(t, "all counted", func() bool { return testutil.ToFloat64(m.MessagesDelivered) == n+1 })
+	c.Finish(ReasonClient)
+}
+
+// TestTakeReslices: a partial take (a chunk of a long queue) reslices past the messages
+// handed over instead of moving the rest of the queue to the front, so draining a queue of Q
+// messages a chunk at a time costs O(Q), not O(Q^2/chunk), on the shard goroutine; the
+// references taken are cleared, and a queue emptied after a partial take lets its backing
+// array go. A queue emptied at once keeps its slice when it is small, as before.
+func TestTakeReslices(t *testing.T) {
+	msg := &protocol.Message{Data: []byte("0123456789")}
+	const q, chunk = 1000, 100
+	c := &Client{}
+	for range q {
+		c.pending = append(c.pending, msg)
+	}
+	c.pendingBytes = q * len(msg.Data)
+	old := c.pending
+	c.take(written{lines: chunk, size: chunk * len(msg.Data)})
+	if len(c.pending) != q-chunk || &c.pending[0] != &old[chunk] {
+		t.Fatal("a partial take copied the rest of the queue instead of reslicing past the chunk")
+	}
+	if c.pendingBytes != (q-chunk)*len(msg.Data) {
+		t.Errorf("pendingBytes = %d, want %d", c.pendingBytes, (q-chunk)*len(msg.Data))
+	}
+	for i, m := range old[:chunk] {
+		if m != nil {
+			t.Fatalf("taken message %d still referenced by the backing array", i)
+		}
+	}
+	for len(c.pending) > chunk {
+		c.take(written{lines: chunk, size: chunk * len(msg.Data)})
+	}
+	c.take(written{lines: len(c.pending), size: c.pendingBytes})
+	if c.pending != nil || c.pendingBytes != 0 || c.resliced {
+		t.Errorf("emptied after partial takes: pending cap %d, %d bytes, resliced %v; want the backing array dropped",
+			cap(c.pending), c.pendingBytes, c.resliced)
+	}
+	for i, m := range old {
+		if m != nil {
+			t.Fatalf("message %d still referenced after the queue emptied", i)
+		}
+	}
+
+	// A small queue taken whole keeps its slice for the next burst.
+	small := make([]*protocol.Message, 0, maxSpareCap)
+	c.pending = append(small, msg, msg)
+	c.pendingBytes = 2 * len(msg.Data)
+	c.take(written{lines: 2, size: c.pendingBytes})
+	if len(c.pending) != 0 || cap(c.pending) != maxSpareCap || small[:1][0] != nil {
+		t.Errorf("small queue taken whole: len %d cap %d, want its slice kept, cleared", len(c.pending), cap(c.pending))
+	}
+}
+
 // TestFullSocketDoesNotHoldTheShard: a client whose socket is full waits on its own flusher;
 // a client of the same shard keeps receiving every record meanwhile, and Finish ends the
 // waiting flusher (the connection closes under it).

@@ -1,7 +1,10 @@
 // Package kafka consumes every partition of the configured topics with sarama (no consumer
 // group: every instance broadcasts everything) and hands each record, encoded once, to the
-// hub. It survives broker outages: any consumer error ends the current session, and the
-// consumer reconnects with exponential backoff and resumes where it stopped.
+// hub: on the channel protocol.RecordChannel gives it (a record whose "channel" header it
+// refuses goes to nobody), or as a "skipped" notice when its value is longer than
+// WS_MAX_RECORD_BYTES (record.go). It survives broker outages: any consumer error ends the
+// current session, and the consumer reconnects with exponential backoff and resumes where it
+// stopped.
 package kafka
 
 import (
@@ -36,6 +39,9 @@ type Config struct {
 	RetryBackoff    time.Duration // first reconnect delay, doubled per failure (default 500ms)
 	RetryBackoffMax time.Duration // longest reconnect delay (default 10s)
 	LagInterval     time.Duration // high-water mark poll period for ws_kafka_consumer_lag (2s when 0)
+	// MaxRecordBytes is the largest record value delivered (WS_MAX_RECORD_BYTES, default
+	// 1 MiB); a larger record's subscribers get a "skipped" notice in its place.
+	MaxRecordBytes int
 }
 
 // countedError marks a session error already counted in ws_kafka_errors_total, so Run does
@@ -62,10 +68,12 @@ type topicPartition struct {
 }
 
 type partition struct {
-	tp      topicPartition
-	next    atomic.Int64 // next offset to consume; -1 until the first record
-	records prometheus.Counter
-	lag     prometheus.Gauge
+	tp             topicPartition
+	next           atomic.Int64 // next offset to consume; -1 until the first record
+	records        prometheus.Counter
+	tooLarge       prometheus.Counter // ws_kafka_records_skipped_total{reason="too_large"}
+	invalidChannel prometheus.Counter // ws_kafka_records_skipped_total{reason="invalid_channel"}
+	lag            prometheus.Gauge
 }
 
 // New builds a consumer; Run consumes.
@@ -76,9 +84,13 @@ func New(cfg Config, sink Publisher, m *metrics.Metrics, log *zap.Logger) (*Cons
 	if cfg.RetryBackoff <= 0 || cfg.RetryBackoffMax < cfg.RetryBackoff {
 		return nil, fmt.Errorf("kafka: retry backoff %s..%s: want 0 < backoff <= max", cfg.RetryBackoff, cfg.RetryBackoffMax)
 	}
+	if cfg.MaxRecordBytes < 1 {
+		return nil, fmt.Errorf("kafka: max record bytes %d: want positive", cfg.MaxRecordBytes)
+	}
 	if cfg.LagInterval <= 0 {
 		cfg.LagInterval = 2 * time.Second
 	}
+	m.InitTopics(cfg.Topics)
 	return &Consumer{cfg: cfg, sink: sink, metrics: m, log: log, parts: make(map[topicPartition]*partition)}, nil
 }
 
@@ -220,9 +232,11 @@ func (c *Consumer) partition(topic string, id int32) *partition {
 	p := c.parts[tp]
 	if p == nil {
 		p = &partition{
-			tp:      tp,
-			records: c.metrics.KafkaRecords.WithLabelValues(topic),
-			lag:     c.metrics.KafkaLag.WithLabelValues(topic, strconv.Itoa(int(id))),
+			tp:             tp,
+			records:        c.metrics.KafkaRecords.WithLabelValues(topic),
+			tooLarge:       c.metrics.KafkaSkipped.WithLabelValues(topic, metrics.SkipTooLarge),
+			invalidChannel: c.metrics.KafkaSkipped.WithLabelValues(topic, metrics.SkipInvalidChannel),
+			lag:            c.metrics.KafkaLag.WithLabelValues(topic, strconv.Itoa(int(id))),
 		}
 		p.next.Store(-1)
 		c.parts[tp] = p
@@ -253,8 +267,9 @@ func (c *Consumer) consumePartition(consumer sarama.Consumer, p *partition) (sar
 }
 
 // consume hands a partition's records to the hub in offset order, until sarama closes the
-// partition consumer. After the session ended it only drains: records not handed over are
-// consumed again by the next session, from p.next.
+// partition consumer: each as its message, a "skipped" notice in its place, or nothing
+// (see message). After the session ended it only drains: records not handed over are
+// consumed again by the next session, from p.next, and counted then.
 func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, p *partition, fail func(error)) {
 	msgs, errs := pc.Messages(), pc.Errors()
 	for msgs != nil || errs != nil {
@@ -267,11 +282,17 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, p *
 			if ctx.Err() != nil {
 				continue
 			}
-			if err := c.sink.Publish(ctx, encode(rec)); err != nil {
-				continue // session ending; this record is consumed again next session
+			m, skipped := c.message(p, rec)
+			if m != nil {
+				if err := c.sink.Publish(ctx, m); err != nil {
+					continue // session ending; this record is consumed again next session
+				}
 			}
 			p.next.Store(rec.Offset + 1)
 			p.records.Inc()
+			if skipped != nil {
+				skipped.Inc()
+			}
 		case cerr, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -281,23 +302,6 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, p *
 			fail(fmt.Errorf("kafka: consume %s/%d: %w", p.tp.topic, p.tp.partition, cerr.Err))
 		}
 	}
-}
-
-func encode(rec *sarama.ConsumerMessage) *protocol.Message {
-	r := protocol.Record{
-		Topic:     rec.Topic,
-		Partition: rec.Partition,
-		Offset:    rec.Offset,
-		Timestamp: rec.Timestamp,
-		Key:       rec.Key,
-		Value:     rec.Value,
-	}
-	for _, h := range rec.Headers {
-		if h != nil && string(h.Key) == "channel" {
-			r.HeaderChannel, r.HasHeader = h.Value, true
-		}
-	}
-	return protocol.EncodeRecord(r)
 }
 
 // pollLag sets ws_kafka_consumer_lag from the high-water marks every LagInterval. A failed

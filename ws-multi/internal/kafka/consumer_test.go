@@ -128,7 +128,8 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
 	sink := &collector{}
 	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOldest: true, ClientID: "test",
-		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond},
+		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
+		MaxRecordBytes: 1 << 20},
 		sink, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,10 @@ const (
 	// rest is headroom for the Kafka consumer, the heap's GC target and bursts.
 	MemoryShare = 0.7
 	// ReservedFiles are the file descriptors kept for everything that is not a
-	// client: the listener, Kafka connections, log and /proc reads.
+	// client connection or a handshake: the listener, Kafka connections, log and
+	// /proc reads, /healthz and /metrics. MaxConnections adds one source
+	// address's worth of connections that have not upgraded
+	// (WS_HTTP_MAX_CONNS_PER_IP) on top.
 	ReservedFiles = 64
 	// maxDerived caps the derived limit so an unlimited RLIMIT_NOFILE cannot
 	// overflow int on any platform.
@@ -26,18 +29,22 @@ const (
 
 // MaxConnections is the connection limit: configured when it is above 0,
 // else the lower of memoryLimitBytes × 0.7 / 64 KiB (only when there is a
-// memory limit, i.e. memoryLimitBytes > 0) and openFileLimit − 64. The result
-// is at least 1, so a tiny container still serves someone and 0 never means
-// "no limit" downstream.
-func MaxConnections(configured int, memoryLimitBytes int64, openFileLimit uint64) int {
+// memory limit, i.e. memoryLimitBytes > 0) and openFileLimit − (64 +
+// maxConnsPerIP), so that when every client slot is taken one source's
+// handshakes, the listener, Kafka, /healthz and /metrics still get a descriptor
+// (maxConnsPerIP is WS_HTTP_MAX_CONNS_PER_IP; 0, no cap, reserves nothing more).
+// The result is at least 1, so a tiny container still serves someone and 0
+// never means "no limit" downstream.
+func MaxConnections(configured int, memoryLimitBytes int64, openFileLimit uint64, maxConnsPerIP int) int {
 	if configured > 0 {
 		return configured
 	}
+	reserve := uint64(ReservedFiles + max(maxConnsPerIP, 0))
 	n := uint64(maxDerived)
-	if openFileLimit < n+ReservedFiles {
+	if openFileLimit < n+reserve {
 		n = 0
-		if openFileLimit > ReservedFiles {
-			n = openFileLimit - ReservedFiles
+		if openFileLimit > reserve {
+			n = openFileLimit - reserve
 		}
 	}
 	if memoryLimitBytes > 0 {

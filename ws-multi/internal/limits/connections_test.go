@@ -18,6 +18,7 @@ func TestMaxConnections(t *testing.T) {
 		configured int
 		memory     int64
 		files      uint64
+		perIP      int // WS_HTTP_MAX_CONNS_PER_IP
 		want       int
 	}{
 		{name: "configured wins over everything", configured: 123, memory: 1 * mib, files: 100, want: 123},
@@ -30,11 +31,17 @@ func TestMaxConnections(t *testing.T) {
 		{name: "unlimited open files are capped", memory: 0, files: math.MaxUint64, want: math.MaxInt32},
 		{name: "unlimited open files with a memory limit", memory: 1 << 30, files: math.MaxUint64, want: 11468},
 		{name: "negative configured means auto", configured: -5, memory: 0, files: 164, want: 100},
+		{name: "the per-IP cap is reserved too", memory: 0, files: 1024, perIP: 32, want: 928},
+		{name: "open-file limit of 400 with the default cap", memory: 0, files: 400, perIP: 128, want: 208},
+		{name: "the reserve applies under a memory limit", memory: 4096 * mib, files: 20000, perIP: 32, want: 19904},
+		{name: "open files below the reserve with a cap still serves one", memory: 0, files: 90, perIP: 32, want: 1},
+		{name: "configured ignores the reserve", configured: 500, files: 100, perIP: 32, want: 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := MaxConnections(tt.configured, tt.memory, tt.files); got != tt.want {
-				t.Fatalf("MaxConnections(%d, %d, %d) = %d, want %d", tt.configured, tt.memory, tt.files, got, tt.want)
+			t.Parallel()
+			if got := MaxConnections(tt.configured, tt.memory, tt.files, tt.perIP); got != tt.want {
+				t.Fatalf("MaxConnections(%d, %d, %d, %d) = %d, want %d", tt.configured, tt.memory, tt.files, tt.perIP, got, tt.want)
 			}
 		})
 	}

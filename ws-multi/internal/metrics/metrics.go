@@ -23,6 +23,7 @@ const (
 	RejectCPU            = "cpu"
 	RejectOrigin         = "origin"
 	RejectDraining       = "draining"
+	RejectIPLimit        = "ip_limit" // closed at accept past WS_HTTP_MAX_CONNS_PER_IP
 )
 
 // Reasons a connection ends (label "reason" of ws_disconnects_total).
@@ -30,12 +31,23 @@ const (
 	DisconnectClient       = "client"
 	DisconnectSlow         = "slow"
 	DisconnectWriteTimeout = "write_timeout"
+	DisconnectReadTimeout  = "read_timeout"
 	DisconnectReadLimit    = "read_limit"
 	DisconnectRateLimit    = "rate_limit"
 	DisconnectBinary       = "binary"
+	DisconnectInvalidUTF8  = "invalid_utf8"
+	DisconnectProtocol     = "protocol"
 	DisconnectPingTimeout  = "ping_timeout"
 	DisconnectShutdown     = "shutdown"
 	DisconnectError        = "error"
+)
+
+// Reasons a Kafka record is not delivered (label "reason" of
+// ws_kafka_records_skipped_total). SkipTooLarge is also the reason of the
+// "skipped" line its subscribers get.
+const (
+	SkipTooLarge       = "too_large"
+	SkipInvalidChannel = "invalid_channel"
 )
 
 // Protocol error codes (label "code" of ws_protocol_errors_total), as in docs/PROTOCOL.md.
@@ -50,12 +62,14 @@ const (
 // Label values documented in README.md and docs/PROTOCOL.md. New pre-initialises
 // each to 0 so dashboards see every series from the start. Read-only.
 var (
-	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining}
+	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit}
 	DisconnectReasons = []string{
-		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadLimit, DisconnectRateLimit,
-		DisconnectBinary, DisconnectPingTimeout, DisconnectShutdown, DisconnectError,
+		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadTimeout, DisconnectReadLimit,
+		DisconnectRateLimit, DisconnectBinary, DisconnectInvalidUTF8, DisconnectProtocol,
+		DisconnectPingTimeout, DisconnectShutdown, DisconnectError,
 	}
-	ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+	ErrorCodes  = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+	SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
 )
 
 // latencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
@@ -68,6 +82,7 @@ type Metrics struct {
 	Connections         prometheus.Gauge         // ws_connections
 	ConnectionsAccepted prometheus.Counter       // ws_connections_accepted_total
 	ConnectionsRejected *prometheus.CounterVec   // ws_connections_rejected_total{reason}
+	AcceptErrors        prometheus.Counter       // ws_accept_errors_total
 	Disconnects         *prometheus.CounterVec   // ws_disconnects_total{reason}
 	Subscriptions       prometheus.Gauge         // ws_subscriptions
 	Channels            prometheus.Gauge         // ws_channels
@@ -77,6 +92,7 @@ type Metrics struct {
 	BytesWritten        prometheus.Counter       // ws_bytes_written_total
 	SendQueueOverflow   prometheus.Counter       // ws_send_queue_overflow_total
 	KafkaRecords        *prometheus.CounterVec   // ws_kafka_records_consumed_total{topic}
+	KafkaSkipped        *prometheus.CounterVec   // ws_kafka_records_skipped_total{topic,reason}
 	KafkaLag            *prometheus.GaugeVec     // ws_kafka_consumer_lag{topic,partition}
 	KafkaAttached       prometheus.Gauge         // ws_kafka_attached
 	KafkaErrors         prometheus.Counter       // ws_kafka_errors_total
@@ -110,6 +126,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		ConnectionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_connections_rejected_total", Help: "WebSocket upgrades refused, by reason.",
 		}, []string{"reason"}),
+		AcceptErrors: counter("ws_accept_errors_total", "Failed accepts on the listener (e.g. out of file descriptors); the server retries."),
 		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_disconnects_total", Help: "WebSocket connections ended, by reason.",
 		}, []string{"reason"}),
@@ -125,6 +142,9 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		KafkaRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_kafka_records_consumed_total", Help: "Kafka records consumed, by topic.",
 		}, []string{"topic"}),
+		KafkaSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_kafka_records_skipped_total", Help: "Kafka records not delivered, by topic and reason.",
+		}, []string{"topic", "reason"}),
 		KafkaLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ws_kafka_consumer_lag", Help: "High-water mark minus next offset, per partition.",
 		}, []string{"topic", "partition"}),
@@ -161,10 +181,10 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
-		m.Connections, m.ConnectionsAccepted, m.ConnectionsRejected, m.Disconnects,
+		m.Connections, m.ConnectionsAccepted, m.ConnectionsRejected, m.AcceptErrors, m.Disconnects,
 		m.Subscriptions, m.Channels, m.ProtocolErrors,
 		m.MessagesDelivered, m.FramesWritten, m.BytesWritten, m.SendQueueOverflow,
-		m.KafkaRecords, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
+		m.KafkaRecords, m.KafkaSkipped, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
 		m.CgroupCPULimitCores, m.CgroupCPUUsageRatio, m.CgroupMemoryLimit, m.CgroupMemoryUsage,
 		m.ShardQueueDepth, m.ShardFanout,
 	)
@@ -178,4 +198,15 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		m.ProtocolErrors.WithLabelValues(c)
 	}
 	return m
+}
+
+// InitTopics pre-initialises the series keyed by Kafka topic whose other labels
+// are known: every topic × skip reason of ws_kafka_records_skipped_total, at 0.
+// Topics are known only to the consumer, which calls it.
+func (m *Metrics) InitTopics(topics []string) {
+	for _, t := range topics {
+		for _, r := range SkipReasons {
+			m.KafkaSkipped.WithLabelValues(t, r)
+		}
+	}
 }

@@ -32,18 +32,21 @@ func readmeMetrics(t *testing.T) map[string]readmeMetric {
 		t.Fatalf("read README: %v", err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `(ws_[a-z_]+)` \\| ([a-z]+) \\|([^|]*)\\|(.*)\\|$")
-	label := regexp.MustCompile("`([a-z_]+)`(: ([^;]*))?")
-	quoted := regexp.MustCompile("`([a-z_]+)`")
+	label := regexp.MustCompile("`([a-z0-9_]+)`(: ([^;]*))?")
+	quoted := regexp.MustCompile("`([a-z0-9_]+)`")
 	out := map[string]readmeMetric{}
 	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
 		if strings.Contains(m[4], "ws-multi only") && variant != "ws-multi" {
 			continue
 		}
 		rm := readmeMetric{name: m[1], typ: m[2], values: map[string][]string{}}
-		// The labels column reads "`a`, `b`" or "`reason`: `x`, `y`".
+		// The labels column reads "`a`, `b`", "`reason`: `x`, `y`" or "`topic`, `reason`:
+		// `x`, `y)`": the values listed belong to the label just before the colon.
 		if i := strings.Index(m[3], ":"); i >= 0 {
-			name := quoted.FindStringSubmatch(m[3][:i])[1]
-			rm.labels = []string{name}
+			for _, l := range quoted.FindAllStringSubmatch(m[3][:i], -1) {
+				rm.labels = append(rm.labels, l[1])
+			}
+			name := rm.labels[len(rm.labels)-1]
 			for _, v := range quoted.FindAllStringSubmatch(m[3][i:], -1) {
 				rm.values[name] = append(rm.values[name], v[1])
 			}
@@ -81,6 +84,7 @@ func TestEveryREADMEMetricIsGathered(t *testing.T) {
 	// Vectors keyed by Kafka topic or partition have no series until used.
 	m.KafkaRecords.WithLabelValues("trades").Inc()
 	m.KafkaLag.WithLabelValues("trades", "0").Set(3)
+	m.InitTopics([]string{"trades"})
 	touchVariantOnly(m)
 
 	got := gather(t, reg)
@@ -140,6 +144,9 @@ func TestLabelValuesPreinitialised(t *testing.T) {
 		{name: "disconnect reasons", metric: "ws_disconnects_total", label: "reason", values: DisconnectReasons},
 		{name: "protocol error codes", metric: "ws_protocol_errors_total", label: "code", values: ErrorCodes},
 	}
+	if doc := readme["ws_kafka_records_skipped_total"].values["reason"]; !reflect.DeepEqual(doc, SkipReasons) {
+		t.Errorf("ws_kafka_records_skipped_total reasons %v, README lists %v", SkipReasons, doc)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if doc, ok := readme[tt.metric].values[tt.label]; ok && !reflect.DeepEqual(doc, tt.values) {
@@ -177,12 +184,38 @@ func TestErrorCodesMatchProtocol(t *testing.T) {
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
 		section = section[:end+3]
 	}
-	var codes []string
+	var codes []string // in table order, once each: a code has a row per message text
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(section, -1) {
-		codes = append(codes, m[1])
+		if !slices.Contains(codes, m[1]) {
+			codes = append(codes, m[1])
+		}
 	}
 	if !slices.Equal(codes, ErrorCodes) {
 		t.Fatalf("ErrorCodes = %v, PROTOCOL.md lists %v", ErrorCodes, codes)
+	}
+}
+
+// TestInitTopics: every topic × skip reason has a series at 0 once the consumer named its
+// topics, as the other labelled series have from the start.
+func TestInitTopics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, BuildInfo{Variant: variant})
+	m.InitTopics([]string{"trades", "tickers"})
+	var got []string
+	for _, s := range gather(t, reg)["ws_kafka_records_skipped_total"].GetMetric() {
+		if v := s.GetCounter().GetValue(); v != 0 {
+			t.Errorf("%v = %v, want 0", s.GetLabel(), v)
+		}
+		labels := map[string]string{}
+		for _, lp := range s.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		got = append(got, labels["topic"]+"/"+labels["reason"])
+	}
+	sort.Strings(got)
+	want := []string{"tickers/invalid_channel", "tickers/too_large", "trades/invalid_channel", "trades/too_large"}
+	if !slices.Equal(got, want) {
+		t.Errorf("skipped series %v, want %v", got, want)
 	}
 }
 

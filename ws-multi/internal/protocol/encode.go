@@ -27,23 +27,41 @@ type Message struct {
 
 // Record is the part of a Kafka record the protocol needs.
 type Record struct {
+	// Channel is the channel the record is delivered on (RecordChannel).
+	Channel   string
 	Topic     string
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
-	Key       []byte
 	Value     []byte
-	// HeaderChannel is the value of the record's "channel" header when HasHeader is true.
-	HeaderChannel []byte
-	HasHeader     bool
 }
 
 // EncodeRecord builds the "message" line of a record once, in its final wire form.
 func EncodeRecord(r Record) *Message {
-	channel := RecordChannel(r.Topic, r.Key, r.HeaderChannel, r.HasHeader)
-	b := make([]byte, 0, 96+len(channel)+len(r.Topic)+len(r.Value))
-	b = append(b, `{"op":"message","channel":`...)
-	b = appendString(b, channel)
+	b := make([]byte, 0, 96+len(r.Channel)+len(r.Topic)+len(r.Value))
+	b = appendPosition(append(b, `{"op":"message"`...), r)
+	b = append(b, `,"data":`...)
+	b = appendValue(b, r.Value)
+	return r.message(append(b, '}'))
+}
+
+// EncodeSkipped builds the "skipped" line sent in place of a record that is not delivered
+// (reason "too_large": its value is longer than WS_MAX_RECORD_BYTES); size is the value's
+// length in bytes. It routes like the record's message.
+func EncodeSkipped(r Record, reason string, size int) *Message {
+	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(reason))
+	b = appendPosition(append(b, `{"op":"skipped"`...), r)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	return r.message(append(b, '}'))
+}
+
+// appendPosition appends the channel, topic, partition, offset and ts fields of r.
+func appendPosition(b []byte, r Record) []byte {
+	b = append(b, `,"channel":`...)
+	b = appendString(b, r.Channel)
 	b = append(b, `,"topic":`...)
 	b = appendString(b, r.Topic)
 	b = append(b, `,"partition":`...)
@@ -51,13 +69,14 @@ func EncodeRecord(r Record) *Message {
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, r.Offset, 10)
 	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
-	b = append(b, `,"data":`...)
-	b = appendValue(b, r.Value)
-	b = append(b, '}')
+	return strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
+}
+
+// message wraps an encoded line of r with its routing fields.
+func (r Record) message(data []byte) *Message {
 	return &Message{
-		Data:      b,
-		Channel:   channel,
+		Data:      data,
+		Channel:   r.Channel,
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,

@@ -17,43 +17,44 @@ func TestEncodeRecord(t *testing.T) {
 	}{
 		{
 			name:   "json value compacted",
-			rec:    Record{Topic: "trades", Partition: 2, Offset: 1234, Timestamp: ts, Key: []byte("BTC-USD"), Value: []byte("{ \"price\" : \"64123.5\",\n \"size\": 1 }")},
+			rec:    Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 2, Offset: 1234, Timestamp: ts, Value: []byte("{ \"price\" : \"64123.5\",\n \"size\": 1 }")},
 			want:   `{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":2,"offset":1234,"ts":1700000000123,"data":{"price":"64123.5","size":1}}`,
 			wantCh: "trades:BTC-USD",
 		},
 		{
 			name:   "non json value is a string",
-			rec:    Record{Topic: "trades", Timestamp: ts, Key: []byte("k"), Value: []byte("hello \"world\"\n<b>")},
+			rec:    Record{Channel: "trades:k", Topic: "trades", Timestamp: ts, Value: []byte("hello \"world\"\n<b>")},
 			want:   `{"op":"message","channel":"trades:k","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":"hello \"world\"\n<b>"}`,
 			wantCh: "trades:k",
 		},
 		{
 			name:   "empty value is null, empty key is the topic",
-			rec:    Record{Topic: "tickers", Offset: 5, Timestamp: ts},
+			rec:    Record{Channel: "tickers", Topic: "tickers", Offset: 5, Timestamp: ts},
 			want:   `{"op":"message","channel":"tickers","topic":"tickers","partition":0,"offset":5,"ts":1700000000123,"data":null}`,
 			wantCh: "tickers",
 		},
 		{
-			name:   "header overrides channel",
-			rec:    Record{Topic: "trades", Timestamp: ts, Key: []byte("k"), Value: []byte("1"), HeaderChannel: []byte("trades:x"), HasHeader: true},
+			name:   "channel as given",
+			rec:    Record{Channel: "trades:x", Topic: "trades", Timestamp: ts, Value: []byte("1")},
 			want:   `{"op":"message","channel":"trades:x","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
 			wantCh: "trades:x",
 		},
 		{
 			name:   "invalid utf8 is replaced",
-			rec:    Record{Topic: "t", Timestamp: ts, Value: []byte("\"a\xffb\"")},
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte("\"a\xffb\"")},
 			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":"\"a\ufffdb\""}`,
 			wantCh: "t",
 		},
 		{
 			name:   "whitespace value is a string",
-			rec:    Record{Topic: "t", Timestamp: ts, Value: []byte(" ")},
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte(" ")},
 			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":" "}`,
 			wantCh: "t",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			m := EncodeRecord(tt.rec)
 			if string(m.Data) != tt.want {
 				t.Errorf("EncodeRecord =\n %s\nwant\n %s", m.Data, tt.want)
@@ -80,6 +81,11 @@ func TestReplies(t *testing.T) {
 		{name: "pong empty id", got: Pong("", true), want: `{"op":"pong","id":""}`},
 		{name: "error", got: ErrorReply("1", true, CodeInvalidChannel, `channel "a b": invalid character ' '`), want: `{"op":"error","id":"1","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
 		{name: "control characters escaped", got: Pong("a\x01\tb", true), want: `{"op":"pong","id":"a\u0001\tb"}`},
+		{name: "html characters not escaped", got: Pong("<a href='x'>&amp;</a>", true), want: `{"op":"pong","id":"<a href='x'>&amp;</a>"}`},
+		{name: "newlines and quotes escaped", got: Pong("a\r\n\"\\b", true), want: `{"op":"pong","id":"a\r\n\"\\b"}`},
+		{name: "invalid utf8 replaced", got: Pong("a\xffb\xc3", true), want: `{"op":"pong","id":"a\ufffdb\ufffd"}`},
+		{name: "DEL is not escaped", got: Pong("\x7f", true), want: "{\"op\":\"pong\",\"id\":\"\x7f\"}"},
+		{name: "error without id", got: ErrorReply("", false, CodeInvalidJSON, "frame is not a JSON object"), want: `{"op":"error","code":"invalid_json","message":"frame is not a JSON object"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +93,21 @@ func TestReplies(t *testing.T) {
 				t.Errorf("got %s, want %s", tt.got.Data, tt.want)
 			}
 		})
+	}
+}
+
+// TestEncodeSkipped: the notice sent in place of a record too large to deliver, byte for
+// byte as docs/PROTOCOL.md and ws-single have it, routed like the record.
+func TestEncodeSkipped(t *testing.T) {
+	t.Parallel()
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234,
+		Timestamp: time.UnixMilli(1700000000123), Value: []byte("never read")}
+	m := EncodeSkipped(r, "too_large", 2000000)
+	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1234,"ts":1700000000123,"reason":"too_large","size":2000000}`
+	if string(m.Data) != want {
+		t.Errorf("EncodeSkipped =\n %s\nwant\n %s", m.Data, want)
+	}
+	if m.Channel != r.Channel || m.Topic != r.Topic || m.Offset != r.Offset || !m.Timestamp.Equal(r.Timestamp) {
+		t.Errorf("routing fields = %q %q %d %v", m.Channel, m.Topic, m.Offset, m.Timestamp)
 	}
 }

@@ -47,7 +47,9 @@ type Error struct {
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Parse parses one client text frame. On failure it returns the request as far as it was
-// understood (its id, when valid, so the error reply can echo it) and an *Error.
+// understood (its id, when valid, so the error reply can echo it) and an *Error, whose
+// message is one of docs/PROTOCOL.md's texts, byte for byte as ws-single sends it; client
+// text it quotes is cut to MaxEcho bytes.
 func Parse(frame []byte) (Request, *Error) {
 	var req Request
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
@@ -66,7 +68,7 @@ func Parse(frame []byte) (Request, *Error) {
 			return req, &Error{Code: CodeInvalidRequest, Message: "id must be a string"}
 		}
 		if len(id) > MaxIDLen {
-			return req, &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("id longer than %d bytes", MaxIDLen)}
+			return req, &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDLen)}
 		}
 		req.ID, req.HasID = id, true
 	}
@@ -88,19 +90,16 @@ func Parse(frame []byte) (Request, *Error) {
 		req.Op = OpPing
 		return req, nil
 	default:
-		return req, &Error{Code: CodeUnknownOp, Message: fmt.Sprintf("unknown op %q", op)}
+		return req, &Error{Code: CodeUnknownOp, Message: "unknown op " + quoteEcho(op)}
 	}
 
 	raw, ok = fields["channels"]
-	if !ok || isNull(raw) {
-		return req, &Error{Code: CodeInvalidRequest, Message: "channels is missing"}
-	}
 	var channels []string
-	if err := json.Unmarshal(raw, &channels); err != nil {
+	if !ok || isNull(raw) || json.Unmarshal(raw, &channels) != nil {
 		return req, &Error{Code: CodeInvalidRequest, Message: "channels must be an array of strings"}
 	}
 	if len(channels) == 0 {
-		return req, &Error{Code: CodeInvalidRequest, Message: "channels is empty"}
+		return req, &Error{Code: CodeInvalidRequest, Message: "channels must not be empty"}
 	}
 	req.Channels = channels[:0]
 	for _, ch := range channels {

@@ -113,26 +113,45 @@ func TestValidateChannel(t *testing.T) {
 	}
 }
 
-func TestChannelMapping(t *testing.T) {
+// TestRecordChannel is the channel header rule: a record's channel is its one "channel"
+// header when that is a valid, non-wildcard channel of the record's own topic; with no
+// header it is "<topic>:<key>" or "<topic>"; anything else is delivered to nobody.
+func TestRecordChannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		name      string
-		key       string
-		header    string
-		hasHeader bool
-		want      string
+		name    string
+		key     string
+		header  string
+		headers int
+		want    string
+		ok      bool
 	}{
-		{name: "key", key: "BTC-USD", want: "trades:BTC-USD"},
-		{name: "no key", want: "trades"},
-		{name: "header overrides", key: "BTC-USD", header: "trades:special", hasHeader: true, want: "trades:special"},
+		{name: "key", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
+		{name: "no key", want: "trades", ok: true},
+		{name: "header of the own topic overrides", key: "BTC-USD", header: "trades:special", headers: 1, want: "trades:special", ok: true},
+		{name: "header naming the topic itself", key: "k", header: "trades", headers: 1, want: "trades", ok: true},
+		{name: "header with colons in the key", header: "trades:BTC:USD", headers: 1, want: "trades:BTC:USD", ok: true},
+		{name: "header of another topic", key: "k", header: "tickers:X", headers: 1},
+		{name: "header of a topic with the same prefix", header: "tradesX:1", headers: 1},
+		{name: "header wildcard", header: "trades:*", headers: 1},
+		{name: "header invalid", header: "trades:a b", headers: 1},
+		{name: "header empty", header: "", headers: 1},
+		{name: "header too long", header: "trades:" + strings.Repeat("x", 250), headers: 1},
+		{name: "two headers", header: "trades:a", headers: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := RecordChannel("trades", []byte(tt.key), []byte(tt.header), tt.hasHeader)
-			if got != tt.want {
-				t.Errorf("RecordChannel = %q, want %q", got, tt.want)
+			t.Parallel()
+			got, ok := RecordChannel("trades", []byte(tt.key), []byte(tt.header), tt.headers)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("RecordChannel = %q, %v, want %q, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}
+}
+
+func TestInTopicAndWildcardTopic(t *testing.T) {
+	t.Parallel()
 	wild := []struct {
 		channel string
 		want    bool
@@ -140,8 +159,8 @@ func TestChannelMapping(t *testing.T) {
 		{"trades", true}, {"trades:BTC", true}, {"tradesX", false}, {"trade", false}, {"tickers:BTC", false},
 	}
 	for _, w := range wild {
-		if got := MatchesWildcard("trades", w.channel); got != w.want {
-			t.Errorf("MatchesWildcard(trades, %q) = %v, want %v", w.channel, got, w.want)
+		if got := InTopic(w.channel, "trades"); got != w.want {
+			t.Errorf("InTopic(%q, trades) = %v, want %v", w.channel, got, w.want)
 		}
 	}
 	if topic, ok := WildcardTopic("trades:*"); !ok || topic != "trades" {

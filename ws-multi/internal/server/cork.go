@@ -1,17 +1,30 @@
+// This file is duplicated in ws-single (internal/server/cork.go) on purpose: the variants share
+// no library of ours; they may diverge.
+
 package server
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // corkFlushBytes is how much a cork collects before it offers the socket what it holds
-// (without waiting), so a large write does not sit in memory whole.
+// (without waiting), so a large write does not sit in memory whole. It is also the chunk of a
+// hub write: a write stops handing the socket frames once more than this waits (waiting).
 const corkFlushBytes = 64 << 10
+
+// corkKeepBytes is the largest buffer a cork gives back to the pool; a bigger one (a large
+// frame, or control frames piled up for a socket that does not read) goes to the GC, so an
+// idle connection's memory returns.
+const corkKeepBytes = 2 * corkFlushBytes
+
+// errCorkFull is the sticky error of a cork whose uncorked writes would leave more than its
+// byte bound waiting for the socket: the client does not read what it is sent.
+var errCorkFull = errors.New("server: more bytes wait for the socket than the client's queue allows")
 
 // corkWriter sits between coder/websocket's bufio.Writer and the socket, and no Write through
 // it ever waits for the socket. That is what lets the hub's shard goroutine write frames
@@ -26,28 +39,37 @@ const corkFlushBytes = 64 << 10
 // they were written, one goroutine at a time writes to the socket, and an idle connection
 // holds no buffer and no goroutine.
 //
-// Every socket write that waits has a deadline; the non-blocking ones need none. A write
-// error sticks: every later Write returns it.
+// Every byte waiting for the socket is bounded. Corked writes are the hub's, bounded by the
+// client's queue limits and by chunking (waiting). An uncorked write that would leave more
+// than limit bytes waiting fails with errCorkFull. The background drain's socket writes have
+// the timeout as deadline, as do the hub flusher's (uncork, with WS_WRITE_TIMEOUT). When the
+// cork cuts the client (errCorkFull, a drain past its deadline) it drops the socket, since no
+// close frame can be written to it, drops what waits, and tells cut. A write error sticks:
+// every later Write returns it.
 type corkWriter struct {
 	sock    io.Writer                 // the socket, for writes that wait
-	raw     net.Conn                  // the same socket, for deadlines; nil in unit tests
+	raw     net.Conn                  // the same socket, to drop it and for deadlines; nil in unit tests
 	try     func([]byte) (int, error) // non-blocking write; nil: the socket never takes bytes at once
 	pool    *sync.Pool                // *[]byte of cap >= corkFlushBytes
-	timeout time.Duration             // deadline of the background drain's writes; 0 = none
+	timeout time.Duration             // deadline of the background drain's writes (WS_WRITE_TIMEOUT); 0 = none
+	limit   int                       // most bytes an uncorked write may leave waiting (WS_SEND_QUEUE_BYTES); 0 = no bound
+	cut     func(error)               // told, under mu, when the cork cuts the client; nil = nobody
 
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when a write outside mu ends
 	corked   bool
 	flushing bool    // a goroutine writes taken bytes to the socket, outside mu
+	out      int     // the bytes that goroutine writes
 	draining bool    // the background drain goroutine runs
 	buf      *[]byte // collected or left-over bytes, oldest first
 	err      error   // the first socket error
 	drains   sync.WaitGroup
 }
 
-// newCorkWriter returns the cork of an accepted socket.
-func newCorkWriter(sock net.Conn, pool *sync.Pool, timeout time.Duration) *corkWriter {
-	w := &corkWriter{sock: sock, raw: sock, try: nonBlockingWriter(sock), pool: pool, timeout: timeout}
+// newCorkWriter returns the cork of an accepted socket; see corkWriter for timeout, limit and
+// cut.
+func newCorkWriter(sock net.Conn, pool *sync.Pool, timeout time.Duration, limit int, cut func(error)) *corkWriter {
+	w := &corkWriter{sock: sock, raw: sock, try: nonBlockingWriter(sock), pool: pool, timeout: timeout, limit: limit, cut: cut}
 	w.idle = sync.NewCond(&w.mu)
 	return w
 }
@@ -64,11 +86,17 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 		if err != nil || n == len(p) {
 			return n, err
 		}
+		if w.overLocked(len(p) - n) {
+			return n, w.failLocked(errCorkFull)
+		}
 		w.appendLocked(p[n:])
 		w.draining = true
 		w.drains.Add(1)
 		go w.drain()
 		return len(p), nil
+	}
+	if !w.corked && w.overLocked(len(p)) {
+		return 0, w.failLocked(errCorkFull)
 	}
 	w.appendLocked(p)
 	if w.corked && !w.flushing && !w.draining && len(*w.buf) >= corkFlushBytes {
@@ -123,12 +151,54 @@ func (w *corkWriter) uncork(timeout time.Duration) error {
 // wait waits for the background drain; call it once the socket is closed.
 func (w *corkWriter) wait() { w.drains.Wait() }
 
-// drain is the background goroutine that writes what an uncorked Write left over.
+// waiting is how many bytes wait for the socket: collected, left over, or being written.
+func (w *corkWriter) waiting() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waitingLocked()
+}
+
+func (w *corkWriter) waitingLocked() int {
+	n := w.out
+	if w.buf != nil {
+		n += len(*w.buf)
+	}
+	return n
+}
+
+// overLocked reports whether n more bytes waiting would pass the bound.
+func (w *corkWriter) overLocked(n int) bool {
+	return w.limit > 0 && w.waitingLocked()+n > w.limit
+}
+
+// failLocked cuts the client: err sticks, the socket is dropped (every blocked read and write
+// on it returns), what waits is dropped, and cut is told. It returns err.
+func (w *corkWriter) failLocked(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	if w.raw != nil {
+		_ = w.raw.Close()
+	}
+	if w.buf != nil { // a goroutine flushing holds its own buffer, outside buf
+		w.put(w.buf)
+		w.buf = nil
+	}
+	if w.cut != nil {
+		w.cut(err)
+	}
+	return err
+}
+
+// drain is the background goroutine that writes what an uncorked Write left over, each socket
+// write within the timeout; past it the client is cut.
 func (w *corkWriter) drain() {
 	defer w.drains.Done()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.flushLocked(w.timeout) // an error sticks in w.err
+	if err := w.flushLocked(w.timeout); errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = w.failLocked(err)
+	}
 	w.draining = false
 	w.releaseLocked()
 	w.idle.Broadcast()
@@ -181,22 +251,27 @@ func (w *corkWriter) flushLocked(timeout time.Duration) error {
 		}
 		b := w.buf
 		w.buf = nil
-		w.flushing = true
+		w.flushing, w.out = true, len(*b)
 		if w.raw != nil && timeout > 0 {
 			_ = w.raw.SetWriteDeadline(time.Now().Add(timeout))
 		}
 		w.mu.Unlock()
 		_, err := w.sock.Write(*b)
 		w.mu.Lock()
-		w.flushing = false
-		*b = (*b)[:0]
-		if w.buf == nil {
+		w.flushing, w.out = false, 0
+		if w.buf == nil && cap(*b) <= corkKeepBytes {
+			*b = (*b)[:0]
 			w.buf = b
 		} else {
 			w.put(b)
 		}
 		if err != nil && w.err == nil {
 			w.err = err
+		}
+		if w.err != nil && w.buf != nil {
+			// Nothing more goes out: what waits is dropped now, not with the connection.
+			w.put(w.buf)
+			w.buf = nil
 		}
 		w.idle.Broadcast()
 	}
@@ -215,24 +290,10 @@ func (w *corkWriter) releaseLocked() {
 	}
 }
 
+// put gives b back to the pool unless it grew past corkKeepBytes: that one goes to the GC.
 func (w *corkWriter) put(b *[]byte) {
-	if cap(*b) <= 2*corkFlushBytes {
+	if cap(*b) <= corkKeepBytes {
 		*b = (*b)[:0]
 		w.pool.Put(b)
 	}
 }
-
-// corkedConn is an accepted connection whose frames the hub writes corked (hub.Conn).
-type corkedConn struct {
-	*websocket.Conn
-	cork *corkWriter
-}
-
-// Cork implements hub.Conn.
-func (c corkedConn) Cork() { c.cork.cork() }
-
-// TryUncork implements hub.Conn.
-func (c corkedConn) TryUncork() (bool, error) { return c.cork.tryUncork() }
-
-// Uncork implements hub.Conn.
-func (c corkedConn) Uncork(timeout time.Duration) error { return c.cork.uncork(timeout) }

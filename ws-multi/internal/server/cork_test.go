@@ -158,7 +158,7 @@ func TestCorkWriterUncorkDeadline(t *testing.T) {
 	a, b := net.Pipe() // net.Pipe has no non-blocking write: everything waits for the reader
 	defer a.Close()
 	defer b.Close()
-	w := newCorkWriter(a, testPool(), time.Minute)
+	w := newCorkWriter(a, testPool(), time.Minute, 0, nil)
 	w.cork()
 	_, _ = w.Write([]byte("stuck"))
 	err := w.uncork(20 * time.Millisecond) // nobody reads b
@@ -172,7 +172,7 @@ func TestCorkWriterUncorkDeadline(t *testing.T) {
 	c, d := net.Pipe()
 	defer c.Close()
 	defer d.Close()
-	w = newCorkWriter(c, testPool(), time.Minute)
+	w = newCorkWriter(c, testPool(), time.Minute, 0, nil)
 	go func() { _, _ = io.Copy(io.Discard, d) }()
 	w.cork()
 	_, _ = w.Write([]byte("frame"))
@@ -211,7 +211,7 @@ func TestCorkWriterOnTCP(t *testing.T) {
 		t.Fatal("accept failed")
 	}
 	defer server.Close()
-	w := newCorkWriter(server, testPool(), 5*time.Second)
+	w := newCorkWriter(server, testPool(), 5*time.Second, 0, nil)
 	if w.try == nil {
 		t.Fatal("no non-blocking write on a TCP socket")
 	}
@@ -244,5 +244,84 @@ func TestCorkWriterOnTCP(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, payload) {
 		t.Fatalf("peer read %d bytes, not the %d written in order", len(b), len(payload))
+	}
+}
+
+// failure returns w's sticky error.
+func failure(w *corkWriter) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// TestCorkWriterBoundsUncorkedWrites: uncorked writes (control frames of other goroutines)
+// that would leave more than the limit waiting fail, the error sticks, the socket is dropped,
+// the buffer goes and cut is told; corked writes (the hub's, bounded by its queue) are not
+// refused.
+func TestCorkWriterBoundsUncorkedWrites(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe() // the socket takes nothing at once: every byte waits
+	defer b.Close()
+	var cuts []error
+	w := newCorkWriter(a, testPool(), time.Minute, 100, func(err error) { cuts = append(cuts, err) })
+	w.try = func([]byte) (int, error) { return 0, nil }
+	pong := bytes.Repeat([]byte("p"), 40)
+	for i := range 2 {
+		// The first starts the drain, whose write waits on the pipe holding 40 bytes.
+		if _, err := w.Write(pong); err != nil {
+			t.Fatalf("pong %d: %v", i, err)
+		}
+	}
+	if n := w.waiting(); n != 80 {
+		t.Fatalf("waiting = %d, want 80", n)
+	}
+	if _, err := w.Write(pong); !errors.Is(err, errCorkFull) {
+		t.Fatalf("a write past the limit = %v, want errCorkFull", err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, errCorkFull) {
+		t.Fatalf("a later write = %v, want the sticky errCorkFull", err)
+	}
+	w.wait() // the drain ends: the socket was dropped under it
+	if !errors.Is(failure(w), errCorkFull) || w.buf != nil || w.waiting() != 0 {
+		t.Fatalf("after the overflow: failure %v, buffer held %v", failure(w), w.buf != nil)
+	}
+	if len(cuts) != 1 || !errors.Is(cuts[0], errCorkFull) {
+		t.Errorf("cut told %v, want errCorkFull once", cuts)
+	}
+
+	// Corked, the hub's frames collect whatever the limit.
+	s := &fakeSocket{room: 0, open: make(chan struct{})}
+	c := fakeCork(s)
+	c.limit = 10
+	c.cork()
+	if _, err := c.Write(bytes.Repeat([]byte("d"), 50)); err != nil {
+		t.Fatalf("corked write past the limit: %v", err)
+	}
+	if done, err := c.tryUncork(); done || err != nil || c.waiting() != 50 {
+		t.Fatalf("tryUncork = %v, %v, waiting %d", done, err, c.waiting())
+	}
+}
+
+// TestCorkWriterDrainDeadline: the background drain of control frames waits at most the
+// write timeout for a socket that takes nothing; then the error is a deadline error, it
+// sticks, the socket is dropped and cut is told.
+func TestCorkWriterDrainDeadline(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe() // nobody reads b
+	defer b.Close()
+	cut := make(chan error, 1)
+	w := newCorkWriter(a, testPool(), 30*time.Millisecond, 0, func(err error) { cut <- err })
+	if _, err := w.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	w.wait()
+	if err := failure(w); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("failure after the drain timed out = %v, want a deadline error", err)
+	}
+	if err := <-cut; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("cut told %v, want the deadline error", err)
+	}
+	if _, err := a.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("socket write after the drain failed = %v, want the socket dropped", err)
 	}
 }

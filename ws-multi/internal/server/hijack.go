@@ -25,18 +25,29 @@ const (
 )
 
 // upgradeWriter remembers the status Accept answered with, so a 403 for a bad Origin can be
-// counted, and hijacks with small buffers.
+// counted, closes the connection after any other answer than 101, and hijacks with small
+// buffers.
 type upgradeWriter struct {
 	http.ResponseWriter
 	status int
 	corks  *sync.Pool // cork buffers shared by every connection
 	// timeout bounds every socket write (WS_WRITE_TIMEOUT; see corkWriter).
 	timeout time.Duration
-	cork    *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
+	// limit bounds the bytes of control frames waiting for the socket (WS_SEND_QUEUE_BYTES).
+	limit int
+	cut   func(error) // told when the cork cuts the client (see corkWriter)
+	cork  *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
+	raw   net.Conn    // set by Hijack: the socket
 }
 
+// WriteHeader implements http.ResponseWriter. A refused upgrade (403, 426, ...) carries
+// Connection: close, so net/http closes the socket after the answer instead of keeping it
+// for another request.
 func (w *upgradeWriter) WriteHeader(code int) {
 	w.status = code
+	if code != http.StatusSwitchingProtocols {
+		w.Header().Set("Connection", "close")
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -58,6 +69,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("server: keep read-ahead bytes: %w", err)
 		}
 	}
-	w.cork = newCorkWriter(conn, w.corks, w.timeout)
+	w.cork = newCorkWriter(conn, w.corks, w.timeout, w.limit, w.cut)
+	w.raw = conn
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }

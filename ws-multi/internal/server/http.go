@@ -13,7 +13,6 @@ var webFS embed.FS
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws", s.handleWS)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -22,7 +21,16 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{Registry: s.d.Registry}))
 	web, _ := fs.Sub(webFS, "web") // cannot fail: "web" is embedded above
 	mux.Handle("GET /", http.FileServerFS(web))
-	return mux
+	// /ws takes every method: a request that is no upgrade gets 426 from the upgrade,
+	// whatever its method (a "GET /ws" route would answer a plain POST 405). A method-less
+	// "/ws" pattern conflicts with "GET /" in the mux, so /ws is routed before it.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			s.handleWS(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // handleReady is 200 only while Kafka is attached and the server is not draining, so a load

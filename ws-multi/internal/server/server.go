@@ -1,6 +1,14 @@
 // Package server is ws-multi's HTTP side: the /ws upgrade and per-connection read loop, the
 // health, readiness, metrics and demo endpoints, and the process lifecycle (start the hub,
 // admission and Kafka consumer; on shutdown drain clients in parallel, then stop them).
+//
+// What a hostile client meets (docs/PROTOCOL.md): before the upgrade, a per-address cap on
+// connections that are not WebSocket connections, an idle timeout, a header timeout and a
+// header size limit (listener.go, server.go); every refused upgrade closes its socket. After
+// it (ws.go, conn.go): one token bucket for requests and WebSocket pings, whose exhaustion
+// pays the replies owed and then closes; a read deadline on every frame's payload; UTF-8
+// text; a cork that bounds what waits for the socket (cork.go). Every server close frame is
+// sent with a bounded linger, so a client still sending receives the code.
 package server
 
 import (
@@ -74,7 +82,10 @@ type Server struct {
 
 // drainRetryAfter is the Retry-After sent while draining: the instance is going away, so a
 // client should come back (to another instance) soon.
-const drainRetryAfter = 2 * time.Second
+const drainRetryAfter = time.Second
+
+// readHeaderTimeout closes a connection that has not sent its request headers in time.
+const readHeaderTimeout = 10 * time.Second
 
 // New builds a server; maxConns is the resolved connection limit (limits.MaxConnections).
 func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
@@ -96,8 +107,14 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout, // WebSocket connections are hijacked: not affected
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,  // past it net/http answers 431
 		ErrorLog:          zap.NewStdLog(d.Log.Named("http")),
+	}
+	if cfg.HTTPMaxConnsPerIP > 0 {
+		lim := newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectIPLimit), d.Audit)
+		s.http.ConnState = lim.connState
 	}
 	return s, nil
 }
@@ -137,7 +154,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.http.Serve(ln) }()
+	go func() { serveErr <- s.http.Serve(countingListener{Listener: ln, errors: s.d.Metrics.AcceptErrors}) }()
 
 	var err error
 	select {

@@ -1,15 +1,15 @@
 package server
 
 import (
-	"errors"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -19,7 +19,7 @@ import (
 // handleWS admits and upgrades a client, then hands the connection to a fresh goroutine and
 // returns: net/http's goroutine, with the stack it grew parsing the request, ends, and the
 // connection lives on a small stack of its own. That goroutine is the connection's only one
-// while it has nothing to send.
+// while it has nothing to send. Every answer but 101 closes the socket (Connection: close).
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		s.refuse(w, r, metrics.RejectDraining, drainRetryAfter)
@@ -43,12 +43,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// The slot is taken before the upgrade completes, so a client whose handshake succeeded
 	// is already counted when the next one arrives: the over-capacity one is the last in.
 	overCapacity := s.active.Add(1) > s.maxConns
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout}
-	conn, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
+	c := s.newConn()
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.cut}
+	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowedOrigins,
 		// Messages are encoded once and shared by every client; per-connection compression
 		// would undo that and costs tens of KB of flate state per connection.
 		CompressionMode: websocket.CompressionDisabled,
+		OnPingReceived:  c.onPing,
 	})
 	if err != nil {
 		s.active.Add(-1)
@@ -62,73 +64,102 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.active.Add(-1)
 		s.d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectMaxConnections).Inc()
 		s.audit(r, metrics.RejectMaxConnections, nil)
-		_ = conn.Close(websocket.StatusTryAgainLater, "over_capacity")
+		// The 1013 frame goes out and the socket is released at once: with the read deadline
+		// passed, the close handshake's wait for the client's close fails immediately.
+		c.lingering.Store(true) // a ping read meanwhile starts nothing
+		_ = uw.raw.SetReadDeadline(time.Now())
+		_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
+		uw.cork.wait()
 		return
 	}
-	conn.SetReadLimit(s.cfg.ReadLimit)
+	ws.SetReadLimit(s.cfg.ReadLimit)
+	c.accepted(ws, uw)
 	handedOff = true
-	go s.serveConn(corkedConn{Conn: conn, cork: uw.cork}, r.RemoteAddr)
+	go s.serveConn(c, r.RemoteAddr)
 }
 
 // serveConn runs one accepted connection to its end. The server's handlers group owns it.
-func (s *Server) serveConn(conn corkedConn, remote string) {
+func (s *Server) serveConn(c *conn, remote string) {
 	defer s.handlers.Done()
 	m := s.d.Metrics
 	m.ConnectionsAccepted.Inc()
 	m.Connections.Inc()
-	c := s.d.Hub.Register(conn)
-	reason := s.readLoop(conn.Conn, c)
-	switch reason {
-	case hub.ReasonBinary, hub.ReasonRateLimit, hub.ReasonReadLimit:
-		c.Kill(reason)
+	hc := s.d.Hub.Register(c)
+	c.client = hc
+	reason := s.readLoop(c)
+	if r := hub.Reason(c.cutReason.Load()); r != hub.ReasonNone {
+		reason = r // the cork dropped the socket under the reader: no close frame
 	}
-	reason = c.Finish(reason)
-	conn.cork.wait() // the socket is closed: a drain of left-over control frames ends
+	switch reason {
+	case hub.ReasonBinary, hub.ReasonReadLimit, hub.ReasonReadTimeout, hub.ReasonInvalidUTF8, hub.ReasonProtocol:
+		hc.Kill(reason) // its close frame, then the linger
+	}
+	c.bg.Wait() // a rate-limit close has killed the client (rate_limit) once its replies went
+	reason = hc.Finish(reason)
+	c.cork.wait()    // the socket is closed: a drain of left-over control frames ends
 	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
 	m.Connections.Dec()
 	m.Disconnects.WithLabelValues(reason.String()).Inc()
 	if ce := s.d.Audit.Check(zap.DebugLevel, "disconnect"); ce != nil {
-		ce.Write(zap.Uint64("conn", c.ID()), zap.String("reason", reason.String()), zap.String("remote", remote))
+		ce.Write(zap.Uint64("conn", hc.ID()), zap.String("reason", reason.String()), zap.String("remote", remote))
 	}
 }
 
-// readLoop reads client frames until the connection ends and returns why it ended.
-func (s *Server) readLoop(conn *websocket.Conn, c *hub.Client) hub.Reason {
-	limiter := rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+// readLoop reads client frames until the connection ends and returns why it ended. A frame
+// whose header has arrived must deliver its payload within WS_WRITE_TIMEOUT (a read
+// deadline from the header on), so a client cannot hold the connection by declaring a huge
+// length and sending nothing. A text frame must be valid UTF-8 (coder/websocket does not
+// check; the reasons of close frames are parsed inside coder/websocket and left to it).
+// Once the rate limit ran dry (conn.rateLimit), frames are read and discarded until the
+// rate-limit close ends the connection.
+func (s *Server) readLoop(c *conn) hub.Reason {
 	m := s.d.Metrics
 	for {
-		typ, data, err := conn.Read(s.connCtx)
+		// Reader returns once a data frame's header is read; a control frame before it whose
+		// payload stalls fails it with coder/websocket's 5 s deadline: read_timeout.
+		typ, r, err := c.Reader(s.connCtx)
 		if err != nil {
-			if errors.Is(err, websocket.ErrMessageTooBig) {
-				return hub.ReasonReadLimit
+			if c.limited.Load() {
+				return hub.ReasonRateLimit
 			}
-			// A close frame from the peer, EOF or a reset: the client left. When the server
-			// ended the connection (slow, shutdown, ...), that reason was recorded first and
-			// wins in Finish.
-			return hub.ReasonClient
+			return readErrReason(err)
 		}
-		if typ != websocket.MessageText {
-			return hub.ReasonBinary
-		}
-		if !limiter.Allow() {
+		c.setReadDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		data, err := io.ReadAll(r) // at most WS_READ_LIMIT bytes
+		c.setReadDeadline(time.Time{})
+		switch {
+		case c.limited.Load() && err != nil:
 			return hub.ReasonRateLimit
+		case c.limited.Load():
+			continue // not handled: the rate-limit close is under way
+		case err != nil:
+			return readErrReason(err) // past the payload deadline: read_timeout
+		case typ != websocket.MessageText:
+			return hub.ReasonBinary
+		case !c.limiter.Allow():
+			c.rateLimit()
+			continue
+		case !utf8.Valid(data):
+			return hub.ReasonInvalidUTF8
 		}
 		req, perr := protocol.Parse(data)
 		if perr != nil {
 			m.ProtocolErrors.WithLabelValues(perr.Code).Inc()
-			c.Reply(protocol.ErrorReply(req.ID, req.HasID, perr.Code, perr.Message))
+			c.client.Reply(protocol.ErrorReply(req.ID, req.HasID, perr.Code, perr.Message))
 			continue
 		}
-		c.Request(req)
+		c.client.Request(req)
 	}
 }
 
-// refuse answers an upgrade with 503 and Retry-After, counts it and audits it.
+// refuse answers an upgrade with 503, Retry-After and Connection: close, counts it and audits
+// it.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, retry time.Duration) {
 	s.d.Metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
 	s.audit(r, reason, nil)
 	secs := int(math.Ceil(retry.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	w.Header().Set("Connection", "close")
 	http.Error(w, "service unavailable: "+reason, http.StatusServiceUnavailable)
 }
 

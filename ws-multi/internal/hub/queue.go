@@ -1,0 +1,215 @@
+package hub
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
+)
+
+// A client's send queue, from enqueue to the socket: the slow rule, the writes of a round
+// and the flusher reports. Everything here runs on the client's shard goroutine.
+
+// slowAfter is how long a client's write in flight may wait for its socket before the
+// client counts as not draining: past it, a client whose queue is past a limit is cut as
+// slow. A socket that takes nothing for a second under continued traffic is not catching
+// up; one that does take its writes is never cut by a burst it drains, however large.
+const slowAfter = time.Second
+
+// chunkBytes is how much one write hands a socket that does not keep up: the write stops
+// once the cork holds more than this that the socket did not take (the server cork's
+// corkFlushBytes), and the rest of the queue waits as shared messages for the next write,
+// not as a copy in a per-client buffer.
+const chunkBytes = 64 << 10
+
+// enqueue puts m on c's send queue, to be written at the end of the round. A queue past a
+// limit is judged by the slow rule (stuck); a client cut as slow leaves the index after
+// the current fan-out, since dropping edits the lists being iterated.
+func (s *shard) enqueue(c *Client, m *protocol.Message) {
+	if c.gone {
+		return
+	}
+	if s.over(c, len(m.Data)) && s.stuck(c) {
+		s.hub.metrics.SendQueueOverflow.Inc()
+		if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
+			ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
+		}
+		c.Kill(ReasonSlow)
+		c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
+		s.slow = append(s.slow, c)
+		return
+	}
+	c.pending = append(c.pending, m)
+	c.pendingBytes += len(m.Data)
+	if !c.dirty && !c.flushing {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+// over reports whether c's queue (pending plus the write in flight) with n more bytes is
+// past WS_SEND_QUEUE_MESSAGES or WS_SEND_QUEUE_BYTES. A message alone in an empty queue
+// never is, whatever its size.
+func (s *shard) over(c *Client, n int) bool {
+	cfg := &s.hub.cfg
+	queued := len(c.pending) + c.inflight
+	return queued > 0 && (queued >= cfg.SendQueueMessages || c.pendingBytes+c.inflightB+n > cfg.SendQueueBytes)
+}
+
+// stuck is the slow rule, for a client whose queue is past a limit: it is not draining if
+// its write in flight has waited for the socket for more than slowAfter, or if its queue
+// has stayed past a limit for longer than WS_WRITE_TIMEOUT (it does not catch up). It
+// reads the clock, so it runs only over a limit: the hot path stays clock-free.
+func (s *shard) stuck(c *Client) bool {
+	now := time.Now()
+	if c.overSince.IsZero() {
+		c.overSince = now
+	}
+	return (c.flushing && now.Sub(c.flushSince) > slowAfter) || now.Sub(c.overSince) > s.hub.cfg.WriteTimeout
+}
+
+// caughtUp forgets when c's queue went past a limit once it is back under them; called
+// where the queue shrinks.
+func (s *shard) caughtUp(c *Client) {
+	if !c.overSince.IsZero() && !s.over(c, 0) {
+		c.overSince = time.Time{}
+	}
+}
+
+func (s *shard) dropSlow() {
+	for i, c := range s.slow {
+		s.drop(c)
+		s.slow[i] = nil
+	}
+	s.slow = s.slow[:0]
+}
+
+// writeDirty ends a round: each client that got messages has them written, corked, and
+// offered to its socket in one non-blocking syscall. A socket that does not take everything
+// at once (its peer reads slowly) gets a flusher goroutine for the rest, and the client's
+// next messages wait in its queue until the flusher reports. The round's figures, flusher
+// reports included, are counted here.
+func (s *shard) writeDirty() {
+	if len(s.dirty) > 0 {
+		now := time.Now()
+		for i, c := range s.dirty {
+			s.dirty[i] = nil
+			c.dirty = false
+			if !c.gone && !c.flushing && len(c.pending) > 0 {
+				s.write(c, now)
+			}
+		}
+		s.dirty = s.dirty[:0]
+	}
+	s.stats.count(s.hub.metrics)
+}
+
+// write writes c's queue, a chunk at a time: a chunk ends when the queue does, or once the
+// cork holds more than chunkBytes the socket did not take. A chunk the socket took at once
+// is followed by the next; one it did not gets a flusher, and the rest of the queue waits.
+func (s *shard) write(c *Client, now time.Time) {
+	for {
+		c.conn.Cork()
+		w, err := s.hub.writeCorked(c.conn, c.pending)
+		done, uerr := c.conn.TryUncork()
+		if err == nil {
+			err = uerr
+		}
+		c.take(w)
+		switch {
+		case err != nil:
+			// The socket failed (a background drain timed out, the peer reset) or the
+			// connection closed (a close frame went out): the reader finishes the client;
+			// until then nothing more is queued for it.
+			if timedOut(err) {
+				c.Kill(ReasonWriteTimeout)
+			}
+			s.drop(c)
+			return
+		case !done:
+			c.flushing = true
+			c.flushSince = now
+			c.inflight, c.inflightB = w.lines, w.size
+			c.owed = w
+			c.wg.Add(1)
+			go s.hub.flush(s, c)
+			return
+		}
+		s.stats.add(w, now)
+		if len(c.pending) == 0 {
+			s.caughtUp(c)
+			if c.synced != nil {
+				s.releaseSync(c)
+			}
+			return
+		}
+	}
+}
+
+// take removes the w.lines messages a write handed to the cork from the front of c's
+// queue. The bytes are in the cork: the references go, so messages can be collected.
+// A partial take reslices past them instead of moving the rest to the front: a client
+// draining a long queue a chunk at a time costs O(chunk) per write, not O(queue). The
+// resliced queue's backing array is then larger than its capacity shows, so once the
+// queue is empty it goes to the garbage collector rather than stay on the client.
+func (c *Client) take(w written) {
+	n := w.lines
+	if n == len(c.pending) {
+		clear(c.pending)
+		if c.resliced {
+			c.pending, c.resliced = nil, false
+		} else {
+			c.pending = reusable(c.pending)
+		}
+		c.pendingBytes = 0
+		return
+	}
+	clear(c.pending[:n])
+	c.pending = c.pending[n:]
+	c.resliced = true
+	c.pendingBytes -= w.size
+}
+
+// handoff takes a flusher's report: the hand-off is out (counted now) or failed.
+func (s *shard) handoff(r handoff) {
+	c := r.c
+	c.flushing = false
+	c.inflight, c.inflightB = 0, 0
+	if r.failed {
+		// The socket failed or timed out (the flusher killed the client then): the reader
+		// finishes the client; until then nothing more is queued for it.
+		s.drop(c)
+		return
+	}
+	s.stats.add(c.owed, time.Now())
+	c.owed = written{}
+	s.caughtUp(c)
+	if c.gone {
+		return
+	}
+	if len(c.pending) == 0 {
+		s.releaseSync(c)
+	} else if !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+// addSync registers a Client.Sync, which returns at once when c's queue is empty already.
+func (s *shard) addSync(c *Client, synced chan struct{}) {
+	if c.synced != nil {
+		close(c.synced) // an earlier Sync that gave up: nobody waits on it
+	}
+	c.synced = synced
+	s.releaseSync(c)
+}
+
+// releaseSync ends c's Sync once c has no pending message and no write in flight, or is
+// gone.
+func (s *shard) releaseSync(c *Client) {
+	if c.synced != nil && (c.gone || (len(c.pending) == 0 && !c.flushing)) {
+		close(c.synced)
+		c.synced = nil
+	}
+}

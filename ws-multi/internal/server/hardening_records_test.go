@@ -1,0 +1,185 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+)
+
+// countMessages reads c at full speed on its own goroutine, counting record messages without
+// decoding them, until the connection ends.
+func countMessages(t *testing.T, c *client) *atomic.Int64 {
+	var n atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, data, err := c.conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+				if bytes.HasPrefix(line, []byte(`{"op":"message"`)) {
+					n.Add(1)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		c.conn.CloseNow()
+		<-done
+	})
+	return &n
+}
+
+// TestLargeRecordBurst: 30 records of 1 MB to 5 clients that read at full speed cut none of
+// them, though their queues pass WS_SEND_QUEUE_BYTES (1 MiB here, so that two records queued
+// at once do) again and again; a client that has stopped reading is cut as slow under the
+// traffic that follows, and only it.
+func TestLargeRecordBurst(t *testing.T) {
+	const partitions = 6 // one fetch brings a record of each: the burst reaches the hub at once
+	b := startBroker(t, partitions)
+	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
+		// Long enough that no reader's queue stays past a limit that long on a loaded
+		// machine (rule ii); the client that stops reading is cut by rule i (1 s).
+		cfg.WriteTimeout = 30 * time.Second
+		cfg.SendQueueBytes = 1 << 20
+	})
+	p := newProducer(t, b)
+	// The readers' sockets have a 64 KiB receive buffer, as a client across a real network
+	// has a window: a 1 MB frame does not fit in the socket at once, as on loopback it would.
+	smallWindow := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				err = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+			}
+			return c, err
+		}}}
+	var readers []*atomic.Int64
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", &websocket.DialOptions{HTTPClient: smallWindow})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadLimit(16 << 20)
+		c := &client{t: t, conn: conn}
+		c.subscribe("trades:*")
+		readers = append(readers, countMessages(t, c))
+	}
+	stuck := e.mustDial()
+	stuck.subscribe("trades:*") // and never reads again
+
+	// The burst is produced at once (pipelined produce requests), so it reaches the
+	// server faster than the clients read it.
+	const records = 30
+	value := sarama.StringEncoder(`"` + strings.Repeat("x", 1_000_000-2) + `"`)
+	burst := make([]*sarama.ProducerMessage, records)
+	for i := range burst {
+		burst[i] = &sarama.ProducerMessage{Topic: "trades", Partition: int32(i % partitions), Key: sarama.StringEncoder("BTC-USD"), Value: value}
+	}
+	pcfg := sarama.NewConfig()
+	pcfg.Producer.Return.Successes = true
+	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
+	pcfg.Producer.MaxMessageBytes = 1 << 20 // one record per batch: the broker takes at most 1 MiB per batch
+	bp, err := sarama.NewSyncProducer([]string{b.addr()}, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bp.Close()
+	if err := bp.SendMessages(burst); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() { // was a reader cut, or is it behind?
+			for i, n := range readers {
+				t.Logf("reader %d: %d messages", i, n.Load())
+			}
+			for _, r := range []string{"slow", "write_timeout", "client"} {
+				t.Logf("disconnects{%s} = %v", r, testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(r)))
+			}
+		}
+	}()
+	for i, n := range readers {
+		eventuallyWithin(t, time.Minute, fmt.Sprintf("reader %d gets the burst", i), func() bool { return n.Load() == records })
+	}
+	sent := records
+	deadline := time.Now().Add(20 * time.Second)
+	for testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("slow")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client that stopped reading was not cut")
+		}
+		p.send(t, "trades", 0, "BTC-USD", `{"small":1}`)
+		sent++
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, n := range readers {
+		eventuallyWithin(t, time.Minute, fmt.Sprintf("reader %d gets everything", i), func() bool { return n.Load() == int64(sent) })
+	}
+	for _, r := range []string{"slow", "write_timeout", "client"} {
+		want := 0.0
+		if r == "slow" {
+			want = 1
+		}
+		if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(r)); got != want {
+			t.Errorf("disconnects{%s} = %v, want %v", r, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(e.metrics.Connections); got != 5 {
+		t.Errorf("ws_connections = %v, want the 5 readers", got)
+	}
+}
+
+// TestSkippedRecordIsAnnounced: a record over WS_MAX_RECORD_BYTES reaches its subscribers as
+// the skipped line, in its place in the partition's order.
+func TestSkippedRecordIsAnnounced(t *testing.T) {
+	b := startBroker(t, 1)
+	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.MaxRecordBytes = 1000 })
+	exact, wild := e.mustDial(), e.mustDial()
+	exact.subscribe("trades:BTC-USD")
+	wild.subscribe("trades:*")
+	p := newProducer(t, b)
+	ts := time.UnixMilli(1700000000123)
+	for _, v := range []string{strings.Repeat("v", 2000), "1"} {
+		if _, _, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: "trades", Partition: 0, Timestamp: ts,
+			Key: sarama.StringEncoder("BTC-USD"), Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"reason":"too_large","size":2000}`,
+		`{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"data":1}`,
+	}
+	for _, c := range []*client{exact, wild} {
+		var got []string
+		for len(got) < len(want) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, data, err := c.conn.Read(ctx)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, strings.Split(string(data), "\n")...)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if got := testutil.ToFloat64(e.metrics.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
+		t.Errorf("skipped{too_large} = %v, want 1", got)
+	}
+}
