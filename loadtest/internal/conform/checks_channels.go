@@ -3,7 +3,6 @@ package conform
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -93,19 +92,20 @@ func checkEmptyKey(ctx context.Context, s *suite) (string, error) {
 	return "", nil
 }
 
-// checkHeaderOverride produces a record whose header names another channel, then a plain
-// record with the same key (same partition, later offset) as a marker: when the marker
-// arrives, the first record has been routed, so its absence on the key channel is real.
+// checkHeaderOverride produces a record whose header names another channel of its own
+// topic, then a plain record with the same key (same partition, later offset) as a
+// marker: when the marker arrives, the first record has been routed, so its absence on
+// the key channel is real.
 func checkHeaderOverride(ctx context.Context, s *suite) (string, error) {
 	key := s.key("hdr")
 	keyCh := s.channel(key)
-	override := s.run + "-override:" + key
+	override := s.cfg.Topic + ":" + s.run + "-override-" + key
 	c, err := s.subscribed(ctx, keyCh, override)
 	if err != nil {
 		return "", err
 	}
 	defer c.close()
-	p1, err := s.prod.send(record{key: &key, value: []byte(`{"via":"header"}`), headers: map[string]string{"channel": override}})
+	p1, err := s.prod.send(record{key: &key, value: []byte(`{"via":"header"}`), headers: []header{channelHeader(override)}})
 	if err != nil {
 		return "", err
 	}
@@ -129,6 +129,89 @@ func checkHeaderOverride(ctx context.Context, s *suite) (string, error) {
 	return "", nil
 }
 
+// checkHeaderRule: a `channel` header is obeyed only when it is the record's only one and
+// names a valid channel of the record's own topic. Such a record reaches the exact and
+// the wildcard subscribers; a record whose header names another topic's channel, is not
+// a valid channel, or comes twice reaches nobody, not even its key's channel. Absence is
+// proven by order: every record has the same key (one partition), and a plain marker
+// produced last must arrive at every client after the others were routed.
+func checkHeaderRule(ctx context.Context, s *suite) (string, error) {
+	key := s.key("rule")
+	keyCh := s.channel(key)
+	x := s.cfg.Topic + ":" + s.run + "-rule-x-" + key
+	y := s.cfg.Topic + ":" + s.run + "-rule-y-" + key
+	foreign := s.run + "-other:" + key
+	exact, err := s.subscribed(ctx, x, y, keyCh)
+	if err != nil {
+		return "", err
+	}
+	defer exact.close()
+	wild, err := s.subscribed(ctx, s.cfg.Topic+":*")
+	if err != nil {
+		return "", err
+	}
+	defer wild.close()
+	other, err := s.subscribed(ctx, foreign, keyCh)
+	if err != nil {
+		return "", err
+	}
+	defer other.close()
+	type tc struct {
+		name    string
+		headers []header
+	}
+	good := tc{"a header naming " + x, []header{channelHeader(x)}}
+	bad := []tc{
+		{"a header naming another topic's channel " + foreign, []header{channelHeader(foreign)}},
+		{"a header that is not a valid channel", []header{channelHeader(s.cfg.Topic + ":a b")}},
+		{"a header naming the wildcard", []header{channelHeader(s.cfg.Topic + ":*")}},
+		{"an empty header", []header{channelHeader("")}},
+		{"two channel headers", []header{channelHeader(x), channelHeader(y)}},
+	}
+	pGood, err := s.prod.send(record{key: &key, value: []byte(`{"rule":"good"}`), headers: good.headers})
+	if err != nil {
+		return "", err
+	}
+	pBad := make([]produced, len(bad))
+	for i, b := range bad {
+		if pBad[i], err = s.prod.send(record{key: &key, value: fmt.Appendf(nil, `{"rule":"bad","i":%d}`, i), headers: b.headers}); err != nil {
+			return "", err
+		}
+	}
+	pMarker, err := s.prod.send(record{key: &key, value: []byte(`{"rule":"marker"}`)})
+	if err != nil {
+		return "", err
+	}
+	clients := []struct {
+		name string
+		c    *client
+	}{{"the subscriber of " + x, exact}, {"the subscriber of " + s.cfg.Topic + ":*", wild}, {"the subscriber of " + foreign, other}}
+	for _, cl := range clients {
+		if _, err := cl.c.waitFor(ctx, "the marker record", at(s.cfg.Topic, pMarker)); err != nil {
+			return "", fmt.Errorf("%s: %w", cl.name, err)
+		}
+	}
+	for i, cl := range clients {
+		got := cl.c.messages(at(s.cfg.Topic, pGood))
+		want := 1
+		if i == 2 {
+			want = 0
+		}
+		if len(got) != want {
+			return "", fmt.Errorf("the record with %s reached %s %d times, want %d", good.name, cl.name, len(got), want)
+		}
+		if want == 1 && got[0].Channel != x {
+			return "", fmt.Errorf("the record with %s reached %s on channel %q, want %q", good.name, cl.name, got[0].Channel, x)
+		}
+		for j, b := range bad {
+			if ms := cl.c.messages(at(s.cfg.Topic, pBad[j])); len(ms) > 0 {
+				return "", fmt.Errorf("the record with %s reached %s (on channel %q), want nobody", b.name, cl.name, ms[0].Channel)
+			}
+		}
+	}
+	return fmt.Sprintf("one record routed by its header, %d with bad headers reached none of 3 clients", len(bad)), nil
+}
+
 func checkWildcard(ctx context.Context, s *suite) (string, error) {
 	wild := s.cfg.Topic + ":*"
 	c, err := s.subscribed(ctx, wild)
@@ -147,8 +230,8 @@ func checkWildcard(ctx context.Context, s *suite) (string, error) {
 	cases := []want{
 		{"keyed record", record{key: &key, value: []byte(`{"w":1}`)}, s.channel(key)},
 		{"keyless record", record{value: fmt.Appendf(nil, `{"run":%q}`, s.run)}, s.cfg.Topic},
-		{"header channel in the topic", record{key: &key, value: []byte(`{"w":2}`), headers: map[string]string{"channel": inTopic}}, inTopic},
-		{"header channel outside the topic", record{key: &key, value: []byte(`{"w":3}`), headers: map[string]string{"channel": elsewhere}}, ""},
+		{"header channel in the topic", record{key: &key, value: []byte(`{"w":2}`), headers: []header{channelHeader(inTopic)}}, inTopic},
+		{"header channel outside the topic", record{key: &key, value: []byte(`{"w":3}`), headers: []header{channelHeader(elsewhere)}}, ""},
 		{"marker", record{key: &key, value: []byte(`{"w":4}`)}, s.channel(key)},
 	}
 	ps := make([]produced, len(cases))
@@ -205,187 +288,4 @@ func checkOnceOnly(ctx context.Context, s *suite) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-func checkData(ctx context.Context, s *suite) (string, error) {
-	key := s.key("data")
-	ch := s.channel(key)
-	c, err := s.subscribed(ctx, ch)
-	if err != nil {
-		return "", err
-	}
-	defer c.close()
-	str := func(v string) string { b, _ := json.Marshal(v); return string(b) }
-	cases := []struct {
-		name  string
-		value []byte
-		want  string
-	}{
-		{"JSON object with spaces and newlines", []byte("{ \"price\" : \"1.5\",\n  \"size\": [1, 2.50, {\"a\" : null}] }"), `{"price":"1.5","size":[1,2.50,{"a":null}]}`},
-		{"JSON array", []byte(" [1, \"two\"] "), `[1,"two"]`},
-		{"JSON number", []byte("42"), `42`},
-		{"JSON string", []byte(`"quoted"`), `"quoted"`},
-		{"JSON true", []byte("true"), `true`},
-		{"text with a newline, quotes and a backslash", []byte("hello \"world\"\nline2 \\ end"), str("hello \"world\"\nline2 \\ end")},
-		{"truncated JSON", []byte(`{"a":1`), str(`{"a":1`)},
-		{"zero-length value", []byte{}, `null`},
-		{"null value", nil, `null`},
-	}
-	ps := make([]produced, len(cases))
-	for i, tc := range cases {
-		if ps[i], err = s.prod.send(record{key: &key, value: tc.value}); err != nil {
-			return "", err
-		}
-	}
-	for i, tc := range cases {
-		m, err := c.waitFor(ctx, tc.name, at(s.cfg.Topic, ps[i]))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", tc.name, err)
-		}
-		if !m.HasData {
-			return "", fmt.Errorf("%s: no data field: %s", tc.name, m.Raw)
-		}
-		if string(m.Data) != tc.want {
-			return "", fmt.Errorf("%s: data %s, want %s", tc.name, m.Data, tc.want)
-		}
-	}
-	return fmt.Sprintf("%d values", len(cases)), nil
-}
-
-func checkOffsetOrder(ctx context.Context, s *suite) (string, error) {
-	const keys, perKey = 8, 50
-	var channels []string
-	var ks []string
-	for range keys {
-		k := s.key("order")
-		ks = append(ks, k)
-		channels = append(channels, s.channel(k))
-	}
-	c, err := s.subscribed(ctx, channels...)
-	if err != nil {
-		return "", err
-	}
-	defer c.close()
-	var rs []record
-	for i := range perKey {
-		for _, k := range ks {
-			rs = append(rs, record{key: &k, value: fmt.Appendf(nil, `{"i":%d}`, i)})
-		}
-	}
-	ps, err := s.prod.sendBurst(rs)
-	if err != nil {
-		return "", err
-	}
-	want := map[produced]bool{}
-	for _, p := range ps {
-		want[p] = true
-	}
-	mine := func(e Envelope) bool {
-		return e.Partition != nil && e.Offset != nil && e.Topic == s.cfg.Topic && want[produced{*e.Partition, *e.Offset}]
-	}
-	got, err := c.waitMessages(ctx, "burst messages", len(rs), mine)
-	if err != nil {
-		return "", err
-	}
-	last := map[int32]int64{}
-	seen := map[produced]bool{}
-	for _, m := range got {
-		p := produced{*m.Partition, *m.Offset}
-		if seen[p] {
-			return "", fmt.Errorf("partition %d offset %d delivered twice", p.partition, p.offset)
-		}
-		seen[p] = true
-		if prev, ok := last[p.partition]; ok && p.offset <= prev {
-			return "", fmt.Errorf("partition %d: offset %d after %d", p.partition, p.offset, prev)
-		}
-		last[p.partition] = p.offset
-	}
-	return fmt.Sprintf("%d records over %d partitions in order", len(got), len(last)), nil
-}
-
-// checkBatching sends bursts to one channel and looks at how their messages were framed.
-func checkBatching(ctx context.Context, s *suite) (string, error) {
-	key := s.key("batch")
-	ch := s.channel(key)
-	c, err := s.subscribed(ctx, ch)
-	if err != nil {
-		return "", err
-	}
-	defer c.close()
-	const n = 300
-	total := 0
-	for attempt := 1; attempt <= 3; attempt++ {
-		rs := make([]record, n)
-		for i := range rs {
-			rs[i] = record{key: &key, value: fmt.Appendf(nil, `{"attempt":%d,"i":%d,"pad":"%0100d"}`, attempt, i, i)}
-		}
-		if _, err := s.prod.sendBurst(rs); err != nil {
-			return "", err
-		}
-		total += n
-		if _, err := c.waitMessages(ctx, "burst messages", total, channelIs(ch)); err != nil {
-			return "", err
-		}
-		frames := map[int]bool{}
-		maxLines := 0
-		for _, it := range c.items() {
-			if it.env.Op == "message" && it.env.Channel == ch {
-				frames[it.frame] = true
-				maxLines = max(maxLines, it.frameLines)
-			}
-		}
-		detail := fmt.Sprintf("%d messages in %d frames, up to %d per frame", total, len(frames), maxLines)
-		switch {
-		case !s.cfg.ExpectBatching && maxLines > 1:
-			return "", fmt.Errorf("batching off, but %s", detail)
-		case !s.cfg.ExpectBatching:
-			return detail, nil
-		case maxLines > 1:
-			return detail, nil
-		}
-	}
-	return "", fmt.Errorf("batching on, but %d messages of bursts came one per frame", total)
-}
-
-// checkBigMessage sends one record larger than WS_BATCH_MAX_BYTES between small ones:
-// it must arrive whole, alone in its frame, and the small ones around it too.
-func checkBigMessage(ctx context.Context, s *suite) (string, error) {
-	key := s.key("big")
-	ch := s.channel(key)
-	c, err := s.subscribed(ctx, ch)
-	if err != nil {
-		return "", err
-	}
-	defer c.close()
-	size := min(s.cfg.BatchMaxBytes+1024, 900<<10) // stay under Kafka's default 1 MiB
-	big := fmt.Appendf(nil, `{"pad":"%s"}`, bytes.Repeat([]byte("x"), size))
-	var rs []record
-	for i := range 20 {
-		rs = append(rs, record{key: &key, value: fmt.Appendf(nil, `{"i":%d}`, i)})
-	}
-	rs = append(rs, record{key: &key, value: big})
-	for i := 20; i < 40; i++ {
-		rs = append(rs, record{key: &key, value: fmt.Appendf(nil, `{"i":%d}`, i)})
-	}
-	ps, err := s.prod.sendBurst(rs)
-	if err != nil {
-		return "", err
-	}
-	if _, err := c.waitMessages(ctx, "burst messages", len(rs), channelIs(ch)); err != nil {
-		return "", err
-	}
-	bigAt := ps[20]
-	for _, it := range c.items() {
-		if it.env.Op != "message" || !at(s.cfg.Topic, bigAt)(it.env) {
-			continue
-		}
-		if !bytes.Equal(it.env.Data, big) {
-			return "", fmt.Errorf("the %d-byte record arrived changed (%d bytes of data)", len(big), len(it.env.Data))
-		}
-		if it.frameLines != 1 {
-			return "", fmt.Errorf("the %d-byte record shared its frame with %d other objects (WS_BATCH_MAX_BYTES %d)", len(big), it.frameLines-1, s.cfg.BatchMaxBytes)
-		}
-		return fmt.Sprintf("%d-byte record alone in its frame, %d small ones around it", len(big), len(rs)-1), nil
-	}
-	return "", fmt.Errorf("the %d-byte record did not arrive", len(big))
 }

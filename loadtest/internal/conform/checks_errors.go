@@ -17,6 +17,10 @@ type errorCase struct {
 	id string
 	// anyID skips the id comparison, for requests whose id is itself the fault.
 	anyID bool
+	// message is the exact `message` of the reply; empty accepts any non-empty one.
+	message string
+	// maxReply, when set, bounds the reply's line in bytes.
+	maxReply int
 }
 
 // expectErrors sends each case on one connection, expects an error reply with code, and
@@ -50,6 +54,12 @@ func expectErrors(ctx context.Context, s *suite, code string, cases []errorCase)
 		if r.Message == "" {
 			return "", fmt.Errorf("%s: error reply %s has no message", tc.name, r.Raw)
 		}
+		if tc.message != "" && r.Message != tc.message {
+			return "", fmt.Errorf("%s %s: message %s, want %s", tc.name, clip([]byte(tc.frame)), clip(fmt.Appendf(nil, "%q", r.Message)), clip(fmt.Appendf(nil, "%q", tc.message)))
+		}
+		if tc.maxReply > 0 && len(r.Raw) >= tc.maxReply {
+			return "", fmt.Errorf("%s: a reply of %d bytes (%s), want under %d", tc.name, len(r.Raw), clip(r.Raw), tc.maxReply)
+		}
 	}
 	if err := c.ping(ctx, "still-open"); err != nil {
 		return "", fmt.Errorf("after %d errors the connection must stay open: %w", len(cases), err)
@@ -57,39 +67,58 @@ func expectErrors(ctx context.Context, s *suite, code string, cases []errorCase)
 	return fmt.Sprintf("%d cases", len(cases)), nil
 }
 
+const notAnObject = "frame is not a JSON object"
+
 func checkInvalidJSON(ctx context.Context, s *suite) (string, error) {
 	return expectErrors(ctx, s, "invalid_json", []errorCase{
-		{name: "text", frame: "hello"},
-		{name: "truncated object", frame: `{"op":"ping","id":"t"`},
-		{name: "array", frame: `[{"op":"ping"}]`},
-		{name: "string", frame: `"ping"`},
-		{name: "number", frame: `42`},
-		{name: "null", frame: `null`},
-		{name: "empty frame", frame: ``},
+		{name: "text", frame: "hello", message: notAnObject},
+		{name: "truncated object", frame: `{"op":"ping","id":"t"`, message: notAnObject},
+		{name: "array", frame: `[{"op":"ping"}]`, message: notAnObject},
+		{name: "string", frame: `"ping"`, message: notAnObject},
+		{name: "number", frame: `42`, message: notAnObject},
+		{name: "null", frame: `null`, message: notAnObject},
+		{name: "empty frame", frame: ``, message: notAnObject},
 	})
 }
 
+const channelsNotArray = "channels must be an array of strings"
+
 func checkInvalidRequest(ctx context.Context, s *suite) (string, error) {
 	return expectErrors(ctx, s, "invalid_request", []errorCase{
-		{name: "subscribe without channels", frame: `{"op":"subscribe","id":"r1"}`, id: "r1"},
-		{name: "subscribe with empty channels", frame: `{"op":"subscribe","id":"r2","channels":[]}`, id: "r2"},
-		{name: "subscribe with null channels", frame: `{"op":"subscribe","id":"r3","channels":null}`, id: "r3"},
-		{name: "channels is a string", frame: `{"op":"subscribe","id":"r4","channels":"trades:x"}`, id: "r4"},
-		{name: "channel is a number", frame: `{"op":"subscribe","id":"r5","channels":[1]}`, id: "r5"},
-		{name: "unsubscribe without channels", frame: `{"op":"unsubscribe","id":"r6"}`, id: "r6"},
-		{name: "id is a number", frame: `{"op":"ping","id":7}`, anyID: true},
-		{name: "id of 65 bytes", frame: `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, anyID: true},
+		{name: "subscribe without channels", frame: `{"op":"subscribe","id":"r1"}`, id: "r1", message: channelsNotArray},
+		{name: "subscribe with empty channels", frame: `{"op":"subscribe","id":"r2","channels":[]}`, id: "r2", message: "channels must not be empty"},
+		{name: "subscribe with null channels", frame: `{"op":"subscribe","id":"r3","channels":null}`, id: "r3", message: channelsNotArray},
+		{name: "channels is a string", frame: `{"op":"subscribe","id":"r4","channels":"trades:x"}`, id: "r4", message: channelsNotArray},
+		{name: "channel is a number", frame: `{"op":"subscribe","id":"r5","channels":[1]}`, id: "r5", message: channelsNotArray},
+		{name: "unsubscribe without channels", frame: `{"op":"unsubscribe","id":"r6"}`, id: "r6", message: channelsNotArray},
+		{name: "unsubscribe with empty channels", frame: `{"op":"unsubscribe","id":"r7","channels":[]}`, id: "r7", message: "channels must not be empty"},
+		{name: "one channel of several is a number", frame: `{"op":"subscribe","id":"r8","channels":["t:a",2]}`, id: "r8", message: channelsNotArray},
+		{name: "op is a number", frame: `{"op":1,"id":"r9"}`, id: "r9", message: "op must be a string"},
+		{name: "op is an object", frame: `{"op":{"a":1},"id":"r10"}`, id: "r10", message: "op must be a string"},
+		{name: "id is a number", frame: `{"op":"ping","id":7}`, anyID: true, message: "id must be a string"},
+		{name: "id of 65 bytes", frame: `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, anyID: true, message: "id is longer than 64 bytes"},
 	})
 }
 
 func checkUnknownOp(ctx context.Context, s *suite) (string, error) {
+	long := strings.Repeat("o", 100)
 	return expectErrors(ctx, s, "unknown_op", []errorCase{
-		{name: "op missing", frame: `{"id":"k1","channels":["trades:x"]}`, id: "k1"},
-		{name: "op publish", frame: `{"op":"publish","id":"k2"}`, id: "k2"},
-		{name: "op empty", frame: `{"op":"","id":"k3"}`, id: "k3"},
-		{name: "op in capitals", frame: `{"op":"PING","id":"k4"}`, id: "k4"},
-		{name: "op missing, no id", frame: `{}`},
+		{name: "op missing", frame: `{"id":"k1","channels":["trades:x"]}`, id: "k1", message: "op is missing"},
+		{name: "op publish", frame: `{"op":"publish","id":"k2"}`, id: "k2", message: `unknown op "publish"`},
+		{name: "op empty", frame: `{"op":"","id":"k3"}`, id: "k3", message: `unknown op ""`},
+		{name: "op in capitals", frame: `{"op":"PING","id":"k4"}`, id: "k4", message: `unknown op "PING"`},
+		{name: "op null", frame: `{"op":null,"id":"k5"}`, id: "k5", message: "op is missing"},
+		{name: "op of 100 bytes, echoed cut to 64", frame: `{"op":"` + long + `","id":"k6"}`, id: "k6", message: `unknown op "` + long[:64] + `..."`},
+		{name: "op missing, no id", frame: `{}`, message: "op is missing"},
 	})
+}
+
+// echoed is how an error message quotes client text: cut to 64 bytes and "...", then %q.
+func echoed(text string) string {
+	if len(text) > 64 {
+		text = text[:64] + "..."
+	}
+	return fmt.Sprintf("%q", text)
 }
 
 func checkInvalidChannel(ctx context.Context, s *suite) (string, error) {
@@ -97,20 +126,24 @@ func checkInvalidChannel(ctx context.Context, s *suite) (string, error) {
 		b, _ := json.Marshal(map[string]any{"op": "subscribe", "id": id, "channels": []string{ch}})
 		return string(b)
 	}
+	star := `: '*' is allowed only as "<topic>:*"`
+	long := "t:" + strings.Repeat("a", 255)
 	detail, err := expectErrors(ctx, s, "invalid_channel", []errorCase{
-		{name: "empty", frame: sub("c1", ""), id: "c1"},
-		{name: "space", frame: sub("c2", "a b"), id: "c2"},
-		{name: "empty topic", frame: sub("c3", ":x"), id: "c3"},
-		{name: "star inside a key", frame: sub("c4", s.cfg.Topic+":a*"), id: "c4"},
-		{name: "bare star", frame: sub("c5", "*"), id: "c5"},
-		{name: "star without colon", frame: sub("c6", s.cfg.Topic+"*"), id: "c6"},
-		{name: "257 bytes", frame: sub("c7", "t:"+strings.Repeat("a", 255)), id: "c7"},
-		{name: "double quote", frame: sub("c8", `t:a"b`), id: "c8"},
-		{name: "backslash", frame: sub("c9", `t:a\b`), id: "c9"},
+		{name: "empty", frame: sub("c1", ""), id: "c1", message: `channel "": empty`},
+		{name: "space", frame: sub("c2", "a b"), id: "c2", message: `channel "a b": invalid character ' '`},
+		{name: "empty topic", frame: sub("c3", ":x"), id: "c3", message: `channel ":x": empty topic`},
+		{name: "star inside a key", frame: sub("c4", s.cfg.Topic+":a*"), id: "c4", message: "channel " + echoed(s.cfg.Topic+":a*") + star},
+		{name: "bare star", frame: sub("c5", "*"), id: "c5", message: `channel "*"` + star},
+		{name: "star without colon", frame: sub("c6", s.cfg.Topic+"*"), id: "c6", message: "channel " + echoed(s.cfg.Topic+"*") + star},
+		{name: "257 bytes", frame: sub("c7", long), id: "c7", message: "channel " + echoed(long) + ": longer than 256 bytes"},
+		{name: "double quote", frame: sub("c8", `t:a"b`), id: "c8", message: `channel "t:a\"b": invalid character '"'`},
+		{name: "backslash", frame: sub("c9", `t:a\b`), id: "c9", message: `channel "t:a\\b": invalid character '\\'`},
+		// The text of a non-ASCII byte is left open: only the code is checked.
 		{name: "non-ASCII", frame: sub("c10", "t:é"), id: "c10"},
-		{name: "tab", frame: sub("c11", "t:a\tb"), id: "c11"},
-		{name: "DEL", frame: sub("c12", "t:a\x7fb"), id: "c12"},
-		{name: "star topic", frame: sub("c13", "*:x"), id: "c13"},
+		{name: "tab", frame: sub("c11", "t:a\tb"), id: "c11", message: `channel "t:a\tb": invalid character '\t'`},
+		{name: "DEL", frame: sub("c12", "t:a\x7fb"), id: "c12", message: `channel "t:a\x7fb": invalid character '\x7f'`},
+		{name: "star topic", frame: sub("c13", "*:x"), id: "c13", message: `channel "*:x"` + star},
+		{name: "star before a wildcard", frame: sub("c14", "a:b:*"), id: "c14", message: `channel "a:b:*"` + star},
 	})
 	if err != nil {
 		return "", err
@@ -132,6 +165,23 @@ func checkInvalidChannel(ctx context.Context, s *suite) (string, error) {
 		}
 	}
 	return detail + ", 5 valid edge cases accepted", nil
+}
+
+// checkEchoCap subscribes to one channel of DEL bytes as long as the read limit allows
+// (4000 bytes by default): the error may quote only its first 64 bytes, so the reply
+// stays under 512 bytes.
+func checkEchoCap(ctx context.Context, s *suite) (string, error) {
+	const head, tail = `{"op":"subscribe","id":"cap","channels":["`, `"]}`
+	n := min(4000, s.cfg.ReadLimit-len(head)-len(tail))
+	ch := strings.Repeat("\x7f", n)
+	fault := ": longer than 256 bytes" // the length is checked before the characters
+	if n <= 256 {
+		fault = `: invalid character '\x7f'`
+	}
+	return expectErrors(ctx, s, "invalid_channel", []errorCase{
+		{name: fmt.Sprintf("a channel of %d DEL bytes", n), frame: head + ch + tail, id: "cap",
+			message: "channel " + echoed(ch) + fault, maxReply: 512},
+	})
 }
 
 // checkTooManySubscriptions fills a connection to one below WS_MAX_SUBSCRIPTIONS and then
@@ -176,6 +226,9 @@ func checkTooManySubscriptions(ctx context.Context, s *suite) (string, error) {
 		}
 		if r.Op != "error" || r.Code != code {
 			return fmt.Errorf("subscribe %v with %d of %d taken: reply %s, want error %s", channels, limit-1, limit, r.Raw, code)
+		}
+		if want := fmt.Sprintf("subscribe would pass the limit of %d channels per client", limit); code == "too_many_subscriptions" && r.Message != want {
+			return fmt.Errorf("subscribe %v with %d of %d taken: message %q, want %q", channels, limit-1, limit, r.Message, want)
 		}
 		return nil
 	}

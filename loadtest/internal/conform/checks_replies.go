@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // checkDelivery subscribes and produces until a record arrives: it proves the server
@@ -228,4 +230,46 @@ func checkUnsubscribeStops(ctx context.Context, s *suite) (string, error) {
 		return "", fmt.Errorf("%d messages of %s after the unsubscribed reply (%d before)", after, ch, before)
 	}
 	return fmt.Sprintf("%d of %d delivered before the reply, none after", before, 2*n), nil
+}
+
+// checkReplyBytes compares whole reply lines with the protocol's encoding: fixed field
+// order, and strings escaped only where JSON requires (`<`, `>`, `&`, U+2028 and DEL raw;
+// `\t` short; other control characters as \u00XX).
+func checkReplyBytes(ctx context.Context, s *suite) (string, error) {
+	c, _, err := s.dial(ctx, dialOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer c.close()
+	ch := s.cfg.Topic + ":<x>&y"
+	ctl := "c\tt\x01l\u2028\x7f"
+	cases := []struct {
+		name, frame, id, want string
+	}{
+		{"pong, < > & in the id", `{"op":"ping","id":"<a&b>"}`, "<a&b>", `{"op":"pong","id":"<a&b>"}`},
+		{"pong, control characters in the id", `{"op":"ping","id":"c\tt\u0001l\u2028` + "\x7f" + `"}`, ctl, `{"op":"pong","id":"c\tt\u0001l` + "\u2028\x7f" + `"}`},
+		{"subscribed", `{"op":"subscribe","id":"<s>","channels":["` + ch + `","` + ch + `"]}`, "<s>", `{"op":"subscribed","id":"<s>","channels":["` + ch + `"]}`},
+		{"unsubscribed", `{"op":"unsubscribe","id":"<u>","channels":["` + ch + `"]}`, "<u>", `{"op":"unsubscribed","id":"<u>","channels":["` + ch + `"]}`},
+		{"error", `{"op":"<op>","id":"<e>"}`, "<e>", `{"op":"error","id":"<e>","code":"unknown_op","message":"unknown op \"<op>\""}`},
+		{"pong without id", `{"op":"ping"}`, "", `{"op":"pong"}`},
+		{"error without id", `{"op":"nope"}`, "", `{"op":"error","code":"unknown_op","message":"unknown op \"nope\""}`},
+	}
+	for _, tc := range cases {
+		if err := c.sendRaw(ctx, websocket.MessageText, []byte(tc.frame)); err != nil {
+			return "", err
+		}
+		var r Envelope
+		if tc.id != "" {
+			r, err = c.reply(ctx, tc.id)
+		} else {
+			r, err = c.waitFor(ctx, "reply without id", func(e Envelope) bool { return e.Op != "message" && e.ID == nil })
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", tc.name, err)
+		}
+		if string(r.Raw) != tc.want {
+			return "", fmt.Errorf("%s: reply %s, want exactly %s", tc.name, r.Raw, tc.want)
+		}
+	}
+	return fmt.Sprintf("%d replies byte for byte", len(cases)), nil
 }

@@ -86,7 +86,7 @@ func (s *suite) dial(ctx context.Context, o dialOptions) (*client, *http.Respons
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPHeader: h})
+	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: s.http})
 	if err != nil {
 		return nil, resp, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 	}

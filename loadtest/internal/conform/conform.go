@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -55,6 +56,24 @@ type Config struct {
 	// must be closed with 1008 slow. 0 skips that check (the default 4096 takes more
 	// traffic than a quick suite should send).
 	SendQueueMessages int
+	// SendQueueBytes is WS_SEND_QUEUE_BYTES. Default 4194304. The records of the
+	// large-burst check are at most a quarter of it each, so the burst passes it in total.
+	SendQueueBytes int
+	// MaxRecordBytes is WS_MAX_RECORD_BYTES: a record value longer than this is announced
+	// as skipped. Default 1048576. The broker must accept a record one byte longer
+	// (Kafka's and kfake's default message.max.bytes, 1048588, does not: set a smaller
+	// WS_MAX_RECORD_BYTES on the server and here).
+	MaxRecordBytes int
+	// MaxHeaderBytes is WS_MAX_HEADER_BYTES. Default 16384.
+	MaxHeaderBytes int
+	// HTTPIdleTimeout is WS_HTTP_IDLE_TIMEOUT; when set, an idle keep-alive connection
+	// must be closed within it (plus 2 s). 0 skips that check (the default 30 s is too
+	// long for a quick suite).
+	HTTPIdleTimeout time.Duration
+	// HTTPMaxConnsPerIP is WS_HTTP_MAX_CONNS_PER_IP; when set, one connection past that
+	// many idle ones from the suite's address must be closed at accept. 0 skips that
+	// check. Nothing else of this address may hold a plain HTTP connection meanwhile.
+	HTTPMaxConnsPerIP int
 	// CheckTimeout bounds each check. Default 10s.
 	CheckTimeout time.Duration
 	// Only runs the checks whose names match this regular expression; empty runs all.
@@ -86,6 +105,15 @@ func (c *Config) setDefaults() {
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = 10 * time.Second
 	}
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = 4 << 20
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = 1 << 20
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 16384
+	}
 }
 
 // Validate names the first setting that cannot work.
@@ -112,6 +140,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--ping-interval %v / --write-timeout %v: must not be negative", c.PingInterval, c.WriteTimeout)
 	case c.SendQueueMessages < 0:
 		return fmt.Errorf("--send-queue-messages %d: must be 0 or more", c.SendQueueMessages)
+	case c.SendQueueMessages > 0 && c.WriteTimeout < 2*time.Second:
+		// The slow check stops reading for 1.5 s (more than the servers' 1 s "not
+		// draining" mark) and must resume before the server's write times out.
+		return fmt.Errorf("--write-timeout %v: must be 2s or more with --send-queue-messages", c.WriteTimeout)
+	case c.SendQueueBytes < 4096:
+		return fmt.Errorf("--send-queue-bytes %d: must be 4096 or more", c.SendQueueBytes)
+	case c.MaxRecordBytes < 64:
+		return fmt.Errorf("--max-record-bytes %d: must be 64 or more", c.MaxRecordBytes)
+	case c.MaxHeaderBytes < 1024:
+		return fmt.Errorf("--max-header-bytes %d: must be 1024 or more", c.MaxHeaderBytes)
+	case c.HTTPIdleTimeout < 0:
+		return fmt.Errorf("--http-idle-timeout %v: must not be negative", c.HTTPIdleTimeout)
+	case c.HTTPMaxConnsPerIP < 0:
+		return fmt.Errorf("--http-max-conns-per-ip %d: must be 0 or more", c.HTTPMaxConnsPerIP)
 	}
 	if _, err := regexp.Compile(c.Only); err != nil {
 		return fmt.Errorf("--run %q: %w", c.Only, err)
@@ -145,7 +187,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "the server's WS_MAX_CONNECTIONS, to check 1013 over_capacity; 0 skips that check (nothing else may be connected)")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", 0, "the server's WS_PING_INTERVAL, to check that silent clients are dropped; 0 skips that check")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", 5*time.Second, "the server's WS_WRITE_TIMEOUT")
-	fs.IntVar(&cfg.SendQueueMessages, "send-queue-messages", 0, "the server's WS_SEND_QUEUE_MESSAGES, to check 1008 slow; 0 skips that check (set it low on the server, but above the 400-message bursts of other checks)")
+	fs.IntVar(&cfg.SendQueueMessages, "send-queue-messages", 0, "the server's WS_SEND_QUEUE_MESSAGES, to check 1008 slow; 0 skips that check (set it low on the server, but above the 400-message bursts of other checks; needs --write-timeout 2s or more)")
+	fs.IntVar(&cfg.SendQueueBytes, "send-queue-bytes", 4<<20, "the server's WS_SEND_QUEUE_BYTES: the large-burst check sends records of at most a quarter of it")
+	fs.IntVar(&cfg.MaxRecordBytes, "max-record-bytes", 1<<20, "the server's WS_MAX_RECORD_BYTES; the broker must accept a record one byte longer (a default broker does not: lower it on both)")
+	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", 16384, "the server's WS_MAX_HEADER_BYTES")
+	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 0, "the server's WS_HTTP_IDLE_TIMEOUT, to check that idle keep-alive connections are closed; 0 skips that check")
+	fs.IntVar(&cfg.HTTPMaxConnsPerIP, "http-max-conns-per-ip", 0, "the server's WS_HTTP_MAX_CONNS_PER_IP, to check the per-address cap; 0 skips that check (nothing else of this address may hold a plain HTTP connection)")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
 	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")
 	fs.Usage = func() {
@@ -200,12 +247,18 @@ func RunSuite(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) 
 		return nil, err
 	}
 	only := regexp.MustCompile(cfg.Only)
-	p, err := newProducer(cfg.Brokers, cfg.Topic)
+	p, err := newProducer(cfg.Brokers, cfg.Topic, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer p.close()
-	s := &suite{cfg: cfg, prod: p, run: runID()}
+	s := &suite{cfg: cfg, prod: p, run: runID(), http: plainHTTPClient()}
+	defer s.http.CloseIdleConnections()
+	defer func() {
+		if s.bigProd != nil {
+			s.bigProd.close()
+		}
+	}()
 	fmt.Fprintf(out, "conform: %s, topic %s, run %s\n", cfg.URL, cfg.Topic, s.run)
 
 	var results []Result
@@ -244,11 +297,14 @@ type check struct {
 
 // suite is the state shared by the checks of one run.
 type suite struct {
-	cfg    Config
-	prod   *producer
-	run    string // unique per run; prefixes every key and channel the suite makes
-	frames frameStats
-	seq    int
+	cfg  Config
+	prod *producer
+	http *http.Client // plain requests and upgrades; no keep-alive
+	// bigProd sends records above sarama's default cap, one at a time; nil until used.
+	bigProd *producer
+	run     string // unique per run; prefixes every key and channel the suite makes
+	frames  frameStats
+	seq     int
 }
 
 func (s *suite) runCheck(ctx context.Context, c check) (r Result) {

@@ -9,11 +9,17 @@ import (
 
 // record is one record the suite produces.
 type record struct {
-	key     *string // nil: no key
-	value   []byte  // nil: null value
-	headers map[string]string
+	key     *string   // nil: no key
+	value   []byte    // nil: null value
+	headers []header  // in order; a key may repeat
 	ts      time.Time // zero: the producer's clock
 }
+
+// header is one record header.
+type header struct{ key, value string }
+
+// channelHeader is a `channel` record header.
+func channelHeader(value string) header { return header{key: "channel", value: value} }
 
 // produced is where a record landed.
 type produced struct {
@@ -27,7 +33,11 @@ type producer struct {
 	topic string
 }
 
-func newProducer(brokers []string, topic string) (*producer, error) {
+// newProducer connects a producer. maxMessageBytes raises sarama's client-side cap on one
+// record (and one batch) above its default of 1000000; 0 keeps the default. Only a
+// producer that sends one record at a time should raise it: a broker refuses a batch
+// above its message.max.bytes (1048588 by default), and sarama fills batches up to the cap.
+func newProducer(brokers []string, topic string, maxMessageBytes int) (*producer, error) {
 	c := sarama.NewConfig()
 	c.ClientID = "loadtest-conform"
 	// 2.8 carries record headers and explicit timestamps, which the suite needs.
@@ -40,6 +50,9 @@ func newProducer(brokers []string, topic string) (*producer, error) {
 	c.Net.DialTimeout = 5 * time.Second
 	c.Net.ReadTimeout = 10 * time.Second
 	c.Net.WriteTimeout = 10 * time.Second
+	if maxMessageBytes > c.Producer.MaxMessageBytes {
+		c.Producer.MaxMessageBytes = maxMessageBytes
+	}
 	p, err := sarama.NewSyncProducer(brokers, c)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer on %v: %w", brokers, err)
@@ -55,8 +68,8 @@ func (p *producer) message(r record) *sarama.ProducerMessage {
 	if r.value != nil {
 		m.Value = sarama.ByteEncoder(r.value)
 	}
-	for k, v := range r.headers {
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	for _, h := range r.headers {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.key), Value: []byte(h.value)})
 	}
 	return m
 }

@@ -78,10 +78,10 @@ func TestAlertRulesCoverAndUseContractMetrics(t *testing.T) {
 		names = append(names, r.Alert)
 		checkMetricNames(t, "alert "+r.Alert, r.Expr, metrics)
 	}
-	// The list: latency, lag growing, slow consumers, CPU near admission, memory near
-	// the limit, Kafka detached.
+	// The issues' lists: latency, lag growing, slow consumers, CPU near admission, memory near
+	// the limit, Kafka detached; failed accepts and skipped records (hardening).
 	for _, want := range []string{"WSDeliveryLatencyHigh", "WSKafkaConsumerLagGrowing", "WSSlowConsumerDisconnects",
-		"WSCPUNearAdmissionThreshold", "WSMemoryNearLimit", "WSKafkaDetached"} {
+		"WSCPUNearAdmissionThreshold", "WSMemoryNearLimit", "WSKafkaDetached", "WSAcceptErrors", "WSKafkaRecordsSkipped"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no alert %s", want)
 		}

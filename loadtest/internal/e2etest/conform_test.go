@@ -9,8 +9,12 @@ import (
 )
 
 // TestConformance runs `loadtest conform` (the built binary, as a user would) against
-// both variants: once with the README defaults, once with non-default limits and
-// batching off, to prove the servers honour their settings.
+// both variants: once with the README defaults, then with non-default limits, to prove
+// the servers honour their settings.
+//
+// The in-process broker (kfake), like Kafka, refuses a record above about 1 MiB, so every
+// configuration sets WS_MAX_RECORD_BYTES below the README default: the suite must produce
+// a record one byte over it.
 func TestConformance(t *testing.T) {
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
 	variants := []struct{ name, envVar string }{
@@ -26,29 +30,35 @@ func TestConformance(t *testing.T) {
 	}{
 		{
 			name:   "defaults",
-			env:    []string{"WS_MAX_CONNECTIONS=8"},
-			args:   []string{"--max-connections", "8"},
-			checks: 29,
+			env:    []string{"WS_MAX_CONNECTIONS=8", "WS_MAX_RECORD_BYTES=1000000"},
+			args:   []string{"--max-connections", "8", "--max-record-bytes", "1000000"},
+			checks: 41,
 		},
 		{
 			name: "custom limits, batching off",
 			env: []string{"WS_MAX_CONNECTIONS=5", "WS_MAX_SUBSCRIPTIONS=12", "WS_READ_LIMIT=1024",
-				"WS_RATE_LIMIT=15", "WS_RATE_BURST=25", "WS_BATCH=false"},
+				"WS_RATE_LIMIT=15", "WS_RATE_BURST=25", "WS_BATCH=false", "WS_MAX_HEADER_BYTES=4096",
+				"WS_SEND_QUEUE_BYTES=1048576", "WS_MAX_RECORD_BYTES=1000000"},
 			args: []string{"--max-connections", "5", "--max-subscriptions", "12", "--read-limit", "1024",
-				"--rate-limit", "15", "--rate-burst", "25", "--expect-batching=false"},
-			checks: 29,
+				"--rate-limit", "15", "--rate-burst", "25", "--expect-batching=false", "--max-header-bytes", "4096",
+				"--send-queue-bytes", "1048576", "--max-record-bytes", "1000000"},
+			checks: 41,
 		},
 		{
-			name:   "slow consumer and ping timeout",
-			env:    []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=3s"},
-			args:   []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "3s"},
-			checks: 31,
+			name: "slow consumer and ping timeout",
+			env: []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=3s",
+				"WS_MAX_RECORD_BYTES=1000000"},
+			args: []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "3s",
+				"--max-record-bytes", "1000000"},
+			checks: 43,
 		},
 		{
-			name:   "small batches",
-			env:    []string{"WS_MAX_CONNECTIONS=4", "WS_BATCH_MAX_BYTES=2048"},
-			args:   []string{"--max-connections", "4", "--batch-max-bytes", "2048"},
-			checks: 29,
+			name: "small batches, small records, HTTP limits",
+			env: []string{"WS_MAX_CONNECTIONS=4", "WS_BATCH_MAX_BYTES=2048", "WS_MAX_RECORD_BYTES=65536",
+				"WS_SEND_QUEUE_BYTES=262144", "WS_HTTP_IDLE_TIMEOUT=1s", "WS_HTTP_MAX_CONNS_PER_IP=4"},
+			args: []string{"--max-connections", "4", "--batch-max-bytes", "2048", "--max-record-bytes", "65536",
+				"--send-queue-bytes", "262144", "--http-idle-timeout", "1s", "--http-max-conns-per-ip", "4"},
+			checks: 43,
 		},
 	}
 	for _, v := range variants {
