@@ -87,23 +87,7 @@ func TestLargeRecordBurst(t *testing.T) {
 	// The burst is produced at once (pipelined produce requests), so it reaches the
 	// server faster than the clients read it.
 	const records = 30
-	value := sarama.StringEncoder(`"` + strings.Repeat("x", 1_000_000-2) + `"`)
-	burst := make([]*sarama.ProducerMessage, records)
-	for i := range burst {
-		burst[i] = &sarama.ProducerMessage{Topic: "trades", Partition: int32(i % partitions), Key: sarama.StringEncoder("BTC-USD"), Value: value}
-	}
-	pcfg := sarama.NewConfig()
-	pcfg.Producer.Return.Successes = true
-	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
-	pcfg.Producer.MaxMessageBytes = 1 << 20 // one record per batch: the broker takes at most 1 MiB per batch
-	bp, err := sarama.NewSyncProducer([]string{b.addr()}, pcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bp.Close()
-	if err := bp.SendMessages(burst); err != nil {
-		t.Fatal(err)
-	}
+	produceBurst(t, b, records, partitions, "BTC-USD")
 	defer func() {
 		if t.Failed() { // was a reader cut, or is it behind?
 			for i, n := range readers {
@@ -181,5 +165,28 @@ func TestSkippedRecordIsAnnounced(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.metrics.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
 		t.Errorf("skipped{too_large} = %v, want 1", got)
+	}
+}
+
+// produceBurst produces n records of 1 MB on key, spread over the broker's partitions, in
+// one pipelined call, so they reach the server faster than a client reads them.
+func produceBurst(t *testing.T, b *broker, n, partitions int, key string) {
+	t.Helper()
+	value := sarama.StringEncoder(`"` + strings.Repeat("x", 1_000_000-2) + `"`)
+	burst := make([]*sarama.ProducerMessage, n)
+	for i := range burst {
+		burst[i] = &sarama.ProducerMessage{Topic: "trades", Partition: int32(i % partitions), Key: sarama.StringEncoder(key), Value: value}
+	}
+	pcfg := sarama.NewConfig()
+	pcfg.Producer.Return.Successes = true
+	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
+	pcfg.Producer.MaxMessageBytes = 1 << 20 // one record per batch: the broker takes at most 1 MiB per batch
+	bp, err := sarama.NewSyncProducer([]string{b.addr()}, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bp.Close()
+	if err := bp.SendMessages(burst); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -287,23 +286,7 @@ func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
 	// 12 MB in one pipelined burst: more than the sockets hold, so a flush waits for the
 	// socket from the first records on, and times out WS_WRITE_TIMEOUT later.
 	const records = 12
-	value := sarama.StringEncoder(`"` + strings.Repeat("x", 1_000_000-2) + `"`)
-	burst := make([]*sarama.ProducerMessage, records)
-	for i := range burst {
-		burst[i] = &sarama.ProducerMessage{Topic: "trades", Partition: int32(i % partitions), Key: sarama.StringEncoder("k"), Value: value}
-	}
-	pcfg := sarama.NewConfig()
-	pcfg.Producer.Return.Successes = true
-	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
-	pcfg.Producer.MaxMessageBytes = 1 << 20
-	bp, err := sarama.NewSyncProducer([]string{b.addr()}, pcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bp.Close()
-	if err := bp.SendMessages(burst); err != nil {
-		t.Fatal(err)
-	}
+	produceBurst(t, b, records, partitions, "k")
 	eventually(t, "burst consumed", func() bool {
 		return testutil.ToFloat64(e.metrics.KafkaRecords.WithLabelValues("trades")) == records
 	})
