@@ -134,15 +134,7 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runConsumer(t, c)()
 
 	eventually(t, "attached", c.Attached)
 	produce(t, addr, 1, 2)
@@ -186,5 +178,20 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	eventually(t, "record after restart", func() bool { return sink.count() == 6 })
 	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2 0]" {
 		t.Errorf("partition 0 offsets after restart = %v", got)
+	}
+}
+
+// runConsumer runs c until the returned stop is called; stop waits for Run and
+// fails the test if it returned an error.
+func runConsumer(t *testing.T, c *Consumer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,15 +74,7 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 	if n := testutil.CollectAndCount(m.KafkaSkipped); n != len(metrics.SkipReasons) {
 		t.Fatalf("ws_kafka_records_skipped_total has %d series before any record, want one per reason", n)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runConsumer(t, c)()
 	eventually(t, "every record consumed", func() bool {
 		return testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")) == float64(len(records))
 	})
