@@ -18,7 +18,6 @@ GOBUILD   = cd $(1) && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags "
 # exceeded" and no failing input (golang/go#75804, fixed in go1.27). FUZZTIME=1m (or 5000000x)
 # overrides every target's budget.
 FUZZTIME ?=
-fuzzbudget = $(if $(FUZZTIME),$(FUZZTIME),$(1))
 
 .DEFAULT_GOAL := help
 
@@ -51,7 +50,7 @@ run: build ## local broker + synthetic feed + ws-$(VARIANT) on 127.0.0.1:3002 (V
 	WS_CPU_REJECT_THRESHOLD=0 $(BIN)/ws-$(VARIANT)
 
 .PHONY: test
-test: build $(addprefix test/,$(MODULES)) fuzz test/deploy bench-smoke ## every module's tests with -race, fuzz smoke, deploy checks, bench smoke
+test: build vet $(addprefix test/,$(MODULES)) fuzz test/deploy bench-smoke ## vet + staticcheck, every module's tests with -race, fuzz smoke, deploy checks, bench smoke
 
 .PHONY: test/%
 test/%: ## one module's tests with the race detector (e.g. make test/ws-single)
@@ -77,17 +76,36 @@ bench-smoke: single multi loadtest ## every bench scenario for seconds with few 
 	out=$$(mktemp -d) && $(BIN)/loadtest bench --smoke --no-pin --scenarios bench/scenarios.json --bin $(BIN) --out-dir $$out
 
 .PHONY: vet
-vet: $(addprefix vet/,$(MODULES)) ## go vet every module
+vet: $(addprefix vet/,$(MODULES)) ## go vet and staticcheck (pinned in each go.mod as a tool) on every module
 
 .PHONY: vet/%
 vet/%:
 	cd $* && GOWORK=off $(GO) vet ./...
+	cd $* && GOWORK=off $(GO) tool staticcheck ./...
+	$(if $(filter loadtest,$*),cd $* && GOWORK=off $(GO) tool staticcheck -tags deploycheck ./internal/deploycheck)
+
+# Every fuzz target: module, package, target and its execution budget (about 10 s each here).
+FUZZ_TARGETS := \
+	ws-single:./internal/protocol:FuzzParse:600000x \
+	ws-single:./internal/config:FuzzLoad:100000x \
+	ws-single:./internal/cgroup:FuzzParseCPUMax:300000x \
+	ws-single:./internal/cgroup:FuzzParseMountInfo:100000x \
+	ws-multi:./internal/protocol:FuzzParse:600000x \
+	ws-multi:./internal/config:FuzzLoad:100000x \
+	ws-multi:./internal/cgroup:FuzzParseCPUMax:300000x \
+	ws-multi:./internal/cgroup:FuzzParseMountInfo:100000x \
+	loadtest:./internal/conform:FuzzSplitFrame:100000x \
+	loadtest:./internal/frame:FuzzScan:100000x \
+	loadtest:./internal/frame:FuzzExtract:100000x \
+	loadtest:./internal/load:FuzzParseSteps:100000x
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target briefly (a fixed number of executions; FUZZTIME=1m for longer)
-	cd ws-single && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(call fuzzbudget,600000x) ./internal/protocol
-	cd ws-multi && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzParse' -fuzztime $(call fuzzbudget,600000x) ./internal/protocol
-	cd loadtest && GOWORK=off $(GO) test -run '^$$' -fuzz '^FuzzSplitFrame$$' -fuzztime $(call fuzzbudget,100000x) ./internal/conform
+fuzz: ## run every fuzz target (FUZZ_TARGETS) for a fixed number of executions; FUZZTIME=1m for longer
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		set -- $$(echo "$$t" | tr : ' '); \
+		echo "fuzz $$1 $$2 $$3"; \
+		(cd $$1 && GOWORK=off $(GO) test -run '^$$' -fuzz "^$$3\$$" -fuzztime $(if $(FUZZTIME),$(FUZZTIME),$$4) $$2); \
+	done
 
 DOCKER ?= docker
 COMPOSE = $(DOCKER) compose -f deploy/compose/compose.yaml
