@@ -14,30 +14,14 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
 	// Before any sarama client, so no test races on the process-wide switch.
 	metrics.UseNilMetrics = true
 	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of Run and reads of the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestRunFlags(t *testing.T) {
@@ -74,8 +58,8 @@ func TestRunFeedsBothTopics(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
-	errOut := &syncBuffer{}
+	out := &syncbuf.Buffer{}
+	errOut := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"--broker", addr, "--rate", "200", "--partitions", "3", "--seed", "5"}, out, errOut)
@@ -129,8 +113,8 @@ func TestRunExternalFeedsExistingBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	out := &syncBuffer{}
-	errOut := &syncBuffer{}
+	out := &syncbuf.Buffer{}
+	errOut := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(context.Background(), []string{"--external", "--brokers", b.Addr(), "--rate", "200", "--duration", "3s", "--symbols", "AAA-USD"}, out, errOut)
@@ -164,9 +148,9 @@ func TestRunExternalFeedsExistingBroker(t *testing.T) {
 
 func TestRunWithoutFeedStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"--broker", "127.0.0.1:0", "--rate", "0"}, out, &syncBuffer{}) }()
+	go func() { done <- Run(ctx, []string{"--broker", "127.0.0.1:0", "--rate", "0"}, out, &syncbuf.Buffer{}) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "no synthetic feed") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
