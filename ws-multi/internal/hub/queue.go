@@ -30,7 +30,7 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	if c.gone {
 		return
 	}
-	if s.over(c, len(m.Data)) && s.stuck(c) {
+	if s.over(c, len(m.Wire)) && s.stuck(c) {
 		s.hub.metrics.SendQueueOverflow.Inc()
 		if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
 			ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
@@ -41,7 +41,7 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 		return
 	}
 	c.pending = append(c.pending, m)
-	c.pendingBytes += len(m.Data)
+	c.pendingBytes += len(m.Wire)
 	if !c.dirty && !c.flushing {
 		c.dirty = true
 		s.dirty = append(s.dirty, c)

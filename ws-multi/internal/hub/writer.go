@@ -71,7 +71,7 @@ func (h *Hub) writeCorked(conn Conn, batch []*protocol.Message) (w written, err 
 		var p []byte
 		var buf *[]byte
 		if n == 1 {
-			p = batch[i].Data
+			p = batch[i].Wire
 		} else {
 			buf = h.bufs.Get().(*[]byte)
 			p = joinLines((*buf)[:0], batch[i:i+n])
@@ -87,7 +87,7 @@ func (h *Hub) writeCorked(conn Conn, batch []*protocol.Message) (w written, err 
 		if w.first.IsZero() {
 			for _, m := range batch[i : i+n] {
 				if m.Topic != "" {
-					w.first = m.Timestamp
+					w.first = m.Time
 					break
 				}
 			}
@@ -128,10 +128,10 @@ func timedOut(err error) bool {
 // frameLen returns how many of msgs, from the first, go into the next frame: as many as fit in
 // maxBytes joined by '\n', and always at least one (a larger message goes alone).
 func frameLen(msgs []*protocol.Message, maxBytes int) int {
-	size := len(msgs[0].Data)
+	size := len(msgs[0].Wire)
 	n := 1
-	for n < len(msgs) && size+1+len(msgs[n].Data) <= maxBytes {
-		size += 1 + len(msgs[n].Data)
+	for n < len(msgs) && size+1+len(msgs[n].Wire) <= maxBytes {
+		size += 1 + len(msgs[n].Wire)
 		n++
 	}
 	return n
@@ -143,7 +143,7 @@ func joinLines(dst []byte, msgs []*protocol.Message) []byte {
 		if i > 0 {
 			dst = append(dst, '\n')
 		}
-		dst = append(dst, m.Data...)
+		dst = append(dst, m.Wire...)
 	}
 	return dst
 }

@@ -146,7 +146,7 @@ func TestConsumeOutageAndResume(t *testing.T) {
 		t.Errorf("partition 1 offsets = %v", got)
 	}
 	sink.mu.Lock()
-	first := string(sink.msgs[0].Data)
+	first := string(sink.msgs[0].Wire)
 	sink.mu.Unlock()
 	if want := `"channel":"trades:special"`; !strings.Contains(first, want) {
 		t.Errorf("header channel not used: %s", first)

@@ -89,12 +89,12 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 	msgs := slices.Clone(sink.msgs)
 	sink.mu.Unlock()
 	for _, msg := range msgs {
-		op := strings.TrimPrefix(string(msg.Data[:strings.IndexByte(string(msg.Data), ',')]), `{"op":`)
+		op := strings.TrimPrefix(string(msg.Wire[:strings.IndexByte(string(msg.Wire), ',')]), `{"op":`)
 		got = append(got, strconv.FormatInt(msg.Offset, 10)+" "+strings.Trim(op, `"`)+" "+msg.Channel)
 		if msg.Offset == 6 {
 			line := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":6,"ts":1700000000123,"reason":"too_large","size":101}`
-			if string(msg.Data) != line {
-				t.Errorf("skipped line =\n %s\nwant\n %s", msg.Data, line)
+			if string(msg.Wire) != line {
+				t.Errorf("skipped line =\n %s\nwant\n %s", msg.Wire, line)
 			}
 		}
 	}

@@ -8,23 +8,6 @@ import (
 	"unicode/utf8"
 )
 
-// Message is one line for clients, encoded once and shared read-only by every recipient.
-// Record messages carry their routing fields; replies carry only Data.
-type Message struct {
-	// Data is the complete JSON line, without a trailing newline. Never modified after
-	// encoding: every shard and every client holds the same slice.
-	Data []byte
-	// Channel and Topic route a record message; both are empty for a reply.
-	Channel string
-	Topic   string
-	// Partition and Offset locate a record in Kafka.
-	Partition int32
-	Offset    int64
-	// Timestamp is the Kafka record timestamp (zero for replies); the delivery latency
-	// histogram measures from it.
-	Timestamp time.Time
-}
-
 // Record is the part of a Kafka record the protocol needs.
 type Record struct {
 	// Channel is the channel the record is delivered on (RecordChannel).
@@ -75,12 +58,12 @@ func appendPosition(b []byte, r Record) []byte {
 // message wraps an encoded line of r with its routing fields.
 func (r Record) message(data []byte) *Message {
 	return &Message{
-		Data:      data,
 		Channel:   r.Channel,
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		Timestamp: r.Timestamp,
+		Wire:      data,
+		Time:      r.Timestamp,
 	}
 }
 
@@ -119,14 +102,14 @@ func Reply(op Op, id string, hasID bool, channels []string) *Message {
 		b = appendString(b, ch)
 	}
 	b = append(b, "]}"...)
-	return &Message{Data: b}
+	return &Message{Wire: b}
 }
 
 // Pong encodes the reply to a ping.
 func Pong(id string, hasID bool) *Message {
 	b := append(make([]byte, 0, 32+len(id)), `{"op":"pong"`...)
 	b = appendID(b, id, hasID)
-	return &Message{Data: append(b, '}')}
+	return &Message{Wire: append(b, '}')}
 }
 
 // ErrorReply encodes an error reply.
@@ -137,7 +120,7 @@ func ErrorReply(id string, hasID bool, code, message string) *Message {
 	b = appendString(b, code)
 	b = append(b, `,"message":`...)
 	b = appendString(b, message)
-	return &Message{Data: append(b, '}')}
+	return &Message{Wire: append(b, '}')}
 }
 
 func appendID(b []byte, id string, hasID bool) []byte {

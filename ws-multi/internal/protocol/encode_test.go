@@ -56,11 +56,11 @@ func TestEncodeRecord(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := EncodeRecord(tt.rec)
-			if string(m.Data) != tt.want {
-				t.Errorf("EncodeRecord =\n %s\nwant\n %s", m.Data, tt.want)
+			if string(m.Wire) != tt.want {
+				t.Errorf("EncodeRecord =\n %s\nwant\n %s", m.Wire, tt.want)
 			}
-			if !json.Valid(m.Data) || strings.Contains(string(m.Data), "\n") {
-				t.Errorf("not one line of JSON: %q", m.Data)
+			if !json.Valid(m.Wire) || strings.Contains(string(m.Wire), "\n") {
+				t.Errorf("not one line of JSON: %q", m.Wire)
 			}
 			if m.Channel != tt.wantCh || m.Topic != tt.rec.Topic || m.Offset != tt.rec.Offset {
 				t.Errorf("routing fields = %q %q %d", m.Channel, m.Topic, m.Offset)
@@ -89,8 +89,8 @@ func TestReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if string(tt.got.Data) != tt.want {
-				t.Errorf("got %s, want %s", tt.got.Data, tt.want)
+			if string(tt.got.Wire) != tt.want {
+				t.Errorf("got %s, want %s", tt.got.Wire, tt.want)
 			}
 		})
 	}
@@ -104,10 +104,10 @@ func TestEncodeSkipped(t *testing.T) {
 		Timestamp: time.UnixMilli(1700000000123), Value: []byte("never read")}
 	m := EncodeSkipped(r, "too_large", 2000000)
 	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1234,"ts":1700000000123,"reason":"too_large","size":2000000}`
-	if string(m.Data) != want {
-		t.Errorf("EncodeSkipped =\n %s\nwant\n %s", m.Data, want)
+	if string(m.Wire) != want {
+		t.Errorf("EncodeSkipped =\n %s\nwant\n %s", m.Wire, want)
 	}
-	if m.Channel != r.Channel || m.Topic != r.Topic || m.Offset != r.Offset || !m.Timestamp.Equal(r.Timestamp) {
-		t.Errorf("routing fields = %q %q %d %v", m.Channel, m.Topic, m.Offset, m.Timestamp)
+	if m.Channel != r.Channel || m.Topic != r.Topic || m.Offset != r.Offset || !m.Time.Equal(r.Timestamp) {
+		t.Errorf("routing fields = %q %q %d %v", m.Channel, m.Topic, m.Offset, m.Time)
 	}
 }

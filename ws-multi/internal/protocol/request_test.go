@@ -211,8 +211,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted op %d", req.Op)
 			}
 		}
-		if !json.Valid(reply.Data) || strings.ContainsRune(string(reply.Data), '\n') {
-			t.Fatalf("reply %q is not one line of JSON", reply.Data)
+		if !json.Valid(reply.Wire) || strings.ContainsRune(string(reply.Wire), '\n') {
+			t.Fatalf("reply %q is not one line of JSON", reply.Wire)
 		}
 	})
 }

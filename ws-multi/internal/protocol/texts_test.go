@@ -40,7 +40,7 @@ func TestErrorReplyBytes(t *testing.T) {
 			if perr == nil {
 				t.Fatalf("Parse(%q) accepted", tt.frame)
 			}
-			if got := string(ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Data); got != tt.want {
+			if got := string(ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire); got != tt.want {
 				t.Errorf("reply =\n %s\nwant\n %s", got, tt.want)
 			}
 		})
@@ -87,7 +87,7 @@ func TestEchoIsCapped(t *testing.T) {
 		if perr == nil {
 			t.Fatalf("accepted %.40q", frame)
 		}
-		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Data
+		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire
 		if len(reply) >= 512 || !json.Valid(reply) {
 			t.Errorf("reply to a %d-byte frame is %d bytes (want < 512, valid JSON): %.80s", len(frame), len(reply), reply)
 		}
