@@ -87,17 +87,17 @@ vet/%:
 # Every fuzz target: module, package, target and its execution budget (about 10 s each here).
 FUZZ_TARGETS := \
 	ws-single:./internal/protocol:FuzzParse:600000x \
-	ws-single:./internal/config:FuzzLoad:100000x \
-	ws-single:./internal/cgroup:FuzzParseCPUMax:300000x \
+	ws-single:./internal/config:FuzzLoad:300000x \
+	ws-single:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-single:./internal/cgroup:FuzzParseMountInfo:100000x \
 	ws-multi:./internal/protocol:FuzzParse:600000x \
-	ws-multi:./internal/config:FuzzLoad:100000x \
-	ws-multi:./internal/cgroup:FuzzParseCPUMax:300000x \
+	ws-multi:./internal/config:FuzzLoad:300000x \
+	ws-multi:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-multi:./internal/cgroup:FuzzParseMountInfo:100000x \
 	loadtest:./internal/conform:FuzzSplitFrame:100000x \
-	loadtest:./internal/frame:FuzzScan:100000x \
-	loadtest:./internal/frame:FuzzExtract:100000x \
-	loadtest:./internal/load:FuzzParseSteps:100000x
+	loadtest:./internal/frame:FuzzScan:1000000x \
+	loadtest:./internal/frame:FuzzExtract:500000x \
+	loadtest:./internal/load:FuzzParseSteps:50000x
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target (FUZZ_TARGETS) for a fixed number of executions; FUZZTIME=1m for longer
