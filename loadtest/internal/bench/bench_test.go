@@ -26,6 +26,7 @@ func fanoutResult(p99s []float64, lost []int64) *load.Result {
 }
 
 func TestRowFanoutSustainedStep(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		p99s    []float64
@@ -41,6 +42,7 @@ func TestRowFanoutSustainedStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := &record{Entry: Entry{Name: "f", Kind: KindFanout, MaxP99Ms: 100}, Variant: Variant{Name: "single", Cores: 1},
 				Result: fanoutResult(tt.p99s, tt.lost)}
 			w := row(r)
@@ -61,6 +63,7 @@ func TestRowFanoutSustainedStep(t *testing.T) {
 }
 
 func TestCheckFailsOnLossAndMissingFigures(t *testing.T) {
+	t.Parallel()
 	ok := &load.Result{Scenario: load.Scenario{Mode: load.ModeBroadcast}, Server: &load.ServerFigures{Scraped: true}}
 	ok.Connections.Subscribed, ok.Messages.Received = 5, 50
 	ok.Loss = load.LossFigures{Measured: true, Expected: 50, OK: true}
@@ -80,6 +83,7 @@ func TestCheckFailsOnLossAndMissingFigures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			rec := &record{Entry: Entry{Name: "m", Kind: KindMarket}, Variant: Variant{Name: "single"}, Result: tt.res}
 			if tt.res == nil {
 				rec.Error = "server did not start"
@@ -99,6 +103,7 @@ func TestCheckFailsOnLossAndMissingFigures(t *testing.T) {
 }
 
 func TestReportAndChart(t *testing.T) {
+	t.Parallel()
 	mk := func(variant string, msgs, cpu, rss, p99, frames float64) *record {
 		r := fanoutResult([]float64{p99}, []int64{0})
 		r.Loss.OK = true
@@ -136,6 +141,7 @@ func TestReportAndChart(t *testing.T) {
 }
 
 func TestScenarioFileLoadsAndMerges(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "..", "..", "bench", "scenarios.json")
 	f, err := readFile(path)
 	if err != nil {

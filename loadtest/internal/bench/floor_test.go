@@ -36,6 +36,7 @@ func writeTemp(t *testing.T, name, content string) string {
 }
 
 func TestReadFileFloor(t *testing.T) {
+	t.Parallel()
 	const good = `{"conns": 9000, "payload": 217, "rates": [50000, 100000], "duration": "3s", "scenario": "latency",
 	  "smoke": {"conns": 50, "rates": [2000], "duration": "500ms"}}`
 	tests := []struct {
@@ -65,6 +66,7 @@ func TestReadFileFloor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f, err := readFile(writeTemp(t, "scenarios.json", scenarioFile(tt.floor)))
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -102,6 +104,7 @@ func TestReadFileFloor(t *testing.T) {
 // The repository's own file carries the probe at the latency scenario's shape, and a smoke
 // version small enough for make bench-smoke.
 func TestScenarioFileFloor(t *testing.T) {
+	t.Parallel()
 	f, err := readFile(filepath.Join("..", "..", "..", "bench", "scenarios.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func TestScenarioFileFloor(t *testing.T) {
 }
 
 func TestPriceScenario(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		smoke      bool
@@ -130,6 +134,7 @@ func TestPriceScenario(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f, err := readFile(writeTemp(t, "scenarios.json", scenarioFile(`{"conns": 10, "payload": 100, "rates": [1000], "duration": "1s", "scenario": "latency"}`)))
 			if err != nil {
 				t.Fatal(err)
@@ -158,6 +163,7 @@ func measuredFloor() *floorRecord {
 }
 
 func TestFloorSection(t *testing.T) {
+	t.Parallel()
 	unpriced := measuredFloor()
 	unpriced.Scenario, unpriced.DeliveriesPerSec = "", 0
 	unpriced.WriterCPUs, unpriced.Report.ReaderCPUs = "", ""
@@ -183,6 +189,7 @@ func TestFloorSection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got := floorSection(tt.rec)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
@@ -199,6 +206,7 @@ func TestFloorSection(t *testing.T) {
 }
 
 func TestNearestRun(t *testing.T) {
+	t.Parallel()
 	runs := []floor.RateFigures{{Rate: 50000, Writes: 1}, {Rate: 100000, Writes: 1}, {Rate: 150000}}
 	tests := []struct {
 		want float64
@@ -222,6 +230,7 @@ func TestNearestRun(t *testing.T) {
 // --report-only rebuilds the floor section from floor.json, and the markdown puts it after
 // the notes and before the results, which keep their table.
 func TestReportOnlyRebuildsFloor(t *testing.T) {
+	t.Parallel()
 	out := t.TempDir()
 	date := "2026-01-02"
 	scen := writeTemp(t, "scenarios.json", scenarioFile(`{"conns": 10, "payload": 100, "rates": [1000], "duration": "1s", "scenario": "latency"}`))

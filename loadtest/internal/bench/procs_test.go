@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 // TestProcessPeakRSS: a running child's peak RSS still counts the 64 MiB it touched and
 // has given back: a high-water mark, not the current size.
 func TestProcessPeakRSS(t *testing.T) {
+	t.Parallel()
 	pr, pw := io.Pipe()
 	p, err := start("child", "", []string{os.Args[0]}, map[string]string{allocEnv: "1"}, pw)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTurnOrder(t *testing.T) {
+	t.Parallel()
 	vs := []Variant{{Name: "single"}, {Name: "multi"}, {Name: "other"}}
 	tests := []struct {
 		k    int
@@ -41,6 +42,7 @@ func TestTurnOrder(t *testing.T) {
 }
 
 func TestMedian(t *testing.T) {
+	t.Parallel()
 	rows := func(v ...float64) []*record {
 		var out []*record
 		for _, x := range v {
@@ -84,6 +86,7 @@ func marketRecord(variant string, repeat int, cpu, p99, maxRSSKB float64) *recor
 // names them and rebuilds the report from them: every run has its row, and the ratio
 // table compares medians, with the range of the ratios of the runs paired by round.
 func TestRepeatsReport(t *testing.T) {
+	t.Parallel()
 	out := t.TempDir()
 	date := "2026-01-03"
 	dir := filepath.Join(out, date)
@@ -150,6 +153,7 @@ func mustRead(t *testing.T, scen, dir string) []*record {
 }
 
 func TestRepeatFlagAndFileValidate(t *testing.T) {
+	t.Parallel()
 	bad := writeTemp(t, "bad.json", `{"topic": "t", "repeat": -1,
 		"variants": [{"name": "single", "binary": "ws-single"}], "scenarios": [{"name": "m", "kind": "market", "load": {}}]}`)
 	if _, err := readFile(bad); err == nil || !strings.Contains(err.Error(), "repeat -1") {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSplitFrame(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		frame   string
@@ -27,6 +28,7 @@ func TestSplitFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			envs, err := SplitFrame([]byte(tt.frame))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -53,6 +55,7 @@ func TestSplitFrame(t *testing.T) {
 }
 
 func TestParseLineFields(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		line     string
@@ -70,6 +73,7 @@ func TestParseLineFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e, err := ParseLine([]byte(tt.line))
 			if err != nil {
 				t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestFrameHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		length  uint64
 		wantLen int // header bytes, mask key included
@@ -38,6 +39,7 @@ func TestFrameHeader(t *testing.T) {
 }
 
 func TestAppendFrameMasks(t *testing.T) {
+	t.Parallel()
 	payload := []byte("hello, server")
 	f := appendFrame(nil, opPing, payload)
 	var key [4]byte
@@ -51,6 +53,7 @@ func TestAppendFrameMasks(t *testing.T) {
 
 // TestReadUntilClose feeds server frames (unmasked) through a pipe.
 func TestReadUntilClose(t *testing.T) {
+	t.Parallel()
 	client, server := net.Pipe()
 	defer client.Close()
 	go func() {
@@ -71,6 +74,7 @@ func TestReadUntilClose(t *testing.T) {
 }
 
 func TestPaddedValueAndEcho(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{12, 100, 65536} {
 		if v := paddedValue(n); len(v) != n || !strings.HasPrefix(string(v), `{"pad":"`) || !strings.HasSuffix(string(v), `"}`) {
 			t.Fatalf("paddedValue(%d) has %d bytes", n, len(v))

@@ -78,6 +78,7 @@ func TestRunFlagsToResult(t *testing.T) {
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -89,6 +90,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var out, errOut bytes.Buffer
 			if err := Run(context.Background(), tt.args, &out, &errOut); err == nil {
 				t.Errorf("Run(%q) = nil, want an error", tt.args)

@@ -106,6 +106,7 @@ func TestMeasure(t *testing.T) {
 }
 
 func TestMeasureReaderFails(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		command []string
@@ -115,6 +116,7 @@ func TestMeasureReaderFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			start := time.Now()
 			_, err := Measure(testCtx(t), Config{Conns: 5, Rates: []int{100}, Duration: 100 * time.Millisecond, ReaderCommand: tt.command})
 			if err == nil {
@@ -128,6 +130,7 @@ func TestMeasureReaderFails(t *testing.T) {
 }
 
 func TestMeasureRejectsConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -141,6 +144,7 @@ func TestMeasureRejectsConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Measure(context.Background(), tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Measure = %v, want an error about %q", err, tt.want)
@@ -180,6 +184,7 @@ func listen(t *testing.T) (string, <-chan net.Conn) {
 }
 
 func TestRunReaderEnds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		timeout    time.Duration
@@ -190,6 +195,7 @@ func TestRunReaderEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			addr, accepted := listen(t)
 			pr, pw := io.Pipe()
 			// Closing the pipe at the end releases the stdin watcher of the deadline case.
@@ -233,6 +239,7 @@ func TestRunReaderEnds(t *testing.T) {
 }
 
 func TestReaderMainRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -243,6 +250,7 @@ func TestReaderMainRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if err := readerMain(context.Background(), tt.args, strings.NewReader(""), io.Discard); err == nil {
 				t.Error("readerMain = nil, want an error")
 			}
@@ -276,6 +284,7 @@ func TestRunJSON(t *testing.T) {
 }
 
 func TestParseRates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want []int
@@ -289,6 +298,7 @@ func TestParseRates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
 			got, err := parseRates(tt.in)
 			if (err != nil) != tt.err || len(got) != len(tt.want) {
 				t.Fatalf("parseRates(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.err)
@@ -303,6 +313,7 @@ func TestParseRates(t *testing.T) {
 }
 
 func TestCPUList(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cpus []int
@@ -315,6 +326,7 @@ func TestCPUList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := cpuList(tt.cpus); got != tt.want {
 				t.Errorf("cpuList(%v) = %q, want %q", tt.cpus, got, tt.want)
 			}

@@ -5,6 +5,7 @@ import (
 )
 
 func TestScan(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		line string
@@ -43,6 +44,7 @@ func TestScan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var f Fields
 			Scan([]byte(tt.line), &f)
 			if f.Kind != tt.want.Kind || string(f.Channel) != string(tt.want.Channel) || f.Partition != tt.want.Partition ||
@@ -55,6 +57,7 @@ func TestScan(t *testing.T) {
 }
 
 func TestLines(t *testing.T) {
+	t.Parallel()
 	var got []string
 	Lines([]byte("a\nbb\n\nccc"), func(l []byte) { got = append(got, string(l)) })
 	if len(got) != 3 || got[0] != "a" || got[1] != "bb" || got[2] != "ccc" {
@@ -63,6 +66,7 @@ func TestLines(t *testing.T) {
 }
 
 func TestExtractor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                   string
 		ts, unit, channel, seq string
@@ -95,6 +99,7 @@ func TestExtractor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e, err := NewExtractor(tt.ts, tt.unit, tt.channel, tt.seq)
 			if err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestSummarizePercentiles(t *testing.T) {
+	t.Parallel()
 	h := New()
 	for i := 1; i <= 1000; i++ {
 		h.Record(time.Duration(i) * time.Millisecond)
@@ -26,6 +27,7 @@ func TestSummarizePercentiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			// Three significant digits: 0.1% relative error at most.
 			if math.Abs(tt.got-tt.want) > tt.want*0.001+0.001 {
 				t.Errorf("%s = %v, want %v ±0.1%%", tt.name, tt.got, tt.want)
@@ -38,6 +40,7 @@ func TestSummarizePercentiles(t *testing.T) {
 }
 
 func TestMergeEqualsRecordingIntoOne(t *testing.T) {
+	t.Parallel()
 	a, b, all := New(), New(), New()
 	for i := range 5000 {
 		d := time.Duration(i*i%7919) * time.Microsecond * 13
@@ -55,6 +58,7 @@ func TestMergeEqualsRecordingIntoOne(t *testing.T) {
 }
 
 func TestJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	h := New()
 	for i := range 100 {
 		h.RecordMicros(int64(i * 37))
@@ -73,6 +77,7 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestClampAndEmpty(t *testing.T) {
+	t.Parallel()
 	h := New()
 	if s := h.Summarize(); s != (Summary{}) {
 		t.Errorf("empty summary %+v, want zero", s)

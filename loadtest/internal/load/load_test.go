@@ -119,6 +119,7 @@ func TestFailuresByCause(t *testing.T) {
 }
 
 func TestValidateRefusesRemote(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		mutate func(*Scenario)
@@ -139,6 +140,7 @@ func TestValidateRefusesRemote(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			sc := testScenario("ws://127.0.0.1:3002/ws")
 			tt.mutate(&sc)
 			if err := sc.Validate(); (err == nil) != tt.ok {
@@ -149,6 +151,7 @@ func TestValidateRefusesRemote(t *testing.T) {
 }
 
 func TestAutoPlace(t *testing.T) {
+	t.Parallel()
 	sc := Scenario{Conns: 60000}
 	sc.AutoPlace(15000, 25000)
 	if sc.Workers != 4 || len(sc.SourceAddrs) != 3 || sc.SourceAddrs[2] != "127.0.0.4" {
@@ -162,6 +165,7 @@ func TestAutoPlace(t *testing.T) {
 }
 
 func TestParseSteps(t *testing.T) {
+	t.Parallel()
 	steps, err := ParseSteps("100:5s, 250.5:1m")
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +183,7 @@ func TestParseSteps(t *testing.T) {
 // TestAggregation checks what the orchestrator does with groups' results: histograms merge,
 // counters add, loss settles against the producer's acknowledged counts per channel.
 func TestAggregation(t *testing.T) {
+	t.Parallel()
 	mk := func(lat time.Duration, n int, recv int64, chans map[string]*sequence.Counts) *GroupResult {
 		h := latency.New()
 		for range n {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestPickDistinctAndDeterministic(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -17,6 +18,7 @@ func TestPickDistinctAndDeterministic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if err := tt.cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -41,6 +43,7 @@ func TestPickDistinctAndDeterministic(t *testing.T) {
 }
 
 func TestDistributionShape(t *testing.T) {
+	t.Parallel()
 	const conns = 20000
 	count := func(cfg Config) []int {
 		n := make([]int, cfg.Channels)
@@ -68,6 +71,7 @@ func TestDistributionShape(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -79,6 +83,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if err := tt.cfg.Validate(); err == nil {
 				t.Errorf("Validate(%+v) = nil, want an error", tt.cfg)
 			}

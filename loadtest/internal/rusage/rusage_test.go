@@ -7,6 +7,7 @@ import (
 )
 
 func TestSelfGrowsWithWork(t *testing.T) {
+	t.Parallel()
 	a, err := Self()
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +30,7 @@ func TestSelfGrowsWithWork(t *testing.T) {
 }
 
 func TestShare(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		cpu   time.Duration
@@ -43,6 +45,7 @@ func TestShare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := Share(tt.cpu, tt.wall, tt.cores); got != tt.want {
 				t.Errorf("Share = %v, want %v", got, tt.want)
 			}
@@ -51,6 +54,7 @@ func TestShare(t *testing.T) {
 }
 
 func TestHostCores(t *testing.T) {
+	t.Parallel()
 	// The affinity (NumCPU) can only be a subset of the host's cores.
 	if h := HostCores(); h < runtime.NumCPU() {
 		t.Errorf("HostCores %d < NumCPU %d", h, runtime.NumCPU())

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseFigures(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("testdata/metrics.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestParseFigures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if tt.got != tt.want {
 				t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
 			}
@@ -48,6 +50,7 @@ func TestParseFigures(t *testing.T) {
 }
 
 func TestSub(t *testing.T) {
+	t.Parallel()
 	before := Figures{CPUSeconds: 1, Delivered: 100, Connections: 5, Disconnects: map[string]float64{"slow": 1}}
 	after := Figures{CPUSeconds: 3, Delivered: 600, Connections: 7, Disconnects: map[string]float64{"slow": 4, "client": 2}}
 	d := after.Sub(before)
@@ -60,6 +63,7 @@ func TestSub(t *testing.T) {
 }
 
 func TestFetch(t *testing.T) {
+	t.Parallel()
 	body, err := os.ReadFile("testdata/metrics.txt")
 	if err != nil {
 		t.Fatal(err)

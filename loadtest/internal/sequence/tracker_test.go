@@ -14,6 +14,7 @@ type obs struct {
 }
 
 func TestTracker(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		obs          []obs
@@ -86,6 +87,7 @@ func TestTracker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var tr Tracker
 			for i, o := range tt.obs {
 				if got := tr.Observe(o.seq, o.part, o.offset, o.step); got != o.want {
@@ -109,6 +111,7 @@ func TestTracker(t *testing.T) {
 }
 
 func TestCountsMergeAcrossSubscribers(t *testing.T) {
+	t.Parallel()
 	var a, b Tracker
 	for s := uint64(1); s <= 10; s++ {
 		a.Observe(s, 0, int64(s), 0)
@@ -127,6 +130,7 @@ func TestCountsMergeAcrossSubscribers(t *testing.T) {
 }
 
 func TestMissingSetIsBounded(t *testing.T) {
+	t.Parallel()
 	var tr Tracker
 	tr.Observe(1, 0, -1, 0)
 	tr.Observe(1_000_000, 0, -1, 0)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestFreeAddrIsLoopbackAndListenable(t *testing.T) {
+	t.Parallel()
 	addr := FreeAddr(t)
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host != "127.0.0.1" {
@@ -36,6 +37,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestRepoRootHoldsTheModules(t *testing.T) {
+	t.Parallel()
 	for _, m := range []string{"ws-single", "ws-multi", "loadtest"} {
 		if _, err := os.Stat(filepath.Join(RepoRoot(t), m, "go.mod")); err != nil {
 			t.Errorf("%s: %v", m, err)
