@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
@@ -25,8 +23,11 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/cgroup"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-single/internal/limits"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 	"github.com/adred-codev/ws_poc/ws-single/internal/server"
 )
 
@@ -53,6 +54,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
+// run is the process: --version, healthcheck, or serve (the default) until
+// SIGTERM or SIGINT. It returns the exit status.
 func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -61,8 +64,9 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 			return exitOK
 		case "healthcheck":
 			return healthcheck(lookup, stderr)
+		case "serve":
 		default:
-			fmt.Fprintf(stderr, "usage: ws-single [--version | healthcheck]\n")
+			fmt.Fprintf(stderr, "usage: ws-single [--version | healthcheck | serve]\n")
 			return exitConfig
 		}
 	}
@@ -89,23 +93,75 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 	return exitOK
 }
 
-// serve wires the server and runs it until ctx ends.
+// serve wires the parts together and runs the server until ctx ends.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	// automaxprocs reports what the cgroup quota allows; ws-single then runs
-	// on one core regardless, by design (one event loop, no locks).
+	procs := pinProcs(log)
+	cg, maxConns := resources(cfg, log)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
+		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
+	})
+	h, err := hub.New(hub.Config{
+		MaxSubscriptions:  cfg.MaxSubscriptions,
+		SendQueueMessages: cfg.SendQueueMessages,
+		SendQueueBytes:    cfg.SendQueueBytes,
+		WriteTimeout:      cfg.WriteTimeout,
+	}, m, log.Named("hub"))
+	if err != nil {
+		return err
+	}
+	consumer, err := kafka.New(kafka.Config{
+		Brokers:         cfg.KafkaBrokers,
+		Topics:          cfg.KafkaTopics,
+		StartOffset:     cfg.KafkaStartOffset,
+		ClientID:        cfg.KafkaClientID,
+		RetryBackoff:    cfg.KafkaRetryBackoff,
+		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
+	}, h, m, log.Named("kafka"))
+	if err != nil {
+		return err
+	}
+	admission := limits.NewAdmission(cg, cfg.CPURejectThreshold, m, log.Named("admission"))
+	srv, err := server.New(cfg, maxConns, server.Deps{
+		Hub: h, Kafka: consumer, Admission: admission, Background: []server.Runner{admission},
+		Gatherer: reg, Metrics: m, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("ws-single starting", zap.String("version", version), zap.String("commit", commit),
+		zap.String("addr", cfg.Addr), zap.Strings("kafka_brokers", cfg.KafkaBrokers), zap.Strings("topics", cfg.KafkaTopics),
+		zap.Int("gomaxprocs", procs))
+	log.Info("open " + demoURL(cfg.Addr))
+	return srv.Run(ctx)
+}
+
+// pinProcs pins GOMAXPROCS to 1 and returns it. automaxprocs reports what the
+// cgroup quota allows; ws-single then runs on one core regardless, by design
+// (one event loop, no locks).
+func pinProcs(log *zap.Logger) int {
 	if _, err := maxprocs.Set(maxprocs.Logger(log.Sugar().Infof)); err != nil {
 		log.Warn("automaxprocs", zap.Error(err))
 	}
 	detected := runtime.GOMAXPROCS(1)
 	log.Info("GOMAXPROCS pinned to 1", zap.Int("detected", detected), zap.Int("host_cpus", runtime.NumCPU()))
+	return runtime.GOMAXPROCS(0)
+}
 
+// resources reads the cgroup limits (the host's when they cannot be read),
+// sets the Go memory limit under the cgroup's, and resolves the connection
+// limit. It returns the cgroup reader for CPU admission.
+func resources(cfg config.Config, log *zap.Logger) (*cgroup.Reader, int) {
 	cg, err := cgroup.Detect()
-	if err != nil {
-		return fmt.Errorf("cgroup: %w", err)
+	var lim cgroup.Limits
+	if err == nil {
+		lim, err = cg.Limits()
 	}
-	lim, err := cg.Limits()
 	if err != nil {
-		return fmt.Errorf("cgroup limits: %w", err)
+		log.Warn("cgroup limits unavailable; using host limits", zap.Error(err))
+		cg = &cgroup.Reader{} // no cgroup: admission samples the process
+		lim = cgroup.Limits{CPUCores: float64(runtime.NumCPU())}
 	}
 	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
 	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
@@ -114,26 +170,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	log.Info("limits", zap.Int("cgroup_version", lim.Version), zap.Float64("cpu_cores", lim.CPUCores),
 		zap.Int64("memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns),
 		zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)))
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit})
-	admission := limits.NewAdmission(cg, cfg.CPURejectThreshold, m, log.Named("admission"))
-	srv, err := server.New(server.Options{
-		Config: cfg, MaxConnections: maxConns, Metrics: m, Gatherer: reg, Admission: admission, Log: log,
-	})
-	if err != nil {
-		return err
-	}
-
-	var wg sync.WaitGroup
-	admCtx, stopAdmission := context.WithCancel(ctx)
-	defer func() { stopAdmission(); wg.Wait() }()
-	wg.Go(func() { _ = admission.Run(admCtx) })
-
-	log.Info("ws-single starting", zap.String("version", version), zap.String("commit", commit),
-		zap.String("addr", cfg.Addr), zap.Strings("kafka_brokers", cfg.KafkaBrokers), zap.Strings("topics", cfg.KafkaTopics))
-	log.Info("open " + demoURL(cfg.Addr))
-	return srv.Run(ctx)
+	return cg, maxConns
 }
 
 // demoURL is the demo page's address on this machine.
@@ -166,34 +203,18 @@ func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
 	return zap.New(core, zap.Fields(zap.String("variant", config.Variant))), nil
 }
 
-// healthcheck GETs /healthz on the configured port over loopback: the probe
-// of distroless images, which have no shell or curl.
+// healthcheck GETs /healthz on the configured port over loopback
+// (server.CheckHealth).
 func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
 	cfg, err := config.Load(lookup)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}
-	_, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: WS_ADDR=%q: %v\n", cfg.Addr, err)
-		return exitFail
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/healthz", nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return exitFail
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "healthcheck: status %s\n", resp.Status)
+	if err := server.CheckHealth(ctx, cfg.Addr); err != nil {
+		fmt.Fprintln(stderr, err)
 		return exitFail
 	}
 	return exitOK

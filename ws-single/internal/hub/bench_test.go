@@ -18,9 +18,9 @@ import (
 // everything here.
 type countConn struct{ delivered *atomic.Int64 }
 
-func (c countConn) Write(msgs []*Message) (int, bool, error) {
+func (c countConn) Write(msgs []*protocol.Message) (Written, bool, error) {
 	c.delivered.Add(int64(len(msgs)))
-	return len(msgs), true, nil
+	return Written{Lines: len(msgs), Frames: 1}, true, nil
 }
 
 func (countConn) Flush() error { panic("countConn: the socket always takes everything") }
@@ -32,8 +32,11 @@ func (countConn) Overflow() {}
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-			h := New(Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40}, m)
+			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+			h, err := New(Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40}, m, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { _ = h.Run(ctx); close(done) }()
@@ -50,7 +53,7 @@ func BenchmarkFanout(b *testing.B) {
 				}
 			}
 			waitCount(b, &delivered, int64(n)) // the subscribed replies
-			msg := &Message{Channel: "trades:BTC", Topic: "trades", Wire: []byte(`{"op":"message"}`)}
+			msg := &protocol.Message{Channel: "trades:BTC", Topic: "trades", Wire: []byte(`{"op":"message"}`)}
 
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -3,32 +3,22 @@ package hub
 import (
 	"sync"
 	"time"
-)
 
-// Message is one line for clients: a Kafka record's "message" or a reply. Wire
-// holds its final bytes; a record's Message is built once and shared by every
-// recipient, so nobody may modify it after Publish.
-type Message struct {
-	// Channel and Topic route a record; both are empty for a reply.
-	Channel string
-	Topic   string
-	// Wire is the single JSON line sent to clients, without a newline.
-	Wire []byte
-	// Time is the Kafka record timestamp (delivery latency); zero for a reply.
-	Time time.Time
-}
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
 
 // Conn is the socket side of a client, implemented by the server.
 type Conn interface {
 	// Write writes a prefix of msgs to the socket in order, from the hub loop, so
 	// it must not wait for the socket. It takes messages until its buffer holds
-	// more than about 64 KiB that the socket did not take, and returns how many
-	// it took (at least one unless err) and whether the socket took every byte
-	// of them. When it did not, the rest waits for Flush, and Write is not called
+	// more than about 64 KiB that the socket did not take, and returns what it
+	// took (w.Lines >= 1 unless err) and whether the socket took every byte of
+	// it. When it did not, the rest waits for Flush, and Write is not called
 	// again before Flush has returned.
-	Write(msgs []*Message) (n int, done bool, err error)
+	Write(msgs []*protocol.Message) (w Written, done bool, err error)
 	// Flush writes what the last Write left over, waiting for the socket within
-	// the write timeout. It runs on the client's flusher goroutine.
+	// the write timeout. It runs on the client's flusher goroutine (started by
+	// the hub).
 	Flush() error
 	// Overflow reports that the client's queue is past a limit and the client is
 	// not draining it (doc.go, Slow consumers). It is called from the hub loop
@@ -37,13 +27,22 @@ type Conn interface {
 	Overflow()
 }
 
+// Written is what one Write put on the socket: lines (messages), frames, bytes
+// and the oldest record's timestamp (zero if none). The hub counts it in the
+// metrics once the socket took all of it (at once or after Flush), one write at
+// a time.
+type Written struct {
+	Lines, Frames, Bytes int
+	First                time.Time
+}
+
 // Client is one WebSocket client as the hub sees it. Its fields are owned by
 // the hub loop, except conn and flushers.
 type Client struct {
 	conn Conn
 
 	subs          map[string]struct{} // channels, wildcards as "<topic>:*"
-	pending       []*Message          // queued, not yet written
+	pending       []*protocol.Message // queued, not yet written
 	pendingBytes  int
 	inflightMsgs  int    // written but left over by the socket, being flushed
 	inflightBytes int    // their bytes
@@ -59,6 +58,8 @@ type Client struct {
 
 	syncs []chan struct{} // Sync callers waiting for an empty queue
 
+	owed Written // the write in flight, counted when its flusher reports it out
+
 	// flushers counts running flusher goroutines; Wait waits for them.
 	flushers sync.WaitGroup
 }
@@ -68,9 +69,6 @@ func NewClient(conn Conn) *Client {
 	return &Client{conn: conn}
 }
 
-// Conn returns the connection the client writes to.
-func (c *Client) Conn() Conn { return c.conn }
-
 // Wait blocks until the client's flusher goroutine has ended. Call it after
 // Unregister has returned, when no new flusher can start.
 func (c *Client) Wait() { c.flushers.Wait() }
@@ -79,7 +77,7 @@ func (c *Client) Wait() { c.flushers.Wait() }
 // burst's bigger slices are dropped so that idle clients stay small.
 const keepSlice = 64
 
-func reusable(s []*Message) []*Message {
+func reusable(s []*protocol.Message) []*protocol.Message {
 	if cap(s) > keepSlice {
 		return nil
 	}

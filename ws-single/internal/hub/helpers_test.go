@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -34,7 +37,7 @@ type fakeConn struct {
 
 func newFakeConn() *fakeConn { return &fakeConn{overflow: make(chan struct{})} }
 
-func (f *fakeConn) Write(msgs []*Message) (int, bool, error) {
+func (f *fakeConn) Write(msgs []*protocol.Message) (Written, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches++
@@ -44,11 +47,12 @@ func (f *fakeConn) Write(msgs []*Message) (int, bool, error) {
 	for _, m := range msgs {
 		f.held = append(f.held, string(m.Wire))
 	}
+	w := Written{Lines: len(msgs), Frames: len(msgs)}
 	if f.gate != nil && !f.open {
-		return len(msgs), false, nil
+		return w, false, nil
 	}
 	f.lines, f.held = append(f.lines, f.held...), nil
-	return len(msgs), true, nil
+	return w, true, nil
 }
 
 func (f *fakeConn) Flush() error {
@@ -81,50 +85,23 @@ func (f *fakeConn) snapshot() []string {
 // waitLines waits until f holds n lines and returns them.
 func (f *fakeConn) waitLines(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := f.snapshot()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d lines %q, want %d", len(got), got, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// fakeClock is the slow rule's clock in tests: it moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	await.True(t, 5*time.Second, func() bool { return len(f.snapshot()) >= n }, fmt.Sprintf("%d lines", n))
+	return f.snapshot()
 }
 
 type fixture struct {
-	h     *Hub
-	m     *metrics.Metrics
-	ctx   context.Context
-	clock *fakeClock
+	h   *Hub
+	m   *metrics.Metrics
+	ctx context.Context
 }
 
 func start(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"})
-	h := New(cfg, m)
-	clock := &fakeClock{t: time.Unix(1700000000, 0)}
-	h.now = clock.now
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"}, metrics.Labels{})
+	h, err := New(cfg, m, zap.NewNop())
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -134,7 +111,7 @@ func start(t *testing.T, cfg Config) *fixture {
 			t.Errorf("Run() = %v", err)
 		}
 	})
-	return &fixture{h: h, m: m, ctx: ctx, clock: clock}
+	return &fixture{h: h, m: m, ctx: ctx}
 }
 
 func (f *fixture) client(t *testing.T, conn Conn) *Client {
@@ -174,26 +151,17 @@ func (f *fixture) do(t *testing.T, c *Client, op string, id string, channels ...
 
 func (f *fixture) publish(t *testing.T, topic, channel string, n int) {
 	t.Helper()
-	if err := f.h.Publish(f.ctx, &Message{Channel: channel, Topic: topic, Wire: []byte(fmt.Sprintf("%s#%d", channel, n))}); err != nil {
+	if err := f.h.Publish(f.ctx, &protocol.Message{Channel: channel, Topic: topic, Wire: []byte(fmt.Sprintf("%s#%d", channel, n))}); err != nil {
 		t.Fatalf("Publish() = %v", err)
 	}
 }
 
-// waitQueued waits until c has n messages pending, asking the loop itself.
-func waitQueued(t *testing.T, f *fixture, c *Client, n int) {
+// waitQueued waits, inside a synctest bubble, until the hub is idle and
+// checks that c has n messages pending.
+func waitQueued(t *testing.T, c *Client, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var got int
-		if err := f.h.Each(f.ctx, func(Conn) { got = len(c.pending) }); err != nil {
-			t.Fatal(err)
-		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pending = %d, want %d", got, n)
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if got := queued(c); got != n {
+		t.Fatalf("pending = %d, want %d", got, n)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -140,85 +142,100 @@ func TestOverflowCutsOnlyTheSlowClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := start(t, tt.cfg)
-			slow, healthy, _ := f.heldAndOpen(t)
-			// The healthy client keeps pace; the slow one's write is stuck but
-			// not yet for long: past its limits it is kept.
-			for i := range 20 {
-				f.publish(t, "t", "t", i)
-				healthy.waitLines(t, 2+i)
-			}
-			if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 0 {
-				t.Fatal("cut before its write had waited slowAfter")
-			}
-			f.clock.advance(slowAfter + time.Millisecond)
-			f.publish(t, "t", "t", 20)
-			healthy.waitLines(t, 22)
-			select {
-			case <-slow.overflow:
-			case <-time.After(5 * time.Second):
-				t.Fatal("slow client was not cut")
-			}
-			close(slow.gate) // the stalled flush returns; nothing more is written
-			if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 1 {
-				t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
-			}
-			if got := testutil.ToFloat64(f.m.Subscriptions); got != 1 {
-				t.Errorf("ws_subscriptions = %v, want 1 (the slow client's is gone)", got)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := start(t, tt.cfg)
+				slow, healthy, _ := f.heldAndOpen(t)
+				// The healthy client keeps pace; the slow one's write is stuck but
+				// not yet for long: past its limits it is kept.
+				for i := range 20 {
+					f.publish(t, "t", "t", i)
+					healthy.waitLines(t, 2+i)
+				}
+				if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 0 {
+					t.Fatal("cut before its write had waited slowAfter")
+				}
+				time.Sleep(slowAfter + time.Millisecond)
+				f.publish(t, "t", "t", 20)
+				healthy.waitLines(t, 22)
+				select {
+				case <-slow.overflow:
+				case <-time.After(5 * time.Second):
+					t.Fatal("slow client was not cut")
+				}
+				close(slow.gate) // the stalled flush returns; nothing more is written
+				if got := testutil.ToFloat64(f.m.SendQueueOverflow); got != 1 {
+					t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
+				}
+				if got := testutil.ToFloat64(f.m.Subscriptions); got != 1 {
+					t.Errorf("ws_subscriptions = %v, want 1 (the slow client's is gone)", got)
+				}
+			})
 		})
 	}
 }
 
 func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
-	f := start(t, roomy)
-	conn := newFakeConn()
-	conn.gate = make(chan struct{})
-	c := f.client(t, conn)
-	f.do(t, c, protocol.OpSubscribe, "", "t")
-	for i := range 10 {
-		f.publish(t, "t", "t", i)
-	}
-	// A ping reply queues behind the records once they have been fanned out;
-	// Each is a control event, so it returns only after the loop drained them.
-	waitQueued(t, f, c, 10)
-	f.do(t, c, protocol.OpPing, "")
-	// The socket holds the first write (the reply) while ten records and a
-	// pong queue up: they must come as one more write, in order.
-	conn.gate <- struct{}{}
-	conn.gate <- struct{}{}
-	got := conn.waitLines(t, 12)
-	if got[11] != `{"op":"pong"}` || got[1] != "t#0" || got[10] != "t#9" {
-		t.Fatalf("lines = %q", got)
-	}
-	if n := conn.writes(); n != 2 {
-		t.Fatalf("writes = %d, want 2", n)
-	}
-	close(conn.gate)
+	synctest.Test(t, func(t *testing.T) {
+		f := start(t, roomy)
+		conn := newFakeConn()
+		conn.gate = make(chan struct{})
+		c := f.client(t, conn)
+		f.do(t, c, protocol.OpSubscribe, "", "t")
+		for i := range 10 {
+			f.publish(t, "t", "t", i)
+		}
+		// A ping reply queues behind the records once they have been fanned out;
+		// Each is a control event, so it returns only after the loop drained them.
+		waitQueued(t, c, 10)
+		f.do(t, c, protocol.OpPing, "")
+		// The socket holds the first write (the reply) while ten records and a
+		// pong queue up: they must come as one more write, in order.
+		conn.gate <- struct{}{}
+		conn.gate <- struct{}{}
+		got := conn.waitLines(t, 12)
+		if got[11] != `{"op":"pong"}` || got[1] != "t#0" || got[10] != "t#9" {
+			t.Fatalf("lines = %q", got)
+		}
+		if n := conn.writes(); n != 2 {
+			t.Fatalf("writes = %d, want 2", n)
+		}
+		close(conn.gate)
+	})
 }
 
-func TestEachAndStop(t *testing.T) {
-	f := start(t, roomy)
-	a, b := newFakeConn(), newFakeConn()
-	f.client(t, a)
-	f.client(t, b)
-	seen := map[Conn]bool{}
-	if err := f.h.Each(f.ctx, func(c Conn) { seen[c] = true }); err != nil {
+// TestStop: calls after the loop has ended fail with ErrStopped.
+func TestStop(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	h, err := New(roomy, m, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 2 || !seen[a] || !seen[b] {
-		t.Fatalf("Each visited %v", seen)
-	}
-
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-	h := New(roomy, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = h.Run(ctx); close(done) }()
 	cancel()
 	<-done
-	if err := h.Publish(context.Background(), &Message{}); err != ErrStopped {
+	if err := h.Publish(context.Background(), &protocol.Message{}); err != ErrStopped {
 		t.Fatalf("Publish after stop = %v, want ErrStopped", err)
+	}
+	if err := h.Register(context.Background(), NewClient(newFakeConn())); err != ErrStopped {
+		t.Fatalf("Register after stop = %v, want ErrStopped", err)
+	}
+}
+
+// TestNewRefusesBadConfig: every limit must be positive.
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	for _, cfg := range []Config{
+		{SendQueueMessages: 1, SendQueueBytes: 1},
+		{MaxSubscriptions: 1, SendQueueBytes: 1},
+		{MaxSubscriptions: 1, SendQueueMessages: 1},
+		{MaxSubscriptions: 1, SendQueueMessages: 1, SendQueueBytes: 1, WriteTimeout: -1},
+	} {
+		if _, err := New(cfg, m, nil); err == nil {
+			t.Errorf("New(%+v) = nil error", cfg)
+		}
 	}
 }
 
@@ -241,7 +258,7 @@ func TestRecordFloodDoesNotStarveControl(t *testing.T) {
 	flooding := make(chan struct{})
 	go func() {
 		defer close(flooding)
-		msg := &Message{Channel: "t", Topic: "t", Wire: []byte("x")}
+		msg := &protocol.Message{Channel: "t", Topic: "t", Wire: []byte("x")}
 		for {
 			select {
 			case <-stop:
@@ -254,10 +271,7 @@ func TestRecordFloodDoesNotStarveControl(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-flooding }()
-	waitFor := time.Now().Add(5 * time.Second)
-	for len(f.h.pub) < publishQueue/2 && time.Now().Before(waitFor) {
-		time.Sleep(time.Millisecond)
-	}
+	await.True(t, 5*time.Second, func() bool { return len(f.h.pub) >= publishQueue/2 }, "a half-full record queue")
 
 	var worst time.Duration
 	for range 20 {

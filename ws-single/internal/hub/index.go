@@ -52,7 +52,7 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 		if len(c.subs)+added > h.cfg.MaxSubscriptions {
 			h.m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
 			e := protocol.TooManySubscriptions(h.cfg.MaxSubscriptions, req.ID, req.HasID)
-			h.enqueue(c, &Message{Wire: protocol.EncodeError(e)})
+			h.enqueue(c, &protocol.Message{Wire: protocol.EncodeError(e)})
 			return
 		}
 		if c.subs == nil && added > 0 {
@@ -72,7 +72,7 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 			}
 		}
 	}
-	h.enqueue(c, &Message{Wire: protocol.EncodeReply(req)})
+	h.enqueue(c, &protocol.Message{Wire: protocol.EncodeReply(req)})
 }
 
 func (h *Hub) sets(ch string) (map[string]*clientSet, string) {
@@ -121,8 +121,8 @@ func (h *Hub) unindex() {
 }
 
 // broadcast fans m out to the subscribers of its channel and of its topic
-// wildcard. It allocates nothing: each recipient gets the same *Message.
-func (h *Hub) broadcast(m *Message) {
+// wildcard. It allocates nothing: each recipient gets the same *protocol.Message.
+func (h *Hub) broadcast(m *protocol.Message) {
 	h.seq++
 	if s := h.exact[m.Channel]; s != nil {
 		for _, c := range s.list {

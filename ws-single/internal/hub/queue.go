@@ -1,6 +1,10 @@
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
 
 // slowAfter is how long a client's write in flight may wait for its socket,
 // while its queue is past a limit, before the client counts as not draining.
@@ -15,7 +19,7 @@ func (h *Hub) over(c *Client) bool {
 
 // enqueue appends m to c's queue, to be written at the end of the round, and
 // cuts c as slow when its queue is past a limit and it is not draining it.
-func (h *Hub) enqueue(c *Client, m *Message) {
+func (h *Hub) enqueue(c *Client, m *protocol.Message) {
 	if c.gone {
 		return
 	}
@@ -95,11 +99,12 @@ func (h *Hub) writeDirty() {
 // the next one waits for its report.
 func (h *Hub) write(c *Client) {
 	for len(c.pending) > 0 {
-		n, done, err := c.conn.Write(c.pending)
+		w, done, err := c.conn.Write(c.pending)
 		if err != nil {
 			h.drop(c) // the connection ends itself (see Conn)
 			return
 		}
+		n := w.Lines
 		sent, bytes := c.pending[:n], c.pendingBytes
 		if n < len(c.pending) {
 			bytes = wireBytes(sent)
@@ -115,15 +120,29 @@ func (h *Hub) write(c *Client) {
 			c.flushing = true
 			c.flushSince = h.now() // the write starts waiting for the socket (slow rule (i))
 			c.inflightMsgs, c.inflightBytes = n, bytes
+			c.owed = w
 			c.flushers.Add(1)
 			go h.flush(c)
 			return
 		}
+		h.count(w)
 	}
 	h.settle(c)
 }
 
-func wireBytes(msgs []*Message) int {
+// count adds a write that is out in full to the metrics; nothing of a write
+// counts before the socket took all of it. The clock is read once per write
+// that carries a record (the delivery latency of its oldest), not per message.
+func (h *Hub) count(w Written) {
+	h.m.MessagesDelivered.Add(float64(w.Lines))
+	h.m.FramesWritten.Add(float64(w.Frames))
+	h.m.BytesWritten.Add(float64(w.Bytes))
+	if !w.First.IsZero() {
+		h.m.DeliveryLatency.Observe(time.Since(w.First).Seconds())
+	}
+}
+
+func wireBytes(msgs []*protocol.Message) int {
 	n := 0
 	for _, m := range msgs {
 		n += len(m.Wire)
@@ -146,10 +165,13 @@ func (h *Hub) handoff(r handoff) {
 	c := r.c
 	c.flushing = false
 	c.inflightMsgs, c.inflightBytes = 0, 0
+	owed := c.owed
+	c.owed = Written{}
 	if r.failed {
 		h.drop(c)
 		return
 	}
+	h.count(owed)
 	if !c.gone && len(c.pending) > 0 && !c.dirty {
 		c.dirty = true
 		h.dirty = append(h.dirty, c)

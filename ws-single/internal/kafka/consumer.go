@@ -11,16 +11,24 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
-	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
-// Start policies (WS_KAFKA_START_OFFSET).
+// Reasons a Kafka record is not delivered (label "reason" of
+// ws_kafka_records_skipped_total). SkipTooLarge is also the "reason" of the
+// skipped line its subscribers get.
 const (
-	StartNewest = "newest"
-	StartOldest = "oldest"
+	SkipTooLarge       = "too_large"
+	SkipInvalidChannel = "invalid_channel"
 )
+
+// SkipReasons are every skip reason; New pre-initialises them per topic.
+// Read-only.
+var SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
 
 // Config is what the consumer needs from the server config.
 type Config struct {
@@ -28,7 +36,7 @@ type Config struct {
 	Brokers []string
 	// Topics are consumed whole: every partition.
 	Topics []string
-	// StartOffset is StartNewest or StartOldest: where a partition starts, and
+	// StartOffset is config.StartNewest or config.StartOldest: where a partition starts, and
 	// where it resumes when its offset is out of range.
 	StartOffset string
 	// ClientID is the Kafka client id.
@@ -46,7 +54,7 @@ type Config struct {
 
 // Publisher receives encoded records; *hub.Hub is one.
 type Publisher interface {
-	Publish(ctx context.Context, m *hub.Message) error
+	Publish(ctx context.Context, m *protocol.Message) error
 }
 
 // errPartitionEnded reports a partition consumer that stopped on its own.
@@ -73,13 +81,13 @@ type Consumer struct {
 	next   map[partitionKey]*atomic.Int64
 }
 
-// New returns a consumer publishing to pub. log should be sampled: errors
-// during an outage repeat.
+// New returns a consumer publishing to pub. Its log is sampled (the first 5
+// entries per message per second, then 1 in 100): errors during an outage repeat.
 func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
 	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
 		return nil, errors.New("kafka: brokers and topics are required")
 	}
-	if cfg.StartOffset != StartNewest && cfg.StartOffset != StartOldest {
+	if cfg.StartOffset != config.StartNewest && cfg.StartOffset != config.StartOldest {
 		return nil, fmt.Errorf("kafka: start offset %q: want newest or oldest", cfg.StartOffset)
 	}
 	if cfg.LagInterval <= 0 {
@@ -89,7 +97,7 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 		cfg:     cfg,
 		pub:     pub,
 		m:       m,
-		log:     log,
+		log:     sampled(log),
 		records: make(map[string]topicCounters, len(cfg.Topics)),
 		next:    make(map[partitionKey]*atomic.Int64),
 	}
@@ -97,8 +105,8 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 	for _, t := range cfg.Topics {
 		c.records[t] = topicCounters{
 			consumed:       m.KafkaRecords.WithLabelValues(t),
-			tooLarge:       m.KafkaSkipped.WithLabelValues(t, metrics.SkipTooLarge),
-			invalidChannel: m.KafkaSkipped.WithLabelValues(t, metrics.SkipInvalidChannel),
+			tooLarge:       m.KafkaSkipped.WithLabelValues(t, SkipTooLarge),
+			invalidChannel: m.KafkaSkipped.WithLabelValues(t, SkipInvalidChannel),
 		}
 	}
 	return c, nil
@@ -168,7 +176,7 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 }
 
 func (c *Consumer) policy() int64 {
-	if c.cfg.StartOffset == StartOldest {
+	if c.cfg.StartOffset == config.StartOldest {
 		return sarama.OffsetOldest
 	}
 	return sarama.OffsetNewest
@@ -352,4 +360,11 @@ func (c *Consumer) pollLag(client sarama.Client, parts []partitionKey) error {
 		c.m.KafkaLag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
 	}
 	return nil
+}
+
+// sampled keeps the first 5 entries per message per second, then 1 in 100.
+func sampled(log *zap.Logger) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, 5, 100)
+	}))
 }

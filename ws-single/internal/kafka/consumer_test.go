@@ -17,9 +17,11 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -30,9 +32,9 @@ func TestMain(m *testing.M) {
 }
 
 // chanPublisher hands published messages to the test.
-type chanPublisher chan *hub.Message
+type chanPublisher chan *protocol.Message
 
-func (p chanPublisher) Publish(ctx context.Context, m *hub.Message) error {
+func (p chanPublisher) Publish(ctx context.Context, m *protocol.Message) error {
 	select {
 	case p <- m:
 		return nil
@@ -51,9 +53,9 @@ func port(t *testing.T, c *kfake.Cluster) int {
 	return n
 }
 
-func receive(t *testing.T, pub chanPublisher, n int) []*hub.Message {
+func receive(t *testing.T, pub chanPublisher, n int) []*protocol.Message {
 	t.Helper()
-	var got []*hub.Message
+	var got []*protocol.Message
 	timeout := time.After(20 * time.Second)
 	for len(got) < n {
 		select {
@@ -76,7 +78,7 @@ type running struct {
 
 func startConsumer(t *testing.T, brokers []string, start string, opts ...func(*Config)) *running {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
 	pub := make(chanPublisher, 100)
 	cfg := Config{
 		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
@@ -111,8 +113,8 @@ func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
 
-	r := startConsumer(t, brokers, StartNewest)
-	kafkatest.WaitFor(t, "attached", r.c.Attached)
+	r := startConsumer(t, brokers, config.StartNewest)
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
 	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 1 {
 		t.Fatalf("ws_kafka_attached = %v, want 1", got)
 	}
@@ -152,14 +154,14 @@ func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 	if w := byChannel["trades:BTC-USD"]; len(w) != 2 || !strings.Contains(w[1], `"offset":2,`) {
 		t.Errorf("trades:BTC-USD = %q, want offsets 1 then 2", w)
 	}
-	kafkatest.WaitFor(t, "records counted", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3 &&
 			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("tickers")) == 2
-	})
-	kafkatest.WaitFor(t, "lag series", func() bool {
+	}, "records counted")
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(r.m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
 			testutil.CollectAndCount(r.m.KafkaLag) == 4
-	})
+	}, "lag series")
 }
 
 func TestOldestStartsAtTheBeginning(t *testing.T) {
@@ -167,7 +169,7 @@ func TestOldestStartsAtTheBeginning(t *testing.T) {
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
 	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "A", `1`), kafkatest.Record("trades", 0, "A", `2`))
-	r := startConsumer(t, brokers, StartOldest)
+	r := startConsumer(t, brokers, config.StartOldest)
 	got := receive(t, r.pub, 2)
 	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[1].Wire), `"offset":1,`) {
 		t.Fatalf("got %s / %s, want offsets 0 and 1", got[0].Wire, got[1].Wire)
@@ -178,15 +180,15 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 	cluster := kafkatest.NewCluster(t, 0)
 	p := port(t, cluster)
 	brokers := cluster.ListenAddrs()
-	r := startConsumer(t, brokers, StartNewest)
-	kafkatest.WaitFor(t, "attached", r.c.Attached)
+	r := startConsumer(t, brokers, config.StartNewest)
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
 	for i := range 3 {
 		kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", fmt.Sprint(i)))
 	}
 	receive(t, r.pub, 3)
 
 	cluster.Close()
-	kafkatest.WaitFor(t, "detached during the outage", func() bool { return !r.c.Attached() })
+	await.True(t, 20*time.Second, func() bool { return !r.c.Attached() }, "detached during the outage")
 	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 0 {
 		t.Fatalf("ws_kafka_attached = %v during the outage", got)
 	}
@@ -195,7 +197,7 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 	// where the consumer stopped, so the resume offset is out of range.
 	cluster = kafkatest.NewCluster(t, p)
 	defer cluster.Close()
-	kafkatest.WaitFor(t, "attached again", r.c.Attached)
+	await.True(t, 20*time.Second, r.c.Attached, "attached again")
 	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", `"after"`))
 	got := receive(t, r.pub, 1)
 	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[0].Wire), `"data":"after"`) {
@@ -223,9 +225,9 @@ func TestChannelHeaderRule(t *testing.T) {
 	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	r := startConsumer(t, brokers, StartNewest)
-	kafkatest.WaitFor(t, "attached", r.c.Attached)
-	if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("tickers", metrics.SkipInvalidChannel)); got != 0 {
+	r := startConsumer(t, brokers, config.StartNewest)
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
+	if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("tickers", SkipInvalidChannel)); got != 0 {
 		t.Fatalf("skipped{tickers,invalid_channel} = %v before any record", got)
 	}
 
@@ -260,14 +262,14 @@ func TestChannelHeaderRule(t *testing.T) {
 				}
 				receive(t, r.pub, 1) // the marker
 			}
-			if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", metrics.SkipInvalidChannel)); got != float64(skipped) {
+			if got := testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", SkipInvalidChannel)); got != float64(skipped) {
 				t.Fatalf("skipped{trades,invalid_channel} = %v, want %d", got, skipped)
 			}
 		})
 	}
-	kafkatest.WaitFor(t, "every record counted as consumed", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == float64(2*len(tests))
-	})
+	}, "every record counted as consumed")
 }
 
 // TestTooLargeRecordIsSkipped: a value longer than MaxRecordBytes is replaced, on
@@ -276,8 +278,8 @@ func TestTooLargeRecordIsSkipped(t *testing.T) {
 	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	r := startConsumer(t, brokers, StartNewest, func(c *Config) { c.MaxRecordBytes = 1000 })
-	kafkatest.WaitFor(t, "attached", r.c.Attached)
+	r := startConsumer(t, brokers, config.StartNewest, func(c *Config) { c.MaxRecordBytes = 1000 })
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
 	big := header("trades", "BTC-USD", strings.Repeat("x", 2000))
 	big.Timestamp = time.UnixMilli(1700000000123)
 	kafkatest.Produce(t, brokers,
@@ -293,10 +295,10 @@ func TestTooLargeRecordIsSkipped(t *testing.T) {
 	if string(got[1].Wire) != want || got[1].Channel != "trades:BTC-USD" || got[1].Topic != "trades" {
 		t.Fatalf("skipped line = %s on %q, want %s", got[1].Wire, got[1].Channel, want)
 	}
-	kafkatest.WaitFor(t, "counters", func() bool {
-		return testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", metrics.SkipTooLarge)) == 1 &&
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(r.m.KafkaSkipped.WithLabelValues("trades", SkipTooLarge)) == 1 &&
 			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3
-	})
+	}, "counters")
 }
 
 // fakePartition is a partition consumer holding the given records; it ends
@@ -323,14 +325,14 @@ func (p *fakePartition) AsyncClose()                              { close(p.errs
 // failPublisher fails every Publish, as when the session ends during one.
 type failPublisher struct{}
 
-func (failPublisher) Publish(context.Context, *hub.Message) error { return context.Canceled }
+func (failPublisher) Publish(context.Context, *protocol.Message) error { return context.Canceled }
 
 // TestSkipsCountOncePerRecord: a record is counted (consumed and skipped) once
 // the resume offset is past it; one whose Publish fails when its session ends
 // is consumed again by the next session and still counts once.
 func TestSkipsCountOncePerRecord(t *testing.T) {
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: StartNewest, MaxRecordBytes: 10}
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest, MaxRecordBytes: 10}
 	c, err := New(cfg, failPublisher{}, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -350,10 +352,10 @@ func TestSkipsCountOncePerRecord(t *testing.T) {
 	}
 	check := func(when string, invalidCh, tooLarge, consumed float64, next int64) {
 		t.Helper()
-		if got := count(metrics.SkipInvalidChannel); got != invalidCh {
+		if got := count(SkipInvalidChannel); got != invalidCh {
 			t.Errorf("%s: skipped{invalid_channel} = %v, want %v", when, got, invalidCh)
 		}
-		if got := count(metrics.SkipTooLarge); got != tooLarge {
+		if got := count(SkipTooLarge); got != tooLarge {
 			t.Errorf("%s: skipped{too_large} = %v, want %v", when, got, tooLarge)
 		}
 		if got := testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")); got != consumed {

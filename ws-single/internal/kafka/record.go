@@ -5,8 +5,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
@@ -17,7 +15,7 @@ type topicCounters struct {
 	invalidChannel prometheus.Counter // ws_kafka_records_skipped_total{topic,reason="invalid_channel"}
 }
 
-// encode builds the record's hub message, its channel and wire bytes, once: the
+// encode builds the record's message, its channel and wire bytes, once: the
 // "message" line, or the "skipped" line when the value is longer than
 // MaxRecordBytes. It returns a nil message for a record that goes to nobody: its
 // "channel" headers break the rule of protocol.RecordChannel.
@@ -27,7 +25,7 @@ type topicCounters struct {
 // done with (published, or going to nobody) and the resume offset is past it.
 // A record whose Publish fails (the session ends) is consumed again by the
 // next session and must not count twice.
-func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (*hub.Message, prometheus.Counter) {
+func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (*protocol.Message, prometheus.Counter) {
 	var header []byte
 	headers := 0
 	for _, h := range msg.Headers {
@@ -54,9 +52,9 @@ func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (
 		Timestamp: msg.Timestamp,
 		Value:     msg.Value,
 	}
-	m := &hub.Message{Channel: channel, Topic: msg.Topic, Time: msg.Timestamp}
+	m := &protocol.Message{Channel: channel, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Time: msg.Timestamp}
 	if c.cfg.MaxRecordBytes > 0 && len(msg.Value) > c.cfg.MaxRecordBytes {
-		m.Wire = protocol.EncodeSkipped(rec, metrics.SkipTooLarge, len(msg.Value))
+		m.Wire = protocol.EncodeSkipped(rec, SkipTooLarge, len(msg.Value))
 		return m, counters.tooLarge
 	}
 	m.Wire = protocol.EncodeMessage(rec)

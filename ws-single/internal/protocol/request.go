@@ -22,6 +22,10 @@ const (
 	CodeTooManySubscriptions = "too_many_subscriptions"
 )
 
+// ErrorCodes are every error code, the label values of ws_protocol_errors_total
+// (metrics.Labels.Errors). Read-only.
+var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+
 // MaxIDLen is the longest request id in bytes.
 const MaxIDLen = 64
 

@@ -15,16 +15,16 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
-	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
 
 // waitDisconnect waits until ws_disconnects_total{reason} reaches 1.
 func (f *fixture) waitDisconnect(t *testing.T, reason string) {
 	t.Helper()
-	kafkatest.WaitFor(t, "disconnect "+reason, func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(reason)) == 1
-	})
+	}, "disconnect "+reason)
 }
 
 // TestRateLimitCountsPingsAndOwesReplies: WebSocket pings count against the
@@ -59,7 +59,7 @@ func TestRateLimitCountsPingsAndOwesReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := start(t, func(c *config.Config, _ *Options) {
+			f := start(t, func(c *config.Config, _ *setup) {
 				c.RateLimit = 0.01 // no refill during the test
 				c.RateBurst = 40
 			})
@@ -149,7 +149,7 @@ func TestOversizedFrameGets1009WhileSending(t *testing.T) {
 // no payload behind it ends the connection within the write timeout (1008
 // read_timeout), not at the ping timeout.
 func TestDeclaredLengthMustArrive(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) {
+	f := start(t, func(c *config.Config, _ *setup) {
 		c.WriteTimeout = 300 * time.Millisecond
 		c.PingInterval = time.Hour
 	})
@@ -173,7 +173,7 @@ func TestDeclaredLengthMustArrive(t *testing.T) {
 // coder/websocket's own 5 s bound on a control frame; that is a read timeout
 // (reason read_timeout), not a protocol error.
 func TestStalledControlFrameIsReadTimeout(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) {
+	f := start(t, func(c *config.Config, _ *setup) {
 		c.WriteTimeout = 30 * time.Second // not ours: the library's bound ends it
 		c.PingInterval = time.Hour
 	})
@@ -190,27 +190,30 @@ func TestReadErrReason(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want string
+		want Reason
 	}{
-		{"payload past its deadline", fmt.Errorf("%w: %w", errReadTimeout, os.ErrDeadlineExceeded), "read_timeout"},
-		{"control frame past the library's bound", fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), "read_timeout"},
+		{"payload past its deadline", fmt.Errorf("%w: %w", errReadTimeout, os.ErrDeadlineExceeded), ReasonReadTimeout},
+		{"control frame past the library's bound", fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), ReasonReadTimeout},
 		{"socket deadline", fmt.Errorf("failed to read frame payload: %w",
-			&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), "read_timeout"},
-		{"peer gone", fmt.Errorf("failed to get reader: %w", io.EOF), "client"},
-		{"socket closed", net.ErrClosed, "client"},
-		{"bad frame", errors.New("received fragmented control frame"), "protocol"},
+			&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), ReasonReadTimeout},
+		{"peer gone", fmt.Errorf("failed to get reader: %w", io.EOF), ReasonClient},
+		{"socket closed", net.ErrClosed, ReasonClient},
+		{"bad frame", errors.New("received fragmented control frame"), ReasonProtocol},
 	}
 	for _, tt := range tests {
-		if got := readErrReason(tt.err); got != tt.want {
-			t.Errorf("%s: readErrReason(%v) = %q, want %q", tt.name, tt.err, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := readErrReason(tt.err); got != tt.want {
+				t.Errorf("readErrReason(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }
 
 // TestSlowFrameWithinTheTimeoutIsRead: the payload deadline does not cut a
 // frame that arrives in pieces within it, nor an idle connection.
 func TestSlowFrameWithinTheTimeoutIsRead(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.WriteTimeout = time.Second })
+	f := start(t, func(c *config.Config, _ *setup) { c.WriteTimeout = time.Second })
 	c := f.rawDial(0)
 	whole := frame(opText, []byte(`{"op":"ping","id":"slow"}`), true)
 	c.write(whole[:8])

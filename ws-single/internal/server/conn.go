@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 )
 
 // conn is one WebSocket connection. Its reader goroutine is started by the HTTP
@@ -28,10 +26,10 @@ type conn struct {
 	client  *hub.Client
 	limiter *rate.Limiter // client messages, WebSocket pings included; made before Accept
 
-	// reason is why the connection ends, the first one set wins; it is the
-	// ws_disconnects_total label. Once it is set the connection is ending: the
-	// reader discards what it reads and pings get no pong.
-	reason atomic.Pointer[string]
+	// reason is why the connection ends (a Reason; ReasonNone while open), the
+	// first one set wins. Once it is set the connection is ending: the reader
+	// discards what it reads and pings get no pong.
+	reason atomic.Uint32
 
 	// mu guards finished, lingering and the goroutines counted in bg: close
 	// handshakes, the rate-limit close, ping and write-timeout callbacks. After
@@ -43,7 +41,6 @@ type conn struct {
 
 	pingTimer  *time.Timer
 	writeTimer *time.Timer // used by the flusher goroutine only
-	owed       written     // the write being flushed; hub loop, then flusher (hub.Conn)
 }
 
 // newConn returns a connection before its upgrade: the ping callback and the
@@ -61,12 +58,15 @@ func (c *conn) attach(ws *websocket.Conn, cork *corkWriter) {
 
 // setReason records why the connection ends; it reports false when a reason
 // was already set.
-func (c *conn) setReason(reason string) bool {
-	return c.reason.CompareAndSwap(nil, &reason)
+func (c *conn) setReason(r Reason) bool {
+	return c.reason.CompareAndSwap(uint32(ReasonNone), uint32(r))
 }
 
+// why is the reason set, ReasonNone while none is.
+func (c *conn) why() Reason { return Reason(c.reason.Load()) }
+
 // ending reports whether a reason is set: the connection is being closed.
-func (c *conn) ending() bool { return c.reason.Load() != nil }
+func (c *conn) ending() bool { return c.why() != ReasonNone }
 
 // goBackground counts a background goroutine in bg unless the connection is
 // finished; callers run the work only when it returns true, then call bg.Done.
@@ -83,7 +83,7 @@ func (c *conn) goBackground() bool {
 // closeWith ends the connection with reason's close frame (reason.go) in the
 // background, as the hub and the drain must not wait for a peer; the reader
 // sees the end.
-func (c *conn) closeWith(reason string) {
+func (c *conn) closeWith(reason Reason) {
 	if !c.setReason(reason) || !c.goBackground() {
 		return
 	}
@@ -93,13 +93,13 @@ func (c *conn) closeWith(reason string) {
 	}()
 }
 
-// sendClose writes reason's close frame with coder/websocket's Close, which
+// sendClose writes reason's close frame (reason.go) with coder/websocket's Close, which
 // then reads and discards the client's frames until the client's close frame
 // (the linger): a client still sending receives the code, not a reset from a
 // socket closed on its unread data. Never CloseNow right after a frame. The
 // linger is bounded by lingerTimeout.
-func (c *conn) sendClose(reason string) {
-	code, text, ok := closeFrame(reason)
+func (c *conn) sendClose(reason Reason) {
+	code, text, ok := reason.closeFrame()
 	if !ok {
 		c.dropSocket()
 		return
@@ -122,44 +122,38 @@ func (c *conn) linger() {
 // forceClose drops the socket (the drain deadline passed). It closes the
 // socket itself: coder/websocket's CloseNow only waits while a close
 // handshake is under way, and that handshake is what we are cutting short.
-// Must not block: it runs in the hub loop.
+// Must not block: the drain calls it under the live set's lock.
 func (c *conn) forceClose() {
-	c.setReason(metrics.DisconnectShutdown)
+	c.setReason(ReasonShutdown)
 	c.dropSocket()
 }
-
-// Overflow implements hub.Conn: the client is past its queue limits and not
-// draining them.
-func (c *conn) Overflow() { c.closeWith(metrics.DisconnectSlow) }
 
 // corkCut is the cork's cut: the cork dropped the socket because more than the
 // client's queue bytes would wait in it (errCorkFull: slow) or its drain
 // outlived the write timeout (write_timeout). It runs under the cork's lock.
 func (c *conn) corkCut(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.setReason(metrics.DisconnectWriteTimeout)
+		c.setReason(ReasonWriteTimeout)
 		return
 	}
-	c.setReason(metrics.DisconnectSlow)
+	c.setReason(ReasonSlow)
 }
 
 // serve runs the connection until it ends and returns the disconnect reason.
-func (c *conn) serve(ctx context.Context) string {
+func (c *conn) serve(ctx context.Context) Reason {
 	if err := c.s.hub.Register(ctx, c.client); err != nil {
-		c.setReason(metrics.DisconnectError)
-		c.sendClose(metrics.DisconnectError)
-		return *c.reason.Load()
+		c.setReason(ReasonError)
+		c.sendClose(ReasonError)
+		return c.why()
 	}
-	if c.s.draining.Load() {
-		// Registered after the drain closed everyone: close this one too.
-		c.closeWith(metrics.DisconnectShutdown)
+	if c.s.track(c) {
+		// Tracked after the drain closed everyone: close this one too.
+		c.closeWith(ReasonShutdown)
 	}
-	c.mu.Lock() // the callback reads pingTimer under mu
-	c.pingTimer = time.AfterFunc(c.s.cfg.PingInterval, c.ping)
-	c.mu.Unlock()
+	defer c.s.untrack(c)
+	c.startPings()
 
-	readReason := c.read(ctx)
-	c.setReason(readReason)
+	c.setReason(c.read(ctx))
 
 	c.mu.Lock()
 	c.finished = true
@@ -172,41 +166,7 @@ func (c *conn) serve(ctx context.Context) string {
 	c.client.Wait()
 	c.bg.Wait()
 	c.cork.wait() // the socket is closed: a drain of left-over control frames ends
-	return *c.reason.Load()
-}
-
-// ping runs when the ping timer fires: ping, wait for the pong within the
-// write timeout, re-arm.
-func (c *conn) ping() {
-	if !c.goBackground() {
-		return
-	}
-	defer c.bg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-	err := c.ws.Ping(ctx)
-	cancel()
-	if err != nil {
-		if !errors.Is(err, net.ErrClosed) && c.setReason(metrics.DisconnectPingTimeout) {
-			c.dropSocket()
-		}
-		return
-	}
-	c.mu.Lock()
-	if !c.finished {
-		c.pingTimer.Reset(c.s.cfg.PingInterval)
-	}
-	c.mu.Unlock()
-}
-
-// writeStalled runs when a socket write outlives the write timeout: the
-// connection is dropped, which makes the stalled write return.
-func (c *conn) writeStalled() {
-	if !c.goBackground() {
-		return
-	}
-	defer c.bg.Done()
-	c.setReason(metrics.DisconnectWriteTimeout)
-	c.dropSocket()
+	return c.why()
 }
 
 // dropSocket closes the socket under coder/websocket: every blocked read and

@@ -19,9 +19,13 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +46,7 @@ type fixture struct {
 	done    chan error
 }
 
-// allow is an Admitter with a fixed answer.
+// allow is an Admission with a fixed answer.
 type allow struct {
 	ok    bool
 	retry time.Duration
@@ -50,7 +54,13 @@ type allow struct {
 
 func (a allow) Allow() (bool, time.Duration) { return a.ok, a.retry }
 
-type option func(*config.Config, *Options)
+// setup is what an option may change besides the config.
+type setup struct {
+	maxConns  int
+	admission Admission
+}
+
+type option func(*config.Config, *setup)
 
 func start(t *testing.T, opts ...option) *fixture {
 	t.Helper()
@@ -63,9 +73,9 @@ func startOn(t *testing.T, wrap func(net.Listener) net.Listener, opts ...option)
 	return startWith(t, wrap, nil, opts...)
 }
 
-// startWith is startOn with setup (nil: none) run on the server between New
+// startWith is startOn with prepare (nil: none) run on the server between New
 // and Serve, for what New's validation would refuse.
-func startWith(t *testing.T, wrap func(net.Listener) net.Listener, setup func(*Server), opts ...option) *fixture {
+func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(*Server), opts ...option) *fixture {
 	t.Helper()
 	cluster := kafkatest.NewCluster(t, 0)
 	brokers := cluster.ListenAddrs()
@@ -75,19 +85,22 @@ func startWith(t *testing.T, wrap func(net.Listener) net.Listener, setup func(*S
 	cfg.KafkaRetryBackoff = 50 * time.Millisecond
 	cfg.KafkaRetryBackoffMax = 200 * time.Millisecond
 	cfg.ShutdownTimeout = 10 * time.Second
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: "ws-single"})
-	o := Options{MaxConnections: 100, Metrics: m, Gatherer: reg, Log: zap.NewNop()}
+	o := setup{maxConns: 100}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}
-	o.Config = cfg
-	srv, err := New(o)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Variant: "ws-single"}, metrics.Labels{
+		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
+	})
+	d := newDeps(t, cfg, m, reg)
+	d.Admission = o.admission
+	srv, err := New(cfg, o.maxConns, d)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
-	if setup != nil {
-		setup(srv)
+	if prepare != nil {
+		prepare(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,10 +159,10 @@ func (f *fixture) get(path string) (*http.Response, error) {
 
 func (f *fixture) waitStatus(path string, status int) {
 	f.t.Helper()
-	kafkatest.WaitFor(f.t, fmt.Sprintf("GET %s = %d", path, status), func() bool {
+	await.True(f.t, 20*time.Second, func() bool {
 		resp, err := f.get(path)
 		return err == nil && resp.StatusCode == status
-	})
+	}, fmt.Sprintf("GET %s = %d", path, status))
 }
 
 // client is a real coder/websocket client.
@@ -256,4 +269,31 @@ func smallReadBuffer() *http.Client {
 		return serr
 	}}
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// newDeps builds the hub and the Kafka consumer as main does.
+func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheus.Registry) Deps {
+	t.Helper()
+	h, err := hub.New(hub.Config{
+		MaxSubscriptions:  cfg.MaxSubscriptions,
+		SendQueueMessages: cfg.SendQueueMessages,
+		SendQueueBytes:    cfg.SendQueueBytes,
+		WriteTimeout:      cfg.WriteTimeout,
+	}, m, zap.NewNop())
+	if err != nil {
+		t.Fatalf("hub.New() = %v", err)
+	}
+	k, err := kafka.New(kafka.Config{
+		Brokers:         cfg.KafkaBrokers,
+		Topics:          cfg.KafkaTopics,
+		StartOffset:     cfg.KafkaStartOffset,
+		ClientID:        cfg.KafkaClientID,
+		RetryBackoff:    cfg.KafkaRetryBackoff,
+		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
+	}, h, m, zap.NewNop())
+	if err != nil {
+		t.Fatalf("kafka.New() = %v", err)
+	}
+	return Deps{Hub: h, Kafka: k, Gatherer: reg, Metrics: m, Log: zap.NewNop()}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
-	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
 
 // tcp opens a plain TCP connection to the server, closed with the test.
@@ -60,7 +60,7 @@ func get(t *testing.T, nc net.Conn, br *bufio.Reader, path, extra string) int {
 // TestIdleKeepAliveIsClosed: a keep-alive connection left idle after a request
 // is closed after WS_HTTP_IDLE_TIMEOUT.
 func TestIdleKeepAliveIsClosed(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.HTTPIdleTimeout = 300 * time.Millisecond })
+	f := start(t, func(c *config.Config, _ *setup) { c.HTTPIdleTimeout = 300 * time.Millisecond })
 	nc := f.tcp(t)
 	if status := get(t, nc, bufio.NewReader(nc), "/healthz", ""); status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d", status)
@@ -75,18 +75,18 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 // counted; upgraded connections do not count.
 func TestConnectionsPerIPAreCapped(t *testing.T) {
 	const maxPerIP = 3
-	f := start(t, func(c *config.Config, _ *Options) { c.HTTPMaxConnsPerIP = maxPerIP })
+	f := start(t, func(c *config.Config, _ *setup) { c.HTTPMaxConnsPerIP = maxPerIP })
 	counted := func() int {
 		f.srv.perIP.mu.Lock()
 		defer f.srv.perIP.mu.Unlock()
 		return f.srv.perIP.perIP["127.0.0.1"]
 	}
-	kafkatest.WaitFor(t, "start's requests closed", func() bool { return counted() == 0 })
+	await.True(t, 20*time.Second, func() bool { return counted() == 0 }, "start's requests closed")
 	var idle []net.Conn
 	for range maxPerIP {
 		idle = append(idle, f.tcp(t)) // sends nothing: a handshake that never comes
 	}
-	kafkatest.WaitFor(t, "the idle connections accepted", func() bool { return counted() == maxPerIP })
+	await.True(t, 20*time.Second, func() bool { return counted() == maxPerIP }, "the idle connections accepted")
 	over := f.tcp(t)
 	if !closedWithin(over, 2*time.Second) {
 		t.Fatal("a connection past the per-IP cap was not closed at accept")
@@ -97,7 +97,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	for _, nc := range idle {
 		_ = nc.Close()
 	}
-	kafkatest.WaitFor(t, "a slot free again", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		nc, err := net.DialTimeout("tcp", f.addr, time.Second)
 		if err != nil {
 			return false
@@ -109,7 +109,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
 		return err == nil && resp.StatusCode == http.StatusOK
-	})
+	}, "a slot free again")
 	// WebSocket connections are released at the upgrade: more than the cap is fine.
 	for range 2 * maxPerIP {
 		c := f.connect()
@@ -120,7 +120,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 
 // TestHeaderLimit: a header block larger than WS_MAX_HEADER_BYTES is answered 431.
 func TestHeaderLimit(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.MaxHeaderBytes = 1024 })
+	f := start(t, func(c *config.Config, _ *setup) { c.MaxHeaderBytes = 1024 })
 	small := f.tcp(t)
 	if status := get(t, small, bufio.NewReader(small), "/healthz", "X-Token: "+strings.Repeat("t", 512)+"\r\n"); status != http.StatusOK {
 		t.Fatalf("GET with 512 bytes of headers = %d, want 200", status)
@@ -144,9 +144,9 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 	}{
 		{name: "plain GET", request: "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", status: http.StatusUpgradeRequired},
 		{name: "plain POST", request: "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", status: http.StatusUpgradeRequired},
-		{name: "cross origin", opt: func(c *config.Config, _ *Options) { c.AllowedOrigins = []string{"example.com"} },
+		{name: "cross origin", opt: func(c *config.Config, _ *setup) { c.AllowedOrigins = []string{"example.com"} },
 			request: upgradeRequest("Origin: http://evil.test\r\n"), status: http.StatusForbidden},
-		{name: "cpu", opt: func(_ *config.Config, o *Options) { o.Admission = allow{ok: false, retry: time.Second} },
+		{name: "cpu", opt: func(_ *config.Config, o *setup) { o.admission = allow{ok: false, retry: time.Second} },
 			request: upgradeRequest(""), status: http.StatusServiceUnavailable},
 	}
 	for _, tt := range tests {
@@ -184,7 +184,7 @@ func upgradeRequest(extra string) string {
 // TestOverCapacityReleasedAtOnce: a client over WS_MAX_CONNECTIONS that never
 // answers the 1013 close frame still has its socket closed right after it.
 func TestOverCapacityReleasedAtOnce(t *testing.T) {
-	f := start(t, func(_ *config.Config, o *Options) { o.MaxConnections = 1 })
+	f := start(t, func(_ *config.Config, o *setup) { o.maxConns = 1 })
 	first := f.connect()
 	began := time.Now()
 	second := f.rawDial(0)
@@ -212,7 +212,7 @@ func TestOverCapacityReleasedAtOnce(t *testing.T) {
 // first ping's pong fails after the close frame and ends Close's wait.
 func TestOverCapacityIgnoresPings(t *testing.T) {
 	f := startWith(t, nil, func(s *Server) { s.cfg.RateLimit, s.cfg.RateBurst = 1, 0 },
-		func(_ *config.Config, o *Options) { o.MaxConnections = 1 })
+		func(_ *config.Config, o *setup) { o.maxConns = 1 })
 	f.connect() // holds the one slot; it sends nothing (its bucket is dry too)
 	nc, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
 	if err != nil {

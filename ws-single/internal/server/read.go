@@ -13,7 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
@@ -23,7 +22,7 @@ var errReadTimeout = errors.New("server: frame payload timed out")
 
 // read is the reader loop: requests go to the hub, abuse closes the
 // connection. It returns the reason the connection ended as seen from here.
-func (c *conn) read(ctx context.Context) string {
+func (c *conn) read(ctx context.Context) Reason {
 	for {
 		typ, data, err := c.readMessage()
 		if err != nil {
@@ -33,7 +32,7 @@ func (c *conn) read(ctx context.Context) string {
 			continue // a close is under way: read and discard until it ends
 		}
 		if typ == websocket.MessageBinary {
-			return c.closeFromReader(metrics.DisconnectBinary)
+			return c.closeFromReader(ReasonBinary)
 		}
 		if !c.limiter.Allow() {
 			c.rateLimited()
@@ -43,7 +42,7 @@ func (c *conn) read(ctx context.Context) string {
 		// check. The reason text of a close frame from the client is parsed
 		// inside coder/websocket and not checked either: we never use it.
 		if !utf8.Valid(data) {
-			return c.closeFromReader(metrics.DisconnectInvalidUTF8)
+			return c.closeFromReader(ReasonInvalidUTF8)
 		}
 		req, err := protocol.Parse(data)
 		if err != nil {
@@ -54,7 +53,7 @@ func (c *conn) read(ctx context.Context) string {
 			err = c.s.hub.Handle(ctx, c.client, req)
 		}
 		if err != nil {
-			return c.closeFromReader(metrics.DisconnectError)
+			return c.closeFromReader(ReasonError)
 		}
 	}
 }
@@ -90,12 +89,12 @@ func (c *conn) payloadDeadline(t time.Time) {
 
 // readFailed ends the connection after a failed read and returns the reason.
 // When a reason is already set, whoever set it closes.
-func (c *conn) readFailed(err error) string {
-	if r := c.reason.Load(); r != nil {
-		return *r
+func (c *conn) readFailed(err error) Reason {
+	if r := c.why(); r != ReasonNone {
+		return r
 	}
 	reason := readErrReason(err)
-	if reason == metrics.DisconnectClient {
+	if reason == ReasonClient {
 		return reason
 	}
 	return c.closeFromReader(reason)
@@ -103,11 +102,11 @@ func (c *conn) readFailed(err error) string {
 
 // closeFromReader ends the connection from the reader goroutine with reason's
 // close frame, lingering (sendClose); it returns the reason in effect.
-func (c *conn) closeFromReader(reason string) string {
+func (c *conn) closeFromReader(reason Reason) Reason {
 	if c.setReason(reason) {
 		c.sendClose(reason)
 	}
-	return *c.reason.Load()
+	return c.why()
 }
 
 // readErrReason classifies a read error: the peer's close frame or a socket
@@ -120,7 +119,7 @@ func (c *conn) closeFromReader(reason string) string {
 // else coder/websocket refused is a protocol error (bad opcode, unmasked frame,
 // bad continuation, oversized or fragmented control frame, rsv bits, an
 // invalid close payload), for most of which it wrote 1002 itself.
-func readErrReason(err error) string {
+func readErrReason(err error) Reason {
 	var (
 		errno syscall.Errno
 		opErr *net.OpError
@@ -128,15 +127,15 @@ func readErrReason(err error) string {
 	switch {
 	case errors.Is(err, errReadTimeout),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return metrics.DisconnectReadTimeout
+		return ReasonReadTimeout
 	case errors.Is(err, websocket.ErrMessageTooBig):
-		return metrics.DisconnectReadLimit
+		return ReasonReadLimit
 	case websocket.CloseStatus(err) != -1,
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.As(err, &errno), errors.As(err, &opErr):
-		return metrics.DisconnectClient
+		return ReasonClient
 	default:
-		return metrics.DisconnectProtocol
+		return ReasonProtocol
 	}
 }
 
@@ -162,7 +161,7 @@ func (c *conn) pingReceived(context.Context, []byte) bool {
 // bounded by the write timeout), then 1008 "rate_limit" goes out, lingering.
 // Pongs already sent were written before this, in order.
 func (c *conn) rateLimited() {
-	if !c.setReason(metrics.DisconnectRateLimit) || !c.goBackground() {
+	if !c.setReason(ReasonRateLimit) || !c.goBackground() {
 		return
 	}
 	go func() {
@@ -170,6 +169,6 @@ func (c *conn) rateLimited() {
 		ctx, cancel := context.WithTimeout(c.s.base, c.s.cfg.WriteTimeout)
 		_ = c.s.hub.Sync(ctx, c.client) // on timeout the close goes anyway
 		cancel()
-		c.sendClose(metrics.DisconnectRateLimit)
+		c.sendClose(ReasonRateLimit)
 	}()
 }

@@ -12,49 +12,54 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
-	"github.com/adred-codev/ws_poc/ws-single/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 )
 
-// Admitter decides whether a new upgrade may proceed (CPU admission);
-// *limits.Admission is one.
-type Admitter interface {
+// Runner is a component that works until its context ends.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Kafka is the consumer as the server sees it (*kafka.Consumer).
+type Kafka interface {
+	Runner
+	// Attached reports whether every partition is being consumed (/readyz).
+	Attached() bool
+}
+
+// Admission decides whether a new upgrade may proceed under CPU pressure
+// (*limits.Admission).
+type Admission interface {
 	Allow() (ok bool, retryAfter time.Duration)
 }
 
-// Options are the server's dependencies.
-type Options struct {
-	// Config is the validated configuration.
-	Config config.Config
-	// MaxConnections is the resolved connection limit (limits.MaxConnections).
-	MaxConnections int
-	// Metrics are registered on Gatherer's registry, which /metrics serves.
-	Metrics  *metrics.Metrics
-	Gatherer prometheus.Gatherer
-	// Admission refuses upgrades under CPU pressure; nil admits everyone.
-	Admission Admitter
-	// Log is the server's logger.
-	Log *zap.Logger
+// Deps are the parts the server runs and serves; main builds them.
+type Deps struct {
+	Hub       *hub.Hub
+	Kafka     Kafka
+	Admission Admission // nil admits everyone
+	// Background run alongside the server until shutdown (the admission sampler).
+	Background []Runner
+	Gatherer   prometheus.Gatherer // /metrics
+	Metrics    *metrics.Metrics
+	Log        *zap.Logger // nil: no logs
 }
 
 // Server serves WebSocket clients from Kafka. Create it with New, run it with Run or Serve.
 type Server struct {
 	cfg      config.Config
 	maxConns int64
+	d        Deps
 	m        *metrics.Metrics
-	gatherer prometheus.Gatherer
-	admit    Admitter
-	log      *zap.Logger
-	audit    *zap.Logger // sampled: rejections come in storms
-	connLog  *zap.Logger // sampled: per-connection events
 	hub      *hub.Hub
-	kafka    *kafka.Consumer
+	log      *zap.Logger
+	audit    *zap.Logger              // sampled: rejections come in storms
+	connLog  *zap.Logger              // sampled: per-connection events
 	accept   *websocket.AcceptOptions // shared; each upgrade copies it to add its ping callback
 	perIP    *ipLimit                 // nil: no per-IP cap
 	frames   sync.Pool                // *[]byte batch frame buffers, shared by all writers
@@ -65,14 +70,15 @@ type Server struct {
 	base context.Context
 
 	draining atomic.Bool
-	active   atomic.Int64 // connections holding a slot of MaxConnections
+	active   atomic.Int64 // connections holding a slot of the connection limit
 
 	// handlers counts running /ws handlers; idle is closed once draining and
-	// none is left.
+	// none is left. live is the set of served connections the drain closes.
 	hmu      sync.Mutex
 	handlers int
 	drained  bool
 	idle     chan struct{}
+	live     map[*conn]struct{}
 }
 
 // sampled keeps the first 5 entries per message per second, then 1 in 100.
@@ -82,36 +88,39 @@ func sampled(log *zap.Logger) *zap.Logger {
 	}))
 }
 
-// New builds the server, its hub and its Kafka consumer.
-func New(o Options) (*Server, error) {
-	cfg := o.Config
+// New builds the server; maxConns is the resolved connection limit
+// (limits.MaxConnections).
+func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.MaxConnections <= 0 {
-		return nil, fmt.Errorf("server: max connections %d: must be positive", o.MaxConnections)
+	if maxConns <= 0 {
+		return nil, fmt.Errorf("server: max connections %d: must be positive", maxConns)
 	}
-	log := o.Log
-	if log == nil {
-		log = zap.NewNop()
+	if d.Hub == nil || d.Kafka == nil || d.Gatherer == nil || d.Metrics == nil {
+		return nil, errors.New("server: hub, kafka, gatherer and metrics are required")
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
 	}
 	s := &Server{
 		cfg:      cfg,
-		maxConns: int64(o.MaxConnections),
-		m:        o.Metrics,
-		gatherer: o.Gatherer,
-		admit:    o.Admission,
-		log:      log,
-		audit:    sampled(log.Named("audit")),
-		connLog:  sampled(log.Named("conn")),
+		maxConns: int64(maxConns),
+		d:        d,
+		m:        d.Metrics,
+		hub:      d.Hub,
+		log:      d.Log,
+		audit:    sampled(d.Log.Named("audit")),
+		connLog:  sampled(d.Log.Named("conn")),
 		accept: &websocket.AcceptOptions{
 			OriginPatterns:  cfg.AllowedOrigins,
 			CompressionMode: websocket.CompressionDisabled, // per-conn flate state costs ~tens of KB
 		},
 		idle: make(chan struct{}),
+		live: make(map[*conn]struct{}),
 	}
 	if cfg.HTTPMaxConnsPerIP > 0 {
-		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, o.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectIPLimit), s.audit)
+		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
 	}
 	s.frames.New = func() any {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
@@ -121,50 +130,7 @@ func New(o Options) (*Server, error) {
 		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
 		return &b
 	}
-	s.hub = hub.New(hub.Config{
-		MaxSubscriptions:  cfg.MaxSubscriptions,
-		SendQueueMessages: cfg.SendQueueMessages,
-		SendQueueBytes:    cfg.SendQueueBytes,
-		WriteTimeout:      cfg.WriteTimeout,
-	}, o.Metrics)
-	k, err := kafka.New(kafka.Config{
-		Brokers:         cfg.KafkaBrokers,
-		Topics:          cfg.KafkaTopics,
-		StartOffset:     cfg.KafkaStartOffset,
-		ClientID:        cfg.KafkaClientID,
-		RetryBackoff:    cfg.KafkaRetryBackoff,
-		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
-		MaxRecordBytes:  cfg.MaxRecordBytes,
-	}, s.hub, o.Metrics, sampled(log.Named("kafka")))
-	if err != nil {
-		return nil, err
-	}
-	s.kafka = k
 	return s, nil
-}
-
-// Handler returns the HTTP routes.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", s.handleWS)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
-	mux.Handle("GET /{$}", demoHandler())
-	return mux
-}
-
-func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
-	switch {
-	case s.draining.Load():
-		http.Error(w, "draining", http.StatusServiceUnavailable)
-	case !s.kafka.Attached():
-		http.Error(w, "kafka not attached", http.StatusServiceUnavailable)
-	default:
-		_, _ = w.Write([]byte("ready\n"))
-	}
 }
 
 // Run listens on the configured address and serves until ctx ends; see Serve.
@@ -177,24 +143,32 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then drains: readiness and new upgrades
-// answer 503, every client is closed with 1001 "shutdown" in parallel within
-// the shutdown timeout, then the Kafka consumer and the hub stop. It returns
-// nil after a clean drain.
+// Serve runs the hub, the Kafka consumer and the background runners and serves
+// on ln until ctx ends, then drains: readiness and new upgrades answer 503,
+// every client is closed with 1001 "shutdown" in parallel within the shutdown
+// timeout, then the HTTP server, the Kafka consumer, the background runners and
+// the hub stop, in that order (the hub is still there while clients
+// unregister). It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	// The hub and the consumer outlive ctx: the drain still needs the hub.
+	// They all outlive ctx: the drain still needs the hub.
 	hubCtx, stopHub := context.WithCancel(context.Background())
-	defer stopHub()
-	s.base = hubCtx
-	hubDone := make(chan struct{})
-	go func() { defer close(hubDone); _ = s.hub.Run(hubCtx) }()
-	defer func() { stopHub(); <-hubDone }()
-
 	kafkaCtx, stopKafka := context.WithCancel(context.Background())
-	defer stopKafka()
-	kafkaDone := make(chan struct{})
-	go func() { defer close(kafkaDone); _ = s.kafka.Run(kafkaCtx) }()
-	defer func() { stopKafka(); <-kafkaDone }()
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	s.base = hubCtx
+	var hubWG, kafkaWG, bgWG sync.WaitGroup
+	hubWG.Go(func() { _ = s.hub.Run(hubCtx) })
+	kafkaWG.Go(func() { _ = s.d.Kafka.Run(kafkaCtx) })
+	for _, r := range s.d.Background {
+		bgWG.Go(func() { _ = r.Run(bgCtx) })
+	}
+	defer func() {
+		stopKafka()
+		kafkaWG.Wait()
+		stopBg()
+		bgWG.Wait()
+		stopHub()
+		hubWG.Wait()
+	}()
 
 	srv := s.httpServer()
 	serveErr := make(chan error, 1)
@@ -206,7 +180,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("server: serve: %w", err)
 	}
-	s.drain(hubCtx)
+	s.drain()
 
 	// Upgrades are refused while draining; now close the listener and idle
 	// keep-alive connections.
@@ -221,27 +195,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// httpServer is the HTTP side's hygiene: a request's headers within 10 s and
-// WS_MAX_HEADER_BYTES (net/http answers 431), idle keep-alive connections closed
-// after WS_HTTP_IDLE_TIMEOUT, and at most WS_HTTP_MAX_CONNS_PER_IP connections
-// per source address that are not WebSocket connections (ipLimit).
-func (s *Server) httpServer() *http.Server {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       s.cfg.HTTPIdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
-	}
-	if s.perIP != nil {
-		srv.ConnState = s.perIP.connState
-	}
-	return srv
-}
-
 // drain closes every client with 1001 "shutdown", in parallel, and waits for
 // their handlers up to the shutdown timeout; after that it drops the rest.
-func (s *Server) drain(ctx context.Context) {
+func (s *Server) drain() {
 	s.draining.Store(true)
 	s.hmu.Lock()
 	s.drained = true
@@ -252,7 +208,7 @@ func (s *Server) drain(ctx context.Context) {
 	s.hmu.Unlock()
 	s.log.Info("draining", zap.Int("connections", clients), zap.Duration("timeout", s.cfg.ShutdownTimeout))
 
-	_ = s.hub.Each(ctx, func(c hub.Conn) { c.(*conn).closeWith(metrics.DisconnectShutdown) })
+	s.eachLive(func(c *conn) { c.closeWith(ReasonShutdown) })
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
 	defer t.Stop()
 	select {
@@ -262,7 +218,7 @@ func (s *Server) drain(ctx context.Context) {
 	case <-t.C:
 	}
 	s.log.Warn("shutdown timeout passed; dropping the remaining connections")
-	_ = s.hub.Each(ctx, func(c hub.Conn) { c.(*conn).forceClose() })
+	s.eachLive((*conn).forceClose)
 	// The remaining handlers end as soon as their sockets are closed; the
 	// bound only guards against a handler stuck elsewhere.
 	select {
@@ -270,6 +226,30 @@ func (s *Server) drain(ctx context.Context) {
 	case <-time.After(5 * time.Second):
 		s.log.Error("connections still open after forced close")
 	}
+}
+
+// eachLive calls fn, which must not block, for every served connection.
+func (s *Server) eachLive(fn func(*conn)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	for c := range s.live {
+		fn(c)
+	}
+}
+
+// track adds c to the live set; it reports whether the drain has begun, in
+// which case the drain may have missed c and c must close itself.
+func (s *Server) track(c *conn) (draining bool) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.live[c] = struct{}{}
+	return s.drained
+}
+
+func (s *Server) untrack(c *conn) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	delete(s.live, c)
 }
 
 // enter counts a /ws handler; false while draining.
@@ -291,6 +271,3 @@ func (s *Server) leave() {
 		close(s.idle)
 	}
 }
-
-// Attached reports whether Kafka is attached (every partition consumed).
-func (s *Server) Attached() bool { return s.kafka.Attached() }

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
@@ -71,11 +72,11 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC-USD", `3`), kafkatest.Record("tickers", 0, "X", `4`))
 	c.expect(map[string]any{"op": "message", "channel": "tickers:X", "data": 4})
 
-	kafkatest.WaitFor(t, "metrics", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.Connections) == 2 && testutil.ToFloat64(f.m.Subscriptions) == 3 &&
 			testutil.ToFloat64(f.m.KafkaRecords.WithLabelValues("trades")) == 5 &&
 			testutil.ToFloat64(f.m.MessagesDelivered) >= 12
-	})
+	}, "metrics")
 	resp, err := f.get("/metrics")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics = %v, %v", resp, err)
@@ -83,7 +84,7 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 }
 
 func TestErrorRepliesKeepTheConnection(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.MaxSubscriptions = 2 })
+	f := start(t, func(c *config.Config, _ *setup) { c.MaxSubscriptions = 2 })
 	c := f.connect()
 	tests := []struct {
 		name, in, code string
@@ -126,7 +127,7 @@ func TestErrorRepliesKeepTheConnection(t *testing.T) {
 }
 
 func TestAbuseClosesWithItsCode(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) {
+	f := start(t, func(c *config.Config, _ *setup) {
 		c.ReadLimit = 256
 		c.RateLimit = 1
 		c.RateBurst = 3
@@ -158,16 +159,16 @@ func TestAbuseClosesWithItsCode(t *testing.T) {
 			c.t = t
 			tt.abuse(c)
 			c.expectClose(tt.code, tt.reason)
-			kafkatest.WaitFor(t, "disconnect counted", func() bool {
+			await.True(t, 20*time.Second, func() bool {
 				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
-			})
+			}, "disconnect counted")
 		})
 	}
 }
 
 func TestUpgradeRejections(t *testing.T) {
 	t.Run("origin", func(t *testing.T) {
-		f := start(t, func(c *config.Config, _ *Options) { c.AllowedOrigins = []string{"*.example.com"} })
+		f := start(t, func(c *config.Config, _ *setup) { c.AllowedOrigins = []string{"*.example.com"} })
 		_, resp, err := f.dial(&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.test"}}})
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("cross-origin dial = %v, %v; want 403", resp, err)
@@ -182,7 +183,7 @@ func TestUpgradeRejections(t *testing.T) {
 		}
 	})
 	t.Run("over capacity", func(t *testing.T) {
-		f := start(t, func(_ *config.Config, o *Options) { o.MaxConnections = 1 })
+		f := start(t, func(_ *config.Config, o *setup) { o.maxConns = 1 })
 		first := f.connect()
 		second := f.connect()
 		second.expectClose(websocket.StatusTryAgainLater, "over_capacity")
@@ -193,7 +194,7 @@ func TestUpgradeRejections(t *testing.T) {
 		}
 	})
 	t.Run("cpu", func(t *testing.T) {
-		f := start(t, func(_ *config.Config, o *Options) { o.Admission = allow{ok: false, retry: 2500 * time.Millisecond} })
+		f := start(t, func(_ *config.Config, o *setup) { o.admission = allow{ok: false, retry: 2500 * time.Millisecond} })
 		_, resp, err := f.dial(nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3" {
 			t.Fatalf("dial under CPU pressure = %v, %v; want 503 with Retry-After 3", resp, err)
@@ -212,7 +213,7 @@ func TestUpgradeRejections(t *testing.T) {
 }
 
 func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) {
+	f := start(t, func(c *config.Config, _ *setup) {
 		c.SendQueueBytes = 48 << 10
 		c.WriteTimeout = time.Minute // the queue limit must trigger, not the write timeout
 	})
@@ -226,7 +227,7 @@ func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
 	healthy := f.connect()
 	healthy.send(`{"op":"subscribe","channels":["trades:*"]}`)
 	healthy.expect(map[string]any{"op": "subscribed"})
-	kafkatest.WaitFor(t, "both subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 }, "both subscribed")
 
 	// The slow client never reads. Records go out in pairs of 8 KiB until the
 	// slow one is cut: its queue is past the 48 KiB and its write in flight has
@@ -252,9 +253,9 @@ func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
 	// was already in its socket.
 	slow.ws.SetReadLimit(-1)
 	slow.expectClose(websocket.StatusPolicyViolation, "slow")
-	kafkatest.WaitFor(t, "disconnect counted", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("slow")) == 1
-	})
+	}, "disconnect counted")
 }
 
 func TestBrokerOutageKeepsClients(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
-	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -34,7 +34,7 @@ func TestUnreadPongsAreBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := start(t, func(c *config.Config, _ *Options) {
+			f := start(t, func(c *config.Config, _ *setup) {
 				c.SendQueueBytes = tt.queueBytes
 				c.WriteTimeout = tt.timeout
 				c.PingInterval = time.Hour
@@ -50,8 +50,8 @@ func TestUnreadPongsAreBounded(t *testing.T) {
 					break // the server dropped the socket
 				}
 			}
-			kafkatest.WaitFor(t, "disconnect "+tt.reason, cut)
-			kafkatest.WaitFor(t, "connection gone", func() bool { return testutil.ToFloat64(f.m.Connections) == 0 })
+			await.True(t, 20*time.Second, cut, "disconnect "+tt.reason)
+			await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "connection gone")
 		})
 	}
 }
@@ -64,7 +64,7 @@ func TestUnreadPongsAreBounded(t *testing.T) {
 // timeout (slow rule (ii)) is 30 s: 150 MB under -race on a loaded 2-core box
 // can take longer than the default 5 s, which is not what this test is about.
 func TestBurstToFastReadersIsNotCut(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.WriteTimeout = 30 * time.Second })
+	f := start(t, func(c *config.Config, _ *setup) { c.WriteTimeout = 30 * time.Second })
 	const clients, records = 5, 30
 	var readers []*client
 	for range clients {
@@ -89,10 +89,10 @@ func TestBurstToFastReadersIsNotCut(t *testing.T) {
 		})
 	}
 	value := []byte(strings.Repeat("v", 1_000_000))
-	burst := make([]*hub.Message, records)
+	burst := make([]*protocol.Message, records)
 	for i := range burst {
 		rec := protocol.Record{Channel: "trades:BTC-USD", Topic: "trades", Offset: int64(i), Timestamp: time.Now(), Value: value}
-		burst[i] = &hub.Message{Channel: rec.Channel, Topic: rec.Topic, Time: rec.Timestamp, Wire: protocol.EncodeMessage(rec)}
+		burst[i] = &protocol.Message{Channel: rec.Channel, Topic: rec.Topic, Time: rec.Timestamp, Wire: protocol.EncodeMessage(rec)}
 	}
 	began := time.Now()
 	for _, m := range burst {
@@ -116,7 +116,7 @@ func TestBurstToFastReadersIsNotCut(t *testing.T) {
 // its exact and wildcard subscribers, once each, as the skipped line, in its
 // place among the partition's records.
 func TestSkippedRecordReachesSubscribers(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.MaxRecordBytes = 1000 })
+	f := start(t, func(c *config.Config, _ *setup) { c.MaxRecordBytes = 1000 })
 	exact, wild := f.connect(), f.connect()
 	exact.send(`{"op":"subscribe","channels":["trades:BTC-USD","trades:*"]}`)
 	exact.expect(map[string]any{"op": "subscribed"})

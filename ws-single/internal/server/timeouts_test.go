@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
@@ -21,13 +22,13 @@ func TestStalledClientTimesOut(t *testing.T) {
 	}{
 		{
 			name: "write", reason: "write_timeout",
-			opt: func(c *config.Config, _ *Options) {
+			opt: func(c *config.Config, _ *setup) {
 				c.WriteTimeout = 300 * time.Millisecond
 				c.PingInterval = time.Hour
 			},
 			stall: func(t *testing.T, f *fixture, c *client) {
 				c.send(`{"op":"subscribe","channels":["trades:*"]}`)
-				kafkatest.WaitFor(t, "subscribed", func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 1 })
+				await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 1 }, "subscribed")
 				value := `"` + strings.Repeat("v", 64<<10) + `"`
 				for i := 0; testutil.ToFloat64(f.m.Disconnects.WithLabelValues("write_timeout")) == 0; i++ {
 					if i == 100 {
@@ -40,15 +41,15 @@ func TestStalledClientTimesOut(t *testing.T) {
 		},
 		{
 			name: "ping", reason: "ping_timeout",
-			opt: func(c *config.Config, _ *Options) {
+			opt: func(c *config.Config, _ *setup) {
 				c.WriteTimeout = 200 * time.Millisecond
 				c.PingInterval = time.Second // the shortest allowed
 			},
 			stall: func(t *testing.T, f *fixture, c *client) {
 				// A client that does not read never answers pings.
-				kafkatest.WaitFor(t, "ping timeout", func() bool {
+				await.True(t, 20*time.Second, func() bool {
 					return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("ping_timeout")) == 1
-				})
+				}, "ping timeout")
 			},
 		},
 	}
@@ -64,13 +65,13 @@ func TestStalledClientTimesOut(t *testing.T) {
 			if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.reason)); got != 1 {
 				t.Fatalf("disconnects{%s} = %v, want 1", tt.reason, got)
 			}
-			kafkatest.WaitFor(t, "connection gone", func() bool { return testutil.ToFloat64(f.m.Connections) == 0 })
+			await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "connection gone")
 		})
 	}
 }
 
 func TestDrainDeadlineDropsSilentClients(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *Options) { c.ShutdownTimeout = 300 * time.Millisecond })
+	f := start(t, func(c *config.Config, _ *setup) { c.ShutdownTimeout = 300 * time.Millisecond })
 	c := f.connect()
 	c.send(`{"op":"ping"}`)
 	c.expect(map[string]any{"op": "pong"})

@@ -13,8 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
-
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 )
 
 // drainRetryAfter is the Retry-After of an upgrade refused while draining:
@@ -104,19 +102,19 @@ func unavailable(w http.ResponseWriter, retryAfter time.Duration, msg string) {
 // fresh small stack.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		s.reject(r, metrics.RejectDraining)
+		s.reject(r, RejectDraining)
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
-	if s.admit != nil {
-		if ok, retry := s.admit.Allow(); !ok {
-			s.reject(r, metrics.RejectCPU, zap.Duration("retry_after", retry))
+	if s.d.Admission != nil {
+		if ok, retry := s.d.Admission.Allow(); !ok {
+			s.reject(r, RejectCPU, zap.Duration("retry_after", retry))
 			unavailable(w, retry, "cpu over threshold")
 			return
 		}
 	}
 	if !s.enter() {
-		s.reject(r, metrics.RejectDraining)
+		s.reject(r, RejectDraining)
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
@@ -135,7 +133,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.active.Add(-1)
 		s.leave()
 		if uw.status == http.StatusForbidden {
-			s.reject(r, metrics.RejectOrigin)
+			s.reject(r, RejectOrigin)
 		}
 		return // Accept has answered (403, 426, ...)
 	}
@@ -143,13 +141,15 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	remote := r.RemoteAddr
 	if over {
 		s.active.Add(-1)
-		s.reject(r, metrics.RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
+		s.reject(r, RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
 		go func() {
 			defer s.leave()
 			// c is never attached (no ws, no cork): it must start nothing. Its
 			// reason set, a ping that Close reads meanwhile gets no pong and
-			// no rate-limit close (pingReceived). The reason is never counted.
-			c.setReason(metrics.RejectMaxConnections)
+			// no rate-limit close (pingReceived). The reason is never counted
+			// (the refusal is, as max_connections) and sends nothing: the 1013
+			// below is this close's frame.
+			c.setReason(ReasonShutdown)
 			// The 1013 frame goes out and the socket closes at once: with the
 			// read deadline passed, Close's wait for the client's close frame
 			// fails right away (the one close that does not linger).
@@ -174,7 +174,7 @@ func (s *Server) serveConn(c *conn, remote string) {
 
 	start := time.Now()
 	reason := c.serve(s.base)
-	s.m.Disconnects.WithLabelValues(reason).Inc()
-	s.connLog.Debug("connection closed", zap.String("reason", reason),
+	s.m.Disconnects.WithLabelValues(reason.String()).Inc()
+	s.connLog.Debug("connection closed", zap.Stringer("reason", reason),
 		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
 }

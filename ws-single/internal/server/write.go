@@ -8,16 +8,15 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 // errWriteTimeout reports a socket write that outlived WS_WRITE_TIMEOUT.
 var errWriteTimeout = errors.New("server: write timed out")
 
-// written is what one hub write put in the cork, counted once it is out.
-type written struct {
-	lines, frames, bytes int
-	first                time.Time // the oldest record's timestamp; zero if none
-}
+// Overflow implements hub.Conn: the client is past its queue limits and not
+// draining them.
+func (c *conn) Overflow() { c.closeWith(ReasonSlow) }
 
 // Write implements hub.Conn; it runs in the hub loop and never waits for the
 // socket. With batching, consecutive messages share a frame up to
@@ -32,33 +31,33 @@ type written struct {
 // than corkFlushBytes in it, and then after every further frame: a write of
 // less than 64 KiB costs no extra lock, a bigger one one lock per frame past
 // its first 64 KiB.
-func (c *conn) Write(msgs []*hub.Message) (int, bool, error) {
+func (c *conn) Write(msgs []*protocol.Message) (hub.Written, bool, error) {
 	var (
 		err error
-		w   written
+		w   hub.Written
 	)
 	c.cork.cork()
-	for w.lines < len(msgs) {
+	for w.Lines < len(msgs) {
 		n := 1
 		if c.s.cfg.Batch {
-			n = frameSpan(msgs[w.lines:], c.s.cfg.BatchMaxBytes)
+			n = frameSpan(msgs[w.Lines:], c.s.cfg.BatchMaxBytes)
 		}
 		if n == 1 {
-			err = c.writeFrame(msgs[w.lines].Wire)
-			w.bytes += len(msgs[w.lines].Wire)
+			err = c.writeFrame(msgs[w.Lines].Wire)
+			w.Bytes += len(msgs[w.Lines].Wire)
 		} else {
 			bp := c.s.frames.Get().(*[]byte)
-			*bp = appendFrame((*bp)[:0], msgs[w.lines:w.lines+n])
+			*bp = appendFrame((*bp)[:0], msgs[w.Lines:w.Lines+n])
 			err = c.writeFrame(*bp)
-			w.bytes += len(*bp)
+			w.Bytes += len(*bp)
 			c.s.frames.Put(bp)
 		}
 		if err != nil {
 			break
 		}
-		w.lines += n
-		w.frames++
-		if w.bytes > corkFlushBytes && c.cork.waiting() > corkFlushBytes {
+		w.Lines += n
+		w.Frames++
+		if w.Bytes > corkFlushBytes && c.cork.waiting() > corkFlushBytes {
 			break
 		}
 	}
@@ -67,22 +66,17 @@ func (c *conn) Write(msgs []*hub.Message) (int, bool, error) {
 		err = uerr
 	}
 	if err != nil {
-		return 0, false, err
+		return hub.Written{}, false, err
 	}
 	// Once per write, for its oldest record: per message would cost more than
 	// the write on a big fan-out, and the oldest is the worst case.
-	for _, msg := range msgs[:w.lines] {
+	for _, msg := range msgs[:w.Lines] {
 		if !msg.Time.IsZero() {
-			w.first = msg.Time
+			w.First = msg.Time
 			break
 		}
 	}
-	if !done {
-		c.owed = w
-		return w.lines, false, nil
-	}
-	c.count(w)
-	return w.lines, true, nil
+	return w, done, nil
 }
 
 // Flush implements hub.Conn; it runs on the client's flusher goroutine and
@@ -99,28 +93,46 @@ func (c *conn) Flush() error {
 	if !c.writeTimer.Stop() {
 		return errWriteTimeout
 	}
-	if err != nil {
-		return err
-	}
-	c.count(c.owed)
-	c.owed = written{}
-	return nil
-}
-
-// count adds a write that is out in full to the metrics; nothing of a write
-// counts before the socket took all of it.
-func (c *conn) count(w written) {
-	m := c.s.m
-	m.MessagesDelivered.Add(float64(w.lines))
-	m.FramesWritten.Add(float64(w.frames))
-	m.BytesWritten.Add(float64(w.bytes))
-	if !w.first.IsZero() {
-		m.DeliveryLatency.Observe(time.Since(w.first).Seconds())
-	}
+	return err
 }
 
 func (c *conn) writeFrame(p []byte) error {
 	// Corked, this only copies: the connection's lifetime bounds it (any close
 	// makes it return).
 	return c.ws.Write(context.Background(), websocket.MessageText, p)
+}
+
+// writeStalled runs when a socket write outlives the write timeout: the
+// connection is dropped, which makes the stalled write return.
+func (c *conn) writeStalled() {
+	if !c.goBackground() {
+		return
+	}
+	defer c.bg.Done()
+	c.setReason(ReasonWriteTimeout)
+	c.dropSocket()
+}
+
+// frameSpan is how many of msgs (at least one) go into the next batched frame:
+// as many as fit in maxBytes with one '\n' between them. A single message
+// larger than maxBytes gets a frame of its own.
+func frameSpan(msgs []*protocol.Message, maxBytes int) int {
+	size := len(msgs[0].Wire)
+	n := 1
+	for n < len(msgs) && size+1+len(msgs[n].Wire) <= maxBytes {
+		size += 1 + len(msgs[n].Wire)
+		n++
+	}
+	return n
+}
+
+// appendFrame appends msgs joined by '\n' (no trailing newline) to dst.
+func appendFrame(dst []byte, msgs []*protocol.Message) []byte {
+	for i, m := range msgs {
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		dst = append(dst, m.Wire...)
+	}
+	return dst
 }

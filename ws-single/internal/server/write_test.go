@@ -9,18 +9,16 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
-func msgs(lines ...string) []*hub.Message {
-	out := make([]*hub.Message, len(lines))
+func msgs(lines ...string) []*protocol.Message {
+	out := make([]*protocol.Message, len(lines))
 	for i, l := range lines {
-		out[i] = &hub.Message{Wire: []byte(l)}
+		out[i] = &protocol.Message{Wire: []byte(l)}
 	}
 	return out
 }
@@ -50,13 +48,12 @@ func TestFrameSpan(t *testing.T) {
 	}
 }
 
-// writeServer is the part of a Server that conn.Write uses, with its own metrics.
-func writeServer(cfg config.Config) (*Server, *metrics.Metrics) {
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-	s := &Server{cfg: cfg, m: m}
+// writeServer is the part of a Server that conn.Write uses.
+func writeServer(cfg config.Config) *Server {
+	s := &Server{cfg: cfg}
 	s.frames.New = func() any { b := make([]byte, 0, cfg.BatchMaxBytes); return &b }
 	s.corks.New = func() any { b := make([]byte, 0, 64); return &b }
-	return s, m
+	return s
 }
 
 // acceptConn upgrades r the way the server does and returns its connection, or nil (the
@@ -92,19 +89,24 @@ func TestWriteFrames(t *testing.T) {
 			cfg := config.Default()
 			cfg.Batch = tt.batch
 			cfg.BatchMaxBytes = 24 // three small messages and two newlines
-			s, m := writeServer(cfg)
+			s := writeServer(cfg)
+			var wr hub.Written
 
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c := acceptConn(t, s, w, r)
 				if c == nil {
 					return
 				}
-				n, done, err := c.Write(batch)
+				var (
+					done bool
+					err  error
+				)
+				wr, done, err = c.Write(batch)
 				if err == nil && !done {
 					err = c.Flush()
 				}
-				if err != nil || n != len(batch) {
-					t.Errorf("Write() = %d, %v; want all %d", n, err, len(batch))
+				if err != nil || wr.Lines != len(batch) {
+					t.Errorf("Write() = %+v, %v; want all %d", wr, err, len(batch))
 				}
 				_ = c.ws.Close(websocket.StatusNormalClosure, "")
 				if c.writeTimer != nil {
@@ -130,11 +132,8 @@ func TestWriteFrames(t *testing.T) {
 			if strings.Join(frames, "|") != strings.Join(tt.frames, "|") {
 				t.Fatalf("frames = %q, want %q", frames, tt.frames)
 			}
-			if got := testutil.ToFloat64(m.FramesWritten); got != float64(len(tt.frames)) {
-				t.Errorf("ws_frames_written_total = %v, want %d", got, len(tt.frames))
-			}
-			if got := testutil.ToFloat64(m.MessagesDelivered); got != 5 {
-				t.Errorf("ws_messages_delivered_total = %v, want 5", got)
+			if wr.Frames != len(tt.frames) || wr.Lines != 5 {
+				t.Errorf("Written = %+v, want %d frames of 5 lines", wr, len(tt.frames))
 			}
 		})
 	}
@@ -148,7 +147,7 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	cfg := config.Default()
 	cfg.Batch = false // many small frames, each one a corked write
 	cfg.WriteTimeout = 200 * time.Millisecond
-	s, _ := writeServer(cfg)
+	s := writeServer(cfg)
 	line := `{"v":"` + strings.Repeat("x", 1000) + `"}`
 	batch := make([]string, 16<<10) // 16 MiB: more than loopback socket buffers take
 	for i := range batch {
@@ -156,13 +155,13 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 	}
 
 	type result struct {
-		n         int
+		w         hub.Written
 		waiting   int // bytes in the cork after Write
 		done      bool
 		err, ferr error
 		elapsed   time.Duration // of Write
 		flushTook time.Duration
-		reason    string
+		reason    Reason
 	}
 	done := make(chan result, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +171,7 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 		}
 		start := time.Now()
 		res := result{}
-		res.n, res.done, res.err = c.Write(msgs(batch...))
+		res.w, res.done, res.err = c.Write(msgs(batch...))
 		res.elapsed = time.Since(start)
 		res.waiting = c.cork.waiting()
 		if !res.done && res.err == nil {
@@ -180,9 +179,7 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 			res.ferr = c.Flush()
 			res.flushTook = time.Since(start)
 		}
-		if p := c.reason.Load(); p != nil {
-			res.reason = *p
-		}
+		res.reason = c.why()
 		c.bg.Wait()
 		done <- res
 	}))
@@ -202,15 +199,15 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 		if res.elapsed > 2*time.Second {
 			t.Errorf("Write waited %v for the socket", res.elapsed)
 		}
-		if res.n >= len(batch) || res.waiting > corkFlushBytes+len(line)+16 {
+		if res.w.Lines >= len(batch) || res.waiting > corkFlushBytes+len(line)+16 {
 			t.Errorf("Write took %d of %d messages and left %d bytes in the cork; want a chunk of about %d bytes",
-				res.n, len(batch), res.waiting, corkFlushBytes)
+				res.w.Lines, len(batch), res.waiting, corkFlushBytes)
 		}
 		if res.ferr == nil {
 			t.Fatal("Flush of 16 MiB to a client that does not read succeeded")
 		}
-		if res.reason != "write_timeout" {
-			t.Errorf("reason = %q, want write_timeout", res.reason)
+		if res.reason != ReasonWriteTimeout {
+			t.Errorf("reason = %v, want write_timeout", res.reason)
 		}
 		if res.flushTook > 5*time.Second {
 			t.Errorf("stalled Flush returned after %v with a %v timeout", res.flushTook, cfg.WriteTimeout)

@@ -1,0 +1,136 @@
+package hub
+
+import (
+	"context"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// Channel sizes. Control events come from reader goroutines (one per client,
+// each rate-limited) and must never wait behind Kafka records, so they have
+// their own channel which the loop drains first. 256 absorbs a reconnect storm's
+// registrations between two loop turns; a reader that finds it full simply waits.
+// Flusher reports come from flusher goroutines, at most one per client whose
+// socket was full; 1024 lets many report without parking. Records:
+// 1024 lets the Kafka goroutines run ahead of one fan-out by about a second of
+// peak feed; when full, the consumer waits and Kafka holds the backlog.
+const (
+	ctrlQueue    = 256
+	handoffQueue = 1024
+	publishQueue = 1024
+)
+
+type eventKind uint8
+
+const (
+	evRegister eventKind = iota
+	evUnregister
+	evRequest
+	evReply
+	evSync
+)
+
+type event struct {
+	kind eventKind
+	c    *Client
+	req  protocol.Request
+	err  *protocol.Error
+	done chan struct{}
+}
+
+// handoff is a flusher reporting its write out (or failed).
+type handoff struct {
+	c      *Client
+	failed bool
+}
+
+// loop runs rounds until ctx ends.
+func (h *Hub) loop(ctx context.Context) {
+	for {
+		// A round: one event (control events first: they are few, readers are
+		// rate-limited, and must never wait behind a record flood), or the
+		// records already waiting (up to roundRecords), and then one write (in
+		// chunks of about 64 KiB while its socket takes them) per client that
+		// got something. Under load more records wait per round, so each
+		// client's messages leave in fewer, bigger writes.
+		select {
+		case ev := <-h.ctrl:
+			h.handle(ev)
+		default:
+			select {
+			case ev := <-h.ctrl:
+				h.handle(ev)
+			case r := <-h.next:
+				h.handoff(r)
+				h.moreHandoffs()
+			case m := <-h.pub:
+				h.broadcast(m)
+				h.moreRecords()
+			case <-ctx.Done():
+				return
+			}
+		}
+		h.unindex()
+		h.writeDirty()
+	}
+}
+
+// roundRecords bounds the records of one round: every record waiting, up to a
+// queue's worth. A server that keeps up takes one record per round, so every
+// message leaves at once; one that is behind takes many, and each client's
+// share leaves in one write: the writes per round stay about the same while
+// the messages per write grow with the backlog, which is how it catches up.
+// (A queue grown past the kept slice is left to the garbage collector after the
+// round: allocation only under overload.)
+const roundRecords = publishQueue
+
+// moreRecords fans out the records already waiting, up to a round's worth.
+func (h *Hub) moreRecords() {
+	for range roundRecords - 1 {
+		select {
+		case m := <-h.pub:
+			h.broadcast(m)
+		default:
+			return
+		}
+	}
+}
+
+// moreHandoffs takes the flusher reports already waiting, up to a queue's worth.
+func (h *Hub) moreHandoffs() {
+	for range handoffQueue - 1 {
+		select {
+		case r := <-h.next:
+			h.handoff(r)
+		default:
+			return
+		}
+	}
+}
+
+// handle applies one control event; a call's done is closed once it is handled
+// (a Sync's later: settle or drop).
+func (h *Hub) handle(ev event) {
+	switch ev.kind {
+	case evRegister:
+		h.clients[ev.c] = struct{}{}
+	case evUnregister:
+		h.drop(ev.c)
+		h.unindex()
+		delete(h.clients, ev.c)
+	case evRequest:
+		h.request(ev.c, ev.req)
+	case evReply:
+		h.m.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
+		h.enqueue(ev.c, &protocol.Message{Wire: protocol.EncodeError(ev.err)})
+	case evSync:
+		if !ev.c.gone && (len(ev.c.pending) > 0 || ev.c.flushing) {
+			// Released by settle or drop, when the queue is out or c is gone.
+			ev.c.syncs = append(ev.c.syncs, ev.done)
+			return
+		}
+	}
+	if ev.done != nil {
+		close(ev.done)
+	}
+}

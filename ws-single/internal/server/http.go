@@ -1,0 +1,66 @@
+package server
+
+import (
+	"embed"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Handler returns the HTTP routes: /ws, /healthz, /readyz, /metrics and the
+// demo page.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.handleWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", demoHandler())
+	return mux
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case !s.d.Kafka.Attached():
+		http.Error(w, "kafka not attached", http.StatusServiceUnavailable)
+	default:
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}
+
+// httpServer is the HTTP side's hygiene: a request's headers within 10 s and
+// WS_MAX_HEADER_BYTES (net/http answers 431), idle keep-alive connections closed
+// after WS_HTTP_IDLE_TIMEOUT, and at most WS_HTTP_MAX_CONNS_PER_IP connections
+// per source address that are not WebSocket connections (ipLimit).
+func (s *Server) httpServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	if s.perIP != nil {
+		srv.ConnState = s.perIP.connState
+	}
+	return srv
+}
+
+//go:embed web/index.html
+var web embed.FS // read-only assets, not mutable state
+
+// demoHandler serves the live demo page.
+func demoHandler() http.Handler {
+	page, _ := web.ReadFile("web/index.html") // embedded at build time: cannot fail
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(page)
+	})
+}

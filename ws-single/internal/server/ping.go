@@ -1,0 +1,43 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
+
+// Keep-alive pings: a per-connection runtime timer (no goroutine while idle)
+// whose callback pings, waits for the pong within the write timeout, and
+// re-arms; no pong in time ends the connection as ping_timeout, without a
+// close frame (the peer is not answering).
+
+// startPings arms the ping timer.
+func (c *conn) startPings() {
+	c.mu.Lock() // the callback reads pingTimer under mu
+	c.pingTimer = time.AfterFunc(c.s.cfg.PingInterval, c.ping)
+	c.mu.Unlock()
+}
+
+// ping runs when the ping timer fires: ping, wait for the pong within the
+// write timeout, re-arm.
+func (c *conn) ping() {
+	if !c.goBackground() {
+		return
+	}
+	defer c.bg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) && c.setReason(ReasonPingTimeout) {
+			c.dropSocket()
+		}
+		return
+	}
+	c.mu.Lock()
+	if !c.finished {
+		c.pingTimer.Reset(c.s.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
