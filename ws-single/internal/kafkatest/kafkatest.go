@@ -5,7 +5,6 @@ package kafkatest
 
 import (
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -51,16 +50,4 @@ func Record(topic string, partition int32, key, value string) *sarama.ProducerMe
 		m.Key = sarama.StringEncoder(key)
 	}
 	return m
-}
-
-// WaitFor polls cond until it holds, failing the test after 20 s.
-func WaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

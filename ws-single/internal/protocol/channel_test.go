@@ -6,6 +6,7 @@ import (
 )
 
 func TestValidateChannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		channel string
@@ -35,6 +36,7 @@ func TestValidateChannel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := ValidateChannel(tt.channel)
 			if tt.wantErr == "" {
 				if err != nil {
@@ -50,6 +52,7 @@ func TestValidateChannel(t *testing.T) {
 }
 
 func TestWildcardTopic(t *testing.T) {
+	t.Parallel()
 	if topic, ok := WildcardTopic("tickers:*"); !ok || topic != "tickers" {
 		t.Fatalf("WildcardTopic(tickers:*) = %q, %v", topic, ok)
 	}
@@ -94,6 +97,7 @@ func TestRecordChannel(t *testing.T) {
 }
 
 func TestInTopic(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		channel, topic string
 		want           bool

@@ -8,6 +8,7 @@ import (
 )
 
 func TestEncodeMessage(t *testing.T) {
+	t.Parallel()
 	ts := time.UnixMilli(1700000000123)
 	tests := []struct {
 		name string
@@ -30,6 +31,7 @@ func TestEncodeMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got := string(EncodeMessage(tt.rec))
 			if got != tt.want {
 				t.Fatalf("EncodeMessage =\n%s\nwant\n%s", got, tt.want)
@@ -42,6 +44,7 @@ func TestEncodeMessage(t *testing.T) {
 }
 
 func TestEncodeReply(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		got  []byte
@@ -63,6 +66,7 @@ func TestEncodeReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if string(tt.got) != tt.want {
 				t.Fatalf("got %s, want %s", tt.got, tt.want)
 			}

@@ -3,13 +3,17 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -53,6 +57,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := Parse([]byte(tt.in))
 			if tt.code == "" {
 				if err != nil {
@@ -173,4 +178,31 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("reply %q is not JSON", line)
 		}
 	})
+}
+
+// TestErrorCodesMatchProtocol keeps ErrorCodes equal to the codes of the error
+// table of docs/PROTOCOL.md, in order.
+func TestErrorCodesMatchProtocol(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatalf("read PROTOCOL.md: %v", err)
+	}
+	text := string(b)
+	start := strings.Index(text, "## Errors")
+	if start < 0 {
+		t.Fatal("no Errors section in PROTOCOL.md")
+	}
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	var codes []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(section, -1) {
+		codes = append(codes, m[1])
+	}
+	codes = slices.Compact(codes) // a code has one row per message text
+	if !slices.Equal(codes, ErrorCodes) {
+		t.Fatalf("ErrorCodes = %v, PROTOCOL.md lists %v", ErrorCodes, codes)
+	}
 }

@@ -24,6 +24,7 @@ func msgs(lines ...string) []*protocol.Message {
 }
 
 func TestFrameSpan(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		lines []string
@@ -38,6 +39,7 @@ func TestFrameSpan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := frameSpan(msgs(tt.lines...), tt.max); got != tt.want {
 				t.Fatalf("frameSpan = %d, want %d", got, tt.want)
 			}
