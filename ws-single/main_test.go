@@ -7,18 +7,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/coder/websocket"
 	gometrics "github.com/rcrowley/go-metrics"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
+	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 )
 
 func TestMain(m *testing.M) {
@@ -91,21 +91,22 @@ func TestDemoURL(t *testing.T) {
 	}
 }
 
-// binary is the ws-single binary under test: WS_SINGLE_BIN (set by make
-// test) when it exists, else a fresh build.
-func binary(t *testing.T) string {
-	if p := os.Getenv("WS_SINGLE_BIN"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "ws-single")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+// syncBuffer is the process's log output, read while run writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -117,51 +118,36 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestProcessServesAndDrainsOnSIGTERM runs the real binary against kfake:
-// a record reaches a client, then SIGTERM closes it with 1001 and exits 0.
-func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
-	bin := binary(t)
-	cluster, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "trades", "tickers"))
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestServeDrainsOnSIGTERM runs the process in-process against kfake: a record
+// reaches a client, then SIGTERM (to this process: run's signal context catches
+// it) closes the client with 1001 and run returns 0.
+func TestServeDrainsOnSIGTERM(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
 	addr := freePort(t)
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "WS_ADDR="+addr, "WS_KAFKA_BROKERS="+strings.Join(cluster.ListenAddrs(), ","),
-		"WS_KAFKA_RETRY_BACKOFF=50ms", "WS_SHUTDOWN_TIMEOUT=10s",
-		// Admission reads the whole host's cgroup outside a container; a busy CI box must not refuse.
-		"WS_CPU_REJECT_THRESHOLD=0")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run([]string{"serve"}, env(map[string]string{
+			"WS_ADDR": addr, "WS_KAFKA_BROKERS": strings.Join(brokers, ","),
+			"WS_KAFKA_RETRY_BACKOFF": "50ms", "WS_SHUTDOWN_TIMEOUT": "10s",
+			// Admission reads the whole host's cgroup outside a container; a busy CI box must not refuse.
+			"WS_CPU_REJECT_THRESHOLD": "0",
+		}), &logs, &logs)
 	}()
 
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ready := func() bool {
 		resp, err := hc.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
 	}
+	await.True(t, 30*time.Second, ready, "ready")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -176,22 +162,12 @@ func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
 	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `"subscribed"`) {
 		t.Fatalf("subscribe reply %q, %v", data, err)
 	}
-	sc := sarama.NewConfig()
-	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(cluster.ListenAddrs(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: "trades", Key: sarama.StringEncoder("BTC-USD"), Value: sarama.StringEncoder(`{"price":"1"}`)})
-	p.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "BTC-USD", `{"price":"1"}`))
 	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `"channel":"trades:BTC-USD"`) {
 		t.Fatalf("message %q, %v", data, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = ws.Read(ctx)
@@ -200,14 +176,15 @@ func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("after SIGTERM read = %v, want close 1001 shutdown", err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit = %v, want status 0; logs:\n%s", err, logs.String())
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("run = %d, want 0; logs:\n%s", code, logs.String())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("no exit 20s after SIGTERM; logs:\n%s", logs.String())
+		t.Fatalf("run did not return 20s after SIGTERM; logs:\n%s", logs.String())
 	}
-	for _, want := range []string{"GOMAXPROCS pinned to 1", "open http://" + addr + "/", "draining", "kafka attached"} {
+	for _, want := range []string{"GOMAXPROCS pinned to 1", `"msg":"limits"`, `"msg":"ws-single starting"`,
+		"open http://" + addr + "/", "draining", "kafka attached", `"msg":"ws-single stopped"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, logs.String())
 		}
