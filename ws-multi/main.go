@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,106 +26,90 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/limits"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/server"
 )
 
-// Set by the Makefile's -ldflags.
+// Set by the Makefile: -ldflags "-X main.version=... -X main.commit=...".
+// Link-time constants; nothing writes them at run time.
 var (
 	version = "dev"
 	commit  = "unknown"
 )
 
-// exitConfig is the exit status for an invalid configuration.
-const exitConfig = 2
-
-// errConfig marks an invalid configuration, which exits with exitConfig.
-var errConfig = errors.New("invalid configuration")
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
 
 func main() {
-	// sarama records every client's metrics in go-metrics registries whose meters tick on a
-	// background goroutine and cost CPU per request; we export our own Prometheus metrics,
-	// so turn go-metrics off before any sarama client exists.
+	// Before anything creates a sarama client: sarama records metrics in the go-metrics
+	// global registry by default, which starts a meter goroutine and costs CPU on every
+	// request; we export our own Prometheus metrics.
 	gometrics.UseNilMetrics = true
 
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "--version", "-version", "version":
-			fmt.Printf("ws-multi %s (commit %s)\n", version, commit)
-			return
-		case "healthcheck":
-			os.Exit(healthcheck(os.Stderr))
-		default:
-			fmt.Fprintf(os.Stderr, "usage: ws-multi [--version | healthcheck]\n")
-			os.Exit(exitConfig)
-		}
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ws-multi: %v\n", err)
-		if errors.Is(err, errConfig) {
-			os.Exit(exitConfig)
-		}
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context) error {
-	cfg, err := config.Load(os.LookupEnv)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errConfig, err)
+// run is the process: --version, healthcheck, or serve (the default) until SIGTERM or
+// SIGINT. It returns the exit status.
+func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "--version", "-version", "version":
+			fmt.Fprintf(stdout, "ws-multi %s (commit %s)\n", version, commit)
+			return exitOK
+		case "healthcheck":
+			return healthcheck(lookup, stderr)
+		case "serve":
+		default:
+			fmt.Fprintf(stderr, "usage: ws-multi [--version | healthcheck | serve]\n")
+			return exitConfig
+		}
 	}
-	log, err := newLogger(cfg)
+
+	cfg, err := config.Load(lookup)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errConfig, err)
+		fmt.Fprintf(stderr, "ws-multi: %v\n", err)
+		return exitConfig
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ws-multi: %v\n", err)
+		return exitConfig
 	}
 	defer func() { _ = log.Sync() }()
 
-	undo, err := maxprocs.Set(maxprocs.Logger(log.Sugar().Infof))
-	defer undo()
-	if err != nil {
-		log.Warn("automaxprocs: cgroup CPU quota not applied", zap.Error(err))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, lookup, log); err != nil {
+		log.Error("ws-multi stopped", zap.Error(err))
+		return exitFail
 	}
-	procs := runtime.GOMAXPROCS(0)
+	log.Info("ws-multi stopped")
+	return exitOK
+}
+
+// serve wires the parts together and runs the server until ctx ends.
+func serve(ctx context.Context, cfg config.Config, lookup func(string) (string, bool), log *zap.Logger) error {
+	procs := setProcs(log)
 	shards := cfg.Shards
 	if shards == 0 {
 		shards = procs
 	}
-
+	cg, maxConns := resources(cfg, lookup, log)
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit})
-
-	cg, err := cgroup.Detect()
-	if err != nil {
-		log.Warn("cgroup: not readable; no memory limit and CPU admission fails open", zap.Error(err))
-		cg = &cgroup.Reader{}
-	}
-	lim, err := cg.Limits()
-	if err != nil {
-		log.Warn("cgroup: limits not readable", zap.Error(err))
-	}
-	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
-	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
-		debug.SetMemoryLimit(soft)
-	}
-	log.Info("starting ws-multi",
-		zap.String("version", version), zap.String("commit", commit),
-		zap.Int("gomaxprocs", procs), zap.Int("shards", shards),
-		zap.Int("cgroup_version", lim.Version), zap.Float64("cgroup_cpu_cores", lim.CPUCores),
-		zap.Int64("cgroup_memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns),
-		zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)))
-
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
+		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
+	})
 	h, err := hub.New(hub.Config{
 		Shards:            shards,
 		MaxSubscriptions:  cfg.MaxSubscriptions,
 		SendQueueMessages: cfg.SendQueueMessages,
 		SendQueueBytes:    cfg.SendQueueBytes,
 		WriteTimeout:      cfg.WriteTimeout,
-		PingInterval:      cfg.PingInterval,
-		Batch:             cfg.Batch,
-		BatchMaxBytes:     cfg.BatchMaxBytes,
 	}, m, log.Named("hub"))
 	if err != nil {
 		return err
@@ -134,7 +117,7 @@ func run(ctx context.Context) error {
 	consumer, err := kafka.New(kafka.Config{
 		Brokers:         cfg.KafkaBrokers,
 		Topics:          cfg.KafkaTopics,
-		StartOldest:     cfg.KafkaStartOffset == "oldest",
+		StartOffset:     cfg.KafkaStartOffset,
 		ClientID:        cfg.KafkaClientID,
 		RetryBackoff:    cfg.KafkaRetryBackoff,
 		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
@@ -145,66 +128,88 @@ func run(ctx context.Context) error {
 	}
 	admission := limits.NewAdmission(cg, cfg.CPURejectThreshold, m, log.Named("admission"))
 	srv, err := server.New(cfg, maxConns, server.Deps{
-		Hub:        h,
-		Kafka:      consumer,
-		Admission:  admission,
-		Background: []server.Runner{admission},
-		Registry:   reg,
-		Metrics:    m,
-		Log:        log,
-		Audit:      log.Named("audit"),
+		Hub: h, Kafka: consumer, Admission: admission, Background: []server.Runner{admission},
+		Gatherer: reg, Metrics: m, Log: log,
 	})
 	if err != nil {
 		return err
 	}
-
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
-	}
-	log.Info("open http://"+localURL(ln.Addr())+"/", zap.String("addr", ln.Addr().String()))
-	if err := srv.Serve(ctx, ln); err != nil {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	log.Info("ws-multi starting", zap.String("version", version), zap.String("commit", commit),
+		zap.String("addr", cfg.Addr), zap.Strings("kafka_brokers", cfg.KafkaBrokers), zap.Strings("topics", cfg.KafkaTopics),
+		zap.Int("gomaxprocs", procs), zap.Int("shards", shards))
+	log.Info("open " + demoURL(cfg.Addr))
+	return srv.Run(ctx)
 }
 
-// newLogger builds the zap logger: JSON (or console) with sampling, so per-connection and
-// per-error events cannot flood the output.
-func newLogger(cfg config.Config) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(cfg.LogLevel)
-	if err != nil {
-		return nil, fmt.Errorf("WS_LOG_LEVEL=%q: %w", cfg.LogLevel, err)
+// setProcs applies the cgroup CPU quota to GOMAXPROCS (automaxprocs) and returns it: the
+// shards, one per core by default, then match what the container may use.
+func setProcs(log *zap.Logger) int {
+	if _, err := maxprocs.Set(maxprocs.Logger(log.Sugar().Infof)); err != nil {
+		log.Warn("automaxprocs", zap.Error(err))
 	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(level)
-	zc.Sampling = &zap.SamplingConfig{Initial: 100, Thereafter: 100}
-	zc.EncoderConfig.TimeKey = "ts"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	if cfg.LogFormat == "console" {
-		zc.Encoding = "console"
-		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
-	}
-	return zc.Build()
+	return runtime.GOMAXPROCS(0)
 }
 
-// localURL turns the listen address into host:port a browser on this machine can open.
-func localURL(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
+// resources reads the cgroup limits (the host's when they cannot be read), sets the Go
+// memory limit under the cgroup's, and resolves the connection limit. It returns the cgroup
+// reader for CPU admission.
+func resources(cfg config.Config, lookup func(string) (string, bool), log *zap.Logger) (*cgroup.Reader, int) {
+	cg, err := cgroup.Detect()
+	var lim cgroup.Limits
+	if err == nil {
+		lim, err = cg.Limits()
+	}
 	if err != nil {
-		return addr.String()
+		log.Warn("cgroup limits unavailable; using host limits", zap.Error(err))
+		cg = &cgroup.Reader{} // no cgroup: admission samples the process
+		lim = cgroup.Limits{CPUCores: float64(runtime.NumCPU())}
+	}
+	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
+	goMemLimit, _ := lookup("GOMEMLIMIT")
+	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, goMemLimit); ok {
+		debug.SetMemoryLimit(soft)
+	}
+	log.Info("limits", zap.Int("cgroup_version", lim.Version), zap.Float64("cpu_cores", lim.CPUCores),
+		zap.Int64("memory_bytes", lim.MemoryBytes), zap.Int("max_connections", maxConns),
+		zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)))
+	return cg, maxConns
+}
+
+// demoURL is the demo page's address on this machine.
+func demoURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
 	}
 	if ip := net.ParseIP(host); host == "" || ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return net.JoinHostPort(host, port)
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// healthcheck runs the `healthcheck` subcommand and returns the process exit status.
-func healthcheck(stderr io.Writer) int {
-	cfg, err := config.Load(os.LookupEnv)
+// newLogger builds the zap logger: JSON (or console) to out, every entry with the variant.
+func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("config: WS_LOG_LEVEL=%q: %w", cfg.LogLevel, err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if cfg.LogFormat == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)
+	return zap.New(core, zap.Fields(zap.String("variant", config.Variant))), nil
+}
+
+// healthcheck GETs /healthz on the configured port over loopback (server.CheckHealth), for
+// distroless images without a shell or curl.
+func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
+	cfg, err := config.Load(lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
 		return exitConfig
@@ -213,7 +218,7 @@ func healthcheck(stderr io.Writer) int {
 	defer cancel()
 	if err := server.CheckHealth(ctx, cfg.Addr); err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFail
 	}
-	return 0
+	return exitOK
 }

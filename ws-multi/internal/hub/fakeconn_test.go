@@ -2,121 +2,83 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeConn records written frames. It corks like the server's connections: frames written
-// while corked are held and reach the "socket" (frames, and one entry in writes per socket
-// write) at TryUncork. With stall set the socket is full: TryUncork leaves everything held and
-// Uncork waits until stall is closed, the connection closes or the timeout passes. With lag
-// set the socket is slow but drains: TryUncork takes nothing, and Uncork takes everything
-// after lag. With grant set TryUncork takes nothing and each Uncork waits for one value from
-// grant, then takes everything.
+var bg = context.Background()
+
+// errGone is a fake socket's failure once it is closed.
+var errGone = errors.New("fake: connection closed")
+
+// fakeConn is a hub.Conn over a pretend socket: a Write takes up to chunk messages (all
+// when 0), one frame each, and the socket takes them at once unless it is full. With stall
+// set the socket is full until stall is closed (Flush gives up after timeout, if set);
+// with lag it takes a Flush's bytes after lag; with grant each Flush waits for one value.
+// Overflow and close end the connection: a waiting Flush fails, later Writes fail.
 type fakeConn struct {
-	mu        sync.Mutex
-	frames    []string // frames on the socket
-	writes    []string // socket writes, their frames joined by "|"
-	held      []string // corked, or left over by TryUncork
-	corked    bool
-	corks     int
-	stall     chan struct{}
-	lag       time.Duration
-	grant     chan struct{}
-	closeCode websocket.StatusCode
-	closeText string
-	closed    bool
-	closedCh  chan struct{} // closed with closed; made lazily under mu
-	pings     int           // Ping calls
+	chunk   int
+	stall   chan struct{}
+	lag     time.Duration
+	grant   chan struct{}
+	timeout time.Duration
+
+	mu         sync.Mutex
+	lines      []string   // on the socket
+	writes     [][]string // socket writes, their lines
+	held       []string   // taken by Write, waiting for Flush
+	overflowed bool
+	closed     bool
+	closedCh   chan struct{}
 }
 
-func (f *fakeConn) Write(_ context.Context, _ websocket.MessageType, p []byte) error {
+func newFake() *fakeConn { return &fakeConn{closedCh: make(chan struct{})} }
+
+func (f *fakeConn) Write(msgs []*protocol.Message) (w Written, done bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return fmt.Errorf("fake: write after close")
+		return Written{}, false, errGone
 	}
-	f.held = append(f.held, string(p)) // copy: the hub reuses frame buffers
-	if !f.corked && !f.stalled() {
-		f.sendLocked()
+	n := len(msgs)
+	if f.chunk > 0 {
+		n = min(n, f.chunk)
 	}
-	return nil
-}
-
-func (f *fakeConn) Cork() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.corked = true
-	f.corks++
-}
-
-func (f *fakeConn) TryUncork() (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.corked = false
-	if f.stalled() || ((f.lag > 0 || f.grant != nil) && len(f.held) > 0) {
-		return false, nil
+	for _, m := range msgs[:n] {
+		f.held = append(f.held, string(m.Wire))
+		w.Bytes += len(m.Wire)
+		if w.First.IsZero() && m.Topic != "" {
+			w.First = m.Time
+		}
+	}
+	w.Lines, w.Frames = n, n
+	if f.full() {
+		return w, false, nil
 	}
 	f.sendLocked()
-	return true, nil
+	return w, true, nil
 }
 
-func (f *fakeConn) Uncork(timeout time.Duration) error {
-	f.mu.Lock()
-	f.corked = false
-	closed := f.closedLocked()
-	f.mu.Unlock()
-	if f.grant != nil {
-		select {
-		case <-f.grant:
-		case <-closed:
-			return fmt.Errorf("fake: uncork: %w", net.ErrClosed)
-		}
+// full reports whether the socket does not take a write at once.
+func (f *fakeConn) full() bool {
+	if f.lag > 0 || f.grant != nil {
+		return true
 	}
-	if f.lag > 0 {
-		t := time.NewTimer(f.lag)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-closed:
-			return fmt.Errorf("fake: uncork: %w", net.ErrClosed)
-		}
-	}
-	if f.stall != nil {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		select {
-		case <-f.stall:
-		case <-closed:
-			return fmt.Errorf("fake: uncork: %w", net.ErrClosed)
-		case <-t.C:
-			return fmt.Errorf("fake: uncork: %w", os.ErrDeadlineExceeded)
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sendLocked()
-	return nil
-}
-
-// stalled reports whether the socket is full (stall set and not yet closed).
-func (f *fakeConn) stalled() bool {
 	if f.stall == nil {
 		return false
 	}
@@ -128,99 +90,138 @@ func (f *fakeConn) stalled() bool {
 	}
 }
 
+func (f *fakeConn) Flush() error {
+	var timeout <-chan time.Time
+	if f.timeout > 0 {
+		t := time.NewTimer(f.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	switch {
+	case f.grant != nil:
+		select {
+		case <-f.grant:
+		case <-f.closedCh:
+			return errGone
+		}
+	case f.lag > 0:
+		select {
+		case <-time.After(f.lag):
+		case <-f.closedCh:
+			return errGone
+		}
+	case f.stall != nil:
+		select {
+		case <-f.stall:
+		case <-f.closedCh:
+			return errGone
+		case <-timeout:
+			f.close()
+			return fmt.Errorf("fake: flush: %w", os.ErrDeadlineExceeded)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sendLocked()
+	return nil
+}
+
+func (f *fakeConn) Overflow() {
+	f.mu.Lock()
+	f.overflowed = true
+	f.mu.Unlock()
+	f.close()
+}
+
+// close is the connection closing (the server's finish): a waiting Flush fails.
+func (f *fakeConn) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.closedCh)
+	}
+}
+
 func (f *fakeConn) sendLocked() {
 	if len(f.held) == 0 {
 		return
 	}
-	f.frames = append(f.frames, f.held...)
-	f.writes = append(f.writes, strings.Join(f.held, "|"))
+	f.lines = append(f.lines, f.held...)
+	f.writes = append(f.writes, f.held)
 	f.held = nil
 }
 
-func (f *fakeConn) closedLocked() chan struct{} {
-	if f.closedCh == nil {
-		f.closedCh = make(chan struct{})
-		if f.closed {
-			close(f.closedCh)
-		}
-	}
-	return f.closedCh
-}
-
-func (f *fakeConn) Ping(ctx context.Context) error {
+// got returns the lines on the socket so far.
+func (f *fakeConn) got() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pings++
-	return nil
-}
-
-func (f *fakeConn) Close(code websocket.StatusCode, text string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.closed {
-		f.closed, f.closeCode, f.closeText = true, code, text
-		if f.closedCh != nil {
-			close(f.closedCh)
-		}
-	}
-	return nil
-}
-
-func (f *fakeConn) CloseNow() error { return f.Close(-1, "") }
-
-// Buffered returns the bytes held: corked, or left over by a stalled socket.
-func (f *fakeConn) Buffered() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, h := range f.held {
-		n += len(h)
-	}
-	return n
+	return slices.Clone(f.lines)
 }
 
 // socketWrites returns the socket writes so far.
-func (f *fakeConn) socketWrites() []string {
+func (f *fakeConn) socketWrites() [][]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.writes)
 }
 
-func (f *fakeConn) snapshot() (frames []string, code websocket.StatusCode, text string, closed bool) {
+func (f *fakeConn) isOverflowed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.frames), f.closeCode, f.closeText, f.closed
-}
-
-// lines returns every line written so far, frames split on '\n'.
-func (f *fakeConn) lines() []string {
-	frames, _, _, _ := f.snapshot()
-	var out []string
-	for _, fr := range frames {
-		out = append(out, strings.Split(fr, "\n")...)
-	}
-	return out
+	return f.overflowed
 }
 
 func testConfig() Config {
-	return Config{
-		Shards: 3, MaxSubscriptions: 4, SendQueueMessages: 1000, SendQueueBytes: 1 << 20,
-		WriteTimeout: time.Second, Batch: true, BatchMaxBytes: 1024,
-	}
+	return Config{Shards: 3, MaxSubscriptions: 4, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: time.Second}
 }
 
 func startHub(t testing.TB, cfg Config) (*Hub, *metrics.Metrics) {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
 	h, err := New(cfg, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(bg)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return h, m
+}
+
+// register registers a client over f.
+func register(t testing.TB, h *Hub, f Conn) *Client {
+	t.Helper()
+	c := NewClient(f)
+	if err := h.Register(bg, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// finish ends c as the server does: the connection closes, then Unregister and Wait.
+func finish(t testing.TB, h *Hub, c *Client, f *fakeConn) {
+	t.Helper()
+	f.close()
+	if err := h.Unregister(bg, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+}
+
+func handle(t testing.TB, h *Hub, c *Client, req protocol.Request) {
+	t.Helper()
+	if err := h.Handle(bg, c, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func publish(t testing.TB, h *Hub, m *protocol.Message) {
+	t.Helper()
+	if err := h.Publish(bg, m); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func record(topic, key string, offset int64) *protocol.Message {
@@ -232,42 +233,19 @@ func sub(op protocol.Op, id string, chans ...string) protocol.Request {
 	return protocol.Request{Op: op, ID: id, HasID: true, Channels: chans}
 }
 
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func waitLines(t testing.TB, f *fakeConn, n int) []string {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d lines", n), func() bool { return len(f.lines()) >= n })
-	return f.lines()
+	await.True(t, 5*time.Second, func() bool { return len(f.got()) >= n }, fmt.Sprintf("%d lines", n))
+	return f.got()
 }
 
-// inShard runs fn in c's shard goroutine, which owns the client's queue, and waits for it.
-func inShard(c *Client, fn func()) { c.shard.call(event{kind: evCall, fn: fn}) }
-
-// queued returns c's queue length: pending plus the hand-off being flushed.
-func queued(c *Client) (n int) {
-	inShard(c, func() { n = len(c.pending) + c.inflight })
-	return n
-}
-
-// syncClient waits until the client's shard handled every record published before: once the
-// record queue is empty the shard has taken the last record, and it fans a record out
-// completely before it handles the ping that follows.
-func syncClient(t testing.TB, c *Client, f *fakeConn) {
+// syncClient waits until c's shard handled every record published before: once the record
+// queue is empty the shard has taken the last record, and Sync returns once c's queue is
+// out.
+func syncClient(t testing.TB, h *Hub, c *Client) {
 	t.Helper()
-	eventually(t, "record queue drained", func() bool { return len(c.shard.pub) == 0 })
-	before := len(f.lines())
-	c.Request(protocol.Request{Op: protocol.OpPing, ID: "sync", HasID: true})
-	eventually(t, "sync pong", func() bool {
-		return slices.Contains(f.lines()[before:], `{"op":"pong","id":"sync"}`)
-	})
+	await.True(t, 5*time.Second, func() bool { return len(c.shard.pub) == 0 }, "record queue drained")
+	if err := h.Sync(bg, c); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -26,10 +25,7 @@ type Config struct {
 	MaxSubscriptions  int           // channels per client (WS_MAX_SUBSCRIPTIONS)
 	SendQueueMessages int           // queued messages per client past which it is cut as slow unless it drains
 	SendQueueBytes    int           // queued bytes per client past which it is cut as slow unless it drains
-	WriteTimeout      time.Duration // longest socket write or ping round trip; longest a queue may stay past a limit
-	PingInterval      time.Duration // server ping period per client; 0 disables pings
-	Batch             bool          // join waiting messages into one frame, one per line
-	BatchMaxBytes     int           // largest batched frame in bytes
+	WriteTimeout      time.Duration // longest a queue may stay past a limit (WS_WRITE_TIMEOUT)
 }
 
 // Validate reports a configuration the hub cannot run with.
@@ -41,8 +37,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hub: send queue limits %d messages, %d bytes: want positive", c.SendQueueMessages, c.SendQueueBytes)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("hub: write timeout %s: want positive", c.WriteTimeout)
-	case c.BatchMaxBytes < 1:
-		return fmt.Errorf("hub: batch max bytes %d: want positive", c.BatchMaxBytes)
 	}
 	return nil
 }
@@ -54,8 +48,6 @@ type Hub struct {
 	log      *zap.Logger
 	shards   []*shard
 	channels channelCount
-	bufs     sync.Pool // *[]byte frame buffers of cap BatchMaxBytes, shared by all writers
-	nextID   atomic.Uint64
 	nextPick atomic.Uint64
 }
 
@@ -66,10 +58,6 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, metrics: m, log: log}
 	h.channels = channelCount{counts: make(map[string]int), gauge: m.Channels}
-	h.bufs.New = func() any {
-		b := make([]byte, 0, cfg.BatchMaxBytes)
-		return &b
-	}
 	h.shards = make([]*shard, cfg.Shards)
 	for i := range h.shards {
 		label := strconv.Itoa(i)
@@ -104,20 +92,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// Register adds a connection to the least-loaded shard and returns its client.
-func (h *Hub) Register(conn Conn) *Client {
-	s := h.pick()
-	s.load.Add(1)
-	c := &Client{
-		id:    h.nextID.Add(1),
-		shard: s,
-		conn:  conn,
-		subs:  make(map[string]int),
-	}
-	s.send(event{kind: evRegister, client: c})
-	return c
-}
-
 // pick is the sharding function: the shard holding the fewest connections, scanning from a
 // rotating start so ties spread round-robin. Fan-out work per shard grows with its
 // connections, and unlike id modulo shards this stays balanced when connections come and go
@@ -134,6 +108,49 @@ func (h *Hub) pick() *shard {
 		}
 	}
 	return best
+}
+
+// Register adds c to the shard holding the fewest connections; it returns once the shard
+// has done so.
+func (h *Hub) Register(ctx context.Context, c *Client) error {
+	s := h.pick()
+	s.load.Add(1)
+	c.shard = s
+	if err := s.call(ctx, event{kind: evRegister, client: c}); err != nil {
+		if errors.Is(err, ErrStopped) {
+			s.load.Add(-1)
+		}
+		return err
+	}
+	return nil
+}
+
+// Unregister removes c and its subscriptions; it returns once c's shard has done so, after
+// which no flusher starts for c: then call c.Wait.
+func (h *Hub) Unregister(ctx context.Context, c *Client) error {
+	return c.shard.call(ctx, event{kind: evUnregister, client: c})
+}
+
+// Handle hands a valid request of c to its shard, which answers it through c's send queue,
+// after every message already queued. It blocks while the shard's control queue is full
+// (back-pressure on a client, never on Kafka).
+func (h *Hub) Handle(ctx context.Context, c *Client, req protocol.Request) error {
+	return c.shard.send(ctx, event{kind: evRequest, client: c, req: req})
+}
+
+// Reject queues the error reply for a request that failed to parse, in order with c's other
+// replies, and counts it (ws_protocol_errors_total).
+func (h *Hub) Reject(ctx context.Context, c *Client, e *protocol.Error) error {
+	return c.shard.send(ctx, event{kind: evReply, client: c, err: e})
+}
+
+// Sync is the barrier before a close that owes replies: it returns once every message queued
+// for c before the call (records, and the replies to the requests handed over before it) has
+// been handed to c's connection, that is once c has no pending message and no write in
+// flight, or c is gone (or ctx ends, or the hub stops). The server calls it before a
+// rate-limit close, so the replies owed go out ahead of the close frame.
+func (h *Hub) Sync(ctx context.Context, c *Client) error {
+	return c.shard.call(ctx, event{kind: evSync, client: c})
 }
 
 // Publish hands one encoded record to every shard, in shard order. Records published by one
@@ -153,23 +170,6 @@ func (h *Hub) Publish(ctx context.Context, m *protocol.Message) error {
 	return nil
 }
 
-// CloseAll ends every client with reason (1001 "shutdown" on drain), in parallel: each close
-// handshake runs on its client's own goroutine. Clients registering afterwards are ended at
-// once. It returns when every shard has started its closes.
-func (h *Hub) CloseAll(reason Reason) {
-	dones := make([]chan struct{}, len(h.shards))
-	for i, s := range h.shards {
-		dones[i] = make(chan struct{})
-		s.send(event{kind: evCloseAll, reason: reason, done: dones[i]})
-	}
-	for i, s := range h.shards {
-		select {
-		case <-dones[i]:
-		case <-s.done:
-		}
-	}
-}
-
 // Len returns the number of registered connections.
 func (h *Hub) Len() int {
 	n := 0
@@ -177,29 +177,4 @@ func (h *Hub) Len() int {
 		n += int(s.load.Load())
 	}
 	return n
-}
-
-// channelCount tracks how many shards hold each channel so ws_channels counts a channel once
-// however many shards subscribe to it. Its mutex is taken only when a shard's subscriber
-// list of a channel becomes empty or non-empty, never on the broadcast path.
-type channelCount struct {
-	mu     sync.Mutex
-	counts map[string]int
-	gauge  prometheus.Gauge
-}
-
-func (cc *channelCount) add(name string, delta int) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	n := cc.counts[name] + delta
-	switch {
-	case n == 0:
-		delete(cc.counts, name)
-		cc.gauge.Dec()
-	case n == 1 && delta > 0:
-		cc.counts[name] = n
-		cc.gauge.Inc()
-	default:
-		cc.counts[name] = n
-	}
 }

@@ -1,6 +1,13 @@
 package hub
 
-import "github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
+)
 
 // The subscription index of a shard (channel -> subscribers, topic -> wildcard
 // subscribers), how a client leaves it (drop) and the fan-out over it; read and written by
@@ -94,4 +101,73 @@ func (s *shard) fanout(m *protocol.Message) {
 		}
 	}
 	s.dropSlow()
+}
+
+// request applies a subscribe, unsubscribe or ping and queues its reply.
+func (s *shard) request(c *Client, req protocol.Request) {
+	m := s.hub.metrics
+	var reply *protocol.Message
+	switch req.Op {
+	case protocol.OpPing:
+		reply = protocol.Pong(req.ID, req.HasID)
+	case protocol.OpSubscribe:
+		added := 0
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; !ok {
+				added++
+			}
+		}
+		if len(c.subs)+added > s.hub.cfg.MaxSubscriptions {
+			m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
+			reply = protocol.ErrorReply(req.ID, req.HasID, protocol.CodeTooManySubscriptions,
+				"subscribe would pass the limit of "+itoa(s.hub.cfg.MaxSubscriptions)+" channels per client")
+			break
+		}
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; !ok {
+				s.subscribe(c, ch)
+			}
+		}
+		m.Subscriptions.Add(float64(added))
+		reply = protocol.Reply(protocol.OpSubscribe, req.ID, req.HasID, req.Channels)
+	case protocol.OpUnsubscribe:
+		removed := 0
+		for _, ch := range req.Channels {
+			if _, ok := c.subs[ch]; ok {
+				s.unsubscribe(c, ch)
+				removed++
+			}
+		}
+		m.Subscriptions.Sub(float64(removed))
+		reply = protocol.Reply(protocol.OpUnsubscribe, req.ID, req.HasID, req.Channels)
+	}
+	s.enqueue(c, reply)
+	s.dropSlow()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// channelCount tracks how many shards hold each channel so ws_channels counts a channel once
+// however many shards subscribe to it. Its mutex is taken only when a shard's subscriber
+// list of a channel becomes empty or non-empty, never on the broadcast path.
+type channelCount struct {
+	mu     sync.Mutex
+	counts map[string]int
+	gauge  prometheus.Gauge
+}
+
+func (cc *channelCount) add(name string, delta int) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	n := cc.counts[name] + delta
+	switch {
+	case n == 0:
+		delete(cc.counts, name)
+		cc.gauge.Dec()
+	case n == 1 && delta > 0:
+		cc.counts[name] = n
+		cc.gauge.Inc()
+	default:
+		cc.counts[name] = n
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -17,12 +18,6 @@ import (
 // up; one that does take its writes is never cut by a burst it drains, however large.
 const slowAfter = time.Second
 
-// chunkBytes is how much one write hands a socket that does not keep up: the write stops
-// once the cork holds more than this that the socket did not take (the server cork's
-// corkFlushBytes), and the rest of the queue waits as shared messages for the next write,
-// not as a copy in a per-client buffer.
-const chunkBytes = 64 << 10
-
 // enqueue puts m on c's send queue, to be written at the end of the round. A queue past a
 // limit is judged by the slow rule (stuck); a client cut as slow leaves the index after
 // the current fan-out, since dropping edits the lists being iterated.
@@ -33,9 +28,9 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	if s.over(c, len(m.Wire)) && s.stuck(c) {
 		s.hub.metrics.SendQueueOverflow.Inc()
 		if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
-			ce.Write(zap.Uint64("conn", c.id), zap.Int("shard", s.index))
+			ce.Write(zap.Int("shard", s.index))
 		}
-		c.Kill(ReasonSlow)
+		c.conn.Overflow()
 		c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
 		s.slow = append(s.slow, c)
 		return
@@ -105,35 +100,29 @@ func (s *shard) writeDirty() {
 	s.stats.count(s.hub.metrics)
 }
 
-// write writes c's queue, a chunk at a time: a chunk ends when the queue does, or once the
-// cork holds more than chunkBytes the socket did not take. A chunk the socket took at once
-// is followed by the next; one it did not gets a flusher, and the rest of the queue waits.
+// write hands c's queue to its connection a chunk at a time: a Write takes messages until
+// the connection holds more than about chunkBytes the socket did not take, and says how many
+// it took; the rest stays queued as the shared messages it is. A chunk the socket took at
+// once is followed by the next; one it did not gets a flusher, and the rest of the queue
+// waits for its report.
 func (s *shard) write(c *Client, now time.Time) {
 	for {
-		c.conn.Cork()
-		w, err := s.hub.writeCorked(c.conn, c.pending)
-		done, uerr := c.conn.TryUncork()
-		if err == nil {
-			err = uerr
-		}
-		c.take(w)
-		switch {
-		case err != nil:
+		w, done, err := c.conn.Write(c.pending)
+		if err != nil {
 			// The socket failed (a background drain timed out, the peer reset) or the
-			// connection closed (a close frame went out): the reader finishes the client;
-			// until then nothing more is queued for it.
-			if timedOut(err) {
-				c.Kill(ReasonWriteTimeout)
-			}
+			// connection closed (a close frame went out): the connection ends itself (the
+			// server's Write saw to that); nothing more is queued for it.
 			s.drop(c)
 			return
-		case !done:
+		}
+		c.take(w)
+		if !done {
 			c.flushing = true
 			c.flushSince = now
-			c.inflight, c.inflightB = w.lines, w.size
+			c.inflight, c.inflightB = w.Lines, w.size()
 			c.owed = w
-			c.wg.Add(1)
-			go s.hub.flush(s, c)
+			c.flushers.Add(1)
+			go s.flush(c)
 			return
 		}
 		s.stats.add(w, now)
@@ -147,14 +136,14 @@ func (s *shard) write(c *Client, now time.Time) {
 	}
 }
 
-// take removes the w.lines messages a write handed to the cork from the front of c's
-// queue. The bytes are in the cork: the references go, so messages can be collected.
-// A partial take reslices past them instead of moving the rest to the front: a client
-// draining a long queue a chunk at a time costs O(chunk) per write, not O(queue). The
-// resliced queue's backing array is then larger than its capacity shows, so once the
-// queue is empty it goes to the garbage collector rather than stay on the client.
-func (c *Client) take(w written) {
-	n := w.lines
+// take removes the w.Lines messages a write took from the front of c's queue. The bytes are
+// in the connection: the references go, so messages can be collected. A partial take
+// reslices past them instead of moving the rest to the front: a client draining a long
+// queue a chunk at a time costs O(chunk) per write, not O(queue). The resliced queue's
+// backing array is then larger than its capacity shows, so once the queue is empty it goes
+// to the garbage collector rather than stay on the client.
+func (c *Client) take(w Written) {
+	n := w.Lines
 	if n == len(c.pending) {
 		clear(c.pending)
 		if c.resliced {
@@ -168,22 +157,34 @@ func (c *Client) take(w written) {
 	clear(c.pending[:n])
 	c.pending = c.pending[n:]
 	c.resliced = true
-	c.pendingBytes -= w.size
+	c.pendingBytes -= w.size()
 }
 
-// handoff takes a flusher's report: the hand-off is out (counted now) or failed.
+// flush is a client's flusher goroutine: it writes the rest of a write the socket did not
+// take at once (Conn.Flush, within the write timeout) and reports to the shard. It exists
+// only while a socket is full, so an idle or keeping-up connection costs no goroutine.
+func (s *shard) flush(c *Client) {
+	defer c.flushers.Done()
+	err := c.conn.Flush()
+	select {
+	case s.next <- handoff{c: c, failed: err != nil}:
+	case <-s.done:
+	}
+}
+
+// handoff takes a flusher's report: the write is out (counted now) or failed.
 func (s *shard) handoff(r handoff) {
 	c := r.c
 	c.flushing = false
 	c.inflight, c.inflightB = 0, 0
 	if r.failed {
-		// The socket failed or timed out (the flusher killed the client then): the reader
-		// finishes the client; until then nothing more is queued for it.
+		// The socket failed or timed out (the connection ends itself): nothing more is
+		// queued for it.
 		s.drop(c)
 		return
 	}
 	s.stats.add(c.owed, time.Now())
-	c.owed = written{}
+	c.owed = Written{}
 	s.caughtUp(c)
 	if c.gone {
 		return
@@ -196,7 +197,8 @@ func (s *shard) handoff(r handoff) {
 	}
 }
 
-// addSync registers a Client.Sync, which returns at once when c's queue is empty already.
+// addSync registers a Hub.Sync, which is released at once when c's queue is out already or
+// c is gone.
 func (s *shard) addSync(c *Client, synced chan struct{}) {
 	if c.synced != nil {
 		close(c.synced) // an earlier Sync that gave up: nobody waits on it
@@ -212,4 +214,41 @@ func (s *shard) releaseSync(c *Client) {
 		close(c.synced)
 		c.synced = nil
 	}
+}
+
+// writeStats are the metrics figures of written writes, summed by the shard and added to
+// the shared counters once per round of writes: per write, the shards' atomic adds on the
+// same counters cost cache-line traffic between cores.
+type writeStats struct {
+	frames, bytes, lines int
+	latency              []float64 // one sample per write with a record: its oldest one's age
+}
+
+// add counts one write that is out in full.
+func (st *writeStats) add(w Written, now time.Time) {
+	st.frames += w.Frames
+	st.bytes += w.Bytes
+	st.lines += w.Lines
+	if !w.First.IsZero() {
+		st.latency = append(st.latency, now.Sub(w.First).Seconds())
+	}
+}
+
+// count adds the figures to the metrics and resets st, keeping the latency slice's room.
+func (st *writeStats) count(m *metrics.Metrics) {
+	if st.frames > 0 {
+		m.FramesWritten.Add(float64(st.frames))
+		m.BytesWritten.Add(float64(st.bytes))
+	}
+	if st.lines > 0 {
+		// Every line written counts, replies included, as in ws-single.
+		m.MessagesDelivered.Add(float64(st.lines))
+	}
+	for _, v := range st.latency {
+		// One latency sample per write (its oldest record): exact when the client keeps
+		// up, sampled under load.
+		m.DeliveryLatency.Observe(v)
+	}
+	st.frames, st.bytes, st.lines = 0, 0, 0
+	st.latency = st.latency[:0]
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -30,11 +31,24 @@ type Publisher interface {
 	Publish(ctx context.Context, m *protocol.Message) error
 }
 
+// Reasons a Kafka record is not delivered (label "reason" of
+// ws_kafka_records_skipped_total). SkipTooLarge is also the "reason" of the skipped line
+// its subscribers get.
+const (
+	SkipTooLarge       = "too_large"
+	SkipInvalidChannel = "invalid_channel"
+)
+
+// SkipReasons are every skip reason; New pre-initialises them per topic.
+var SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
+
 // Config configures the consumer; the server fills it from config.Config.
 type Config struct {
-	Brokers         []string      // bootstrap brokers (WS_KAFKA_BROKERS)
-	Topics          []string      // topics, every partition consumed (WS_KAFKA_TOPICS)
-	StartOldest     bool          // start (and resume after out-of-range) at the oldest offset instead of the newest
+	Brokers []string // bootstrap brokers (WS_KAFKA_BROKERS)
+	Topics  []string // topics, every partition consumed (WS_KAFKA_TOPICS)
+	// StartOffset is config.StartNewest or config.StartOldest: where a partition starts, and
+	// where it resumes when its offset is out of range (WS_KAFKA_START_OFFSET).
+	StartOffset     string
 	ClientID        string        // Kafka client id
 	RetryBackoff    time.Duration // first reconnect delay, doubled per failure (default 500ms)
 	RetryBackoffMax time.Duration // longest reconnect delay (default 10s)
@@ -81,6 +95,9 @@ func New(cfg Config, sink Publisher, m *metrics.Metrics, log *zap.Logger) (*Cons
 	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
 		return nil, errors.New("kafka: brokers and topics are required")
 	}
+	if cfg.StartOffset != config.StartNewest && cfg.StartOffset != config.StartOldest {
+		return nil, fmt.Errorf("kafka: start offset %q: want %q or %q", cfg.StartOffset, config.StartNewest, config.StartOldest)
+	}
 	if cfg.RetryBackoff <= 0 || cfg.RetryBackoffMax < cfg.RetryBackoff {
 		return nil, fmt.Errorf("kafka: retry backoff %s..%s: want 0 < backoff <= max", cfg.RetryBackoff, cfg.RetryBackoffMax)
 	}
@@ -90,7 +107,11 @@ func New(cfg Config, sink Publisher, m *metrics.Metrics, log *zap.Logger) (*Cons
 	if cfg.LagInterval <= 0 {
 		cfg.LagInterval = 2 * time.Second
 	}
-	m.InitTopics(cfg.Topics)
+	for _, t := range cfg.Topics {
+		for _, r := range SkipReasons {
+			m.KafkaSkipped.WithLabelValues(t, r)
+		}
+	}
 	return &Consumer{cfg: cfg, sink: sink, metrics: m, log: log, parts: make(map[topicPartition]*partition)}, nil
 }
 
@@ -162,7 +183,7 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 }
 
 func (c *Consumer) startOffset() int64 {
-	if c.cfg.StartOldest {
+	if c.cfg.StartOffset == config.StartOldest {
 		return sarama.OffsetOldest
 	}
 	return sarama.OffsetNewest
@@ -234,8 +255,8 @@ func (c *Consumer) partition(topic string, id int32) *partition {
 		p = &partition{
 			tp:             tp,
 			records:        c.metrics.KafkaRecords.WithLabelValues(topic),
-			tooLarge:       c.metrics.KafkaSkipped.WithLabelValues(topic, metrics.SkipTooLarge),
-			invalidChannel: c.metrics.KafkaSkipped.WithLabelValues(topic, metrics.SkipInvalidChannel),
+			tooLarge:       c.metrics.KafkaSkipped.WithLabelValues(topic, SkipTooLarge),
+			invalidChannel: c.metrics.KafkaSkipped.WithLabelValues(topic, SkipInvalidChannel),
 			lag:            c.metrics.KafkaLag.WithLabelValues(topic, strconv.Itoa(int(id))),
 		}
 		p.next.Store(-1)
@@ -257,7 +278,7 @@ func (c *Consumer) consumePartition(consumer sarama.Consumer, p *partition) (sar
 		c.metrics.KafkaErrors.Inc()
 		c.log.Warn("kafka resume offset out of range; restarting at the start policy",
 			zap.String("topic", p.tp.topic), zap.Int32("partition", p.tp.partition),
-			zap.Int64("offset", offset), zap.Bool("oldest", c.cfg.StartOldest))
+			zap.Int64("offset", offset), zap.String("start_offset", c.cfg.StartOffset))
 		pc, err = consumer.ConsumePartition(p.tp.topic, p.tp.partition, c.startOffset())
 	}
 	if err != nil {

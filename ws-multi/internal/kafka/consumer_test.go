@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -125,9 +126,9 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	defer func() { cl.Close() }()
 	produce(t, addr, 0, 3) // before the consumer starts: read because StartOldest
 
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
 	sink := &collector{}
-	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOldest: true, ClientID: "test",
+	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOffset: config.StartOldest, ClientID: "test",
 		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
 		MaxRecordBytes: 1 << 20},
 		sink, m, zap.NewNop())

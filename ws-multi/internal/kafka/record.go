@@ -5,7 +5,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -44,7 +43,7 @@ func (c *Consumer) message(p *partition, rec *sarama.ConsumerMessage) (*protocol
 		Value:     rec.Value,
 	}
 	if len(rec.Value) > c.cfg.MaxRecordBytes {
-		return protocol.EncodeSkipped(r, metrics.SkipTooLarge, len(rec.Value)), p.tooLarge
+		return protocol.EncodeSkipped(r, SkipTooLarge, len(rec.Value)), p.tooLarge
 	}
 	return protocol.EncodeRecord(r), nil
 }

@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 )
 
@@ -63,15 +66,15 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 	}
 	p.Close()
 
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
 	sink := &collector{}
-	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOldest: true, ClientID: "test",
+	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOffset: config.StartOldest, ClientID: "test",
 		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, MaxRecordBytes: 100},
 		sink, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(m.KafkaSkipped); n != len(metrics.SkipReasons) {
+	if n := testutil.CollectAndCount(m.KafkaSkipped); n != len(SkipReasons) {
 		t.Fatalf("ws_kafka_records_skipped_total has %d series before any record, want one per reason", n)
 	}
 	defer runConsumer(t, c)()
@@ -101,9 +104,34 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("published %q\nwant      %q", got, want)
 	}
-	for reason, n := range map[string]float64{metrics.SkipInvalidChannel: 4, metrics.SkipTooLarge: 1} {
+	for reason, n := range map[string]float64{SkipInvalidChannel: 4, SkipTooLarge: 1} {
 		if v := testutil.ToFloat64(m.KafkaSkipped.WithLabelValues("trades", reason)); v != n {
 			t.Errorf("ws_kafka_records_skipped_total{trades,%s} = %v, want %v", reason, v, n)
 		}
+	}
+}
+
+// TestSkipReasonsMatchREADME: the skip reasons pre-initialised per topic are
+// the README's list for ws_kafka_records_skipped_total, in order.
+func TestSkipReasonsMatchREADME(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatalf("read README: %v", err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `ws_kafka_records_skipped_total` \\| [a-z]+ \\|([^|]*)\\|").FindStringSubmatch(string(b))
+	if row == nil {
+		t.Fatal("no ws_kafka_records_skipped_total row in README")
+	}
+	var doc []string
+	i := strings.Index(row[1], ":")
+	if i < 0 {
+		t.Fatalf("README row lists no values: %q", row[1])
+	}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)`").FindAllStringSubmatch(row[1][i:], -1) {
+		doc = append(doc, m[1])
+	}
+	if !slices.Equal(doc, SkipReasons) {
+		t.Fatalf("SkipReasons = %v, README lists %v", SkipReasons, doc)
 	}
 }

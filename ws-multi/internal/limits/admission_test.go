@@ -56,7 +56,7 @@ func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTestAdmission(t *testing.T, r resourceReader, thresholdPercent float64) (*Admission, *metrics.Metrics, *fakeClock, *observer.ObservedLogs) {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"}, metrics.Labels{})
 	core, logs := observer.New(zap.InfoLevel)
 	a := newAdmission(r, thresholdPercent, m, zap.New(core))
 	clock := &fakeClock{t: time.Unix(1700000000, 0)}
@@ -245,7 +245,7 @@ func TestNewAdmissionOnThisHost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cgroup.Detect() = %v", err)
 	}
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"}, metrics.Labels{})
 	a := NewAdmission(cg, 90, m, nil)
 	a.sample()
 	if ok, _ := a.Allow(); !ok {

@@ -17,60 +17,15 @@ type BuildInfo struct {
 	Commit  string // short git commit
 }
 
-// Reasons an upgrade is refused (label "reason" of ws_connections_rejected_total).
-const (
-	RejectMaxConnections = "max_connections"
-	RejectCPU            = "cpu"
-	RejectOrigin         = "origin"
-	RejectDraining       = "draining"
-	RejectIPLimit        = "ip_limit" // closed at accept past WS_HTTP_MAX_CONNS_PER_IP
-)
-
-// Reasons a connection ends (label "reason" of ws_disconnects_total).
-const (
-	DisconnectClient       = "client"
-	DisconnectSlow         = "slow"
-	DisconnectWriteTimeout = "write_timeout"
-	DisconnectReadTimeout  = "read_timeout"
-	DisconnectReadLimit    = "read_limit"
-	DisconnectRateLimit    = "rate_limit"
-	DisconnectBinary       = "binary"
-	DisconnectInvalidUTF8  = "invalid_utf8"
-	DisconnectProtocol     = "protocol"
-	DisconnectPingTimeout  = "ping_timeout"
-	DisconnectShutdown     = "shutdown"
-	DisconnectError        = "error"
-)
-
-// Reasons a Kafka record is not delivered (label "reason" of
-// ws_kafka_records_skipped_total). SkipTooLarge is also the reason of the
-// "skipped" line its subscribers get.
-const (
-	SkipTooLarge       = "too_large"
-	SkipInvalidChannel = "invalid_channel"
-)
-
-// Protocol error codes (label "code" of ws_protocol_errors_total), as in docs/PROTOCOL.md.
-const (
-	CodeInvalidJSON          = "invalid_json"
-	CodeInvalidRequest       = "invalid_request"
-	CodeUnknownOp            = "unknown_op"
-	CodeInvalidChannel       = "invalid_channel"
-	CodeTooManySubscriptions = "too_many_subscriptions"
-)
-
-// Label values documented in README.md and docs/PROTOCOL.md. New pre-initialises
-// each to 0 so dashboards see every series from the start. Read-only.
-var (
-	RejectReasons     = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit}
-	DisconnectReasons = []string{
-		DisconnectClient, DisconnectSlow, DisconnectWriteTimeout, DisconnectReadTimeout, DisconnectReadLimit,
-		DisconnectRateLimit, DisconnectBinary, DisconnectInvalidUTF8, DisconnectProtocol,
-		DisconnectPingTimeout, DisconnectShutdown, DisconnectError,
-	}
-	ErrorCodes  = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
-	SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
-)
+// Labels are the documented label values New pre-initialises to 0, so dashboards see every
+// series from the start. Their owners hold the lists: server.RejectReasons,
+// server.ReasonLabels(), protocol.ErrorCodes. (Skip reasons are pre-initialised per topic
+// by the Kafka consumer, which owns them and knows the topics.)
+type Labels struct {
+	Rejects     []string // ws_connections_rejected_total{reason}: server.RejectReasons
+	Disconnects []string // ws_disconnects_total{reason}: server.ReasonLabels()
+	Errors      []string // ws_protocol_errors_total{code}: protocol.ErrorCodes
+}
 
 // latencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
 // fanned out on the same host) to 5 s (a stalled consumer or a slow client).
@@ -110,10 +65,10 @@ type Metrics struct {
 var fanoutBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}
 
 // New creates every metric, registers them with ws_build_info and the process
-// and Go collectors on reg, and pre-initialises the documented label values.
+// and Go collectors on reg, and pre-initialises the label values of labels.
 // It panics if a name is already registered on reg, as MustRegister does: that
 // is a programming error, and each registry gets one Metrics.
-func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
+func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
@@ -188,25 +143,14 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		m.CgroupCPULimitCores, m.CgroupCPUUsageRatio, m.CgroupMemoryLimit, m.CgroupMemoryUsage,
 		m.ShardQueueDepth, m.ShardFanout,
 	)
-	for _, r := range RejectReasons {
+	for _, r := range labels.Rejects {
 		m.ConnectionsRejected.WithLabelValues(r)
 	}
-	for _, r := range DisconnectReasons {
+	for _, r := range labels.Disconnects {
 		m.Disconnects.WithLabelValues(r)
 	}
-	for _, c := range ErrorCodes {
+	for _, c := range labels.Errors {
 		m.ProtocolErrors.WithLabelValues(c)
 	}
 	return m
-}
-
-// InitTopics pre-initialises the series keyed by Kafka topic whose other labels
-// are known: every topic × skip reason of ws_kafka_records_skipped_total, at 0.
-// Topics are known only to the consumer, which calls it.
-func (m *Metrics) InitTopics(topics []string) {
-	for _, t := range topics {
-		for _, r := range SkipReasons {
-			m.KafkaSkipped.WithLabelValues(t, r)
-		}
-	}
 }

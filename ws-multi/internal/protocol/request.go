@@ -28,6 +28,10 @@ const (
 	CodeTooManySubscriptions = "too_many_subscriptions"
 )
 
+// ErrorCodes are every error code, the label values of ws_protocol_errors_total
+// (metrics.Labels.Errors). Read-only.
+var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+
 // Request is one parsed client request.
 type Request struct {
 	Op Op
@@ -39,9 +43,12 @@ type Request struct {
 }
 
 // Error is a request the server answers with an error reply; the connection stays open.
+// ID and HasID carry the request id when it could be read, so the reply can echo it.
 type Error struct {
 	Code    string
 	Message string
+	ID      string
+	HasID   bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -51,6 +58,14 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // message is one of docs/PROTOCOL.md's texts, byte for byte as ws-single sends it; client
 // text it quotes is cut to MaxEcho bytes.
 func Parse(frame []byte) (Request, *Error) {
+	req, err := parse(frame)
+	if err != nil {
+		err.ID, err.HasID = req.ID, req.HasID
+	}
+	return req, err
+}
+
+func parse(frame []byte) (Request, *Error) {
 	var req Request
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"encoding/json"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -215,4 +217,31 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("reply %q is not one line of JSON", reply.Wire)
 		}
 	})
+}
+
+// TestErrorCodesMatchProtocol keeps ErrorCodes equal to the codes of the error
+// table of docs/PROTOCOL.md, in order.
+func TestErrorCodesMatchProtocol(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatalf("read PROTOCOL.md: %v", err)
+	}
+	text := string(b)
+	start := strings.Index(text, "## Errors")
+	if start < 0 {
+		t.Fatal("no Errors section in PROTOCOL.md")
+	}
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	var codes []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(section, -1) {
+		codes = append(codes, m[1])
+	}
+	codes = slices.Compact(codes) // a code has one row per message text
+	if !slices.Equal(codes, ErrorCodes) {
+		t.Fatalf("ErrorCodes = %v, PROTOCOL.md lists %v", ErrorCodes, codes)
+	}
 }

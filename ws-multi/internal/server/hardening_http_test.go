@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -106,9 +107,9 @@ func TestHTTPConnectionHygiene(t *testing.T) {
 // another instance) and Connection: close.
 func TestRefuseWhileDraining(t *testing.T) {
 	t.Parallel()
-	s := &Server{d: Deps{Metrics: metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}), Audit: zap.NewNop()}}
+	s := &Server{d: Deps{Metrics: metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})}, audit: zap.NewNop()}
 	rec := httptest.NewRecorder()
-	s.refuse(rec, httptest.NewRequest(http.MethodGet, "/ws", nil), metrics.RejectDraining, drainRetryAfter)
+	s.refuse(rec, httptest.NewRequest(http.MethodGet, "/ws", nil), RejectDraining, drainRetryAfter)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" || rec.Header().Get("Connection") != "close" {
 		t.Errorf("refusal = %d, Retry-After %q, Connection %q; want 503, 1, close",
 			rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Connection"))
@@ -127,7 +128,7 @@ func TestConnectionsPerIP(t *testing.T) {
 	// is dialled again, and the refusals count from here on.
 	keepAlive := func() net.Conn {
 		var c net.Conn
-		eventually(t, "a keep-alive connection answered", func() bool {
+		await.True(t, 20*time.Second, func() bool {
 			c = e.dialTCP()
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			defer c.SetDeadline(time.Time{})
@@ -140,7 +141,7 @@ func TestConnectionsPerIP(t *testing.T) {
 			}
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK
-		})
+		}, "a keep-alive connection answered")
 		return c
 	}
 	_, idle2 := keepAlive(), keepAlive()
@@ -154,25 +155,25 @@ func TestConnectionsPerIP(t *testing.T) {
 	}
 
 	idle2.Close() // a slot comes back
-	eventually(t, "a request gets through again", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		resp, err := e.http.Get(e.url + "/healthz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	})
+	}, "a request gets through again")
 	// WebSocket connections are hijacked: they stop counting once upgraded, so four get
 	// through a cap of 2 with one slot held (a dial may be refused while the request above
 	// still holds its slot: it is dialled again; were upgraded ones counted, it never
 	// would get through).
 	for i := range 4 {
 		var c *client
-		eventually(t, fmt.Sprintf("WebSocket %d upgraded", i), func() bool {
+		await.True(t, 20*time.Second, func() bool {
 			var err error
 			c, _, err = e.dial(nil)
 			return err == nil
-		})
+		}, fmt.Sprintf("WebSocket %d upgraded", i))
 		if r := c.request(`{"op":"ping","id":"p"}`); r.Op != "pong" {
 			t.Fatalf("ping reply %+v", r)
 		}
@@ -185,7 +186,7 @@ func TestOverCapacityReleasedAtOnce(t *testing.T) {
 	b := startBroker(t, 1)
 	e := startEnv(t, b, func(_ *config.Config, maxConns *int) { *maxConns = 1 })
 	e.mustDial()
-	eventually(t, "one connection", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 }, "one connection")
 	c := e.dialRaw()
 	if _, code, reason := c.untilClose(5 * time.Second); code != 1013 || reason != "over_capacity" {
 		t.Fatalf("closed with %d %q, want 1013 over_capacity", code, reason)
@@ -226,13 +227,13 @@ func (fakeKafka) Attached() bool                { return true }
 func TestAcceptErrorsAreCounted(t *testing.T) {
 	cfg := config.Default()
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant})
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{})
 	h, err := hub.New(hub.Config{Shards: 1, MaxSubscriptions: 1, SendQueueMessages: 1, SendQueueBytes: 1,
-		WriteTimeout: time.Second, BatchMaxBytes: 1}, m, zap.NewNop())
+		WriteTimeout: time.Second}, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, 10, Deps{Hub: h, Kafka: fakeKafka{}, Admission: &fakeAdmission{}, Registry: reg, Metrics: m, Log: zap.NewNop()})
+	srv, err := New(cfg, 10, Deps{Hub: h, Kafka: fakeKafka{}, Admission: &fakeAdmission{}, Gatherer: reg, Metrics: m, Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
 
 // countMessages reads c at full speed on its own goroutine, counting record messages without
@@ -99,7 +101,7 @@ func TestLargeRecordBurst(t *testing.T) {
 		}
 	}()
 	for i, n := range readers {
-		eventuallyWithin(t, time.Minute, fmt.Sprintf("reader %d gets the burst", i), func() bool { return n.Load() == records })
+		await.True(t, time.Minute, func() bool { return n.Load() == records }, fmt.Sprintf("reader %d gets the burst", i))
 	}
 	sent := records
 	deadline := time.Now().Add(20 * time.Second)
@@ -112,7 +114,7 @@ func TestLargeRecordBurst(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for i, n := range readers {
-		eventuallyWithin(t, time.Minute, fmt.Sprintf("reader %d gets everything", i), func() bool { return n.Load() == int64(sent) })
+		await.True(t, time.Minute, func() bool { return n.Load() == int64(sent) }, fmt.Sprintf("reader %d gets everything", i))
 	}
 	for _, r := range []string{"slow", "write_timeout", "client"} {
 		want := 0.0
@@ -136,14 +138,14 @@ func TestSkippedRecordIsAnnounced(t *testing.T) {
 	exact, wild := e.mustDial(), e.mustDial()
 	exact.subscribe("trades:BTC-USD")
 	wild.subscribe("trades:*")
-	p := newProducer(t, b)
 	ts := time.UnixMilli(1700000000123)
+	var msgs []*sarama.ProducerMessage
 	for _, v := range []string{strings.Repeat("v", 2000), "1"} {
-		if _, _, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: "trades", Partition: 0, Timestamp: ts,
-			Key: sarama.StringEncoder("BTC-USD"), Value: sarama.StringEncoder(v)}); err != nil {
-			t.Fatal(err)
-		}
+		m := kafkatest.Record("trades", 0, "BTC-USD", v)
+		m.Timestamp = ts
+		msgs = append(msgs, m)
 	}
+	kafkatest.Produce(t, []string{b.addr()}, msgs...)
 	want := []string{
 		`{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"reason":"too_large","size":2000}`,
 		`{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"data":1}`,

@@ -16,16 +16,16 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
-	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 )
 
 // waitDisconnect waits until ws_disconnects_total{reason} reaches n.
 func (e *env) waitDisconnect(reason string, n float64) {
 	e.t.Helper()
-	eventually(e.t, "disconnect "+reason, func() bool {
+	await.True(e.t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(reason)) == n
-	})
+	}, "disconnect "+reason)
 }
 
 // TestUnreadPongsAreBounded: a client that floods pings and never reads gets pongs only until
@@ -245,16 +245,16 @@ func TestStalledControlFrameIsReadTimeout(t *testing.T) {
 func TestReadErrReason(t *testing.T) {
 	tests := []struct {
 		err  error
-		want hub.Reason
+		want Reason
 	}{
-		{fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), hub.ReasonReadTimeout},
-		{fmt.Errorf("failed to read frame payload: %w", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}), hub.ReasonReadTimeout},
-		{fmt.Errorf("failed to get reader: %w", io.EOF), hub.ReasonClient},
-		{fmt.Errorf("failed to get reader: %w", net.ErrClosed), hub.ReasonClient},
-		{fmt.Errorf("failed to get reader: %w", context.Canceled), hub.ReasonClient},
-		{websocket.CloseError{Code: websocket.StatusNormalClosure}, hub.ReasonClient},
-		{fmt.Errorf("read: %w", websocket.ErrMessageTooBig), hub.ReasonReadLimit},
-		{errors.New("received header with unexpected rsv bits set"), hub.ReasonProtocol},
+		{fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), ReasonReadTimeout},
+		{fmt.Errorf("failed to read frame payload: %w", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}), ReasonReadTimeout},
+		{fmt.Errorf("failed to get reader: %w", io.EOF), ReasonClient},
+		{fmt.Errorf("failed to get reader: %w", net.ErrClosed), ReasonClient},
+		{fmt.Errorf("failed to get reader: %w", context.Canceled), ReasonClient},
+		{websocket.CloseError{Code: websocket.StatusNormalClosure}, ReasonClient},
+		{fmt.Errorf("read: %w", websocket.ErrMessageTooBig), ReasonReadLimit},
+		{errors.New("received header with unexpected rsv bits set"), ReasonProtocol},
 	}
 	for _, tt := range tests {
 		if got := readErrReason(tt.err); got != tt.want {
@@ -287,9 +287,9 @@ func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
 	// socket from the first records on, and times out WS_WRITE_TIMEOUT later.
 	const records = 12
 	produceBurst(t, b, records, partitions, "k")
-	eventually(t, "burst consumed", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(e.metrics.KafkaRecords.WithLabelValues("trades")) == records
-	})
+	}, "burst consumed")
 	// Two pings are owed replies queued behind the burst; the third runs the bucket dry.
 	var pings []byte
 	for range 3 {
@@ -298,7 +298,7 @@ func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
 	if err := c.send(pings); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "disconnect", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 }, "disconnect")
 	for r, want := range map[string]float64{"rate_limit": 1, "write_timeout": 0, "client": 0} {
 		if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(r)); got != want {
 			t.Errorf("disconnects{%s} = %v, want %v", r, got, want)

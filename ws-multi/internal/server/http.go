@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -18,7 +19,10 @@ func (s *Server) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{Registry: s.d.Registry}))
+	// A Gatherer that is also a Registerer (a *prometheus.Registry) gets promhttp's own
+	// error counter, as before.
+	reg, _ := s.d.Gatherer.(prometheus.Registerer)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{Registry: reg}))
 	web, _ := fs.Sub(webFS, "web") // cannot fail: "web" is embedded above
 	mux.Handle("GET /", http.FileServerFS(web))
 	// /ws takes every method: a request that is no upgrade gets 426 from the upgrade,

@@ -1,14 +1,3 @@
-// Package server is ws-multi's HTTP side: the /ws upgrade and per-connection read loop, the
-// health, readiness, metrics and demo endpoints, and the process lifecycle (start the hub,
-// admission and Kafka consumer; on shutdown drain clients in parallel, then stop them).
-//
-// What a hostile client meets (docs/PROTOCOL.md): before the upgrade, a per-address cap on
-// connections that are not WebSocket connections, an idle timeout, a header timeout and a
-// header size limit (listener.go, server.go); every refused upgrade closes its socket. After
-// it (ws.go, conn.go): one token bucket for requests and WebSocket pings, whose exhaustion
-// pays the replies owed and then closes; a read deadline on every frame's payload; UTF-8
-// text; a cork that bounds what waits for the socket (cork.go). Every server close frame is
-// sent with a bounded linger, so a client still sending receives the code.
 package server
 
 import (
@@ -23,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
@@ -47,16 +37,13 @@ type Admission interface {
 
 // Deps are the parts the server wires together; main builds them.
 type Deps struct {
-	Hub       *hub.Hub
-	Kafka     Kafka
-	Admission Admission
-	// Background runs alongside the server until shutdown (the admission sampler).
-	Background []Runner
-	Registry   *prometheus.Registry
+	Hub        *hub.Hub
+	Kafka      Kafka
+	Admission  Admission
+	Background []Runner            // run alongside until shutdown (the admission sampler)
+	Gatherer   prometheus.Gatherer // /metrics
 	Metrics    *metrics.Metrics
 	Log        *zap.Logger
-	// Audit receives one structured, sampled entry per refused upgrade.
-	Audit *zap.Logger
 }
 
 // Server serves WebSocket clients.
@@ -65,19 +52,32 @@ type Server struct {
 	maxConns int64
 	d        Deps
 	http     *http.Server
+	audit    *zap.Logger // sampled: one entry per refused upgrade, and they come in storms
+	connLog  *zap.Logger // sampled: per-connection events
 
 	draining atomic.Bool
 	active   atomic.Int64 // open WebSocket connections
 	// handlers counts upgrades in progress and connection goroutines. mu orders its Adds
-	// before drain's Wait: enter refuses once closing is set.
+	// before drain's Wait: enter refuses once closing is set. conns is the live set the
+	// drain closes: a connection joins it once registered with the hub, unless closing is
+	// set (then it is closed at once), and leaves it when it ends.
 	mu       sync.Mutex
 	closing  bool
 	handlers sync.WaitGroup
+	conns    map[*conn]struct{}
 	// connCtx is the context of every socket read; cancelling it closes the sockets still
 	// open when the shutdown timeout ran out.
 	connCtx  context.Context
 	hardStop context.CancelFunc
 	corks    sync.Pool // *[]byte cork buffers, shared by every connection's writer
+	frames   sync.Pool // *[]byte batched frame buffers of cap WS_BATCH_MAX_BYTES, shared likewise
+}
+
+// sampled keeps the first 5 entries per message per second, then 1 in 100.
+func sampled(log *zap.Logger) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, 5, 100)
+	}))
 }
 
 // drainRetryAfter is the Retry-After sent while draining: the instance is going away, so a
@@ -92,17 +92,23 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	if maxConns < 1 {
 		return nil, fmt.Errorf("server: connection limit %d: want at least 1", maxConns)
 	}
-	if d.Hub == nil || d.Kafka == nil || d.Admission == nil || d.Registry == nil || d.Metrics == nil || d.Log == nil {
+	if d.Hub == nil || d.Kafka == nil || d.Admission == nil || d.Gatherer == nil || d.Metrics == nil || d.Log == nil {
 		return nil, errors.New("server: missing dependency")
 	}
-	if d.Audit == nil {
-		d.Audit = d.Log
+	s := &Server{
+		cfg: cfg, maxConns: int64(maxConns), d: d,
+		audit:   sampled(d.Log.Named("audit")),
+		connLog: sampled(d.Log.Named("conn")),
+		conns:   make(map[*conn]struct{}),
 	}
-	s := &Server{cfg: cfg, maxConns: int64(maxConns), d: d}
 	s.connCtx, s.hardStop = context.WithCancel(context.Background())
 	s.corks.New = func() any {
 		// A write up to corkFlushBytes plus one batched frame fits without growing.
 		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
+		return &b
+	}
+	s.frames.New = func() any {
+		b := make([]byte, 0, cfg.BatchMaxBytes)
 		return &b
 	}
 	s.http = &http.Server{
@@ -113,7 +119,7 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 		ErrorLog:          zap.NewStdLog(d.Log.Named("http")),
 	}
 	if cfg.HTTPMaxConnsPerIP > 0 {
-		lim := newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(metrics.RejectIPLimit), d.Audit)
+		lim := newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
 		s.http.ConnState = lim.connState
 	}
 	return s, nil
@@ -178,13 +184,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // handlers, at most the shutdown timeout; then it cuts the remaining sockets.
 func (s *Server) drain() {
 	s.draining.Store(true)
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
 	n := s.active.Load()
 	s.d.Log.Info("draining: closing clients", zap.Int64("connections", n), zap.Duration("timeout", s.cfg.ShutdownTimeout))
 	start := time.Now()
-	s.d.Hub.CloseAll(hub.ReasonShutdown)
+	for _, c := range s.live() {
+		c.close(ReasonShutdown)
+	}
 	done := make(chan struct{})
 	go func() { s.handlers.Wait(); close(done) }()
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
@@ -208,4 +213,34 @@ func (s *Server) enter() bool {
 	}
 	s.handlers.Add(1)
 	return true
+}
+
+// track adds c to the live set; false once the drain started (c must close itself).
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// live closes the live set to newcomers (enter and track refuse from now on) and returns
+// its connections.
+func (s *Server) live() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	cs := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	return cs
 }

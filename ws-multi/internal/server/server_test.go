@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +14,9 @@ import (
 	gometrics "github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
 
 func TestMain(m *testing.M) {
@@ -45,9 +46,9 @@ func TestSubscribeWildcardUnsubscribe(t *testing.T) {
 	}
 	p.send(t, "trades", 1, "", "plain text") // channel "trades"
 	p.send(t, "tickers", 0, "ETH-USD", "")   // data null
-	eventually(t, "wildcard gets 7 records", func() bool { return len(colWild.messages()) == 7 })
-	eventually(t, "both gets 8 records", func() bool { return len(colBoth.messages()) == 8 })
-	eventually(t, "exact gets 3 records", func() bool { return len(colExact.messages()) == 3 })
+	await.True(t, 20*time.Second, func() bool { return len(colWild.messages()) == 7 }, "wildcard gets 7 records")
+	await.True(t, 20*time.Second, func() bool { return len(colBoth.messages()) == 8 }, "both gets 8 records")
+	await.True(t, 20*time.Second, func() bool { return len(colExact.messages()) == 3 }, "exact gets 3 records")
 
 	var got []int64
 	for _, l := range colExact.messages() {
@@ -87,7 +88,7 @@ func TestSubscribeWildcardUnsubscribe(t *testing.T) {
 		t.Fatalf("unsubscribe reply %+v", r)
 	}
 	p.send(t, "trades", 0, "BTC-USD", "1")
-	eventually(t, "exact gets the 4th record", func() bool { return len(colExact.messages()) == 4 })
+	await.True(t, 20*time.Second, func() bool { return len(colExact.messages()) == 4 }, "exact gets the 4th record")
 	if r := wild2.request(`{"op":"ping","id":"p"}`); r.Op != "pong" {
 		t.Fatalf("ping reply %+v", r)
 	}
@@ -162,9 +163,9 @@ func TestErrorRepliesAndCloseCodes(t *testing.T) {
 			if code != tt.code || (tt.reason != "" && reason != tt.reason) {
 				t.Errorf("closed with %d %q, want %d %q", code, reason, tt.code, tt.reason)
 			}
-			eventually(t, "disconnect counted", func() bool {
+			await.True(t, 20*time.Second, func() bool {
 				return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(tt.label)) == 1
-			})
+			}, "disconnect counted")
 		})
 	}
 }
@@ -208,9 +209,9 @@ func TestHTTPRefusals(t *testing.T) {
 	}
 
 	// Capacity: the third connection is upgraded and closed with 1013.
-	eventually(t, "earlier connections gone", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 }, "earlier connections gone")
 	c1, c2 := e.mustDial(), e.mustDial()
-	eventually(t, "two connections", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 2 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 2 }, "two connections")
 	c3 := e.mustDial()
 	if code, reason := c3.closeStatus(10 * time.Second); code != websocket.StatusTryAgainLater || reason != "over_capacity" {
 		t.Errorf("over capacity: closed with %d %q, want 1013 over_capacity", code, reason)
@@ -219,7 +220,7 @@ func TestHTTPRefusals(t *testing.T) {
 		t.Errorf("rejected{max_connections} = %v", got)
 	}
 	c1.conn.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "slot back", func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 })
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 }, "slot back")
 	c4 := e.mustDial()
 	if r := c4.request(`{"op":"ping","id":"x"}`); r.Op != "pong" {
 		t.Errorf("after a slot came back: %+v", r)
@@ -264,19 +265,19 @@ func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
 		p.send(t, "trades", 0, "BTC-USD", value)
 		sent++
 		if sent%4 == 0 { // keep the healthy client's queue short
-			eventually(t, "healthy client keeps up", func() bool { return len(col.messages()) >= sent-4 })
+			await.True(t, 20*time.Second, func() bool { return len(col.messages()) >= sent-4 }, "healthy client keeps up")
 		}
 	}
-	eventually(t, "healthy client got every record", func() bool { return len(col.messages()) == sent })
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent }, "healthy client got every record")
 	code, reason := slow.closeStatus(20 * time.Second)
 	if code != websocket.StatusPolicyViolation || reason != "slow" {
 		t.Errorf("slow client closed with %d %q, want 1008 slow", code, reason)
 	}
-	eventually(t, "slow disconnect counted", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("slow")) == 1
-	})
+	}, "slow disconnect counted")
 	p.send(t, "trades", 0, "BTC-USD", "1")
-	eventually(t, "healthy client still receiving", func() bool { return len(col.messages()) == sent+1 })
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent+1 }, "healthy client still receiving")
 }
 
 func TestPingTimeout(t *testing.T) {
@@ -289,9 +290,9 @@ func TestPingTimeout(t *testing.T) {
 	answering.collect() // reading answers pings
 	silent := e.mustDial()
 	_ = silent // never reads, so never answers a ping
-	eventually(t, "ping_timeout", func() bool {
+	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("ping_timeout")) == 1
-	})
+	}, "ping_timeout")
 	time.Sleep(500 * time.Millisecond)
 	if got := testutil.ToFloat64(e.metrics.Connections); got != 1 {
 		t.Errorf("ws_connections = %v, want the answering client only", got)
@@ -306,7 +307,7 @@ func TestBrokerOutageAndRecovery(t *testing.T) {
 	c.subscribe("trades:*")
 	col := c.collect()
 	p.send(t, "trades", 0, "k", "1")
-	eventually(t, "first record", func() bool { return len(col.messages()) == 1 })
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == 1 }, "first record")
 
 	b.stop()
 	e.waitReady(http.StatusServiceUnavailable)
@@ -321,7 +322,7 @@ func TestBrokerOutageAndRecovery(t *testing.T) {
 	p = newProducer(t, b)
 	p.send(t, "trades", 1, "k", "2")
 	p.send(t, "trades", 0, "k", "3")
-	eventually(t, "records after the restart", func() bool { return len(col.messages()) == 3 })
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == 3 }, "records after the restart")
 	if got := testutil.ToFloat64(e.metrics.KafkaErrors); got < 1 {
 		t.Errorf("ws_kafka_errors_total = %v after an outage", got)
 	}
@@ -339,23 +340,19 @@ func TestOrderUnderParallelPartitions(t *testing.T) {
 		c.subscribe("trades:*")
 		cols = append(cols, c.collect())
 	}
-	p := newProducer(t, b)
-	var wg sync.WaitGroup
-	for part := range int32(partitions) {
-		wg.Go(func() {
-			for i := range perPartition {
-				if _, _, err := p.p.SendMessage(producerMessage(part, i)); err != nil {
-					t.Errorf("produce: %v", err)
-					return
-				}
-			}
-		})
+	// One pipelined call: the partitions' records reach the broker, and the consumer's
+	// partition goroutines, interleaved.
+	var msgs []*sarama.ProducerMessage
+	for i := range perPartition {
+		for part := range int32(partitions) {
+			msgs = append(msgs, producerMessage(part, i))
+		}
 	}
-	wg.Wait()
+	kafkatest.Produce(t, []string{b.addr()}, msgs...)
 	for i, col := range cols {
-		eventually(t, fmt.Sprintf("client %d gets everything", i), func() bool {
+		await.True(t, 20*time.Second, func() bool {
 			return len(col.messages()) == partitions*perPartition
-		})
+		}, fmt.Sprintf("client %d gets everything", i))
 		next := make(map[int32]int64)
 		for _, l := range col.messages() {
 			if l.Offset != next[l.Partition] {
@@ -367,8 +364,7 @@ func TestOrderUnderParallelPartitions(t *testing.T) {
 }
 
 func producerMessage(partition int32, i int) *sarama.ProducerMessage {
-	return &sarama.ProducerMessage{Topic: "trades", Partition: partition,
-		Key: sarama.StringEncoder(fmt.Sprintf("K%d", i%5)), Value: sarama.StringEncoder(fmt.Sprintf(`{"i":%d}`, i))}
+	return kafkatest.Record("trades", partition, fmt.Sprintf("K%d", i%5), fmt.Sprintf(`{"i":%d}`, i))
 }
 
 // TestDrain cancels the server's context with two clients: one answers the close handshake at

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -11,13 +10,6 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// pingSlots spreads pings over the ping interval: every PingInterval/pingSlots the shard
-// pings the clients of the current slot, so 10K clients never start 10K ping goroutines at
-// the same instant. A client joins the slot whose tick came last when it registered, so its
-// first ping comes one interval after it connected (to within a slot), as in ws-single,
-// never moments after.
-const pingSlots = 16
-
 type eventKind uint8
 
 const (
@@ -25,8 +17,6 @@ const (
 	evUnregister
 	evRequest
 	evReply
-	evCloseAll
-	evCall
 	evSync
 )
 
@@ -35,11 +25,9 @@ type event struct {
 	kind   eventKind
 	client *Client
 	req    protocol.Request
-	msg    *protocol.Message
-	reason Reason
-	fn     func()        // evCall: run in the shard goroutine
-	done   chan struct{} // closed once the shard handled the event, when set
-	synced chan struct{} // evSync: closed once the client's queue is empty (Client.Sync)
+	err    *protocol.Error // evReply
+	fn     func()          // test hooks only (export_test.go): run in the shard goroutine
+	done   chan struct{}   // closed once the shard handled the event (evSync: once c's queue is out), when set
 }
 
 // handoff is a flusher reporting its hand-off out (or failed).
@@ -73,9 +61,7 @@ type shard struct {
 	clients   map[*Client]struct{}
 	channels  map[string]*subscribers // plain channel -> subscribers
 	wildcards map[string]*subscribers // topic -> subscribers of "<topic>:*"
-	draining  bool
-	slow      []*Client // clients cut during the current fan-out, dropped after it
-	pingTicks uint64    // ping ticks so far; the next one pings slot pingTicks % pingSlots
+	slow      []*Client               // clients cut during the current fan-out, dropped after it
 
 	dirty []*Client  // clients with pending messages to write at the end of the round
 	stats writeStats // figures of the round's writes, counted once at its end
@@ -84,48 +70,64 @@ type shard struct {
 	fanoutObs prometheus.Observer
 }
 
-// send queues a control event; it gives up when the shard stopped.
-func (s *shard) send(ev event) {
+// send queues a control event; it gives up when the shard stopped or ctx ends.
+func (s *shard) send(ctx context.Context, ev event) error {
+	if s.stopped() {
+		return ErrStopped
+	}
 	select {
 	case s.ctrl <- ev:
+		return nil
 	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
-// call sends ev and waits until the shard handled it (or stopped).
-func (s *shard) call(ev event) {
-	ev.done = make(chan struct{})
+// stopped reports whether the shard's loop has ended; checked first because a select with
+// room in a buffered channel would otherwise pick at random.
+func (s *shard) stopped() bool {
 	select {
-	case s.ctrl <- ev:
 	case <-s.done:
-		return
+		return true
+	default:
+		return false
+	}
+}
+
+// call sends ev and waits until the shard handled it (evSync: until the client's queue is
+// out or the client is gone).
+func (s *shard) call(ctx context.Context, ev event) error {
+	ev.done = make(chan struct{})
+	if err := s.send(ctx, ev); err != nil {
+		return err
 	}
 	select {
 	case <-ev.done:
+		return nil
 	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
 func (s *shard) run(ctx context.Context) {
 	defer close(s.done)
-	var tick <-chan time.Time
-	if iv := s.hub.cfg.PingInterval; iv > 0 {
-		t := time.NewTicker(max(iv/pingSlots, time.Millisecond))
-		defer t.Stop()
-		tick = t.C
-	}
 	for {
 		// A round: one event (control events first: a flood of records must not delay
-		// connects, disconnects and replies), or the records already waiting (up to
-		// roundRecords), and then one write per client that got something. Under load more
+		// connects, disconnects and replies), or the flusher reports waiting, or the
+		// records already waiting (up to roundRecords), and then one write per client that
+		// got something. Under load more
 		// records wait per round, so each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-s.ctrl:
-			s.handle(ctx, ev)
+			s.handle(ev)
 		default:
 			select {
 			case ev := <-s.ctrl:
-				s.handle(ctx, ev)
+				s.handle(ev)
 			case r := <-s.next:
 				s.handoff(r)
 				s.moreHandoffs()
@@ -137,9 +139,6 @@ func (s *shard) run(ctx context.Context) {
 				s.fanoutObs.Observe(time.Since(start).Seconds())
 				s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
 				continue
-			case <-tick:
-				s.ping(ctx)
-				s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
 			case <-ctx.Done():
 				return
 			}
@@ -181,16 +180,11 @@ func (s *shard) moreHandoffs() {
 	}
 }
 
-func (s *shard) handle(ctx context.Context, ev event) {
+func (s *shard) handle(ev event) {
 	c := ev.client
 	switch ev.kind {
 	case evRegister:
 		s.clients[c] = struct{}{}
-		c.pingSlot = uint8((s.pingTicks + pingSlots - 1) % pingSlots)
-		if s.draining {
-			s.drop(c)
-			c.Kill(ReasonShutdown)
-		}
 	case evUnregister:
 		s.drop(c)
 		delete(s.clients, c)
@@ -200,77 +194,20 @@ func (s *shard) handle(ctx context.Context, ev event) {
 			s.request(c, ev.req)
 		}
 	case evReply:
+		s.hub.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
 		if !c.gone {
-			s.enqueue(c, ev.msg)
+			s.enqueue(c, protocol.ErrorReply(ev.err.ID, ev.err.HasID, ev.err.Code, ev.err.Message))
 			s.dropSlow()
 		}
-	case evCloseAll:
-		s.draining = true
-		for c := range s.clients {
-			s.drop(c)
-			c.Kill(ev.reason)
-		}
-	case evCall:
-		ev.fn()
 	case evSync:
-		s.addSync(c, ev.synced)
+		s.addSync(c, ev.done) // releaseSync closes done once c's queue is out or c is gone
+		return
+	default:
+		if ev.fn != nil {
+			ev.fn() // a test hook (export_test.go)
+		}
 	}
 	if ev.done != nil {
 		close(ev.done)
 	}
 }
-
-// request applies a subscribe, unsubscribe or ping and queues its reply.
-func (s *shard) request(c *Client, req protocol.Request) {
-	m := s.hub.metrics
-	var reply *protocol.Message
-	switch req.Op {
-	case protocol.OpPing:
-		reply = protocol.Pong(req.ID, req.HasID)
-	case protocol.OpSubscribe:
-		added := 0
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; !ok {
-				added++
-			}
-		}
-		if len(c.subs)+added > s.hub.cfg.MaxSubscriptions {
-			m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
-			reply = protocol.ErrorReply(req.ID, req.HasID, protocol.CodeTooManySubscriptions,
-				"subscribe would pass the limit of "+itoa(s.hub.cfg.MaxSubscriptions)+" channels per client")
-			break
-		}
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; !ok {
-				s.subscribe(c, ch)
-			}
-		}
-		m.Subscriptions.Add(float64(added))
-		reply = protocol.Reply(protocol.OpSubscribe, req.ID, req.HasID, req.Channels)
-	case protocol.OpUnsubscribe:
-		removed := 0
-		for _, ch := range req.Channels {
-			if _, ok := c.subs[ch]; ok {
-				s.unsubscribe(c, ch)
-				removed++
-			}
-		}
-		m.Subscriptions.Sub(float64(removed))
-		reply = protocol.Reply(protocol.OpUnsubscribe, req.ID, req.HasID, req.Channels)
-	}
-	s.enqueue(c, reply)
-	s.dropSlow()
-}
-
-// ping pings the clients of the current slot.
-func (s *shard) ping(ctx context.Context) {
-	slot := s.pingTicks % pingSlots
-	s.pingTicks++
-	for c := range s.clients {
-		if uint64(c.pingSlot) == slot {
-			c.startPing(ctx, s.hub.cfg.WriteTimeout)
-		}
-	}
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

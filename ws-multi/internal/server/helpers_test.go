@@ -16,14 +16,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafka"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// broker is a kfake cluster on a fixed loopback port, so a test can stop it and start it
-// again where the server expects it.
+// broker is a kfake cluster (kafkatest) on a fixed loopback port, so a test can stop it and
+// start it again where the server expects it.
 type broker struct {
 	t          *testing.T
 	port       int
@@ -31,6 +34,8 @@ type broker struct {
 	cl         *kfake.Cluster
 }
 
+// startBroker starts a broker whose topics (kafkatest.Topics) have at least partitions
+// partitions.
 func startBroker(t *testing.T, partitions int32) *broker {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -49,15 +54,27 @@ func (b *broker) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
 
 func (b *broker) start() {
 	b.t.Helper()
-	var err error
-	for range 100 { // a port just released can take a moment to be bindable again
-		b.cl, err = kfake.NewCluster(kfake.Ports(b.port), kfake.SeedTopics(b.partitions, "trades", "tickers"))
+	// A port just released can take a moment to be bindable again.
+	await.True(b.t, 5*time.Second, func() bool {
+		ln, err := net.Listen("tcp", b.addr())
 		if err == nil {
-			return
+			ln.Close()
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}, "broker port free")
+	b.cl = kafkatest.NewCluster(b.t, b.port)
+	if b.partitions > 2 { // kafkatest seeds two per topic
+		admin, err := sarama.NewClusterAdmin([]string{b.addr()}, sarama.NewConfig())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		defer admin.Close()
+		for _, topic := range kafkatest.Topics {
+			if err := admin.CreatePartitions(topic, b.partitions, nil, false); err != nil {
+				b.t.Fatalf("partitions of %s: %v", topic, err)
+			}
+		}
 	}
-	b.t.Fatalf("kfake: %v", err)
 }
 
 func (b *broker) stop() {
@@ -68,30 +85,16 @@ func (b *broker) stop() {
 }
 
 // producer sends records with explicit partitions.
-type producer struct{ p sarama.SyncProducer }
+type producer struct{ brokers []string }
 
-func newProducer(t *testing.T, b *broker) *producer {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.MaxMessageBytes = 4 << 20
-	p, err := sarama.NewSyncProducer([]string{b.addr()}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return &producer{p}
-}
+func newProducer(_ *testing.T, b *broker) *producer { return &producer{[]string{b.addr()}} }
 
+// send produces one record and returns its offset.
 func (p *producer) send(t *testing.T, topic string, partition int32, key, value string) int64 {
 	t.Helper()
-	_, off, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: partition,
-		Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(value)})
-	if err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	return off
+	m := kafkatest.Record(topic, partition, key, value)
+	kafkatest.Produce(t, p.brokers, m)
+	return m.Offset
 }
 
 // fakeAdmission lets a test switch CPU admission off and on.
@@ -139,20 +142,21 @@ func startEnv(t *testing.T, b *broker, opts ...option) *env {
 		o(&cfg, &maxConns)
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: "test", Commit: "test"})
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: "test", Commit: "test"}, metrics.Labels{
+		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
+	})
 	log := zap.NewNop()
 	h, err := hub.New(hub.Config{
 		Shards: cfg.Shards, MaxSubscriptions: cfg.MaxSubscriptions,
 		SendQueueMessages: cfg.SendQueueMessages, SendQueueBytes: cfg.SendQueueBytes,
-		WriteTimeout: cfg.WriteTimeout, PingInterval: cfg.PingInterval,
-		Batch: cfg.Batch, BatchMaxBytes: cfg.BatchMaxBytes,
+		WriteTimeout: cfg.WriteTimeout,
 	}, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	consumer, err := kafka.New(kafka.Config{
 		Brokers: cfg.KafkaBrokers, Topics: cfg.KafkaTopics, ClientID: "test",
-		StartOldest:  cfg.KafkaStartOffset == "oldest",
+		StartOffset:  cfg.KafkaStartOffset,
 		RetryBackoff: cfg.KafkaRetryBackoff, RetryBackoffMax: cfg.KafkaRetryBackoffMax,
 		LagInterval: 200 * time.Millisecond, MaxRecordBytes: cfg.MaxRecordBytes,
 	}, h, m, log)
@@ -160,7 +164,7 @@ func startEnv(t *testing.T, b *broker, opts ...option) *env {
 		t.Fatal(err)
 	}
 	adm := &fakeAdmission{}
-	srv, err := New(cfg, maxConns, Deps{Hub: h, Kafka: consumer, Admission: adm, Registry: reg, Metrics: m, Log: log})
+	srv, err := New(cfg, maxConns, Deps{Hub: h, Kafka: consumer, Admission: adm, Gatherer: reg, Metrics: m, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,25 +220,8 @@ func (e *env) get(path string, header http.Header) (*http.Response, string) {
 
 func (e *env) waitReady(status int) {
 	e.t.Helper()
-	eventually(e.t, fmt.Sprintf("/readyz %d", status), func() bool {
+	await.True(e.t, 20*time.Second, func() bool {
 		resp, _ := e.get("/readyz", nil)
 		return resp.StatusCode == status
-	})
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, 20*time.Second, what, cond)
-}
-
-// eventuallyWithin polls cond until it holds or timeout passes.
-func eventuallyWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, fmt.Sprintf("/readyz %d", status))
 }

@@ -1,0 +1,54 @@
+// Package kafkatest holds what the integration tests share to drive a real, in-process
+// Kafka-protocol broker (kfake) over loopback with a real sarama producer.
+// This package is duplicated in ws-single on purpose; they may diverge.
+// It is imported by tests only.
+package kafkatest
+
+import (
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Topics are the topics every test cluster is seeded with, two partitions each.
+var Topics = []string{"trades", "tickers"}
+
+// NewCluster starts a kfake broker on 127.0.0.1:port (0 picks a free port) seeded with
+// Topics; the caller closes it (a test that restarts the broker needs that control).
+func NewCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, Topics...))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	return c
+}
+
+// Produce sends msgs synchronously to their set partitions.
+func Produce(t *testing.T, brokers []string, msgs ...*sarama.ProducerMessage) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	// kfake's message.max.bytes: sarama then never batches past what the broker takes,
+	// and a record of up to about 1 MiB still goes.
+	sc.Producer.MaxMessageBytes = 1048588
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// Record is a record for Produce; an empty key is sent as no key.
+func Record(topic string, partition int32, key, value string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Value: sarama.StringEncoder(value)}
+	if key != "" {
+		m.Key = sarama.StringEncoder(key)
+	}
+	return m
+}
