@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -52,7 +53,7 @@ func BenchmarkFanout(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			waitCount(b, &delivered, int64(n)) // the subscribed replies
+			await.True(b, time.Minute, func() bool { return delivered.Load() >= int64(n) }, "the subscribed replies")
 			msg := &protocol.Message{Channel: "trades:BTC", Topic: "trades", Wire: []byte(`{"op":"message"}`)}
 
 			b.ReportAllocs()
@@ -63,7 +64,7 @@ func BenchmarkFanout(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			waitCount(b, &delivered, int64(n)+int64(b.N)*int64(n))
+			await.True(b, time.Minute, func() bool { return delivered.Load() >= int64(n)+int64(b.N)*int64(n) }, "every delivery")
 			elapsed := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*n), "ns/delivery")
@@ -76,15 +77,5 @@ func BenchmarkFanout(b *testing.B) {
 			cancel()
 			<-done
 		})
-	}
-}
-
-func waitCount(b *testing.B, v *atomic.Int64, want int64) {
-	deadline := time.Now().Add(time.Minute)
-	for v.Load() < want {
-		if time.Now().After(deadline) {
-			b.Fatalf("delivered %d, want %d", v.Load(), want)
-		}
-		time.Sleep(50 * time.Microsecond)
 	}
 }

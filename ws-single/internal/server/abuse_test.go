@@ -3,11 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -145,91 +141,42 @@ func TestOversizedFrameGets1009WhileSending(t *testing.T) {
 	f.waitDisconnect(t, "read_limit")
 }
 
-// TestDeclaredLengthMustArrive: a frame header declaring a huge length with
-// no payload behind it ends the connection within the write timeout (1008
-// read_timeout), not at the ping timeout.
-func TestDeclaredLengthMustArrive(t *testing.T) {
+func TestAbuseClosesWithItsCode(t *testing.T) {
 	f := start(t, func(c *config.Config, _ *setup) {
-		c.WriteTimeout = 300 * time.Millisecond
-		c.PingInterval = time.Hour
+		c.ReadLimit = 256
+		c.RateLimit = 1
+		c.RateBurst = 3
 	})
-	c := f.rawDial(0)
-	began := time.Now()
-	c.write(frameHeader(opText, true, 1<<40, true, []byte(`{"op":`)))
-	cf, _, _ := c.untilClose(10 * time.Second)
-	if cf.code != websocket.StatusPolicyViolation || cf.text != "read_timeout" {
-		t.Fatalf("close = %v, want 1008 read_timeout", cf)
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Fatalf("read_timeout after %v with a 300ms write timeout", took)
-	}
-	// The server's linger now discards the declared payload, which holds our
-	// close frame, until lingerTimeout; going away ends it sooner.
-	_ = c.nc.Close()
-	f.waitDisconnect(t, "read_timeout")
-}
-
-// TestStalledControlFrameIsReadTimeout: a ping whose payload stalls is cut by
-// coder/websocket's own 5 s bound on a control frame; that is a read timeout
-// (reason read_timeout), not a protocol error.
-func TestStalledControlFrameIsReadTimeout(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *setup) {
-		c.WriteTimeout = 30 * time.Second // not ours: the library's bound ends it
-		c.PingInterval = time.Hour
-	})
-	c := f.rawDial(0)
-	c.write(frameHeader(opPing, true, 10, true, []byte("ab"))) // 2 of 10 bytes
-	f.waitDisconnect(t, "read_timeout")
-	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("protocol")); got != 0 {
-		t.Fatalf("disconnects{protocol} = %v, want 0", got)
-	}
-}
-
-// TestReadErrReason: how a read error maps to a disconnect reason.
-func TestReadErrReason(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		want Reason
+		name   string
+		abuse  func(c *client)
+		code   websocket.StatusCode
+		reason string
+		metric string
 	}{
-		{"payload past its deadline", fmt.Errorf("%w: %w", errReadTimeout, os.ErrDeadlineExceeded), ReasonReadTimeout},
-		{"control frame past the library's bound", fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), ReasonReadTimeout},
-		{"socket deadline", fmt.Errorf("failed to read frame payload: %w",
-			&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), ReasonReadTimeout},
-		{"peer gone", fmt.Errorf("failed to get reader: %w", io.EOF), ReasonClient},
-		{"socket closed", net.ErrClosed, ReasonClient},
-		{"bad frame", errors.New("received fragmented control frame"), ReasonProtocol},
+		{"binary", func(c *client) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.ws.Write(ctx, websocket.MessageBinary, []byte(`{"op":"ping"}`))
+		}, websocket.StatusUnsupportedData, "binary", "binary"},
+		{"read limit", func(c *client) {
+			c.send(`{"op":"ping","pad":"` + strings.Repeat("x", 300) + `"}`)
+		}, websocket.StatusMessageTooBig, "", "read_limit"},
+		{"rate limit", func(c *client) {
+			for range 6 {
+				c.send(`{"op":"ping"}`)
+			}
+		}, websocket.StatusPolicyViolation, "rate_limit", "rate_limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := readErrReason(tt.err); got != tt.want {
-				t.Errorf("readErrReason(%v) = %v, want %v", tt.err, got, tt.want)
-			}
+			c := f.connect()
+			c.t = t
+			tt.abuse(c)
+			c.expectClose(tt.code, tt.reason)
+			await.True(t, 20*time.Second, func() bool {
+				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
+			}, "disconnect counted")
 		})
-	}
-}
-
-// TestSlowFrameWithinTheTimeoutIsRead: the payload deadline does not cut a
-// frame that arrives in pieces within it, nor an idle connection.
-func TestSlowFrameWithinTheTimeoutIsRead(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *setup) { c.WriteTimeout = time.Second })
-	c := f.rawDial(0)
-	whole := frame(opText, []byte(`{"op":"ping","id":"slow"}`), true)
-	c.write(whole[:8])
-	time.Sleep(100 * time.Millisecond)
-	c.write(whole[8:])
-	time.Sleep(1500 * time.Millisecond) // idle, past the write timeout: no frame is pending
-	c.write(frame(opText, []byte(`{"op":"ping","id":"again"}`), true))
-	var got []string
-	for len(got) < 2 {
-		op, p, err := c.readFrame(5 * time.Second)
-		if err != nil || op != opText {
-			t.Fatalf("frame %x %q, %v", op, p, err)
-		}
-		got = append(got, strings.Split(string(p), "\n")...)
-	}
-	if got[0] != `{"op":"pong","id":"slow"}` || got[1] != `{"op":"pong","id":"again"}` {
-		t.Fatalf("replies = %q", got)
 	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
@@ -132,130 +130,9 @@ func TestHeaderLimit(t *testing.T) {
 	}
 }
 
-// TestRefusalsCloseTheConnection: every answer of /ws but 101 carries
-// Connection: close and the server closes the socket after it; a plain POST is
-// 426 like a plain GET.
-func TestRefusalsCloseTheConnection(t *testing.T) {
-	tests := []struct {
-		name    string
-		opt     option
-		request string
-		status  int
-	}{
-		{name: "plain GET", request: "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", status: http.StatusUpgradeRequired},
-		{name: "plain POST", request: "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", status: http.StatusUpgradeRequired},
-		{name: "cross origin", opt: func(c *config.Config, _ *setup) { c.AllowedOrigins = []string{"example.com"} },
-			request: upgradeRequest("Origin: http://evil.test\r\n"), status: http.StatusForbidden},
-		{name: "cpu", opt: func(_ *config.Config, o *setup) { o.admission = allow{ok: false, retry: time.Second} },
-			request: upgradeRequest(""), status: http.StatusServiceUnavailable},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var opts []option
-			if tt.opt != nil {
-				opts = append(opts, tt.opt)
-			}
-			f := start(t, opts...)
-			nc := f.tcp(t)
-			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(nc, tt.request); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || !resp.Close {
-				t.Fatalf("status %d, Connection %q; want %d and close", resp.StatusCode, resp.Header.Get("Connection"), tt.status)
-			}
-			if !closedWithin(nc, 2*time.Second) {
-				t.Fatal("the server kept the connection after refusing it")
-			}
-		})
-	}
-}
-
 func upgradeRequest(extra string) string {
 	return "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
-}
-
-// TestOverCapacityReleasedAtOnce: a client over WS_MAX_CONNECTIONS that never
-// answers the 1013 close frame still has its socket closed right after it.
-func TestOverCapacityReleasedAtOnce(t *testing.T) {
-	f := start(t, func(_ *config.Config, o *setup) { o.maxConns = 1 })
-	first := f.connect()
-	began := time.Now()
-	second := f.rawDial(0)
-	op, p, err := second.readFrame(5 * time.Second)
-	if err != nil || op != opClose || len(p) < 2 || websocket.StatusCode(int(p[0])<<8|int(p[1])) != websocket.StatusTryAgainLater ||
-		string(p[2:]) != "over_capacity" {
-		t.Fatalf("frame %x %q, %v; want close 1013 over_capacity", op, p, err)
-	}
-	if !closedWithin(second.nc, 2*time.Second) {
-		t.Fatal("the over-capacity socket was not closed after the 1013 frame")
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Fatalf("over-capacity socket released after %v", took)
-	}
-	first.send(`{"op":"ping"}`)
-	first.expect(map[string]any{"op": "pong"})
-}
-
-// TestOverCapacityIgnoresPings: a ping that arrives with the handshake of a
-// client over WS_MAX_CONNECTIONS is read during the 1013 close; it gets no
-// pong and, past the rate limit, must not start a rate-limit close on the
-// connection that was never attached (no ws, no cork: a nil dereference in a
-// goroutine would crash the server). A burst of 0 (below what Validate
-// allows) makes the bucket dry from the first ping: with a full bucket the
-// first ping's pong fails after the close frame and ends Close's wait.
-func TestOverCapacityIgnoresPings(t *testing.T) {
-	f := startWith(t, nil, func(s *Server) { s.cfg.RateLimit, s.cfg.RateBurst = 1, 0 },
-		func(_ *config.Config, o *setup) { o.maxConns = 1 })
-	f.connect() // holds the one slot; it sends nothing (its bucket is dry too)
-	nc, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	// The pings go in the handshake's segment: the server holds them as
-	// read-ahead, and Close reads them while it waits for the client's close.
-	req := []byte(upgradeRequest(""))
-	for i := range 5 {
-		req = append(req, frame(opPing, []byte(fmt.Sprint(i)), true)...)
-	}
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write(req); err != nil {
-		t.Fatal(err)
-	}
-	c := &rawClient{t: t, nc: nc, br: bufio.NewReader(nc)}
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake = %v, %v", resp, err)
-	}
-	for {
-		op, p, err := c.readFrame(5 * time.Second)
-		if err != nil {
-			t.Fatalf("no close frame: %v", err)
-		}
-		if op == opPong {
-			t.Fatalf("pong %q from an over-capacity connection", p)
-		}
-		if op == opClose {
-			if len(p) < 2 || websocket.StatusCode(int(p[0])<<8|int(p[1])) != websocket.StatusTryAgainLater {
-				t.Fatalf("close %q, want 1013", p)
-			}
-			break
-		}
-	}
-	if !closedWithin(nc, 2*time.Second) {
-		t.Fatal("the over-capacity socket was not closed after the 1013 frame")
-	}
-	time.Sleep(200 * time.Millisecond) // a rate-limit close would have crashed by now
-	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("rate_limit")); got != 0 {
-		t.Fatalf("disconnects{rate_limit} = %v for a connection never served", got)
-	}
 }
 
 // flakyListener fails its first Accept the way a process out of descriptors
@@ -280,4 +157,20 @@ func TestAcceptErrorsAreCounted(t *testing.T) {
 		t.Fatalf("ws_accept_errors_total = %v, want 1", got)
 	}
 	f.waitStatus("/healthz", http.StatusOK)
+}
+
+func TestHealthAndDemoPage(t *testing.T) {
+	f := start(t)
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		resp, err := f.get(path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %v, %v", path, resp, err)
+		}
+	}
+	page, _ := web.ReadFile("web/index.html")
+	for _, id := range []string{`id="status"`, `id="count"`, `id="messages"`, `id="channel"`, `id="subscribe"`, `"/ws"`, "trades:BTC-USD"} {
+		if !strings.Contains(string(page), id) {
+			t.Errorf("demo page lacks %s", id)
+		}
+	}
 }

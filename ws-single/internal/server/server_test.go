@@ -1,14 +1,12 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
@@ -126,138 +124,6 @@ func TestErrorRepliesKeepTheConnection(t *testing.T) {
 	}
 }
 
-func TestAbuseClosesWithItsCode(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *setup) {
-		c.ReadLimit = 256
-		c.RateLimit = 1
-		c.RateBurst = 3
-	})
-	tests := []struct {
-		name   string
-		abuse  func(c *client)
-		code   websocket.StatusCode
-		reason string
-		metric string
-	}{
-		{"binary", func(c *client) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = c.ws.Write(ctx, websocket.MessageBinary, []byte(`{"op":"ping"}`))
-		}, websocket.StatusUnsupportedData, "binary", "binary"},
-		{"read limit", func(c *client) {
-			c.send(`{"op":"ping","pad":"` + strings.Repeat("x", 300) + `"}`)
-		}, websocket.StatusMessageTooBig, "", "read_limit"},
-		{"rate limit", func(c *client) {
-			for range 6 {
-				c.send(`{"op":"ping"}`)
-			}
-		}, websocket.StatusPolicyViolation, "rate_limit", "rate_limit"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := f.connect()
-			c.t = t
-			tt.abuse(c)
-			c.expectClose(tt.code, tt.reason)
-			await.True(t, 20*time.Second, func() bool {
-				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
-			}, "disconnect counted")
-		})
-	}
-}
-
-func TestUpgradeRejections(t *testing.T) {
-	t.Run("origin", func(t *testing.T) {
-		f := start(t, func(c *config.Config, _ *setup) { c.AllowedOrigins = []string{"*.example.com"} })
-		_, resp, err := f.dial(&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.test"}}})
-		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("cross-origin dial = %v, %v; want 403", resp, err)
-		}
-		ws, _, err := f.dial(&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://app.example.com"}}})
-		if err != nil {
-			t.Fatalf("allowed origin: %v", err)
-		}
-		ws.CloseNow()
-		if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("origin")); got != 1 {
-			t.Fatalf("rejected{origin} = %v, want 1", got)
-		}
-	})
-	t.Run("over capacity", func(t *testing.T) {
-		f := start(t, func(_ *config.Config, o *setup) { o.maxConns = 1 })
-		first := f.connect()
-		second := f.connect()
-		second.expectClose(websocket.StatusTryAgainLater, "over_capacity")
-		first.send(`{"op":"ping","id":"1"}`)
-		first.expect(map[string]any{"op": "pong"})
-		if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("max_connections")); got != 1 {
-			t.Fatalf("rejected{max_connections} = %v, want 1", got)
-		}
-	})
-	t.Run("cpu", func(t *testing.T) {
-		f := start(t, func(_ *config.Config, o *setup) { o.admission = allow{ok: false, retry: 2500 * time.Millisecond} })
-		_, resp, err := f.dial(nil)
-		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3" {
-			t.Fatalf("dial under CPU pressure = %v, %v; want 503 with Retry-After 3", resp, err)
-		}
-		if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("cpu")); got != 1 {
-			t.Fatalf("rejected{cpu} = %v, want 1", got)
-		}
-	})
-	t.Run("plain http", func(t *testing.T) {
-		f := start(t)
-		resp, err := f.get("/ws")
-		if err != nil || resp.StatusCode != http.StatusUpgradeRequired {
-			t.Fatalf("GET /ws = %v, %v; want 426", resp, err)
-		}
-	})
-}
-
-func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *setup) {
-		c.SendQueueBytes = 48 << 10
-		c.WriteTimeout = time.Minute // the queue limit must trigger, not the write timeout
-	})
-	ws, _, err := f.dial(&websocket.DialOptions{HTTPClient: smallReadBuffer()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	slow := &client{t: t, ws: ws}
-	slow.send(`{"op":"subscribe","channels":["trades:*"]}`)
-	healthy := f.connect()
-	healthy.send(`{"op":"subscribe","channels":["trades:*"]}`)
-	healthy.expect(map[string]any{"op": "subscribed"})
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 }, "both subscribed")
-
-	// The slow client never reads. Records go out in pairs of 8 KiB until the
-	// slow one is cut: its queue is past the 48 KiB and its write in flight has
-	// waited for the socket more than 1 s, under this continued traffic. The
-	// queue limit counts a batch until its writer reports it written, which a
-	// busy core can delay past the healthy client's read: then one pair is in
-	// flight and the next pending, 32 KiB of the 48 KiB.
-	value := `"` + strings.Repeat("v", 8<<10) + `"`
-	sent := 0
-	for round := 0; testutil.ToFloat64(f.m.SendQueueOverflow) == 0; round++ {
-		if round == 1000 {
-			t.Fatal("slow client not cut after 1000 rounds")
-		}
-		kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", value), kafkatest.Record("trades", 0, "K", value))
-		for range 2 {
-			healthy.expect(map[string]any{"op": "message", "offset": sent})
-			sent++
-		}
-	}
-	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", `"after"`))
-	healthy.expect(map[string]any{"op": "message", "data": "after"})
-	// Once the slow client reads again it finds the close frame behind what
-	// was already in its socket.
-	slow.ws.SetReadLimit(-1)
-	slow.expectClose(websocket.StatusPolicyViolation, "slow")
-	await.True(t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("slow")) == 1
-	}, "disconnect counted")
-}
-
 func TestBrokerOutageKeepsClients(t *testing.T) {
 	f := start(t)
 	c := f.connect()
@@ -290,55 +156,30 @@ func TestBrokerOutageKeepsClients(t *testing.T) {
 	}
 }
 
-func TestDrainClosesEveryClientWith1001(t *testing.T) {
-	f := start(t)
-	var clients []*client
-	for range 3 {
-		c := f.connect()
-		c.send(`{"op":"ping"}`)
-		c.expect(map[string]any{"op": "pong"})
-		clients = append(clients, c)
-	}
-	// The clients are not reading yet, so the drain waits for their close
-	// replies: meanwhile readiness and upgrades answer 503.
-	f.cancel()
-	f.waitStatus("/readyz", http.StatusServiceUnavailable)
-	_, resp, err := f.dial(nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("dial while draining = %v, %v; want 503 with Retry-After", resp, err)
-	}
-	for _, c := range clients {
-		c.expectClose(websocket.StatusGoingAway, "shutdown")
-	}
-	select {
-	case err := <-f.done:
-		if err != nil {
-			t.Fatalf("Serve() = %v, want nil", err)
+// TestSkippedRecordReachesSubscribers: a record over WS_MAX_RECORD_BYTES reaches
+// its exact and wildcard subscribers, once each, as the skipped line, in its
+// place among the partition's records.
+func TestSkippedRecordReachesSubscribers(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) { c.MaxRecordBytes = 1000 })
+	exact, wild := f.connect(), f.connect()
+	exact.send(`{"op":"subscribe","channels":["trades:BTC-USD","trades:*"]}`)
+	exact.expect(map[string]any{"op": "subscribed"})
+	wild.send(`{"op":"subscribe","channels":["trades:*"]}`)
+	wild.expect(map[string]any{"op": "subscribed"})
+	big := kafkatest.Record("trades", 0, "BTC-USD", strings.Repeat("x", 2000))
+	big.Timestamp = time.UnixMilli(1700000000123)
+	big.Headers = []sarama.RecordHeader{{Key: []byte("other"), Value: []byte("ignored")}}
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC-USD", `1`), big, kafkatest.Record("trades", 0, "BTC-USD", `2`))
+	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"reason":"too_large","size":2000}`
+	for _, c := range []*client{exact, wild} {
+		c.expect(map[string]any{"op": "message", "offset": 0})
+		line, err := c.next(10 * time.Second)
+		if err != nil || line != want {
+			t.Fatalf("line %q, %v; want %s", line, err, want)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return")
+		c.expect(map[string]any{"op": "message", "offset": 2})
 	}
-	f.cancel = nil
-	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("shutdown")); got != 3 {
-		t.Fatalf("disconnects{shutdown} = %v, want 3", got)
-	}
-	if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("draining")); got != 1 {
-		t.Fatalf("rejected{draining} = %v, want 1", got)
-	}
-}
-
-func TestHealthAndDemoPage(t *testing.T) {
-	f := start(t)
-	for _, path := range []string{"/healthz", "/readyz", "/"} {
-		resp, err := f.get(path)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s = %v, %v", path, resp, err)
-		}
-	}
-	page, _ := web.ReadFile("web/index.html")
-	for _, id := range []string{`id="status"`, `id="count"`, `id="messages"`, `id="channel"`, `id="subscribe"`, `"/ws"`, "trades:BTC-USD"} {
-		if !strings.Contains(string(page), id) {
-			t.Errorf("demo page lacks %s", id)
-		}
+	if got := testutil.ToFloat64(f.m.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
+		t.Fatalf("skipped{trades,too_large} = %v, want 1", got)
 	}
 }

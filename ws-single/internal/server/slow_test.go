@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
@@ -112,30 +112,48 @@ func TestBurstToFastReadersIsNotCut(t *testing.T) {
 	}
 }
 
-// TestSkippedRecordReachesSubscribers: a record over WS_MAX_RECORD_BYTES reaches
-// its exact and wildcard subscribers, once each, as the skipped line, in its
-// place among the partition's records.
-func TestSkippedRecordReachesSubscribers(t *testing.T) {
-	f := start(t, func(c *config.Config, _ *setup) { c.MaxRecordBytes = 1000 })
-	exact, wild := f.connect(), f.connect()
-	exact.send(`{"op":"subscribe","channels":["trades:BTC-USD","trades:*"]}`)
-	exact.expect(map[string]any{"op": "subscribed"})
-	wild.send(`{"op":"subscribe","channels":["trades:*"]}`)
-	wild.expect(map[string]any{"op": "subscribed"})
-	big := kafkatest.Record("trades", 0, "BTC-USD", strings.Repeat("x", 2000))
-	big.Timestamp = time.UnixMilli(1700000000123)
-	big.Headers = []sarama.RecordHeader{{Key: []byte("other"), Value: []byte("ignored")}}
-	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC-USD", `1`), big, kafkatest.Record("trades", 0, "BTC-USD", `2`))
-	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"reason":"too_large","size":2000}`
-	for _, c := range []*client{exact, wild} {
-		c.expect(map[string]any{"op": "message", "offset": 0})
-		line, err := c.next(10 * time.Second)
-		if err != nil || line != want {
-			t.Fatalf("line %q, %v; want %s", line, err, want)
+func TestSlowClientIsCutOthersKeepReceiving(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.SendQueueBytes = 48 << 10
+		c.WriteTimeout = time.Minute // the queue limit must trigger, not the write timeout
+	})
+	ws, _, err := f.dial(&websocket.DialOptions{HTTPClient: smallReadBuffer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	slow := &client{t: t, ws: ws}
+	slow.send(`{"op":"subscribe","channels":["trades:*"]}`)
+	healthy := f.connect()
+	healthy.send(`{"op":"subscribe","channels":["trades:*"]}`)
+	healthy.expect(map[string]any{"op": "subscribed"})
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 2 }, "both subscribed")
+
+	// The slow client never reads. Records go out in pairs of 8 KiB until the
+	// slow one is cut: its queue is past the 48 KiB and its write in flight has
+	// waited for the socket more than 1 s, under this continued traffic. The
+	// queue limit counts a batch until its writer reports it written, which a
+	// busy core can delay past the healthy client's read: then one pair is in
+	// flight and the next pending, 32 KiB of the 48 KiB.
+	value := `"` + strings.Repeat("v", 8<<10) + `"`
+	sent := 0
+	for round := 0; testutil.ToFloat64(f.m.SendQueueOverflow) == 0; round++ {
+		if round == 1000 {
+			t.Fatal("slow client not cut after 1000 rounds")
 		}
-		c.expect(map[string]any{"op": "message", "offset": 2})
+		kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", value), kafkatest.Record("trades", 0, "K", value))
+		for range 2 {
+			healthy.expect(map[string]any{"op": "message", "offset": sent})
+			sent++
+		}
 	}
-	if got := testutil.ToFloat64(f.m.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
-		t.Fatalf("skipped{trades,too_large} = %v, want 1", got)
-	}
+	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", `"after"`))
+	healthy.expect(map[string]any{"op": "message", "data": "after"})
+	// Once the slow client reads again it finds the close frame behind what
+	// was already in its socket.
+	slow.ws.SetReadLimit(-1)
+	slow.expectClose(websocket.StatusPolicyViolation, "slow")
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("slow")) == 1
+	}, "disconnect counted")
 }
