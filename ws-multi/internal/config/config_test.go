@@ -20,6 +20,7 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaultIsValid(t *testing.T) {
+	t.Parallel()
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("Default().Validate() = %v", err)
 	}
@@ -36,6 +37,7 @@ func TestDefaultIsValid(t *testing.T) {
 // variable of the table has a parser here, in the same order, and its documented
 // default parses to exactly the value Default() holds.
 func TestDefaultsMatchREADME(t *testing.T) {
+	t.Parallel()
 	rows := readmeVariables(t)
 	var names []string
 	for _, r := range rows {
@@ -98,6 +100,7 @@ func readmeVariables(t *testing.T) []readmeRow {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -256,6 +259,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadReportsEveryBadVariable(t *testing.T) {
+	t.Parallel()
 	// A parse error and a range error in two different variables: both are named.
 	_, err := Load(env(map[string]string{"WS_READ_LIMIT": "x", "WS_RATE_BURST": "0"}))
 	if err == nil {

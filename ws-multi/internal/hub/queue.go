@@ -101,7 +101,7 @@ func (s *shard) writeDirty() {
 }
 
 // write hands c's queue to its connection a chunk at a time: a Write takes messages until
-// the connection holds more than about chunkBytes the socket did not take, and says how many
+// the connection holds more than about 64 KiB the socket did not take, and says how many
 // it took; the rest stays queued as the shared messages it is. A chunk the socket took at
 // once is followed by the next; one it did not gets a flusher, and the rest of the queue
 // waits for its report.

@@ -8,6 +8,7 @@ import (
 )
 
 func TestEncodeRecord(t *testing.T) {
+	t.Parallel()
 	ts := time.UnixMilli(1700000000123)
 	tests := []struct {
 		name   string
@@ -70,6 +71,7 @@ func TestEncodeRecord(t *testing.T) {
 }
 
 func TestReplies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		got  *Message

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		frame    string
@@ -75,104 +76,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestValidateChannel(t *testing.T) {
-	tests := []struct {
-		name    string
-		channel string
-		ok      bool
-		msg     string
-	}{
-		{name: "topic and key", channel: "trades:BTC-USD", ok: true},
-		{name: "topic only", channel: "trades", ok: true},
-		{name: "wildcard", channel: "tickers:*", ok: true},
-		{name: "key with colon", channel: "book:BTC:USD", ok: true},
-		{name: "printable edges", channel: "!~", ok: true},
-		{name: "max length", channel: strings.Repeat("a", 256), ok: true},
-		{name: "too long", channel: strings.Repeat("a", 257)},
-		{name: "empty", channel: ""},
-		{name: "space", channel: "a b", msg: `channel "a b": invalid character ' '`},
-		{name: "quote", channel: `a"b`},
-		{name: "backslash", channel: `a\b`},
-		{name: "control", channel: "a\x01"},
-		{name: "non ascii", channel: "héllo"},
-		{name: "empty topic", channel: ":key"},
-		{name: "empty topic wildcard", channel: ":*"},
-		{name: "star alone", channel: "*"},
-		{name: "star in key", channel: "trades:BTC*"},
-		{name: "nested wildcard", channel: "a:b:*"},
-		{name: "double wildcard", channel: "a:*:*"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := ValidateChannel(tt.channel)
-			if (err == nil) != tt.ok {
-				t.Fatalf("ValidateChannel(%q) = %v, want ok=%v", tt.channel, err, tt.ok)
-			}
-			if tt.msg != "" && err.Error() != tt.msg {
-				t.Errorf("message = %q, want %q", err.Error(), tt.msg)
-			}
-		})
-	}
-}
-
-// TestRecordChannel is the channel header rule: a record's channel is its one "channel"
-// header when that is a valid, non-wildcard channel of the record's own topic; with no
-// header it is "<topic>:<key>" or "<topic>"; anything else is delivered to nobody.
-func TestRecordChannel(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		key     string
-		header  string
-		headers int
-		want    string
-		ok      bool
-	}{
-		{name: "key", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
-		{name: "no key", want: "trades", ok: true},
-		{name: "header of the own topic overrides", key: "BTC-USD", header: "trades:special", headers: 1, want: "trades:special", ok: true},
-		{name: "header naming the topic itself", key: "k", header: "trades", headers: 1, want: "trades", ok: true},
-		{name: "header with colons in the key", header: "trades:BTC:USD", headers: 1, want: "trades:BTC:USD", ok: true},
-		{name: "header of another topic", key: "k", header: "tickers:X", headers: 1},
-		{name: "header of a topic with the same prefix", header: "tradesX:1", headers: 1},
-		{name: "header wildcard", header: "trades:*", headers: 1},
-		{name: "header invalid", header: "trades:a b", headers: 1},
-		{name: "header empty", header: "", headers: 1},
-		{name: "header too long", header: "trades:" + strings.Repeat("x", 250), headers: 1},
-		{name: "two headers", header: "trades:a", headers: 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, ok := RecordChannel("trades", []byte(tt.key), []byte(tt.header), tt.headers)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("RecordChannel = %q, %v, want %q, %v", got, ok, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
-func TestInTopicAndWildcardTopic(t *testing.T) {
-	t.Parallel()
-	wild := []struct {
-		channel string
-		want    bool
-	}{
-		{"trades", true}, {"trades:BTC", true}, {"tradesX", false}, {"trade", false}, {"tickers:BTC", false},
-	}
-	for _, w := range wild {
-		if got := InTopic(w.channel, "trades"); got != w.want {
-			t.Errorf("InTopic(%q, trades) = %v, want %v", w.channel, got, w.want)
-		}
-	}
-	if topic, ok := WildcardTopic("trades:*"); !ok || topic != "trades" {
-		t.Errorf("WildcardTopic(trades:*) = %q, %v", topic, ok)
-	}
-	if _, ok := WildcardTopic("trades:BTC"); ok {
-		t.Error("WildcardTopic(trades:BTC) reported a wildcard")
-	}
-}
-
 // FuzzParse checks that no frame panics the parser, that accepted requests obey every rule of
 // the protocol, and that the reply built from any outcome is one line of valid JSON.
 func FuzzParse(f *testing.F) {
@@ -217,6 +120,68 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("reply %q is not one line of JSON", reply.Wire)
 		}
 	})
+}
+
+// TestErrorReplyBytes pins the error replies to docs/PROTOCOL.md's texts, the same bytes
+// ws-single sends for the same frame.
+func TestErrorReplyBytes(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name  string
+		frame string
+		want  string
+	}{
+		{name: "not json", frame: `hello`, want: `{"op":"error","code":"invalid_json","message":"frame is not a JSON object"}`},
+		{name: "id not a string", frame: `{"op":"ping","id":1}`, want: `{"op":"error","code":"invalid_request","message":"id must be a string"}`},
+		{name: "id too long", frame: `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, want: `{"op":"error","code":"invalid_request","message":"id is longer than 64 bytes"}`},
+		{name: "op missing", frame: `{"id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"op is missing"}`},
+		{name: "op null", frame: `{"op":null,"id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"op is missing"}`},
+		{name: "op not a string", frame: `{"op":1,"id":"1"}`, want: `{"op":"error","id":"1","code":"invalid_request","message":"op must be a string"}`},
+		{name: "op unknown", frame: `{"op":"publish","id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"unknown op \"publish\""}`},
+		{name: "op unknown, long, cut", frame: `{"op":"` + long + `"}`,
+			want: `{"op":"error","code":"unknown_op","message":"unknown op \"` + strings.Repeat("x", 64) + `...\""}`},
+		{name: "channels missing", frame: `{"op":"subscribe","id":"2"}`, want: `{"op":"error","id":"2","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels null", frame: `{"op":"subscribe","channels":null}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels wrong type", frame: `{"op":"unsubscribe","channels":"a"}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels empty", frame: `{"op":"subscribe","channels":[]}`, want: `{"op":"error","code":"invalid_request","message":"channels must not be empty"}`},
+		{name: "channel invalid", frame: `{"op":"subscribe","id":"<&>","channels":["a b"]}`, want: `{"op":"error","id":"<&>","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
+		{name: "channel too long, cut", frame: `{"op":"subscribe","channels":["` + long + `"]}`,
+			want: `{"op":"error","code":"invalid_channel","message":"channel \"` + strings.Repeat("x", 64) + `...\": longer than 256 bytes"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, perr := Parse([]byte(tt.frame))
+			if perr == nil {
+				t.Fatalf("Parse(%q) accepted", tt.frame)
+			}
+			if got := string(ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire); got != tt.want {
+				t.Errorf("reply =\n %s\nwant\n %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEchoIsCapped: a 4 KB subscribe of DEL bytes draws a short reply, not one that grows
+// with what the client sent.
+func TestEchoIsCapped(t *testing.T) {
+	t.Parallel()
+	for _, frame := range []string{
+		`{"op":"subscribe","channels":["` + strings.Repeat("\x7f", 4096) + `"]}`,
+		`{"op":"subscribe","channels":["` + strings.Repeat("\x7f", 200) + `"]}`,
+		`{"op":"` + strings.Repeat("\x7f", 4096) + `"}`,
+		`{"op":"subscribe","channels":["` + strings.Repeat(`\u0001`, 4096) + `"]}`,
+	} {
+		req, perr := Parse([]byte(frame))
+		if perr == nil {
+			t.Fatalf("accepted %.40q", frame)
+		}
+		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire
+		if len(reply) >= 512 || !json.Valid(reply) {
+			t.Errorf("reply to a %d-byte frame is %d bytes (want < 512, valid JSON): %.80s", len(frame), len(reply), reply)
+		}
+	}
 }
 
 // TestErrorCodesMatchProtocol keeps ErrorCodes equal to the codes of the error

@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
@@ -224,4 +225,12 @@ func (e *env) waitReady(status int) {
 		resp, _ := e.get("/readyz", nil)
 		return resp.StatusCode == status
 	}, fmt.Sprintf("/readyz %d", status))
+}
+
+// waitDisconnect waits until ws_disconnects_total{reason} reaches n.
+func (e *env) waitDisconnect(reason string, n float64) {
+	e.t.Helper()
+	await.True(e.t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(reason)) == n
+	}, "disconnect "+reason)
 }

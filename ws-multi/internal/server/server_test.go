@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -170,135 +171,6 @@ func TestErrorRepliesAndCloseCodes(t *testing.T) {
 	}
 }
 
-func TestHTTPRefusals(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, maxConns *int) {
-		cfg.AllowedOrigins = []string{"*.example.com"}
-		*maxConns = 2
-	})
-
-	// Origin: same-origin, allowed pattern and no Origin pass; others get 403.
-	for _, origin := range []string{"", e.url, "https://app.example.com"} {
-		h := http.Header{}
-		if origin != "" {
-			h.Set("Origin", origin)
-		}
-		c, _, err := e.dial(h)
-		if err != nil {
-			t.Fatalf("Origin %q refused: %v", origin, err)
-		}
-		c.conn.Close(websocket.StatusNormalClosure, "")
-	}
-	_, resp, err := e.dial(http.Header{"Origin": {"https://evil.test"}})
-	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-origin upgrade: err %v, resp %v, want 403", err, resp)
-	}
-	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("origin")); got != 1 {
-		t.Errorf("rejected{origin} = %v", got)
-	}
-
-	// CPU admission: 503 with Retry-After.
-	e.admission.refuse.Store(true)
-	_, resp, err = e.dial(nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
-		t.Errorf("CPU refusal: err %v, resp %+v, want 503 Retry-After 2", err, resp)
-	}
-	e.admission.refuse.Store(false)
-	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("cpu")); got != 1 {
-		t.Errorf("rejected{cpu} = %v", got)
-	}
-
-	// Capacity: the third connection is upgraded and closed with 1013.
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 }, "earlier connections gone")
-	c1, c2 := e.mustDial(), e.mustDial()
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 2 }, "two connections")
-	c3 := e.mustDial()
-	if code, reason := c3.closeStatus(10 * time.Second); code != websocket.StatusTryAgainLater || reason != "over_capacity" {
-		t.Errorf("over capacity: closed with %d %q, want 1013 over_capacity", code, reason)
-	}
-	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("max_connections")); got != 1 {
-		t.Errorf("rejected{max_connections} = %v", got)
-	}
-	c1.conn.Close(websocket.StatusNormalClosure, "")
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 }, "slot back")
-	c4 := e.mustDial()
-	if r := c4.request(`{"op":"ping","id":"x"}`); r.Op != "pong" {
-		t.Errorf("after a slot came back: %+v", r)
-	}
-	_ = c2
-
-	// Plain endpoints.
-	if resp, body := e.get("/healthz", nil); resp.StatusCode != 200 || body != "ok\n" {
-		t.Errorf("/healthz = %d %q", resp.StatusCode, body)
-	}
-	if resp, body := e.get("/metrics", nil); resp.StatusCode != 200 || !strings.Contains(body, `ws_build_info{`) || !strings.Contains(body, "ws_shard_queue_depth") {
-		t.Errorf("/metrics = %d, missing series", resp.StatusCode)
-	}
-	if resp, body := e.get("/", nil); resp.StatusCode != 200 || !strings.Contains(body, `id="subscribe"`) {
-		t.Errorf("/ = %d, no demo page", resp.StatusCode)
-	}
-	if resp, _ := e.get("/ws", nil); resp.StatusCode != http.StatusUpgradeRequired {
-		t.Errorf("plain GET /ws = %d, want 426", resp.StatusCode)
-	}
-}
-
-func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-		cfg.SendQueueMessages = 16
-		cfg.SendQueueBytes = 256 << 10
-		cfg.WriteTimeout = 15 * time.Second // the stalled write must outlive the overflow
-	})
-	p := newProducer(t, b)
-	slow, healthy := e.mustDial(), e.mustDial()
-	slow.subscribe("trades:*")
-	healthy.subscribe("trades:*")
-	col := healthy.collect()
-
-	// The slow client stops reading. Large records fill the socket buffers, then its queue.
-	value := `"` + strings.Repeat("x", 16<<10) + `"`
-	sent := 0
-	for testutil.ToFloat64(e.metrics.SendQueueOverflow) == 0 {
-		if sent == 2000 {
-			t.Fatal("no overflow after 2000 records")
-		}
-		p.send(t, "trades", 0, "BTC-USD", value)
-		sent++
-		if sent%4 == 0 { // keep the healthy client's queue short
-			await.True(t, 20*time.Second, func() bool { return len(col.messages()) >= sent-4 }, "healthy client keeps up")
-		}
-	}
-	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent }, "healthy client got every record")
-	code, reason := slow.closeStatus(20 * time.Second)
-	if code != websocket.StatusPolicyViolation || reason != "slow" {
-		t.Errorf("slow client closed with %d %q, want 1008 slow", code, reason)
-	}
-	await.True(t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("slow")) == 1
-	}, "slow disconnect counted")
-	p.send(t, "trades", 0, "BTC-USD", "1")
-	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent+1 }, "healthy client still receiving")
-}
-
-func TestPingTimeout(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-		cfg.PingInterval = 100 * time.Millisecond
-		cfg.WriteTimeout = 300 * time.Millisecond
-	})
-	answering := e.mustDial()
-	answering.collect() // reading answers pings
-	silent := e.mustDial()
-	_ = silent // never reads, so never answers a ping
-	await.True(t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("ping_timeout")) == 1
-	}, "ping_timeout")
-	time.Sleep(500 * time.Millisecond)
-	if got := testutil.ToFloat64(e.metrics.Connections); got != 1 {
-		t.Errorf("ws_connections = %v, want the answering client only", got)
-	}
-}
-
 func TestBrokerOutageAndRecovery(t *testing.T) {
 	b := startBroker(t, 2)
 	e := startEnv(t, b)
@@ -367,53 +239,42 @@ func producerMessage(partition int32, i int) *sarama.ProducerMessage {
 	return kafkatest.Record("trades", partition, fmt.Sprintf("K%d", i%5), fmt.Sprintf(`{"i":%d}`, i))
 }
 
-// TestDrain cancels the server's context with two clients: one answers the close handshake at
-// once, one never reads, which keeps the drain waiting until the shutdown timeout. Meanwhile
-// /readyz and new upgrades answer 503; Serve returns nil at the end.
-func TestDrain(t *testing.T) {
+// TestSkippedRecordIsAnnounced: a record over WS_MAX_RECORD_BYTES reaches its subscribers as
+// the skipped line, in its place in the partition's order.
+func TestSkippedRecordIsAnnounced(t *testing.T) {
 	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.ShutdownTimeout = 2 * time.Second })
-	polite, stuck := e.mustDial(), e.mustDial()
-	polite.subscribe("trades:*")
-	stuck.subscribe("trades:*")
-
-	e.cancel()
-	if code, reason := polite.closeStatus(5 * time.Second); code != websocket.StatusGoingAway || reason != "shutdown" {
-		t.Errorf("closed with %d %q, want 1001 shutdown", code, reason)
+	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.MaxRecordBytes = 1000 })
+	exact, wild := e.mustDial(), e.mustDial()
+	exact.subscribe("trades:BTC-USD")
+	wild.subscribe("trades:*")
+	ts := time.UnixMilli(1700000000123)
+	var msgs []*sarama.ProducerMessage
+	for _, v := range []string{strings.Repeat("v", 2000), "1"} {
+		m := kafkatest.Record("trades", 0, "BTC-USD", v)
+		m.Timestamp = ts
+		msgs = append(msgs, m)
 	}
-	// The stuck client holds the drain open: the server still answers, and refuses.
-	if resp, _ := e.get("/readyz", nil); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz while draining = %d, want 503", resp.StatusCode)
+	kafkatest.Produce(t, []string{b.addr()}, msgs...)
+	want := []string{
+		`{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"reason":"too_large","size":2000}`,
+		`{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"data":1}`,
 	}
-	_, resp, err := e.dial(nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("upgrade while draining: err %v, resp %v, want 503 with Retry-After", err, resp)
+	for _, c := range []*client{exact, wild} {
+		var got []string
+		for len(got) < len(want) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, data, err := c.conn.Read(ctx)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, strings.Split(string(data), "\n")...)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
-	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("draining")); got != 1 {
-		t.Errorf("rejected{draining} = %v", got)
-	}
-	if err := e.stopServer(); err != nil {
-		t.Errorf("Serve after drain = %v, want nil", err)
-	}
-	if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("shutdown")); got != 2 {
-		t.Errorf("disconnects{shutdown} = %v, want 2", got)
-	}
-}
-
-func TestCheckHealth(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b)
-	port := e.url[strings.LastIndex(e.url, ":")+1:]
-	if err := CheckHealth(t.Context(), ":"+port); err != nil {
-		t.Errorf("CheckHealth of a live server: %v", err)
-	}
-	if err := CheckHealth(t.Context(), "no-port"); err == nil {
-		t.Error("CheckHealth accepted an address without a port")
-	}
-	if err := e.stopServer(); err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckHealth(t.Context(), ":"+port); err == nil {
-		t.Error("CheckHealth of a stopped server succeeded")
+	if got := testutil.ToFloat64(e.metrics.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
+		t.Errorf("skipped{too_large} = %v, want 1", got)
 	}
 }

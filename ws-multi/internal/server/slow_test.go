@@ -17,8 +17,45 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
-	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
+
+func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
+	b := startBroker(t, 1)
+	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
+		cfg.SendQueueMessages = 16
+		cfg.SendQueueBytes = 256 << 10
+		cfg.WriteTimeout = 15 * time.Second // the stalled write must outlive the overflow
+	})
+	p := newProducer(t, b)
+	slow, healthy := e.mustDial(), e.mustDial()
+	slow.subscribe("trades:*")
+	healthy.subscribe("trades:*")
+	col := healthy.collect()
+
+	// The slow client stops reading. Large records fill the socket buffers, then its queue.
+	value := `"` + strings.Repeat("x", 16<<10) + `"`
+	sent := 0
+	for testutil.ToFloat64(e.metrics.SendQueueOverflow) == 0 {
+		if sent == 2000 {
+			t.Fatal("no overflow after 2000 records")
+		}
+		p.send(t, "trades", 0, "BTC-USD", value)
+		sent++
+		if sent%4 == 0 { // keep the healthy client's queue short
+			await.True(t, 20*time.Second, func() bool { return len(col.messages()) >= sent-4 }, "healthy client keeps up")
+		}
+	}
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent }, "healthy client got every record")
+	code, reason := slow.closeStatus(20 * time.Second)
+	if code != websocket.StatusPolicyViolation || reason != "slow" {
+		t.Errorf("slow client closed with %d %q, want 1008 slow", code, reason)
+	}
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("slow")) == 1
+	}, "slow disconnect counted")
+	p.send(t, "trades", 0, "BTC-USD", "1")
+	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent+1 }, "healthy client still receiving")
+}
 
 // countMessages reads c at full speed on its own goroutine, counting record messages without
 // decoding them, until the connection ends.
@@ -127,46 +164,6 @@ func TestLargeRecordBurst(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.metrics.Connections); got != 5 {
 		t.Errorf("ws_connections = %v, want the 5 readers", got)
-	}
-}
-
-// TestSkippedRecordIsAnnounced: a record over WS_MAX_RECORD_BYTES reaches its subscribers as
-// the skipped line, in its place in the partition's order.
-func TestSkippedRecordIsAnnounced(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.MaxRecordBytes = 1000 })
-	exact, wild := e.mustDial(), e.mustDial()
-	exact.subscribe("trades:BTC-USD")
-	wild.subscribe("trades:*")
-	ts := time.UnixMilli(1700000000123)
-	var msgs []*sarama.ProducerMessage
-	for _, v := range []string{strings.Repeat("v", 2000), "1"} {
-		m := kafkatest.Record("trades", 0, "BTC-USD", v)
-		m.Timestamp = ts
-		msgs = append(msgs, m)
-	}
-	kafkatest.Produce(t, []string{b.addr()}, msgs...)
-	want := []string{
-		`{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"reason":"too_large","size":2000}`,
-		`{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1,"ts":1700000000123,"data":1}`,
-	}
-	for _, c := range []*client{exact, wild} {
-		var got []string
-		for len(got) < len(want) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, data, err := c.conn.Read(ctx)
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, strings.Split(string(data), "\n")...)
-		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-	if got := testutil.ToFloat64(e.metrics.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
-		t.Errorf("skipped{too_large} = %v, want 1", got)
 	}
 }
 

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
@@ -22,6 +22,96 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 )
+
+func TestHTTPRefusals(t *testing.T) {
+	b := startBroker(t, 1)
+	e := startEnv(t, b, func(cfg *config.Config, maxConns *int) {
+		cfg.AllowedOrigins = []string{"*.example.com"}
+		*maxConns = 2
+	})
+
+	// Origin: same-origin, allowed pattern and no Origin pass; others get 403.
+	for _, origin := range []string{"", e.url, "https://app.example.com"} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, _, err := e.dial(h)
+		if err != nil {
+			t.Fatalf("Origin %q refused: %v", origin, err)
+		}
+		c.conn.Close(websocket.StatusNormalClosure, "")
+	}
+	_, resp, err := e.dial(http.Header{"Origin": {"https://evil.test"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin upgrade: err %v, resp %v, want 403", err, resp)
+	}
+	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("origin")); got != 1 {
+		t.Errorf("rejected{origin} = %v", got)
+	}
+
+	// CPU admission: 503 with Retry-After.
+	e.admission.refuse.Store(true)
+	_, resp, err = e.dial(nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
+		t.Errorf("CPU refusal: err %v, resp %+v, want 503 Retry-After 2", err, resp)
+	}
+	e.admission.refuse.Store(false)
+	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("cpu")); got != 1 {
+		t.Errorf("rejected{cpu} = %v", got)
+	}
+
+	// Capacity: the third connection is upgraded and closed with 1013.
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 }, "earlier connections gone")
+	c1, c2 := e.mustDial(), e.mustDial()
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 2 }, "two connections")
+	c3 := e.mustDial()
+	if code, reason := c3.closeStatus(10 * time.Second); code != websocket.StatusTryAgainLater || reason != "over_capacity" {
+		t.Errorf("over capacity: closed with %d %q, want 1013 over_capacity", code, reason)
+	}
+	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("max_connections")); got != 1 {
+		t.Errorf("rejected{max_connections} = %v", got)
+	}
+	c1.conn.Close(websocket.StatusNormalClosure, "")
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 }, "slot back")
+	c4 := e.mustDial()
+	if r := c4.request(`{"op":"ping","id":"x"}`); r.Op != "pong" {
+		t.Errorf("after a slot came back: %+v", r)
+	}
+	_ = c2
+
+	// Plain endpoints.
+	if resp, body := e.get("/healthz", nil); resp.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", resp.StatusCode, body)
+	}
+	if resp, body := e.get("/metrics", nil); resp.StatusCode != 200 || !strings.Contains(body, `ws_build_info{`) || !strings.Contains(body, "ws_shard_queue_depth") {
+		t.Errorf("/metrics = %d, missing series", resp.StatusCode)
+	}
+	if resp, body := e.get("/", nil); resp.StatusCode != 200 || !strings.Contains(body, `id="subscribe"`) {
+		t.Errorf("/ = %d, no demo page", resp.StatusCode)
+	}
+	if resp, _ := e.get("/ws", nil); resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET /ws = %d, want 426", resp.StatusCode)
+	}
+}
+
+func TestCheckHealth(t *testing.T) {
+	b := startBroker(t, 1)
+	e := startEnv(t, b)
+	port := e.url[strings.LastIndex(e.url, ":")+1:]
+	if err := CheckHealth(t.Context(), ":"+port); err != nil {
+		t.Errorf("CheckHealth of a live server: %v", err)
+	}
+	if err := CheckHealth(t.Context(), "no-port"); err == nil {
+		t.Error("CheckHealth accepted an address without a port")
+	}
+	if err := e.stopServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckHealth(t.Context(), ":"+port); err == nil {
+		t.Error("CheckHealth of a stopped server succeeded")
+	}
+}
 
 // rawRequest writes an HTTP/1.1 request (keep-alive) on conn and reads the answer.
 func rawRequest(t *testing.T, conn net.Conn, br *bufio.Reader, method, path, headers string) *http.Response {
@@ -103,19 +193,6 @@ func TestHTTPConnectionHygiene(t *testing.T) {
 	}
 }
 
-// TestRefuseWhileDraining: a refusal while draining says Retry-After: 1 (come back soon, to
-// another instance) and Connection: close.
-func TestRefuseWhileDraining(t *testing.T) {
-	t.Parallel()
-	s := &Server{d: Deps{Metrics: metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})}, audit: zap.NewNop()}
-	rec := httptest.NewRecorder()
-	s.refuse(rec, httptest.NewRequest(http.MethodGet, "/ws", nil), RejectDraining, drainRetryAfter)
-	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" || rec.Header().Get("Connection") != "close" {
-		t.Errorf("refusal = %d, Retry-After %q, Connection %q; want 503, 1, close",
-			rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Connection"))
-	}
-}
-
 // TestConnectionsPerIP: past WS_HTTP_MAX_CONNS_PER_IP connections from one address that are
 // not WebSocket connections, a new one is closed at accept and counted ip_limit; upgraded
 // connections do not count.
@@ -180,22 +257,6 @@ func TestConnectionsPerIP(t *testing.T) {
 	}
 }
 
-// TestOverCapacityReleasedAtOnce: an upgrade past the connection limit gets 1013
-// over_capacity and its socket is closed right after, without waiting for its close frame.
-func TestOverCapacityReleasedAtOnce(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(_ *config.Config, maxConns *int) { *maxConns = 1 })
-	e.mustDial()
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 1 }, "one connection")
-	c := e.dialRaw()
-	if _, code, reason := c.untilClose(5 * time.Second); code != 1013 || reason != "over_capacity" {
-		t.Fatalf("closed with %d %q, want 1013 over_capacity", code, reason)
-	}
-	if el := waitEOF(t, c.conn, c.br, 4*time.Second); el > time.Second {
-		t.Errorf("socket released %v after the close frame, want at once", el)
-	}
-}
-
 // flakyListener fails its first Accept calls with a temporary error, as a listener out of
 // file descriptors does.
 type flakyListener struct {
@@ -205,8 +266,10 @@ type flakyListener struct {
 
 type tempErr struct{}
 
-func (tempErr) Error() string   { return "accept: too many open files (test)" }
-func (tempErr) Timeout() bool   { return false }
+func (tempErr) Error() string { return "accept: too many open files (test)" }
+
+func (tempErr) Timeout() bool { return false }
+
 func (tempErr) Temporary() bool { return true }
 
 func (l *flakyListener) Accept() (net.Conn, error) {
@@ -220,7 +283,8 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 type fakeKafka struct{}
 
 func (fakeKafka) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (fakeKafka) Attached() bool                { return true }
+
+func (fakeKafka) Attached() bool { return true }
 
 // TestAcceptErrorsAreCounted: errors of the listener's Accept are counted in
 // ws_accept_errors_total and the server goes on serving.
