@@ -8,7 +8,8 @@
 // channels:
 //
 //   - reader goroutines (one per connection, in the server) send register,
-//     unregister, request, error-reply and sync events on the control channel;
+//     unregister, request, error-reply and sync events on the control channel
+//     (hub.go: the API; loop.go: the events and the loop);
 //   - Kafka partition goroutines send encoded records on the publish channel;
 //   - flusher goroutines (see below) report on the hand-off channel.
 //
@@ -17,11 +18,11 @@
 // registration or an unsubscribe), or the flusher reports waiting, or the
 // records waiting (up to 1024); then the loop writes to every client that got
 // something in the round. All three channels are bounded; the sizes are
-// justified in hub.go.
+// justified in loop.go.
 //
-// There is no mutex on the broadcast path: broadcast looks the record's channel
-// up in a map, walks a slice of subscribers, and appends the same *Message to
-// each subscriber's pending slice. A record is encoded once, by the Kafka
+// There is no mutex on the broadcast path: broadcast (index.go) looks the
+// record's channel up in a map, walks a slice of subscribers, and appends the
+// same *protocol.Message to each subscriber's pending slice (queue.go). A record is encoded once, by the Kafka
 // goroutine, into its final wire bytes; recipients share them.
 //
 // # Writes from the loop
@@ -30,7 +31,10 @@
 // pending messages: the server corks the socket, writes the frames (they only
 // land in memory) and offers them to the socket in one non-blocking syscall.
 // When the socket takes everything (the normal case: clients keep up), the
-// write is done: no goroutine, no hand-off, no scheduling. Under load more
+// write is done: no goroutine, no hand-off, no scheduling. Each Write returns
+// what it put on the socket (Written: lines, frames, bytes, oldest record
+// time), and the loop counts it in the metrics once the socket took all of it:
+// at once, or when the write's flusher reports it out. Under load more
 // records arrive per round, so each client gets its messages in fewer,
 // bigger writes (nats-server's flush coalescing).
 //
@@ -67,6 +71,7 @@
 // been stuck for more than slowAfter is cut the first time its queue goes past
 // a limit. The clock is also read for a client past a limit (the
 // WriteTimeout count, which a queue back within the limits restarts: settle).
+// Tests drive these timers with testing/synctest's fake clock.
 //
 // # Sync
 //
@@ -78,7 +83,9 @@
 // # Invariants
 //
 //  1. Only the loop goroutine reads or writes Hub maps, the fields of Client
-//     (but conn and flushers), dirty and the counters. Hub.now is read-only.
+//     (but conn and flushers), dirty and the counters; a write in flight's
+//     Written (Client.owed) is set by the loop before its flusher starts and
+//     read by the loop after the flusher reported.
 //  2. At most one write per client is out: the loop writes only to a client
 //     without a flusher, so Conn.Write and Conn.Flush never run concurrently
 //     for one client and messages keep their queue order: for one client, a
@@ -87,16 +94,25 @@
 //  3. Conn.Write never waits for the socket, so the loop never does.
 //  4. The hot path (broadcast, enqueue of a client within its limits, write of
 //     a client that keeps up) allocates nothing per message and makes no
-//     syscall but the write. The hub loop does not read the clock on it; the
-//     server's Conn.Write reads it once per write that carries a record
-//     (conn.count: time.Since of the oldest record's timestamp, for the
-//     delivery latency), not per message.
-//  5. A client cut as slow is dropped from the index at once (no more work for
-//     it) and Conn.Overflow tells the server to close it.
+//     syscall but the write. The hub loop reads the clock on it only to count
+//     a write that carries a record (Hub.count: time.Since of the write's
+//     oldest record, for the delivery latency), once per write, not per
+//     message.
+//  5. A client cut as slow, or whose write failed, or that unregisters, is
+//     dropped (drop) at once from deliveries: it is marked gone, so enqueue and
+//     write skip it, and its queue is cleared. Its removal from the
+//     subscription index is deferred (Hub.dropped) until the current event is
+//     done (unindex, after the fan-out: broadcast may be walking the very
+//     subscriber slice the removal would change), and Conn.Overflow tells the
+//     server to close a slow one.
 //  6. Unregister returns only after the loop has forgotten the client; after
 //     that no flusher is started for it, so Client.Wait cannot miss one.
 //  7. A record reaches a client once even when it is subscribed to both the
 //     record's channel and its topic wildcard (a per-broadcast sequence mark).
 //  8. Every Sync caller is released: when the client's queue is out (settle)
 //     or when it is dropped.
+//
+// The hub knows nothing of sockets, close codes, disconnect reasons or pings:
+// those are the server's (it also keeps its own set of live connections for
+// the drain).
 package hub

@@ -42,7 +42,6 @@ type Hub struct {
 	next chan handoff
 	pub  chan *protocol.Message
 	done chan struct{}
-	now  func() time.Time // the slow rule's clock: time.Now
 
 	// Owned by the loop goroutine.
 	clients       map[*Client]struct{}
@@ -73,7 +72,6 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 		next:    make(chan handoff, handoffQueue),
 		pub:     make(chan *protocol.Message, publishQueue),
 		done:    make(chan struct{}),
-		now:     time.Now,
 		clients: make(map[*Client]struct{}),
 		exact:   make(map[string]*clientSet),
 		wild:    make(map[string]*clientSet),
