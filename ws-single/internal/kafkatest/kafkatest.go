@@ -1,5 +1,6 @@
-// Package kafkatest holds what ws-single's integration tests share to drive a real,
-// in-process Kafka-protocol broker (kfake) over loopback with a real sarama producer.
+// Package kafkatest holds what the integration tests share to drive a real, in-process
+// Kafka-protocol broker (kfake) over loopback with a real sarama producer.
+// This package is duplicated in ws-multi on purpose; they may diverge.
 // It is imported by tests only.
 package kafkatest
 

@@ -9,9 +9,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// Handler returns the HTTP routes: /ws, /healthz, /readyz, /metrics and the
+// routes are the HTTP routes: /ws, /healthz, /readyz, /metrics and the
 // demo page.
-func (s *Server) Handler() http.Handler {
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.handleWS)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -40,7 +40,7 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 // per source address that are not WebSocket connections (ipLimit).
 func (s *Server) httpServer() *http.Server {
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
