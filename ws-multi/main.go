@@ -33,7 +33,7 @@ import (
 // Set by the Makefile: -ldflags "-X main.version=... -X main.commit=...".
 // Link-time constants; nothing writes them at run time.
 var (
-	version = "dev"
+	version = "v0.0.0-dev"
 	commit  = "unknown"
 )
 

@@ -7,40 +7,113 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/twmb/franz-go/pkg/kfake"
+	gometrics "github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// binary returns the ws-multi binary: $WS_MULTI_BIN when the Makefile built it, else a fresh
-// build of this module.
-func binary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("WS_MULTI_BIN"); bin != "" {
-		if _, err := os.Stat(bin); err == nil {
-			return bin
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "ws-multi")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+func TestMain(m *testing.M) {
+	gometrics.UseNilMetrics = true // as main does, for the test's own producer
+	goleak.VerifyTestMain(m)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		code       int
+		stdout     string
+		stderrPart string
+	}{
+		{name: "version", args: []string{"--version"}, code: 0, stdout: "ws-multi v0.0.0-dev (commit unknown)\n"},
+		{name: "invalid config", env: map[string]string{"WS_READ_LIMIT": "abc"}, code: 2, stderrPart: "WS_READ_LIMIT"},
+		{name: "invalid log level", env: map[string]string{"WS_LOG_LEVEL": "loud"}, code: 2, stderrPart: "WS_LOG_LEVEL"},
+		{name: "brokers set but empty", env: map[string]string{"WS_KAFKA_BROKERS": ""}, code: 2, stderrPart: `WS_KAFKA_BROKERS="": must not be empty`},
+		{name: "topics only commas", env: map[string]string{"WS_KAFKA_TOPICS": " , "}, code: 2, stderrPart: `WS_KAFKA_TOPICS=" , ": must not be empty`},
+		{name: "ping interval of 1ns", env: map[string]string{"WS_PING_INTERVAL": "1ns"}, code: 2, stderrPart: `WS_PING_INTERVAL="1ns": must be at least 1s`},
+		{name: "header limit too small", env: map[string]string{"WS_MAX_HEADER_BYTES": "100"}, code: 2, stderrPart: "WS_MAX_HEADER_BYTES"},
+		{name: "idle timeout of 0", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": "0s"}, code: 2, stderrPart: "WS_HTTP_IDLE_TIMEOUT"},
+		{name: "negative per-IP cap", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "-1"}, code: 2, stderrPart: "WS_HTTP_MAX_CONNS_PER_IP"},
+		{name: "record limit of 0", env: map[string]string{"WS_MAX_RECORD_BYTES": "0"}, code: 2, stderrPart: "WS_MAX_RECORD_BYTES"},
+		{name: "too many shards", env: map[string]string{"WS_SHARDS": "100000"}, code: 2, stderrPart: "WS_SHARDS"},
+		{name: "unknown argument", args: []string{"bogus"}, code: 2, stderrPart: "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, env(tt.env), &stdout, &stderr)
+			if code != tt.code || (tt.stdout != "" && stdout.String() != tt.stdout) || !strings.Contains(stderr.String(), tt.stderrPart) {
+				t.Fatalf("run(%v) = %d, stdout %q, stderr %q", tt.args, code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	var stderr bytes.Buffer
+	if code := run([]string{"healthcheck"}, env(map[string]string{"WS_ADDR": ":" + port}), &stderr, &stderr); code != 0 {
+		t.Fatalf("healthcheck on a live server = %d: %s", code, stderr.String())
+	}
+	_ = srv.Close()
+	if code := run([]string{"healthcheck"}, env(map[string]string{"WS_ADDR": ":" + port}), &stderr, &stderr); code != 1 {
+		t.Fatalf("healthcheck on a dead port = %d, want 1", code)
+	}
+}
+
+func TestDemoURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":3002": "http://127.0.0.1:3002/", "0.0.0.0:80": "http://127.0.0.1:80/", "10.0.0.1:3002": "http://10.0.0.1:3002/",
+	} {
+		if got := demoURL(addr); got != want {
+			t.Errorf("demoURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// syncBuffer is the process's log output, read while run writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,133 +122,75 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestBinary(t *testing.T) {
-	bin := binary(t)
+// TestServeDrainsOnSIGTERM runs the process in-process against kfake: a record
+// reaches a client, then SIGTERM (to this process: run's signal context catches
+// it) closes the client with 1001 and run returns 0.
+func TestServeDrainsOnSIGTERM(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	addr := freePort(t)
 
-	t.Run("version", func(t *testing.T) {
-		out, err := exec.Command(bin, "--version").Output()
-		if err != nil || !strings.HasPrefix(string(out), "ws-multi ") || !strings.Contains(string(out), "(commit ") {
-			t.Errorf("--version = %q, %v", out, err)
-		}
-	})
-
-	t.Run("invalid config exits 2 naming the variable", func(t *testing.T) {
-		tests := []struct{ name, value string }{
-			{"WS_READ_LIMIT", "abc"},
-			{"WS_KAFKA_BROKERS", ""},
-			{"WS_KAFKA_TOPICS", " , "},
-			{"WS_PING_INTERVAL", "1ns"},
-			{"WS_HTTP_IDLE_TIMEOUT", "0s"},
-			{"WS_HTTP_MAX_CONNS_PER_IP", "-1"},
-			{"WS_MAX_HEADER_BYTES", "512"},
-			{"WS_MAX_RECORD_BYTES", "0"},
-		}
-		for _, tt := range tests {
-			cmd := exec.Command(bin)
-			cmd.Env = append(os.Environ(), tt.name+"="+tt.value)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr.String(), tt.name) {
-				t.Errorf("%s=%q: exit %v, stderr %q; want status 2 naming %s", tt.name, tt.value, err, stderr.String(), tt.name)
-			}
-		}
-	})
-
-	t.Run("SIGTERM drains clients with 1001 and exits 0", func(t *testing.T) {
-		cl, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(2, "trades", "tickers"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		addr := freeAddr(t)
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "WS_ADDR="+addr, "WS_KAFKA_BROKERS="+cl.ListenAddrs()[0],
-			"WS_KAFKA_RETRY_BACKOFF=50ms", "WS_KAFKA_RETRY_BACKOFF_MAX=200ms", "WS_SHUTDOWN_TIMEOUT=5s",
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run([]string{"serve"}, env(map[string]string{
+			"WS_ADDR": addr, "WS_KAFKA_BROKERS": strings.Join(brokers, ","),
+			"WS_KAFKA_RETRY_BACKOFF": "50ms", "WS_SHUTDOWN_TIMEOUT": "10s",
 			// Admission reads the whole host's cgroup outside a container; a busy CI box must not refuse.
-			"WS_CPU_REJECT_THRESHOLD=0")
-		var logs bytes.Buffer
-		cmd.Stderr = &logs
-		cmd.Stdout = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		defer func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		}()
+			"WS_CPU_REJECT_THRESHOLD": "0",
+		}), &logs, &logs)
+	}()
 
-		httpc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-		status := func(path string) int {
-			resp, err := httpc.Get("http://" + addr + path)
-			if err != nil {
-				return 0
-			}
-			resp.Body.Close()
-			return resp.StatusCode
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	ready := func() bool {
+		resp, err := hc.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for status("/readyz") != http.StatusOK {
-			if time.Now().After(deadline) {
-				t.Fatalf("never ready; logs:\n%s", logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		_, port, _ := net.SplitHostPort(addr)
-		hc := exec.Command(bin, "healthcheck")
-		hc.Env = append(os.Environ(), "WS_ADDR=:"+port)
-		if out, err := hc.CombinedOutput(); err != nil {
-			t.Errorf("healthcheck: %v %s", err, out)
-		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	await.True(t, 30*time.Second, ready, "ready")
 
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var conns []*websocket.Conn
-		for range 3 {
-			c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: httpc})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.CloseNow()
-			if err := c.Write(ctx, websocket.MessageText, []byte(`{"op":"subscribe","id":"1","channels":["trades:*"]}`)); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := c.Read(ctx); err != nil {
-				t.Fatal(err)
-			}
-			conns = append(conns, c)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"op":"subscribe","id":"1","channels":["trades:*"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `"subscribed"`) {
+		t.Fatalf("subscribe reply %q, %v", data, err)
+	}
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "BTC-USD", `{"price":"1"}`))
+	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `"channel":"trades:BTC-USD"`) {
+		t.Fatalf("message %q, %v", data, err)
+	}
 
-		start := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ws.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "shutdown" {
+		t.Fatalf("after SIGTERM read = %v, want close 1001 shutdown", err)
+	}
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("run = %d, want 0; logs:\n%s", code, logs.String())
 		}
-		for i, c := range conns {
-			_, _, err := c.Read(ctx)
-			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
-				t.Errorf("client %d: read after SIGTERM = %v, want close 1001", i, err)
-			}
-			var ce websocket.CloseError
-			if errors.As(err, &ce) && ce.Reason != "shutdown" {
-				t.Errorf("client %d: close reason %q, want shutdown", i, ce.Reason)
-			}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run did not return 20s after SIGTERM; logs:\n%s", logs.String())
+	}
+	for _, want := range []string{`"msg":"limits"`, `"msg":"ws-multi starting"`, `"shards":`,
+		"open http://" + addr + "/", "draining", "kafka attached", `"msg":"ws-multi stopped"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
 		}
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("exit after SIGTERM: %v; logs:\n%s", err, logs.String())
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatalf("still running 15s after SIGTERM; logs:\n%s", logs.String())
-		}
-		t.Logf("drained 3 clients and exited in %s", time.Since(start).Round(time.Millisecond))
-		if !strings.Contains(logs.String(), `"open http://`+strings.Replace(addr, "0.0.0.0", "127.0.0.1", 1)+`/"`) {
-			t.Errorf("no demo URL in the logs:\n%s", logs.String())
-		}
-	})
+	}
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	gometrics "github.com/rcrowley/go-metrics"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	gometrics "github.com/rcrowley/go-metrics"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -60,20 +62,18 @@ func (c *collector) count() int {
 	return len(c.msgs)
 }
 
+// startCluster starts a kafkatest cluster on port, once the port is free again (a cluster
+// just closed can hold it a moment).
 func startCluster(t *testing.T, port int) *kfake.Cluster {
 	t.Helper()
-	var cl *kfake.Cluster
-	var err error
-	// The port of a cluster just closed can take a moment to be free again.
-	for range 50 {
-		cl, err = kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, "trades"))
+	await.True(t, 5*time.Second, func() bool {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err == nil {
-			return cl
+			ln.Close()
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("kfake: %v", err)
-	return nil
+		return err == nil
+	}, "port free")
+	return kafkatest.NewCluster(t, port)
 }
 
 func freePort(t *testing.T) int {
@@ -86,37 +86,18 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// produce sends n records to partition of "trades", the first with a channel header.
 func produce(t *testing.T, addr string, partition int32, n int) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	var msgs []*sarama.ProducerMessage
 	for i := range n {
-		msg := &sarama.ProducerMessage{Topic: "trades", Partition: partition, Key: sarama.StringEncoder("BTC-USD"),
-			Value: sarama.StringEncoder(fmt.Sprintf(`{"i":%d}`, i))}
+		msg := kafkatest.Record("trades", partition, "BTC-USD", fmt.Sprintf(`{"i":%d}`, i))
 		if i == 0 {
 			msg.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("trades:special")}}
 		}
-		if _, _, err := p.SendMessage(msg); err != nil {
-			t.Fatal(err)
-		}
+		msgs = append(msgs, msg)
 	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	kafkatest.Produce(t, []string{addr}, msgs...)
 }
 
 func TestConsumeOutageAndResume(t *testing.T) {
@@ -137,9 +118,9 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	}
 	defer runConsumer(t, c)()
 
-	eventually(t, "attached", c.Attached)
+	await.True(t, 15*time.Second, c.Attached, "attached")
 	produce(t, addr, 1, 2)
-	eventually(t, "5 records", func() bool { return sink.count() == 5 })
+	await.True(t, 15*time.Second, func() bool { return sink.count() == 5 }, "5 records")
 	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2]" {
 		t.Errorf("partition 0 offsets = %v", got)
 	}
@@ -160,23 +141,23 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	}
 	// Lag: the high-water mark minus the next offset, polled every LagInterval; a series per
 	// partition, 0 once caught up.
-	eventually(t, "lag 0 when caught up", func() bool {
+	await.True(t, 15*time.Second, func() bool {
 		return testutil.ToFloat64(m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
 			testutil.CollectAndCount(m.KafkaLag) == 2
-	})
+	}, "lag 0 when caught up")
 
 	// Outage: the broker goes away; the consumer notices and detaches.
 	cl.Close()
-	eventually(t, "detached", func() bool { return !c.Attached() })
+	await.True(t, 15*time.Second, func() bool { return !c.Attached() }, "detached")
 	if got := testutil.ToFloat64(m.KafkaErrors); got < 1 {
 		t.Errorf("ws_kafka_errors_total = %v during an outage", got)
 	}
 	// The broker comes back empty on the same port: the saved offsets (3 and 2) are out of
 	// range, so consumption restarts at the policy (oldest) and picks up new records.
 	cl = startCluster(t, port)
-	eventually(t, "re-attached", c.Attached)
+	await.True(t, 15*time.Second, c.Attached, "re-attached")
 	produce(t, addr, 0, 1)
-	eventually(t, "record after restart", func() bool { return sink.count() == 6 })
+	await.True(t, 15*time.Second, func() bool { return sink.count() == 6 }, "record after restart")
 	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2 0]" {
 		t.Errorf("partition 0 offsets after restart = %v", got)
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 )
 
@@ -51,20 +53,13 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 		{key: "BTC-USD", value: strings.Repeat("y", 100), want: "message trades:BTC-USD"},
 		{key: "k", value: "9", headers: header("trades"), want: "message trades"},
 	}
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var msgs []*sarama.ProducerMessage
 	for _, r := range records {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "trades", Partition: 0, Timestamp: ts,
-			Key: sarama.StringEncoder(r.key), Value: sarama.StringEncoder(r.value), Headers: r.headers}); err != nil {
-			t.Fatal(err)
-		}
+		msg := kafkatest.Record("trades", 0, r.key, r.value)
+		msg.Timestamp, msg.Headers = ts, r.headers
+		msgs = append(msgs, msg)
 	}
-	p.Close()
+	kafkatest.Produce(t, []string{addr}, msgs...)
 
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
 	sink := &collector{}
@@ -78,9 +73,9 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 		t.Fatalf("ws_kafka_records_skipped_total has %d series before any record, want one per reason", n)
 	}
 	defer runConsumer(t, c)()
-	eventually(t, "every record consumed", func() bool {
+	await.True(t, 15*time.Second, func() bool {
 		return testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")) == float64(len(records))
-	})
+	}, "every record consumed")
 
 	var want, got []string
 	for i, r := range records {
@@ -89,9 +84,9 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 		}
 	}
 	sink.mu.Lock()
-	msgs := slices.Clone(sink.msgs)
+	published := slices.Clone(sink.msgs)
 	sink.mu.Unlock()
-	for _, msg := range msgs {
+	for _, msg := range published {
 		op := strings.TrimPrefix(string(msg.Wire[:strings.IndexByte(string(msg.Wire), ',')]), `{"op":`)
 		got = append(got, strconv.FormatInt(msg.Offset, 10)+" "+strings.Trim(op, `"`)+" "+msg.Channel)
 		if msg.Offset == 6 {
