@@ -1,29 +1,23 @@
 package hub
 
-// Test hooks: they run code on a client's shard goroutine, which owns the client's queue.
+// Test hooks: they read state a shard owns. Call them only inside a synctest bubble right
+// after synctest.Wait: the shards are idle then, and Wait orders their writes before these
+// reads.
 
-// inShard runs fn in c's shard goroutine and waits for it.
-func inShard(c *Client, fn func()) {
-	_ = c.shard.call(bg, event{fn: fn})
-}
+// queued is c's queue length: pending plus the write being flushed.
+func queued(c *Client) int { return len(c.pending) + c.inflight }
 
-// queued returns c's queue length: pending plus the write being flushed.
-func queued(c *Client) (n int) {
-	inShard(c, func() { n = len(c.pending) + c.inflight })
-	return n
-}
+// pending is how many messages wait in c's queue, not the write in flight.
+func pending(c *Client) int { return len(c.pending) }
 
-// flushing reports whether c has a write in flight.
-func flushing(c *Client) (f bool) {
-	inShard(c, func() { f = c.flushing })
-	return f
-}
+// inFlight is how many messages c's write in flight carries; 0 without a flusher.
+func inFlight(c *Client) int { return c.inflight }
+
+// flushing reports whether c has a write in flight (a flusher).
+func flushing(c *Client) bool { return c.flushing }
 
 // syncWaits reports whether a Sync of c waits in its shard.
-func syncWaits(c *Client) (w bool) {
-	inShard(c, func() { w = c.synced != nil })
-	return w
-}
+func syncWaits(c *Client) bool { return c.synced != nil }
 
 // shardOf returns the index of c's shard.
 func shardOf(c *Client) int { return c.shard.index }

@@ -26,7 +26,6 @@ type event struct {
 	client *Client
 	req    protocol.Request
 	err    *protocol.Error // evReply
-	fn     func()          // test hooks only (export_test.go): run in the shard goroutine
 	done   chan struct{}   // closed once the shard handled the event (evSync: once c's queue is out), when set
 }
 
@@ -202,10 +201,6 @@ func (s *shard) handle(ev event) {
 	case evSync:
 		s.addSync(c, ev.done) // releaseSync closes done once c's queue is out or c is gone
 		return
-	default:
-		if ev.fn != nil {
-			ev.fn() // a test hook (export_test.go)
-		}
 	}
 	if ev.done != nil {
 		close(ev.done)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -101,6 +100,7 @@ func TestSlowRule(t *testing.T) {
 					if got := testutil.ToFloat64(m.SendQueueOverflow); got != 1 {
 						t.Errorf("ws_send_queue_overflow_total = %v, want 1", got)
 					}
+					synctest.Wait()
 					if q := queued(c); q != 0 {
 						t.Errorf("a client cut as slow still has %d queued", q)
 					}
@@ -157,7 +157,10 @@ func TestSync(t *testing.T) {
 		gc := register(t, h, g)
 		handle(t, h, gc, protocol.Request{Op: protocol.OpPing})
 		go func() { done <- h.Sync(t.Context(), gc) }()
-		await.True(t, 5*time.Second, func() bool { return syncWaits(gc) }, "Sync registered in the shard")
+		synctest.Wait()
+		if !syncWaits(gc) {
+			t.Fatal("Sync of a client whose reply waits does not wait")
+		}
 		finish(t, h, gc, g)
 		if err := <-done; err != nil {
 			t.Errorf("Sync of a client that went = %v", err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -77,10 +76,8 @@ func TestWriteTakesAPrefix(t *testing.T) {
 		synctest.Wait()
 		f.grant <- struct{}{} // the reply goes; the burst's first chunk is handed over
 		synctest.Wait()
-		var inflight, pending int
-		inShard(c, func() { inflight, pending = c.inflight, len(c.pending) })
-		if inflight != 3 || pending != n-3 {
-			t.Errorf("in flight %d, pending %d; want 3 and %d", inflight, pending, n-3)
+		if inFlight(c) != 3 || pending(c) != n-3 {
+			t.Errorf("in flight %d, pending %d; want 3 and %d", inFlight(c), pending(c), n-3)
 		}
 		for len(f.got()) < n+1 {
 			f.grant <- struct{}{}
@@ -188,34 +185,35 @@ func TestTakeReslices(t *testing.T) {
 // a client of the same shard keeps receiving every record meanwhile, and the connection's
 // close ends the waiting flusher.
 func TestFullSocketDoesNotHoldTheShard(t *testing.T) {
-	cfg := testConfig()
-	cfg.Shards = 1
-	cfg.WriteTimeout = time.Minute
-	h, m := startHub(t, cfg)
-	full, ok := newFake(), newFake()
-	full.stall = make(chan struct{})
-	cs, co := register(t, h, full), register(t, h, ok)
-	handle(t, h, cs, sub(protocol.OpSubscribe, "1", "t:*"))
-	handle(t, h, co, sub(protocol.OpSubscribe, "1", "t:*"))
-	waitLines(t, ok, 1)
-	await.True(t, 5*time.Second, func() bool { return testutil.ToFloat64(m.Subscriptions) == 2 }, "both subscribed")
-	const n = 20
-	for i := range n {
-		publish(t, h, record("t", "k", int64(i)))
-	}
-	waitLines(t, ok, n+1)
-	if q := queued(cs); q != n+1 {
-		t.Errorf("stalled client's queue = %d, want %d (the reply being flushed and the records)", q, n+1)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); finish(t, h, cs, full) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("finish did not end a client whose flush waits on a full socket")
-	}
-	if lines := full.got(); len(lines) != 0 {
-		t.Errorf("the full socket got %d lines", len(lines))
-	}
-	finish(t, h, co, ok)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Shards = 1
+		cfg.WriteTimeout = time.Minute
+		h, m := startHub(t, cfg)
+		full, ok := newFake(), newFake()
+		full.stall = make(chan struct{})
+		cs, co := register(t, h, full), register(t, h, ok)
+		handle(t, h, cs, sub(protocol.OpSubscribe, "1", "t:*"))
+		handle(t, h, co, sub(protocol.OpSubscribe, "1", "t:*"))
+		synctest.Wait()
+		if got := testutil.ToFloat64(m.Subscriptions); got != 2 {
+			t.Fatalf("ws_subscriptions = %v, want 2", got)
+		}
+		const n = 20
+		for i := range n {
+			publish(t, h, record("t", "k", int64(i)))
+		}
+		synctest.Wait()
+		if got := len(ok.got()); got != n+1 {
+			t.Errorf("the client of the same shard got %d lines, want %d", got, n+1)
+		}
+		if q := queued(cs); q != n+1 {
+			t.Errorf("stalled client's queue = %d, want %d (the reply being flushed and the records)", q, n+1)
+		}
+		finish(t, h, cs, full) // returns: the close ends the waiting flusher
+		if lines := full.got(); len(lines) != 0 {
+			t.Errorf("the full socket got %d lines", len(lines))
+		}
+		finish(t, h, co, ok)
+	})
 }
