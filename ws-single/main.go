@@ -96,7 +96,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 // serve wires the parts together and runs the server until ctx ends.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	procs := pinProcs(log)
-	cg, maxConns := resources(cfg, log)
+	cg, maxConns := resources(cfg, log, cgroup.Detect)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
 		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
@@ -149,11 +149,11 @@ func pinProcs(log *zap.Logger) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// resources reads the cgroup limits (the host's when they cannot be read),
-// sets the Go memory limit under the cgroup's, and resolves the connection
-// limit. It returns the cgroup reader for CPU admission.
-func resources(cfg config.Config, log *zap.Logger) (*cgroup.Reader, int) {
-	cg, err := cgroup.Detect()
+// resources reads the cgroup limits with detect (the host's when they cannot
+// be read), sets the Go memory limit under the cgroup's, and resolves the
+// connection limit. It returns the cgroup reader for CPU admission.
+func resources(cfg config.Config, log *zap.Logger, detect func() (*cgroup.Reader, error)) (*cgroup.Reader, int) {
+	cg, err := detect()
 	var lim cgroup.Limits
 	if err == nil {
 		lim, err = cg.Limits()

@@ -85,7 +85,7 @@ func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(
 	cfg.KafkaRetryBackoff = 50 * time.Millisecond
 	cfg.KafkaRetryBackoffMax = 200 * time.Millisecond
 	cfg.ShutdownTimeout = 10 * time.Second
-	o := setup{maxConns: 100}
+	o := setup{maxConns: 100, admission: allow{ok: true}}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}

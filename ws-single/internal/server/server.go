@@ -42,12 +42,12 @@ type Admission interface {
 type Deps struct {
 	Hub       *hub.Hub
 	Kafka     Kafka
-	Admission Admission // nil admits everyone
+	Admission Admission
 	// Background run alongside the server until shutdown (the admission sampler).
 	Background []Runner
 	Gatherer   prometheus.Gatherer // /metrics
 	Metrics    *metrics.Metrics
-	Log        *zap.Logger // nil: no logs
+	Log        *zap.Logger
 }
 
 // Server serves WebSocket clients from Kafka. Create it with New, run it with Run or Serve.
@@ -73,12 +73,12 @@ type Server struct {
 	active   atomic.Int64 // connections holding a slot of the connection limit
 
 	// handlers counts running /ws handlers; idle is closed once draining and
-	// none is left. live is the set of served connections the drain closes.
+	// none is left. conns is the set of served connections the drain closes.
 	hmu      sync.Mutex
 	handlers int
 	drained  bool
 	idle     chan struct{}
-	live     map[*conn]struct{}
+	conns    map[*conn]struct{}
 }
 
 // sampled keeps the first 5 entries per message per second, then 1 in 100.
@@ -97,11 +97,8 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 	if maxConns <= 0 {
 		return nil, fmt.Errorf("server: max connections %d: must be positive", maxConns)
 	}
-	if d.Hub == nil || d.Kafka == nil || d.Gatherer == nil || d.Metrics == nil {
-		return nil, errors.New("server: hub, kafka, gatherer and metrics are required")
-	}
-	if d.Log == nil {
-		d.Log = zap.NewNop()
+	if d.Hub == nil || d.Kafka == nil || d.Admission == nil || d.Gatherer == nil || d.Metrics == nil || d.Log == nil {
+		return nil, errors.New("server: missing dependency")
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -116,8 +113,8 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 			OriginPatterns:  cfg.AllowedOrigins,
 			CompressionMode: websocket.CompressionDisabled, // per-conn flate state costs ~tens of KB
 		},
-		idle: make(chan struct{}),
-		live: make(map[*conn]struct{}),
+		idle:  make(chan struct{}),
+		conns: make(map[*conn]struct{}),
 	}
 	if cfg.HTTPMaxConnsPerIP > 0 {
 		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
@@ -232,7 +229,7 @@ func (s *Server) drain() {
 func (s *Server) eachLive(fn func(*conn)) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	for c := range s.live {
+	for c := range s.conns {
 		fn(c)
 	}
 }
@@ -242,14 +239,14 @@ func (s *Server) eachLive(fn func(*conn)) {
 func (s *Server) track(c *conn) (draining bool) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	s.live[c] = struct{}{}
+	s.conns[c] = struct{}{}
 	return s.drained
 }
 
 func (s *Server) untrack(c *conn) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	delete(s.live, c)
+	delete(s.conns, c)
 }
 
 // enter counts a /ws handler; false while draining.

@@ -106,12 +106,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, drainRetryAfter, "draining")
 		return
 	}
-	if s.d.Admission != nil {
-		if ok, retry := s.d.Admission.Allow(); !ok {
-			s.reject(r, RejectCPU, zap.Duration("retry_after", retry))
-			unavailable(w, retry, "cpu over threshold")
-			return
-		}
+	if ok, retry := s.d.Admission.Allow(); !ok {
+		s.reject(r, RejectCPU, zap.Duration("retry_after", retry))
+		unavailable(w, retry, "cpu over threshold")
+		return
 	}
 	if !s.enter() {
 		s.reject(r, RejectDraining)
