@@ -21,3 +21,12 @@ func syncWaits(c *Client) bool { return c.synced != nil }
 
 // shardOf returns the index of c's shard.
 func shardOf(c *Client) int { return c.shard.index }
+
+// registered is the number of registered connections (atomic: readable anywhere).
+func registered(h *Hub) int {
+	n := 0
+	for _, s := range h.shards {
+		n += int(s.load.Load())
+	}
+	return n
+}

@@ -78,9 +78,6 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 	return h, nil
 }
 
-// Shards returns the number of shards.
-func (h *Hub) Shards() int { return len(h.shards) }
-
 // Run runs every shard on its own goroutine until ctx ends, then waits for them. Clients'
 // handlers should have finished before ctx ends; later calls on them return at once.
 func (h *Hub) Run(ctx context.Context) error {
@@ -168,13 +165,4 @@ func (h *Hub) Publish(ctx context.Context, m *protocol.Message) error {
 		}
 	}
 	return nil
-}
-
-// Len returns the number of registered connections.
-func (h *Hub) Len() int {
-	n := 0
-	for _, s := range h.shards {
-		n += int(s.load.Load())
-	}
-	return n
 }

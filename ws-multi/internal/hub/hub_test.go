@@ -74,7 +74,7 @@ func TestSubscriptionRouting(t *testing.T) {
 		finish(t, h, c, []*fakeConn{exact, wild, both, none}[i])
 	}
 	await.True(t, 5*time.Second, func() bool {
-		return testutil.ToFloat64(m.Subscriptions) == 0 && testutil.ToFloat64(m.Channels) == 0 && h.Len() == 0
+		return testutil.ToFloat64(m.Subscriptions) == 0 && testutil.ToFloat64(m.Channels) == 0 && registered(h) == 0
 	}, "gauges back to 0")
 }
 

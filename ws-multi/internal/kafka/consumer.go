@@ -1,10 +1,3 @@
-// Package kafka consumes every partition of the configured topics with sarama (no consumer
-// group: every instance broadcasts everything) and hands each record, encoded once, to the
-// hub: on the channel protocol.RecordChannel gives it (a record whose "channel" header it
-// refuses goes to nobody), or as a "skipped" notice when its value is longer than
-// WS_MAX_RECORD_BYTES (record.go). It survives broker outages: any consumer error ends the
-// current session, and the consumer reconnects with exponential backoff and resumes where it
-// stopped.
 package kafka
 
 import (
