@@ -142,8 +142,9 @@ func (c *conn) cut(err error) {
 func (c *conn) serve() Reason {
 	s := c.s
 	if err := s.d.Hub.Register(context.Background(), c.client); err != nil {
-		c.close(ReasonError)
+		c.close(ReasonError) // the hub stopped: 1011, and the close handshake reads by itself
 		c.bg.Wait()
+		c.cork.wait()
 		return ReasonError
 	}
 	if !s.track(c) {

@@ -122,6 +122,9 @@ func (s *Server) logRefusal(r *http.Request, reason string, err error) {
 	}
 }
 
+// The upgradeWriter below is the same as ws-single's (its internal/server/upgrade.go): both
+// variants must spend the same memory per idle connection.
+
 // Socket buffer sizes of an upgraded connection. net/http hands over a hijacked connection
 // with 4 KiB read and write buffers, which coder/websocket keeps for the connection's life:
 // 8 KiB of every idle connection. Client frames are small and rare, so a 512-byte read buffer
