@@ -244,3 +244,11 @@ func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+// waitDisconnect waits until ws_disconnects_total{reason} reaches n.
+func (e *env) waitDisconnect(reason string, n float64) {
+	e.t.Helper()
+	await.True(e.t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(reason)) == n
+	}, "disconnect "+reason)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,6 @@ func TestMain(m *testing.M) {
 func TestSubscribeWildcardUnsubscribe(t *testing.T) {
 	b := startBroker(t, 2)
 	e := startEnv(t, b)
-	p := newProducer(t, b)
 
 	exact, wild, both := e.mustDial(), e.mustDial(), e.mustDial()
 	exact.subscribe("trades:BTC-USD")
@@ -40,13 +40,13 @@ func TestSubscribeWildcardUnsubscribe(t *testing.T) {
 	var want []int64 // offsets of trades:BTC-USD on partition 0
 	for i := range 6 {
 		key := []string{"BTC-USD", "ETH-USD"}[i%2]
-		off := p.send(t, "trades", 0, key, fmt.Sprintf(`{"i":%d}`, i))
+		off := b.send(t, "trades", 0, key, fmt.Sprintf(`{"i":%d}`, i))
 		if key == "BTC-USD" {
 			want = append(want, off)
 		}
 	}
-	p.send(t, "trades", 1, "", "plain text") // channel "trades"
-	p.send(t, "tickers", 0, "ETH-USD", "")   // data null
+	b.send(t, "trades", 1, "", "plain text") // channel "trades"
+	b.send(t, "tickers", 0, "ETH-USD", "")   // data null
 	await.True(t, 20*time.Second, func() bool { return len(colWild.messages()) == 7 }, "wildcard gets 7 records")
 	await.True(t, 20*time.Second, func() bool { return len(colBoth.messages()) == 8 }, "both gets 8 records")
 	await.True(t, 20*time.Second, func() bool { return len(colExact.messages()) == 3 }, "exact gets 3 records")
@@ -88,7 +88,7 @@ func TestSubscribeWildcardUnsubscribe(t *testing.T) {
 	if r := wild2.request(`{"op":"unsubscribe","id":"u","channels":["trades:*"]}`); r.Op != "unsubscribed" || *r.ID != "u" {
 		t.Fatalf("unsubscribe reply %+v", r)
 	}
-	p.send(t, "trades", 0, "BTC-USD", "1")
+	b.send(t, "trades", 0, "BTC-USD", "1")
 	await.True(t, 20*time.Second, func() bool { return len(colExact.messages()) == 4 }, "exact gets the 4th record")
 	if r := wild2.request(`{"op":"ping","id":"p"}`); r.Op != "pong" {
 		t.Fatalf("ping reply %+v", r)
@@ -174,11 +174,10 @@ func TestErrorRepliesAndCloseCodes(t *testing.T) {
 func TestBrokerOutageAndRecovery(t *testing.T) {
 	b := startBroker(t, 2)
 	e := startEnv(t, b)
-	p := newProducer(t, b)
 	c := e.mustDial()
 	c.subscribe("trades:*")
 	col := c.collect()
-	p.send(t, "trades", 0, "k", "1")
+	b.send(t, "trades", 0, "k", "1")
 	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == 1 }, "first record")
 
 	b.stop()
@@ -191,9 +190,8 @@ func TestBrokerOutageAndRecovery(t *testing.T) {
 	}
 	b.start()
 	e.waitReady(http.StatusOK)
-	p = newProducer(t, b)
-	p.send(t, "trades", 1, "k", "2")
-	p.send(t, "trades", 0, "k", "3")
+	b.send(t, "trades", 1, "k", "2")
+	b.send(t, "trades", 0, "k", "3")
 	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == 3 }, "records after the restart")
 	if got := testutil.ToFloat64(e.metrics.KafkaErrors); got < 1 {
 		t.Errorf("ws_kafka_errors_total = %v after an outage", got)
@@ -277,4 +275,44 @@ func TestSkippedRecordIsAnnounced(t *testing.T) {
 	if got := testutil.ToFloat64(e.metrics.KafkaSkipped.WithLabelValues("trades", "too_large")); got != 1 {
 		t.Errorf("skipped{too_large} = %v, want 1", got)
 	}
+}
+
+// collector reads every line of a client on its own goroutine.
+type collector struct {
+	mu    sync.Mutex
+	lines []line
+	done  chan struct{}
+}
+
+func (c *client) collect() *collector {
+	col := &collector{done: make(chan struct{})}
+	go func() {
+		defer close(col.done)
+		for {
+			l, err := c.next(time.Minute)
+			if err != nil {
+				return
+			}
+			col.mu.Lock()
+			col.lines = append(col.lines, l)
+			col.mu.Unlock()
+		}
+	}()
+	c.t.Cleanup(func() {
+		c.conn.CloseNow()
+		<-col.done
+	})
+	return col
+}
+
+func (col *collector) messages() []line {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	var out []line
+	for _, l := range col.lines {
+		if l.Op == "message" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

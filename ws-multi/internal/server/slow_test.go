@@ -26,7 +26,6 @@ func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
 		cfg.SendQueueBytes = 256 << 10
 		cfg.WriteTimeout = 15 * time.Second // the stalled write must outlive the overflow
 	})
-	p := newProducer(t, b)
 	slow, healthy := e.mustDial(), e.mustDial()
 	slow.subscribe("trades:*")
 	healthy.subscribe("trades:*")
@@ -39,7 +38,7 @@ func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
 		if sent == 2000 {
 			t.Fatal("no overflow after 2000 records")
 		}
-		p.send(t, "trades", 0, "BTC-USD", value)
+		b.send(t, "trades", 0, "BTC-USD", value)
 		sent++
 		if sent%4 == 0 { // keep the healthy client's queue short
 			await.True(t, 20*time.Second, func() bool { return len(col.messages()) >= sent-4 }, "healthy client keeps up")
@@ -53,7 +52,7 @@ func TestSlowClientIsCutHealthyKeepsReceiving(t *testing.T) {
 	await.True(t, 20*time.Second, func() bool {
 		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("slow")) == 1
 	}, "slow disconnect counted")
-	p.send(t, "trades", 0, "BTC-USD", "1")
+	b.send(t, "trades", 0, "BTC-USD", "1")
 	await.True(t, 20*time.Second, func() bool { return len(col.messages()) == sent+1 }, "healthy client still receiving")
 }
 
@@ -96,7 +95,6 @@ func TestLargeRecordBurst(t *testing.T) {
 		cfg.WriteTimeout = 30 * time.Second
 		cfg.SendQueueBytes = 1 << 20
 	})
-	p := newProducer(t, b)
 	// The readers' sockets have a 64 KiB receive buffer, as a client across a real network
 	// has a window: a 1 MB frame does not fit in the socket at once, as on loopback it would.
 	smallWindow := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
@@ -146,7 +144,7 @@ func TestLargeRecordBurst(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the client that stopped reading was not cut")
 		}
-		p.send(t, "trades", 0, "BTC-USD", `{"small":1}`)
+		b.send(t, "trades", 0, "BTC-USD", `{"small":1}`)
 		sent++
 		time.Sleep(50 * time.Millisecond)
 	}
