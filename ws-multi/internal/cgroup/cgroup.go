@@ -1,3 +1,5 @@
+// This file is duplicated in ws-single (internal/cgroup/cgroup.go) on purpose; they may diverge.
+
 // Package cgroup reads the CPU and memory limits and usage of the process's
 // own cgroup, v1 or v2, through github.com/containerd/cgroups/v3.
 // This package is duplicated in ws-single on purpose; they may diverge.

@@ -1,3 +1,5 @@
+// This file is duplicated in ws-single (internal/limits/connections.go) on purpose; they may diverge.
+
 // Package limits derives the connection limit from the container's resources
 // and refuses new connections while the CPU is saturated.
 // This package is duplicated in ws-single on purpose; they may diverge.

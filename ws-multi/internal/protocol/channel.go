@@ -1,4 +1,4 @@
-// This file is identical in ws-single and ws-multi (internal/protocol/channel.go) on purpose:
+// This file is duplicated in ws-single (internal/protocol/channel.go) on purpose, identical:
 // the channel rules and their error texts are protocol, the same bytes in both variants.
 
 package protocol

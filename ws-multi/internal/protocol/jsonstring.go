@@ -1,4 +1,4 @@
-// This file is identical in ws-single and ws-multi (internal/protocol/jsonstring.go) on purpose:
+// This file is duplicated in ws-single (internal/protocol/jsonstring.go) on purpose, identical:
 // every string the server writes is protocol, the same bytes in both variants.
 
 package protocol

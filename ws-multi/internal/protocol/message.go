@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/protocol/message.go) on purpose: the message
+// type is the same in both variants; they may diverge.
+
 package protocol
 
 import "time"

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/cork_test.go) on purpose: the variants share
+// no library of ours; they may diverge.
+
 package server
 
 import (

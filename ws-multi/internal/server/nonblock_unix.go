@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/nonblock_unix.go) on purpose: the variants
+// share no library of ours; they may diverge.
+
 //go:build unix
 
 package server

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/reason_test.go) on purpose: the
+// disconnect table is protocol, the same in both variants; they may diverge.
+
 package server
 
 import (
