@@ -7,13 +7,13 @@ import (
 	"net/http"
 )
 
-// CheckHealth GETs /healthz of a server listening on listenAddr (WS_ADDR, e.g. ":3002"),
+// CheckHealth GETs /healthz of a server listening on addr (WS_ADDR, e.g. ":3002"),
 // over loopback, and returns nil on 200. It is the `healthcheck` subcommand, for distroless
 // images without a shell or curl.
-func CheckHealth(ctx context.Context, listenAddr string) error {
-	_, port, err := net.SplitHostPort(listenAddr)
+func CheckHealth(ctx context.Context, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("healthcheck: WS_ADDR=%q: %w", listenAddr, err)
+		return fmt.Errorf("healthcheck: WS_ADDR=%q: %w", addr, err)
 	}
 	url := "http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
