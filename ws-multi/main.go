@@ -84,7 +84,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, lookup, log); err != nil {
+	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("ws-multi stopped", zap.Error(err))
 		return exitFail
 	}
@@ -93,13 +93,13 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 }
 
 // serve wires the parts together and runs the server until ctx ends.
-func serve(ctx context.Context, cfg config.Config, lookup func(string) (string, bool), log *zap.Logger) error {
+func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	procs := setProcs(log)
 	shards := cfg.Shards
 	if shards == 0 {
 		shards = procs
 	}
-	cg, maxConns := resources(cfg, lookup, log)
+	cg, maxConns := resources(cfg, log, cgroup.Detect)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
 		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
@@ -150,11 +150,11 @@ func setProcs(log *zap.Logger) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// resources reads the cgroup limits (the host's when they cannot be read), sets the Go
-// memory limit under the cgroup's, and resolves the connection limit. It returns the cgroup
-// reader for CPU admission.
-func resources(cfg config.Config, lookup func(string) (string, bool), log *zap.Logger) (*cgroup.Reader, int) {
-	cg, err := cgroup.Detect()
+// resources reads the cgroup limits with detect (the host's when they cannot be read), sets
+// the Go memory limit under the cgroup's, and resolves the connection limit. It returns the
+// cgroup reader for CPU admission.
+func resources(cfg config.Config, log *zap.Logger, detect func() (*cgroup.Reader, error)) (*cgroup.Reader, int) {
+	cg, err := detect()
 	var lim cgroup.Limits
 	if err == nil {
 		lim, err = cg.Limits()
@@ -165,8 +165,8 @@ func resources(cfg config.Config, lookup func(string) (string, bool), log *zap.L
 		lim = cgroup.Limits{CPUCores: float64(runtime.NumCPU())}
 	}
 	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
-	goMemLimit, _ := lookup("GOMEMLIMIT")
-	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, goMemLimit); ok {
+	// The runtime read GOMEMLIMIT from the process's environment: so does this.
+	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
 		debug.SetMemoryLimit(soft)
 	}
 	log.Info("limits", zap.Int("cgroup_version", lim.Version), zap.Float64("cpu_cores", lim.CPUCores),

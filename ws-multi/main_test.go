@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,8 +17,12 @@ import (
 	"github.com/coder/websocket"
 	gometrics "github.com/rcrowley/go-metrics"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/cgroup"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
 
@@ -92,6 +97,27 @@ func TestDemoURL(t *testing.T) {
 		if got := demoURL(addr); got != want {
 			t.Errorf("demoURL(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+// TestUnreadableCgroupUsesHostLimits: a cgroup that cannot be read is a
+// warning, not an exit: the host's CPUs, no memory limit.
+func TestUnreadableCgroupUsesHostLimits(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := config.Default()
+	cg, maxConns := resources(cfg, zap.New(core), func() (*cgroup.Reader, error) {
+		return nil, errors.New("cgroup: read /proc/self/cgroup: permission denied")
+	})
+	if cg == nil || cg.Version() != 0 || maxConns < 1 {
+		t.Fatalf("resources() = %v, %d; want an empty reader and a positive limit", cg, maxConns)
+	}
+	warn := logs.FilterMessage("cgroup limits unavailable; using host limits").All()
+	if len(warn) != 1 || warn[0].Level != zap.WarnLevel || warn[0].ContextMap()["error"] == nil {
+		t.Fatalf("warnings = %v, want one with the error", warn)
+	}
+	lim := logs.FilterMessage("limits").All()
+	if len(lim) != 1 || lim[0].ContextMap()["cpu_cores"] != float64(runtime.NumCPU()) || lim[0].ContextMap()["memory_bytes"] != int64(0) {
+		t.Fatalf("limits line = %v, want the host's CPUs and no memory limit", lim)
 	}
 }
 
