@@ -14,12 +14,6 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 )
 
-// lingerTimeout bounds how long a close handshake reads and discards the client's frames
-// while it waits for the client's close frame: coder/websocket bounds each of its reads by
-// 5 s, and the read deadline set before Close bounds them all, the rest of a long frame's
-// payload included.
-const lingerTimeout = 5 * time.Second
-
 // conn is one accepted WebSocket connection as the server sees it: the coder/websocket
 // connection, the cork under its write buffer, the raw socket, its hub client and the read
 // side's rate limiter, which WebSocket pings share with requests. Its reader goroutine
@@ -150,7 +144,7 @@ func (c *conn) serve() Reason {
 	if !s.track(c) {
 		c.close(ReasonShutdown) // registered after the drain closed everyone
 	}
-	c.startPing()
+	c.startPings()
 	reason := c.read()
 	if r := Reason(c.cutReason.Load()); r != ReasonNone {
 		reason = r // the cork dropped the socket under the reader: no close frame

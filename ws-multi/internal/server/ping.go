@@ -12,8 +12,8 @@ import (
 // without a close frame: the peer does not answer). The reader's reads are what receive
 // the pong.
 
-// startPing arms the first ping, one interval after the connect.
-func (c *conn) startPing() {
+// startPings arms the first ping, one interval after the connect.
+func (c *conn) startPings() {
 	iv := c.s.cfg.PingInterval
 	if iv <= 0 {
 		return

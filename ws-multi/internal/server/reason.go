@@ -1,11 +1,18 @@
+// This file is duplicated in ws-single (internal/server/reason.go) on purpose: the disconnect
+// table is protocol, the same in both variants; they may diverge.
+
 package server
 
-import "github.com/coder/websocket"
+import (
+	"time"
+
+	"github.com/coder/websocket"
+)
 
 // Reason is why a connection ended.
 type Reason uint8
 
-// Disconnect reasons; reasons below is their one table.
+// Disconnect reasons, in the order of the reasons table.
 const (
 	ReasonNone Reason = iota
 	ReasonClient
@@ -22,35 +29,35 @@ const (
 	ReasonError
 )
 
-// reasons is the disconnect table of docs/PROTOCOL.md: for each Reason, its
-// ws_disconnects_total label and the close frame the server ends the connection with. Every
-// close frame is sent with coder/websocket's Close, which then reads and discards the
-// client's frames until its close frame (the linger, at most lingerTimeout): a client still
-// sending receives the code instead of a reset.
+// reasons is the disconnect table of docs/PROTOCOL.md, the one place that maps
+// a Reason to its ws_disconnects_total label and to the close frame the server
+// ends the connection with. Every close frame is sent with coder/websocket's
+// Close, lingering (conn.sendClose).
 var reasons = [...]struct {
 	label string               // ws_disconnects_total{reason}
 	code  websocket.StatusCode // 0: no close frame (the peer is gone or its socket takes nothing)
 	text  string
 }{
-	ReasonNone:         {"none", 0, ""},
-	ReasonClient:       {"client", 0, ""},
-	ReasonSlow:         {"slow", websocket.StatusPolicyViolation, "slow"},
-	ReasonWriteTimeout: {"write_timeout", 0, ""},
-	ReasonReadTimeout:  {"read_timeout", websocket.StatusPolicyViolation, "read_timeout"},
-	// The library wrote 1009 with its own text already; Close only lingers.
-	ReasonReadLimit:   {"read_limit", websocket.StatusMessageTooBig, "read_limit"},
-	ReasonRateLimit:   {"rate_limit", websocket.StatusPolicyViolation, "rate_limit"},
-	ReasonBinary:      {"binary", websocket.StatusUnsupportedData, "binary"},
-	ReasonInvalidUTF8: {"invalid_utf8", websocket.StatusInvalidFramePayloadData, "invalid_utf8"},
-	// The library wrote 1002 with its own text for most framing errors (then Close only
-	// lingers); for the others (an unmasked frame, a negative length) this is the frame.
-	ReasonProtocol:    {"protocol", websocket.StatusProtocolError, "protocol"},
-	ReasonPingTimeout: {"ping_timeout", 0, ""},
-	ReasonShutdown:    {"shutdown", websocket.StatusGoingAway, "shutdown"},
-	ReasonError:       {"error", websocket.StatusInternalError, "internal"},
+	ReasonNone:   {label: "none"},
+	ReasonClient: {label: "client"}, // the client closed or vanished
+	// slow: or the socket is dropped when it cannot be written (the cork's cut).
+	ReasonSlow:         {label: "slow", code: websocket.StatusPolicyViolation, text: "slow"},
+	ReasonWriteTimeout: {label: "write_timeout"}, // the socket is dropped
+	ReasonReadTimeout:  {label: "read_timeout", code: websocket.StatusPolicyViolation, text: "read_timeout"},
+	// read_limit: the library wrote 1009 with its own text; Close only lingers.
+	ReasonReadLimit:   {label: "read_limit", code: websocket.StatusMessageTooBig, text: "read_limit"},
+	ReasonRateLimit:   {label: "rate_limit", code: websocket.StatusPolicyViolation, text: "rate_limit"},
+	ReasonBinary:      {label: "binary", code: websocket.StatusUnsupportedData, text: "binary"},
+	ReasonInvalidUTF8: {label: "invalid_utf8", code: websocket.StatusInvalidFramePayloadData, text: "invalid_utf8"},
+	// protocol: the library wrote 1002 with its text for most framing errors;
+	// then Close only lingers.
+	ReasonProtocol:    {label: "protocol", code: websocket.StatusProtocolError, text: "protocol"},
+	ReasonPingTimeout: {label: "ping_timeout"},
+	ReasonShutdown:    {label: "shutdown", code: websocket.StatusGoingAway, text: "shutdown"},
+	ReasonError:       {label: "error", code: websocket.StatusInternalError, text: "internal"},
 }
 
-// String returns the metric label of the reason.
+// String returns the reason's ws_disconnects_total label.
 func (r Reason) String() string {
 	if int(r) < len(reasons) {
 		return reasons[r].label
@@ -58,17 +65,17 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// closeFrame returns the close code and text of r; ok is false when no close frame can or
-// need be sent (the socket is dead or the peer already closed it).
-func (r Reason) closeFrame() (code websocket.StatusCode, text string, ok bool) {
+// closeFrame is the close frame the server ends a connection with for r, and
+// false when it sends none.
+func (r Reason) closeFrame() (websocket.StatusCode, string, bool) {
 	if int(r) >= len(reasons) || reasons[r].code == 0 {
 		return 0, "", false
 	}
 	return reasons[r].code, reasons[r].text, true
 }
 
-// ReasonLabels returns every label but none's, in table order: the label values of
-// ws_disconnects_total (metrics.Labels.Disconnects).
+// ReasonLabels are the labels of every reason but none, in table order: the
+// values of ws_disconnects_total (metrics.Labels.Disconnects).
 func ReasonLabels() []string {
 	labels := make([]string, 0, len(reasons)-1)
 	for _, r := range reasons[ReasonNone+1:] {
@@ -83,9 +90,14 @@ const (
 	RejectCPU            = "cpu"
 	RejectOrigin         = "origin"
 	RejectDraining       = "draining"
-	RejectIPLimit        = "ip_limit" // closed at accept past WS_HTTP_MAX_CONNS_PER_IP
+	RejectIPLimit        = "ip_limit" // closed at accept: WS_HTTP_MAX_CONNS_PER_IP
 )
 
-// RejectReasons are the label values of ws_connections_rejected_total
-// (metrics.Labels.Rejects). Read-only.
+// RejectReasons are every reject reason (metrics.Labels.Rejects). Read-only.
 var RejectReasons = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit}
+
+// lingerTimeout bounds a server-initiated close: after its close frame the connection reads
+// and discards the client's frames until the client's close frame, for at most this long
+// (coder/websocket's own bound; the raw socket's read deadline enforces it even inside a frame
+// the library discards byte by byte).
+const lingerTimeout = 5 * time.Second
