@@ -2,7 +2,6 @@
 
 // Package cgroup reads the CPU and memory limits and usage of the process's
 // own cgroup, v1 or v2, through github.com/containerd/cgroups/v3.
-// This package is duplicated in ws-single on purpose; they may diverge.
 //
 // All paths (the cgroup mount root, /proc/self/cgroup, /proc/self/mountinfo)
 // are injectable, so the tests run on fixture trees under testdata/ on any

@@ -1,6 +1,7 @@
+// This file is duplicated in ws-single (internal/config/config.go) on purpose; they may diverge.
+
 // Package config loads the server's settings from WS_* environment variables
 // (the table in README.md is the contract) and validates them.
-// This package is duplicated in ws-single on purpose; they may diverge.
 //
 // An empty variable counts as unset, so `WS_LOG_LEVEL=` in a compose file or a
 // Kubernetes manifest means "the default", the same as leaving it out. Except

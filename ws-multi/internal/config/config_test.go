@@ -232,6 +232,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := Load(env(tt.env))
 			if tt.wantErr != "" {
 				if err == nil {

@@ -2,7 +2,6 @@
 
 // Package limits derives the connection limit from the container's resources
 // and refuses new connections while the CPU is saturated.
-// This package is duplicated in ws-single on purpose; they may diverge.
 package limits
 
 import (

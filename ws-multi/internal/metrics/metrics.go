@@ -1,6 +1,7 @@
+// This file is duplicated in ws-single (internal/metrics/metrics.go) on purpose; they may diverge.
+
 // Package metrics defines every Prometheus metric of the server on a registry
 // passed in; names and labels are the README metrics table, a contract.
-// This package is duplicated in ws-single on purpose; they may diverge.
 package metrics
 
 import (

@@ -1,5 +1,6 @@
+// This package is duplicated in ws-multi (internal/await) on purpose; they may diverge.
+
 // Package await holds the module's one way for a test to wait for a condition.
-// This package is duplicated in ws-multi on purpose; they may diverge.
 // It is imported by tests only.
 package await
 

@@ -1,6 +1,7 @@
+// This file is duplicated in ws-multi (internal/cgroup/cgroup.go) on purpose; they may diverge.
+
 // Package cgroup reads the CPU and memory limits and usage of the process's
 // own cgroup, v1 or v2, through github.com/containerd/cgroups/v3.
-// This package is duplicated in ws-multi on purpose; they may diverge.
 //
 // All paths (the cgroup mount root, /proc/self/cgroup, /proc/self/mountinfo)
 // are injectable, so the tests run on fixture trees under testdata/ on any

@@ -1,6 +1,7 @@
+// This package is duplicated in ws-multi (internal/kafkatest) on purpose; they may diverge.
+
 // Package kafkatest holds what the integration tests share to drive a real, in-process
 // Kafka-protocol broker (kfake) over loopback with a real sarama producer.
-// This package is duplicated in ws-multi on purpose; they may diverge.
 // It is imported by tests only.
 package kafkatest
 

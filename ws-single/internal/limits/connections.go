@@ -1,6 +1,7 @@
+// This file is duplicated in ws-multi (internal/limits/connections.go) on purpose; they may diverge.
+
 // Package limits derives the connection limit from the container's resources
 // and refuses new connections while the CPU is saturated.
-// This package is duplicated in ws-multi on purpose; they may diverge.
 package limits
 
 import (

@@ -1,3 +1,5 @@
+// This file is duplicated in ws-multi (internal/limits/memory.go) on purpose; they may diverge.
+
 package limits
 
 // MemoryLimitShare is the part of the cgroup's memory limit given to the Go runtime as its

@@ -1,3 +1,5 @@
+// This file is duplicated in ws-multi (internal/limits/memory_test.go) on purpose; they may diverge.
+
 package limits
 
 import "testing"

@@ -1,6 +1,7 @@
+// This file is duplicated in ws-multi (internal/metrics/metrics.go) on purpose; they may diverge.
+
 // Package metrics defines every Prometheus metric of the server on a registry
 // passed in; names and labels are the README metrics table, a contract.
-// This package is duplicated in ws-multi on purpose; they may diverge.
 package metrics
 
 import (
@@ -17,11 +18,10 @@ type BuildInfo struct {
 	Commit  string // short git commit
 }
 
-// Labels are the documented label values New pre-initialises to 0, so
-// dashboards see every series from the start. Their owners hold the lists:
-// server.RejectReasons, server.ReasonLabels(), protocol.ErrorCodes. (Skip
-// reasons are pre-initialised per topic by the Kafka consumer, which owns them
-// and knows the topics.)
+// Labels are the documented label values New pre-initialises to 0, so dashboards see every
+// series from the start. Their owners hold the lists: server.RejectReasons,
+// server.ReasonLabels(), protocol.ErrorCodes. (Skip reasons are pre-initialised per topic
+// by the Kafka consumer, which owns them and knows the topics.)
 type Labels struct {
 	Rejects     []string // ws_connections_rejected_total{reason}: server.RejectReasons
 	Disconnects []string // ws_disconnects_total{reason}: server.ReasonLabels()
