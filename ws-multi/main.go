@@ -72,12 +72,12 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 
 	cfg, err := config.Load(lookup)
 	if err != nil {
-		fmt.Fprintf(stderr, "ws-multi: %v\n", err)
+		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "ws-multi: %v\n", err)
+		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
 	defer func() { _ = log.Sync() }()

@@ -1,6 +1,5 @@
-// Command ws-single pushes Kafka market data to WebSocket clients on one core.
-// main only wires the internal packages together; see README.md and
-// docs/ARCHITECTURE.md.
+// Command ws-single pushes Kafka market data to WebSocket clients on one core, from one
+// event loop. main only wires the internal packages together.
 package main
 
 import (
@@ -46,16 +45,16 @@ const (
 )
 
 func main() {
-	// Before anything creates a sarama client: sarama records metrics in the
-	// go-metrics global registry by default, which starts a meter goroutine
-	// and costs CPU on every request; we export our own Prometheus metrics.
+	// Before anything creates a sarama client: sarama records metrics in the go-metrics
+	// global registry by default, which starts a meter goroutine and costs CPU on every
+	// request; we export our own Prometheus metrics.
 	gometrics.UseNilMetrics = true
 
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
-// run is the process: --version, healthcheck, or serve (the default) until
-// SIGTERM or SIGINT. It returns the exit status.
+// run is the process: --version, healthcheck, or serve (the default) until SIGTERM or
+// SIGINT. It returns the exit status.
 func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -95,7 +94,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 
 // serve wires the parts together and runs the server until ctx ends.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	procs := pinProcs(log)
+	procs := setProcs(log)
 	cg, maxConns := resources(cfg, log, cgroup.Detect)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
@@ -137,10 +136,10 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	return srv.Run(ctx)
 }
 
-// pinProcs pins GOMAXPROCS to 1 and returns it. automaxprocs reports what the
-// cgroup quota allows; ws-single then runs on one core regardless, by design
-// (one event loop, no locks).
-func pinProcs(log *zap.Logger) int {
+// setProcs pins GOMAXPROCS to 1 and returns it. automaxprocs reports what the cgroup
+// quota allows; ws-single then runs on one core regardless, by design (one event loop, no
+// locks).
+func setProcs(log *zap.Logger) int {
 	if _, err := maxprocs.Set(maxprocs.Logger(log.Sugar().Infof)); err != nil {
 		log.Warn("automaxprocs", zap.Error(err))
 	}
@@ -149,9 +148,9 @@ func pinProcs(log *zap.Logger) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// resources reads the cgroup limits with detect (the host's when they cannot
-// be read), sets the Go memory limit under the cgroup's, and resolves the
-// connection limit. It returns the cgroup reader for CPU admission.
+// resources reads the cgroup limits with detect (the host's when they cannot be read), sets
+// the Go memory limit under the cgroup's, and resolves the connection limit. It returns the
+// cgroup reader for CPU admission.
 func resources(cfg config.Config, log *zap.Logger, detect func() (*cgroup.Reader, error)) (*cgroup.Reader, int) {
 	cg, err := detect()
 	var lim cgroup.Limits
@@ -164,6 +163,7 @@ func resources(cfg config.Config, log *zap.Logger, detect func() (*cgroup.Reader
 		lim = cgroup.Limits{CPUCores: float64(runtime.NumCPU())}
 	}
 	maxConns := limits.MaxConnections(cfg.MaxConnections, lim.MemoryBytes, limits.OpenFileLimit(), cfg.HTTPMaxConnsPerIP)
+	// The runtime read GOMEMLIMIT from the process's environment: so does this.
 	if soft, ok := limits.SoftMemoryLimit(lim.MemoryBytes, os.Getenv("GOMEMLIMIT")); ok {
 		debug.SetMemoryLimit(soft)
 	}
@@ -179,12 +179,13 @@ func demoURL(addr string) string {
 	if err != nil {
 		return "http://" + addr + "/"
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
+	if ip := net.ParseIP(host); host == "" || ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
+// newLogger builds the zap logger: JSON (or console) to out, every entry with the variant.
 func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
@@ -203,13 +204,13 @@ func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
 	return zap.New(core, zap.Fields(zap.String("variant", config.Variant))), nil
 }
 
-// healthcheck GETs /healthz on the configured port over loopback
-// (server.CheckHealth).
+// healthcheck GETs /healthz on the configured port over loopback (server.CheckHealth), for
+// distroless images without a shell or curl.
 func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
 	cfg, err := config.Load(lookup)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFail
+		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
+		return exitConfig
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -51,6 +51,9 @@ func TestCommandLine(t *testing.T) {
 		{name: "topics only commas", env: map[string]string{"WS_KAFKA_TOPICS": " , "}, code: 2, stderrPart: `WS_KAFKA_TOPICS=" , ": must not be empty`},
 		{name: "ping interval of 1ns", env: map[string]string{"WS_PING_INTERVAL": "1ns"}, code: 2, stderrPart: `WS_PING_INTERVAL="1ns": must be at least 1s`},
 		{name: "header limit too small", env: map[string]string{"WS_MAX_HEADER_BYTES": "100"}, code: 2, stderrPart: "WS_MAX_HEADER_BYTES"},
+		{name: "idle timeout of 0", env: map[string]string{"WS_HTTP_IDLE_TIMEOUT": "0s"}, code: 2, stderrPart: "WS_HTTP_IDLE_TIMEOUT"},
+		{name: "negative per-IP cap", env: map[string]string{"WS_HTTP_MAX_CONNS_PER_IP": "-1"}, code: 2, stderrPart: "WS_HTTP_MAX_CONNS_PER_IP"},
+		{name: "record limit of 0", env: map[string]string{"WS_MAX_RECORD_BYTES": "0"}, code: 2, stderrPart: "WS_MAX_RECORD_BYTES"},
 		{name: "unknown argument", args: []string{"bogus"}, code: 2, stderrPart: "usage"},
 	}
 	for _, tt := range tests {
