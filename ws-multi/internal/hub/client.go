@@ -9,16 +9,19 @@ import (
 
 // Conn is the socket side of a client, implemented by the server.
 type Conn interface {
-	// Write writes a prefix of msgs in order from the shard's goroutine and must not wait
-	// for the socket; it returns what it took (w.Lines >= 1 unless err) and whether the
-	// socket took every byte. When !done the rest waits for Flush, and Write is not called
-	// again before Flush returned.
+	// Write writes a prefix of msgs to the socket in order, from the goroutine that owns
+	// the client (ws-single's loop, or the client's shard in ws-multi), so it must not wait
+	// for the socket. It takes messages until its buffer holds more than about 64 KiB that
+	// the socket did not take, and returns what it took (w.Lines >= 1 unless err) and
+	// whether the socket took every byte of it. When it did not, the rest waits for Flush,
+	// and Write is not called again before Flush has returned.
 	Write(msgs []*protocol.Message) (w Written, done bool, err error)
 	// Flush writes what the last Write left over, waiting for the socket within the write
-	// timeout; it runs on the client's flusher goroutine (started by the shard).
+	// timeout. It runs on the client's flusher goroutine, which the hub starts.
 	Flush() error
-	// Overflow: the client is slow (queue past a limit and not draining). Called from the
-	// shard goroutine, it must not block; the connection closes itself with 1008 "slow".
+	// Overflow reports that the client's queue is past a limit and the client is not
+	// draining it (doc.go, Slow consumers). It is called from the goroutine that owns the
+	// client and must not block: the connection closes itself with 1008 "slow" elsewhere.
 	Overflow()
 }
 

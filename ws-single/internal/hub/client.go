@@ -9,21 +9,19 @@ import (
 
 // Conn is the socket side of a client, implemented by the server.
 type Conn interface {
-	// Write writes a prefix of msgs to the socket in order, from the hub loop, so
-	// it must not wait for the socket. It takes messages until its buffer holds
-	// more than about 64 KiB that the socket did not take, and returns what it
-	// took (w.Lines >= 1 unless err) and whether the socket took every byte of
-	// it. When it did not, the rest waits for Flush, and Write is not called
-	// again before Flush has returned.
+	// Write writes a prefix of msgs to the socket in order, from the goroutine that owns
+	// the client (ws-single's loop, or the client's shard in ws-multi), so it must not wait
+	// for the socket. It takes messages until its buffer holds more than about 64 KiB that
+	// the socket did not take, and returns what it took (w.Lines >= 1 unless err) and
+	// whether the socket took every byte of it. When it did not, the rest waits for Flush,
+	// and Write is not called again before Flush has returned.
 	Write(msgs []*protocol.Message) (w Written, done bool, err error)
-	// Flush writes what the last Write left over, waiting for the socket within
-	// the write timeout. It runs on the client's flusher goroutine (started by
-	// the hub).
+	// Flush writes what the last Write left over, waiting for the socket within the write
+	// timeout. It runs on the client's flusher goroutine, which the hub starts.
 	Flush() error
-	// Overflow reports that the client's queue is past a limit and the client is
-	// not draining it (doc.go, Slow consumers). It is called from the hub loop
-	// and must not block: the connection closes itself with 1008 "slow"
-	// elsewhere.
+	// Overflow reports that the client's queue is past a limit and the client is not
+	// draining it (doc.go, Slow consumers). It is called from the goroutine that owns the
+	// client and must not block: the connection closes itself with 1008 "slow" elsewhere.
 	Overflow()
 }
 
@@ -69,16 +67,16 @@ func NewClient(conn Conn) *Client {
 	return &Client{conn: conn}
 }
 
-// Wait blocks until the client's flusher goroutine has ended. Call it after
-// Unregister has returned, when no new flusher can start.
+// Wait blocks until the client's flusher goroutine has ended. Call it after Unregister
+// returned, when no new flusher can start.
 func (c *Client) Wait() { c.flushers.Wait() }
 
-// keepSlice is the largest queue capacity an idle client keeps for reuse; a
-// burst's bigger slices are dropped so that idle clients stay small.
-const keepSlice = 64
+// maxSpareCap bounds the queue slice a client keeps between bursts: a larger one, grown by a
+// rare burst, goes back to the garbage collector instead of staying on an idle connection.
+const maxSpareCap = 64
 
 func reusable(s []*protocol.Message) []*protocol.Message {
-	if cap(s) > keepSlice {
+	if cap(s) > maxSpareCap {
 		return nil
 	}
 	return s[:0]
