@@ -336,9 +336,19 @@ func TestPingFloodBounded(t *testing.T) {
 				t.Errorf("bystander after the flood: %v", err)
 			}
 
-			// Each flood ended as a rate-limit close (pings count as client messages).
-			body := getMetrics(ctx, t, srv)
-			if n, _ := metricValue(body, "ws_disconnects_total", `reason="rate_limit"`); n < flooders {
+			// Each flood ended as a rate-limit close (pings count as client messages). The
+			// server counts a disconnect once its handler has finished, a moment after the
+			// client saw its socket end: poll for a few seconds.
+			var body string
+			var n float64
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				body = getMetrics(ctx, t, srv)
+				if n, _ = metricValue(body, "ws_disconnects_total", `reason="rate_limit"`); n >= flooders || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n < flooders {
 				t.Errorf(`ws_disconnects_total{reason="rate_limit"} = %v, want >= %d (one per flooder); disconnects: %s`, n, flooders, metricLines(body, "ws_disconnects_total"))
 			}
 		})
