@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/abuse_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -13,6 +16,7 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 // waitDisconnect waits until ws_disconnects_total{reason} reaches 1.
@@ -178,5 +182,43 @@ func TestAbuseClosesWithItsCode(t *testing.T) {
 				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
 			}, "disconnect counted")
 		})
+	}
+}
+
+// TestRateLimitWinsOverLaterWriteTimeout: a client that ran its rate limit dry
+// while a flush to its full socket was under way ends as rate_limit, the reason
+// set first, though the flush then times out (write_timeout drops the socket).
+func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.WriteTimeout = 2 * time.Second
+		c.SendQueueBytes = 64 << 20 // the burst is queued, never cut as slow
+		c.RateLimit, c.RateBurst = 0.01, 3
+	})
+	c := f.rawDial(4 << 10) // it never reads again: the socket fills
+	c.write(frame(opText, []byte(`{"op":"subscribe","channels":["trades:*"]}`), true))
+	if _, payload, err := c.readFrame(5 * time.Second); err != nil || !bytes.Contains(payload, []byte("subscribed")) {
+		t.Fatalf("subscribe reply %q, %v", payload, err)
+	}
+	// 12 MB: more than the sockets hold, so a flush waits for the socket from
+	// the first records on, and times out WS_WRITE_TIMEOUT later.
+	wire := []byte(`{"op":"message","channel":"trades:X","topic":"trades","partition":0,"offset":0,"ts":0,"data":"` + strings.Repeat("x", 1_000_000) + `"}`)
+	for range 12 {
+		m := &protocol.Message{Channel: "trades:X", Topic: "trades", Time: time.Now(), Wire: wire}
+		if err := f.srv.hub.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two pings are owed replies queued behind the burst; the third runs the
+	// bucket dry.
+	var pings []byte
+	for range 3 {
+		pings = append(pings, frame(opText, []byte(`{"op":"ping"}`), true)...)
+	}
+	c.write(pings)
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "disconnect")
+	for r, want := range map[string]float64{"rate_limit": 1, "write_timeout": 0, "client": 0, "slow": 0} {
+		if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues(r)); got != want {
+			t.Errorf("disconnects{%s} = %v, want %v", r, got, want)
+		}
 	}
 }

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/conn.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -15,7 +18,8 @@ import (
 )
 
 // conn is one WebSocket connection. Its reader goroutine is started by the HTTP
-// handler that upgraded it (read.go); the hub loop writes to it (write.go), and
+// handler that upgraded it (read.go); the hub goroutine that owns its client
+// (ws-single's loop, or one of ws-multi's shards) writes to it (write.go), and
 // starts a flusher goroutine only while its socket is full.
 // Idle, it holds no goroutine but the reader: pings and write deadlines are
 // runtime timers whose callbacks run only when they fire.

@@ -1,4 +1,4 @@
-// This file is duplicated from ws-multi (internal/server/cork.go) on purpose: the variants share
+// This file is duplicated in ws-multi (internal/server/cork.go) on purpose: the variants share
 // no library of ours; they may diverge.
 
 package server
@@ -27,10 +27,11 @@ const corkKeepBytes = 2 * corkFlushBytes
 var errCorkFull = errors.New("server: more bytes wait for the socket than the client's queue allows")
 
 // corkWriter sits between coder/websocket's bufio.Writer and the socket, and no Write through
-// it ever waits for the socket. That is what lets the hub loop write frames itself:
-// coder/websocket serialises every frame (data, ping, pong, close) on one lock, and a control
-// frame that blocked on a full socket under that lock would stall the whole hub. Same design
-// as ws-multi's corkWriter.
+// it ever waits for the socket. That is what lets the hub goroutine that owns a client
+// (ws-single's loop, or one of ws-multi's shards) write frames itself: coder/websocket
+// serialises every frame (data, ping, pong, close) on one lock, and a control frame that
+// blocked on a full socket under that lock would stall that goroutine and every client it
+// owns.
 //
 // Corked (the hub writing a client's queue), frames collect in a pooled buffer and tryUncork offers
 // them to the socket in one non-blocking syscall; uncork then writes whatever the socket did

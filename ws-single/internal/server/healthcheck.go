@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/healthcheck.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -7,8 +10,8 @@ import (
 	"net/http"
 )
 
-// CheckHealth GETs /healthz of a server listening on addr (WS_ADDR, e.g.
-// ":3001") over loopback and returns nil on 200: the `healthcheck` subcommand,
+// CheckHealth GETs /healthz of a server listening on addr (WS_ADDR, only its
+// port counts) over loopback and returns nil on 200: the `healthcheck` subcommand,
 // the probe of distroless images, which have no shell or curl.
 func CheckHealth(ctx context.Context, addr string) error {
 	_, port, err := net.SplitHostPort(addr)

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/helpers_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -21,7 +24,6 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
-	"github.com/adred-codev/ws_poc/ws-single/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
@@ -90,7 +92,7 @@ func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(
 		opt(&cfg, &o)
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: "ws-single"}, metrics.Labels{
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
 		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
 	})
 	d := newDeps(t, cfg, m, reg)
@@ -271,18 +273,11 @@ func smallReadBuffer() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 }
 
-// newDeps builds the hub and the Kafka consumer as main does.
+// newDeps builds the hub (newHub, the one variant-specific part) and the Kafka
+// consumer as main does.
 func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheus.Registry) Deps {
 	t.Helper()
-	h, err := hub.New(hub.Config{
-		MaxSubscriptions:  cfg.MaxSubscriptions,
-		SendQueueMessages: cfg.SendQueueMessages,
-		SendQueueBytes:    cfg.SendQueueBytes,
-		WriteTimeout:      cfg.WriteTimeout,
-	}, m, zap.NewNop())
-	if err != nil {
-		t.Fatalf("hub.New() = %v", err)
-	}
+	h := newHub(t, cfg, m) // variant_test.go
 	k, err := kafka.New(kafka.Config{
 		Brokers:         cfg.KafkaBrokers,
 		Topics:          cfg.KafkaTopics,

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/http_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -172,5 +175,64 @@ func TestHealthAndDemoPage(t *testing.T) {
 		if !strings.Contains(string(page), id) {
 			t.Errorf("demo page lacks %s", id)
 		}
+	}
+}
+
+// TestEndpoints: what the plain endpoints answer, byte for byte where clients
+// and probes read it; the demo page is served at / only.
+func TestEndpoints(t *testing.T) {
+	f := start(t)
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	fetch := func(path string) (int, string) {
+		t.Helper()
+		resp, err := hc.Get(f.url(path))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		path, body string
+		status     int
+	}{
+		{path: "/healthz", status: http.StatusOK, body: "ok\n"},
+		{path: "/readyz", status: http.StatusOK, body: "ready\n"},
+		{path: "/index.html", status: http.StatusNotFound, body: "404 page not found\n"},
+		{path: "/web/index.html", status: http.StatusNotFound, body: "404 page not found\n"},
+	} {
+		if status, body := fetch(tt.path); status != tt.status || body != tt.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tt.path, status, body, tt.status, tt.body)
+		}
+	}
+	if status, body := fetch("/"); status != http.StatusOK || !strings.Contains(body, `id="subscribe"`) {
+		t.Errorf("GET / = %d, no demo page", status)
+	}
+	status, body := fetch("/metrics")
+	for _, series := range []string{"ws_build_info{", "ws_connections ", `ws_disconnects_total{reason="slow"}`} {
+		if status != http.StatusOK || !strings.Contains(body, series) {
+			t.Errorf("GET /metrics = %d, lacks %s", status, series)
+		}
+	}
+}
+
+// TestCheckHealth: the healthcheck subcommand's probe succeeds against a live
+// server, and fails on an address without a port and on a stopped server.
+func TestCheckHealth(t *testing.T) {
+	f := start(t)
+	_, port, _ := net.SplitHostPort(f.addr)
+	if err := CheckHealth(t.Context(), ":"+port); err != nil {
+		t.Errorf("CheckHealth of a live server: %v", err)
+	}
+	if err := CheckHealth(t.Context(), "no-port"); err == nil {
+		t.Error("CheckHealth accepted an address without a port")
+	}
+	f.stop()
+	if err := CheckHealth(t.Context(), ":"+port); err == nil {
+		t.Error("CheckHealth of a stopped server succeeded")
 	}
 }

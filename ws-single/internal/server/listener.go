@@ -1,4 +1,4 @@
-// This file is duplicated from ws-multi (internal/server/listener.go) on purpose: the variants share
+// This file is duplicated in ws-multi (internal/server/listener.go) on purpose: the variants share
 // no library of ours; they may diverge.
 
 package server

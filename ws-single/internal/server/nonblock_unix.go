@@ -1,4 +1,4 @@
-// This file is duplicated from ws-multi (internal/server/nonblock_unix.go) on purpose: the variants
+// This file is duplicated in ws-multi (internal/server/nonblock_unix.go) on purpose: the variants
 // share no library of ours; they may diverge.
 
 //go:build unix

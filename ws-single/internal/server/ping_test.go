@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/ping_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -67,5 +70,30 @@ func TestStalledClientTimesOut(t *testing.T) {
 			}
 			await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "connection gone")
 		})
+	}
+}
+
+// TestPingsEveryIntervalFromConnect: a connection's first ping comes one
+// interval after it connected, not before, and the next one an interval after
+// the pong came back (a timer per connection, re-armed once the pong is in).
+func TestPingsEveryIntervalFromConnect(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	// Under config's 1 s minimum: set past New's validation.
+	f := startWith(t, nil, func(s *Server) { s.cfg.PingInterval = interval })
+	last := time.Now()
+	c := f.rawDial(0)
+	for i := range 2 {
+		op, payload, err := c.readFrame(5 * time.Second)
+		if err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		if op != opPing {
+			t.Fatalf("frame %d: opcode %#x, want a ping", i, op)
+		}
+		if d := time.Since(last); d < interval-50*time.Millisecond || d > 3*interval {
+			t.Errorf("ping %d came %v after the connect or the last pong, want about %v", i, d, interval)
+		}
+		c.write(frame(opPong, payload, true))
+		last = time.Now()
 	}
 }

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/read.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -44,10 +47,12 @@ func (c *conn) read(ctx context.Context) Reason {
 		if !utf8.Valid(data) {
 			return c.closeFromReader(ReasonInvalidUTF8)
 		}
-		req, err := protocol.Parse(data)
-		if err != nil {
+		// perr is compared as Parse returns it (an error or a *protocol.Error):
+		// a nil *protocol.Error put in an error would not be nil.
+		req, perr := protocol.Parse(data)
+		if perr != nil {
 			var pe *protocol.Error
-			errors.As(err, &pe) // Parse returns only *protocol.Error
+			errors.As(perr, &pe) // Parse fails only with a *protocol.Error
 			err = c.s.hub.Reject(ctx, c.client, pe)
 		} else {
 			err = c.s.hub.Handle(ctx, c.client, req)

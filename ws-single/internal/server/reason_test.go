@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/reason_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -9,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -20,7 +24,7 @@ import (
 func TestReasonsTieMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	metrics.New(reg, metrics.BuildInfo{Variant: "ws-single"}, metrics.Labels{
+	metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
 		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
 	})
 	mfs, err := reg.Gather()

@@ -1,8 +1,12 @@
+// This file is duplicated in ws-multi (internal/server/slow_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -91,8 +95,11 @@ func TestBurstToFastReadersIsNotCut(t *testing.T) {
 	value := []byte(strings.Repeat("v", 1_000_000))
 	burst := make([]*protocol.Message, records)
 	for i := range burst {
-		rec := protocol.Record{Channel: "trades:BTC-USD", Topic: "trades", Offset: int64(i), Timestamp: time.Now(), Value: value}
-		burst[i] = &protocol.Message{Channel: rec.Channel, Topic: rec.Topic, Time: rec.Timestamp, Wire: protocol.EncodeMessage(rec)}
+		// The line as the Kafka side encodes it (docs/PROTOCOL.md), built here
+		// so that the test needs only protocol.Message.
+		wire := fmt.Appendf(nil, `{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":%d,"ts":%d,"data":"`, i, time.Now().UnixMilli())
+		wire = append(append(wire, value...), `"}`...)
+		burst[i] = &protocol.Message{Channel: "trades:BTC-USD", Topic: "trades", Offset: int64(i), Time: time.Now(), Wire: wire}
 	}
 	began := time.Now()
 	for _, m := range burst {

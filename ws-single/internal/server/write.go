@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/write.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -18,7 +21,8 @@ var errWriteTimeout = errors.New("server: write timed out")
 // draining them.
 func (c *conn) Overflow() { c.closeWith(ReasonSlow) }
 
-// Write implements hub.Conn; it runs in the hub loop and never waits for the
+// Write implements hub.Conn; it runs on the hub goroutine that owns the client
+// (ws-single's loop, or one of ws-multi's shards) and never waits for the
 // socket. With batching, consecutive messages share a frame up to
 // WS_BATCH_MAX_BYTES. The socket is corked meanwhile: the frames only land in
 // memory and are offered to the socket in one non-blocking syscall, so they

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-multi (internal/server/write_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
