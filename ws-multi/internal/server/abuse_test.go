@@ -1,10 +1,12 @@
+// This file is duplicated in ws-single (internal/server/abuse_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"bytes"
-	"encoding/binary"
+	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,241 +16,209 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// TestUnreadPongsAreBounded: a client that floods pings and never reads gets pongs only until
-// its socket and the cork hold WS_SEND_QUEUE_BYTES (then it is cut as slow), or until the
-// socket has taken nothing for WS_WRITE_TIMEOUT (write_timeout, not client).
-func TestUnreadPongsAreBounded(t *testing.T) {
-	tests := []struct {
-		name       string
-		queueBytes int
-		timeout    time.Duration
-		reason     string
-	}{
-		{name: "past WS_SEND_QUEUE_BYTES", queueBytes: 256 << 10, timeout: 10 * time.Second, reason: "slow"},
-		{name: "past WS_WRITE_TIMEOUT", queueBytes: 1 << 30, timeout: 500 * time.Millisecond, reason: "write_timeout"},
+// waitDisconnect waits until ws_disconnects_total{reason} reaches 1.
+func (f *fixture) waitDisconnect(t *testing.T, reason string) {
+	t.Helper()
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(reason)) == 1
+	}, "disconnect "+reason)
+}
+
+// TestRateLimitCountsPingsAndOwesReplies: WebSocket pings count against the
+// token bucket like requests; the frame that finds it empty is not answered,
+// and neither is anything after it, but every reply owed before it is
+// delivered before 1008 rate_limit.
+func TestRateLimitCountsPingsAndOwesReplies(t *testing.T) {
+	pings := func(n int) []byte {
+		var b []byte
+		for i := range n {
+			b = append(b, frame(opPing, []byte(fmt.Sprint(i)), true)...)
+		}
+		return b
 	}
-	b := startBroker(t, 1)
+	requests := func(n int) []byte {
+		var b []byte
+		for i := range n {
+			b = append(b, frame(opText, []byte(fmt.Sprintf(`{"op":"ping","id":"%d"}`, i)), true)...)
+		}
+		return b
+	}
+	tests := []struct {
+		name      string
+		send      []byte
+		wantPongs int // WebSocket pongs
+		wantLines int // {"op":"pong"} replies
+		atMost    bool
+	}{
+		{name: "41 pings with burst 40", send: pings(41), wantPongs: 40},
+		{name: "41 requests with burst 40", send: requests(41), wantLines: 40},
+		{name: "a ping flood", send: pings(20000), wantPongs: 40, atMost: true},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-				cfg.SendQueueBytes = tt.queueBytes
-				cfg.WriteTimeout = tt.timeout
-				cfg.RateLimit, cfg.RateBurst = 1e9, 1e9 // pings count: let the flood through
+			f := start(t, func(c *config.Config, _ *setup) {
+				c.RateLimit = 0.01 // no refill during the test
+				c.RateBurst = 40
 			})
-			c := e.dialRaw()
-			ping := bytes.Repeat(wsFrame(true, opPing, bytes.Repeat([]byte("p"), 125), true), 256)
-			start := time.Now()
-			for c.send(ping) == nil { // until the server drops the socket
-				if time.Since(start) > 30*time.Second {
-					t.Fatal("still connected after 30 s of pings")
+			c := f.rawDial(0)
+			go func() { _, _ = c.nc.Write(tt.send) }() // all at once; the flood may outlast the close
+			cf, seen, texts := c.untilClose(15 * time.Second)
+			lines := 0
+			for _, text := range texts {
+				lines += strings.Count(text, `"op":"pong"`)
+			}
+			pongs := seen[opPong]
+			if tt.atMost {
+				if pongs > tt.wantPongs {
+					t.Fatalf("%d pongs, want at most %d", pongs, tt.wantPongs)
 				}
+			} else if pongs != tt.wantPongs || lines != tt.wantLines {
+				t.Fatalf("%d pongs and %d pong replies before the close, want %d and %d", pongs, lines, tt.wantPongs, tt.wantLines)
 			}
-			e.waitDisconnect(tt.reason, 1)
-			if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("client")); got != 0 {
-				t.Errorf("disconnects{client} = %v, want 0", got)
+			if cf.code != websocket.StatusPolicyViolation || cf.text != "rate_limit" {
+				t.Fatalf("close = %v, want 1008 rate_limit", cf)
 			}
+			f.waitDisconnect(t, "rate_limit")
 		})
 	}
 }
 
-// TestRateLimitCountsPingsAndPaysWhatIsOwed: WebSocket pings take tokens like requests; the
-// message that finds the bucket empty is not answered, every reply owed before it is
-// delivered, then 1008 rate_limit.
-func TestRateLimitCountsPingsAndPaysWhatIsOwed(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-		cfg.RateLimit, cfg.RateBurst = 0.5, 40 // no token comes back during the test
-	})
+// TestFrameAbuseClosesWithItsCode: what the reader refuses, each with its close
+// frame (received, not reset: the server lingers) and its disconnect reason.
+func TestFrameAbuseClosesWithItsCode(t *testing.T) {
 	tests := []struct {
-		name  string
-		frame func(i int) []byte
-		reply func(f frame) []string // the replies a frame carries
-		want  []string
+		name   string
+		send   []byte
+		code   websocket.StatusCode
+		text   string // "" = any (the library's text)
+		reason string
 	}{
-		{
-			name:  "41 WebSocket pings",
-			frame: func(i int) []byte { return wsFrame(true, opPing, fmt.Appendf(nil, "p%d", i), true) },
-			reply: func(f frame) []string {
-				if f.op == opPong {
-					return []string{string(f.payload)}
-				}
-				return nil
-			},
-			want: seq("p%d", 40),
-		},
-		{
-			name:  "41 JSON pings",
-			frame: func(i int) []byte { return wsFrame(true, opText, fmt.Appendf(nil, `{"op":"ping","id":"%d"}`, i), true) },
-			reply: func(f frame) []string {
-				if f.op == opText {
-					return strings.Split(string(f.payload), "\n")
-				}
-				return nil
-			},
-			want: seq(`{"op":"pong","id":"%d"}`, 40),
-		},
+		{"invalid utf8", frame(opText, []byte("{\"op\":\"ping\",\"id\":\"\xff\"}"), true),
+			websocket.StatusInvalidFramePayloadData, "invalid_utf8", "invalid_utf8"},
+		{"unmasked frame", frame(opText, []byte(`{"op":"ping"}`), false),
+			websocket.StatusProtocolError, "protocol", "protocol"},
+		{"unknown opcode", frame(0x3, []byte("x"), true), websocket.StatusProtocolError, "", "protocol"},
+		{"continuation first", frame(opCont, []byte("x"), true), websocket.StatusProtocolError, "", "protocol"},
+		{"fragmented ping", frameHeader(opPing, false, 1, true, []byte("x")), websocket.StatusProtocolError, "", "protocol"},
+		{"oversized ping", frame(opPing, bytes.Repeat([]byte("x"), 126), true), websocket.StatusProtocolError, "", "protocol"},
+		{"rsv bits", append([]byte{0x80 | 0x40 | opText}, frame(opText, []byte("x"), true)[1:]...),
+			websocket.StatusProtocolError, "", "protocol"},
+		{"binary", frame(opBin, []byte("x"), true), websocket.StatusUnsupportedData, "binary", "binary"},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := e.dialRaw()
-			var burst []byte
-			for i := range 41 {
-				burst = append(burst, tt.frame(i)...)
+			f := start(t)
+			c := f.rawDial(0)
+			c.write(tt.send)
+			cf, _, _ := c.untilClose(10 * time.Second)
+			if cf.code != tt.code || (tt.text != "" && cf.text != tt.text) {
+				t.Fatalf("close = %v, want %d %q", cf, tt.code, tt.text)
 			}
-			if err := c.send(burst); err != nil {
-				t.Fatal(err)
-			}
-			frames, code, reason := c.untilClose(10 * time.Second)
-			var got []string
-			for _, f := range frames {
-				got = append(got, tt.reply(f)...)
-			}
-			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
-				t.Errorf("replies before the close = %q, want %q", got, tt.want)
-			}
-			if code != int(websocket.StatusPolicyViolation) || reason != "rate_limit" {
-				t.Errorf("closed with %d %q, want 1008 rate_limit", code, reason)
-			}
-			c.conn.Close() // ends the server's linger
-			e.waitDisconnect("rate_limit", float64(i+1))
+			f.waitDisconnect(t, tt.reason)
 		})
 	}
+}
 
-	t.Run("ping flood", func(t *testing.T) {
-		c := e.dialRaw()
-		if err := c.send(bytes.Repeat(wsFrame(true, opPing, []byte("x"), true), 10000)); err != nil {
+// TestOversizedFrameGets1009WhileSending: a client still sending a frame past
+// the read limit receives the 1009 close frame, because the server reads and
+// discards its data until its close instead of resetting the connection.
+func TestOversizedFrameGets1009WhileSending(t *testing.T) {
+	f := start(t) // WS_READ_LIMIT 4096
+	c := f.rawDial(0)
+	big := frame(opText, bytes.Repeat([]byte("x"), 4<<20), true)
+	sent := make(chan error, 1)
+	go func() {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, err := c.nc.Write(big)
+		sent <- err
+	}()
+	cf, _, _ := c.untilClose(15 * time.Second)
+	if cf.code != websocket.StatusMessageTooBig {
+		t.Fatalf("close = %v, want 1009", cf)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("the client's 4 MiB write failed (the server reset it): %v", err)
+	}
+	f.waitDisconnect(t, "read_limit")
+}
+
+func TestAbuseClosesWithItsCode(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.ReadLimit = 256
+		c.RateLimit = 1
+		c.RateBurst = 3
+	})
+	tests := []struct {
+		name   string
+		abuse  func(c *client)
+		code   websocket.StatusCode
+		reason string
+		metric string
+	}{
+		{"binary", func(c *client) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.ws.Write(ctx, websocket.MessageBinary, []byte(`{"op":"ping"}`))
+		}, websocket.StatusUnsupportedData, "binary", "binary"},
+		{"read limit", func(c *client) {
+			c.send(`{"op":"ping","pad":"` + strings.Repeat("x", 300) + `"}`)
+		}, websocket.StatusMessageTooBig, "", "read_limit"},
+		{"rate limit", func(c *client) {
+			for range 6 {
+				c.send(`{"op":"ping"}`)
+			}
+		}, websocket.StatusPolicyViolation, "rate_limit", "rate_limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.connect()
+			c.t = t
+			tt.abuse(c)
+			c.expectClose(tt.code, tt.reason)
+			await.True(t, 20*time.Second, func() bool {
+				return testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.metric)) == 1
+			}, "disconnect counted")
+		})
+	}
+}
+
+// TestRateLimitWinsOverLaterWriteTimeout: a client that ran its rate limit dry
+// while a flush to its full socket was under way ends as rate_limit, the reason
+// set first, though the flush then times out (write_timeout drops the socket).
+func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.WriteTimeout = 2 * time.Second
+		c.SendQueueBytes = 64 << 20 // the burst is queued, never cut as slow
+		c.RateLimit, c.RateBurst = 0.01, 3
+	})
+	c := f.rawDial(4 << 10) // it never reads again: the socket fills
+	c.write(frame(opText, []byte(`{"op":"subscribe","channels":["trades:*"]}`), true))
+	if _, payload, err := c.readFrame(5 * time.Second); err != nil || !bytes.Contains(payload, []byte("subscribed")) {
+		t.Fatalf("subscribe reply %q, %v", payload, err)
+	}
+	// 12 MB: more than the sockets hold, so a flush waits for the socket from
+	// the first records on, and times out WS_WRITE_TIMEOUT later.
+	wire := []byte(`{"op":"message","channel":"trades:X","topic":"trades","partition":0,"offset":0,"ts":0,"data":"` + strings.Repeat("x", 1_000_000) + `"}`)
+	for range 12 {
+		m := &protocol.Message{Channel: "trades:X", Topic: "trades", Time: time.Now(), Wire: wire}
+		if err := f.srv.hub.Publish(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
-		frames, code, reason := c.untilClose(10 * time.Second)
-		if code != int(websocket.StatusPolicyViolation) || reason != "rate_limit" || len(frames) != 40 {
-			t.Errorf("%d frames, then closed with %d %q, want 40 pongs and 1008 rate_limit", len(frames), code, reason)
-		}
-		c.conn.Close()
-		e.waitDisconnect("rate_limit", 3)
-	})
-}
-
-func seq(format string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf(format, i)
 	}
-	return out
-}
-
-// TestServerClosesWithCodes: what the server reads decides how it closes, and the close
-// frame reaches a client that is still sending (the server lingers).
-func TestServerClosesWithCodes(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.WriteTimeout = 500 * time.Millisecond })
-	huge := func(n uint64) []byte { // a text frame header declaring n bytes, no payload
-		h := binary.BigEndian.AppendUint64([]byte{0x80 | opText, 0x80 | 127}, n)
-		return append(h, 1, 2, 3, 4)
-	}
-	tests := []struct {
-		name    string
-		send    []byte
-		stream  bool // keep sending payload bytes after send, until the socket fails
-		code    int
-		text    string
-		label   string
-		maxTime time.Duration
-	}{
-		{name: "invalid UTF-8", send: wsFrame(true, opText, []byte("{\"op\":\"ping\",\"id\":\"\xff\"}"), true),
-			code: 1007, text: "invalid_utf8", label: "invalid_utf8"},
-		{name: "4 MB frame from a client that keeps sending", send: huge(4 << 20), stream: true,
-			code: 1009, label: "read_limit"},
-		{name: "huge declared length, nothing sent", send: huge(1 << 40),
-			code: 1008, text: "read_timeout", label: "read_timeout", maxTime: 3 * time.Second},
-		{name: "unmasked frame", send: wsFrame(true, opText, []byte(`{"op":"ping"}`), false), code: 1002, label: "protocol"},
-		{name: "unknown opcode", send: wsFrame(true, 0x3, nil, true), code: 1002, label: "protocol"},
-		{name: "reserved bits", send: append([]byte{0x80 | 0x40 | opText}, wsFrame(true, opText, []byte("{}"), true)[1:]...), code: 1002, label: "protocol"},
-		{name: "fragmented ping", send: wsFrame(false, opPing, []byte("x"), true), code: 1002, label: "protocol"},
-		{name: "oversized ping", send: wsFrame(true, opPing, bytes.Repeat([]byte("x"), 126), true), code: 1002, label: "protocol"},
-		{name: "continuation first", send: wsFrame(true, opContinuation, []byte("x"), true), code: 1002, label: "protocol"},
-		{name: "binary", send: wsFrame(true, opBinary, []byte("{}"), true), code: 1003, text: "binary", label: "binary"},
-	}
-	counts := map[string]float64{}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := e.dialRaw()
-			start := time.Now()
-			if err := c.send(tt.send); err != nil {
-				t.Fatal(err)
-			}
-			if tt.stream {
-				go func() {
-					chunk := make([]byte, 16<<10)
-					for c.send(chunk) == nil {
-					}
-				}()
-			}
-			_, code, text := c.untilClose(10 * time.Second)
-			if code != tt.code || (tt.text != "" && text != tt.text) {
-				t.Errorf("closed with %d %q, want %d %q", code, text, tt.code, tt.text)
-			}
-			if el := time.Since(start); tt.maxTime > 0 && el > tt.maxTime {
-				t.Errorf("closed after %v, want within %v", el, tt.maxTime)
-			}
-			c.conn.Close()
-			counts[tt.label]++
-			e.waitDisconnect(tt.label, counts[tt.label])
-		})
-	}
-	if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("error")); got != 0 {
-		t.Errorf("disconnects{error} = %v, want 0", got)
-	}
-}
-
-// TestRateLimitWinsOverLaterWriteTimeout: a client that ran its rate limit dry while a flush
-// to its full socket was under way ends as rate_limit, the reason decided first, though the
-// flush then times out (the flusher's write_timeout drops the socket).
-func TestRateLimitWinsOverLaterWriteTimeout(t *testing.T) {
-	const partitions = 4
-	b := startBroker(t, partitions)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-		cfg.WriteTimeout = 5 * time.Second
-		cfg.SendQueueBytes = 64 << 20 // the burst is queued, never cut as slow
-		cfg.RateLimit, cfg.RateBurst = 0.1, 3
-	})
-	c := e.dialRaw()
-	_ = c.conn.(*net.TCPConn).SetReadBuffer(4 << 10) // it never reads again: the socket fills
-	if err := c.send(wsFrame(true, opText, []byte(`{"op":"subscribe","channels":["trades:*"]}`), true)); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := c.readFrame(5 * time.Second); err != nil || !strings.Contains(string(f.payload), "subscribed") {
-		t.Fatalf("subscribe reply %q, %v", f.payload, err)
-	}
-
-	// 12 MB in one pipelined burst: more than the sockets hold, so a flush waits for the
-	// socket from the first records on, and times out WS_WRITE_TIMEOUT later.
-	const records = 12
-	produceBurst(t, b, records, partitions, "k")
-	await.True(t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(e.metrics.KafkaRecords.WithLabelValues("trades")) == records
-	}, "burst consumed")
-	// Two pings are owed replies queued behind the burst; the third runs the bucket dry.
+	// Two pings are owed replies queued behind the burst; the third runs the
+	// bucket dry.
 	var pings []byte
 	for range 3 {
-		pings = append(pings, wsFrame(true, opText, []byte(`{"op":"ping"}`), true)...)
+		pings = append(pings, frame(opText, []byte(`{"op":"ping"}`), true)...)
 	}
-	if err := c.send(pings); err != nil {
-		t.Fatal(err)
-	}
-	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(e.metrics.Connections) == 0 }, "disconnect")
-	for r, want := range map[string]float64{"rate_limit": 1, "write_timeout": 0, "client": 0} {
-		if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(r)); got != want {
+	c.write(pings)
+	await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "disconnect")
+	for r, want := range map[string]float64{"rate_limit": 1, "write_timeout": 0, "client": 0, "slow": 0} {
+		if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues(r)); got != want {
 			t.Errorf("disconnects{%s} = %v, want %v", r, got, want)
 		}
 	}
-}
-
-// waitDisconnect waits until ws_disconnects_total{reason} reaches n.
-func (e *env) waitDisconnect(reason string, n float64) {
-	e.t.Helper()
-	await.True(e.t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues(reason)) == n
-	}, "disconnect "+reason)
 }

@@ -1,9 +1,12 @@
+// This file is duplicated in ws-single (internal/server/conn.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"context"
 	"errors"
-	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,176 +17,169 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 )
 
-// conn is one accepted WebSocket connection as the server sees it: the coder/websocket
-// connection, the cork under its write buffer, the raw socket, its hub client and the read
-// side's rate limiter, which WebSocket pings share with requests. Its reader goroutine
-// (read.go) is started by the upgrade and owns it; the client's shard writes to it
-// (write.go, hub.Conn) and starts a flusher goroutine only while its socket is full. Idle, it
-// holds no goroutine but the reader: its pings are a runtime timer (ping.go).
+// conn is one WebSocket connection. Its reader goroutine is started by the HTTP
+// handler that upgraded it (read.go); the hub goroutine that owns its client
+// (ws-single's loop, or one of ws-multi's shards) writes to it (write.go), and
+// starts a flusher goroutine only while its socket is full.
+// Idle, it holds no goroutine but the reader: pings and write deadlines are
+// runtime timers whose callbacks run only when they fire.
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
-	cork    *corkWriter
-	raw     net.Conn
+	cork    *corkWriter // the socket under ws's write buffer
 	client  *hub.Client
-	limiter *rate.Limiter
-	// limited is set once the bucket ran dry: no more requests are handled and no more
-	// pongs sent, and the rate-limit close has started. Read by the reader and by
-	// OnPingReceived, which coder/websocket calls while reading (on the reader goroutine,
-	// or the close handshake's).
-	limited atomic.Bool
-	limit   sync.WaitGroup // the rate-limit close; serve waits for it
-	// cutReason is the Reason of a cut by the cork (slow, write_timeout), ReasonNone before:
-	// the cork dropped the socket, so the reader's read fails, and this is why.
-	cutReason atomic.Uint32
-	// lingering is set when the close handshake starts: the reader's read deadlines no
-	// longer apply (mu orders them with the handshake's) and pings start nothing.
-	lingering atomic.Bool
+	limiter *rate.Limiter // client messages, WebSocket pings included; made before Accept
 
-	// mu guards the lifecycle below; it is never taken per message.
-	mu     sync.Mutex
-	closed bool   // a close started (or serve is finishing): no more closes or pings start
-	reason Reason // why the connection ends; set once, by decide or with closed
-	// bg counts the close and ping goroutines, added under mu while !closed; serve waits
-	// for them once it closed the connection.
+	// reason is why the connection ends (a Reason; ReasonNone while open), the
+	// first one set wins. Once it is set the connection is ending: the reader
+	// discards what it reads and pings get no pong.
+	reason atomic.Uint32
+
+	// mu guards finished, lingering and the goroutines counted in bg: close
+	// handshakes, the rate-limit close, ping and write-timeout callbacks. After
+	// finish, none starts.
+	mu        sync.Mutex
+	finished  bool
+	lingering bool // a close lingers: the socket's read deadline is the linger's
 	bg        sync.WaitGroup
-	pingTimer *time.Timer // ping.go
+
+	pingTimer  *time.Timer
+	writeTimer *time.Timer // used by the flusher goroutine only
 }
 
-// newConn returns a connection's state before its upgrade: its ping callback and its
-// cork's cut are set up by Accept. accepted fills in the rest.
-func (s *Server) newConn() *conn {
+// newConn returns a connection before its upgrade: the ping callback and the
+// cork need it during Accept. attach completes it.
+func newConn(s *Server) *conn {
 	c := &conn{s: s, limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)}
 	c.client = hub.NewClient(c)
 	return c
 }
 
-// accepted completes c once Accept hijacked the socket.
-func (c *conn) accepted(ws *websocket.Conn, uw *upgradeWriter) {
-	c.ws, c.cork, c.raw = ws, uw.cork, uw.raw
+// attach sets the upgraded connection and its cork.
+func (c *conn) attach(ws *websocket.Conn, cork *corkWriter) {
+	c.ws, c.cork = ws, cork
 }
 
-// decide records reason as why the connection ends, unless a reason was recorded already,
-// and closes nothing: the reader decides rate_limit when the bucket runs dry, then waits
-// (Hub.Sync) before it closes. A close meanwhile (write_timeout from a flusher, slow) still
-// closes the socket its own way but does not change the reason: the first reason wins. It
-// reports whether reason is the one recorded. Safe from any goroutine.
-func (c *conn) decide(reason Reason) bool {
+// setReason records why the connection ends; it reports false when a reason
+// was already set.
+func (c *conn) setReason(r Reason) bool {
+	return c.reason.CompareAndSwap(uint32(ReasonNone), uint32(r))
+}
+
+// why is the reason set, ReasonNone while none is.
+func (c *conn) why() Reason { return Reason(c.reason.Load()) }
+
+// ending reports whether a reason is set: the connection is being closed.
+func (c *conn) ending() bool { return c.why() != ReasonNone }
+
+// goBackground counts a background goroutine in bg unless the connection is
+// finished; callers run the work only when it returns true, then call bg.Done.
+func (c *conn) goBackground() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reason == ReasonNone {
-		c.reason = reason
-	}
-	return c.reason == reason
-}
-
-// close ends the connection for reason: the socket is closed with the reason's close frame
-// (reason.go) on a goroutine of its own, since a close handshake can take seconds and the
-// shard or the drain must not wait for a peer. Only the first reason counts (one recorded
-// by decide included); later calls do nothing. Safe from any goroutine.
-func (c *conn) close(reason Reason) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	if c.reason == ReasonNone {
-		c.reason = reason
+	if c.finished {
+		return false
 	}
 	c.bg.Add(1)
-	c.mu.Unlock()
-	go c.sendClose(reason)
+	return true
 }
 
+// closeWith ends the connection with reason's close frame (reason.go) in the
+// background, as the hub and the drain must not wait for a peer; the reader
+// sees the end.
+func (c *conn) closeWith(reason Reason) {
+	if !c.setReason(reason) || !c.goBackground() {
+		return
+	}
+	go func() {
+		defer c.bg.Done()
+		c.sendClose(reason)
+	}()
+}
+
+// sendClose writes reason's close frame (reason.go) with coder/websocket's Close, which
+// then reads and discards the client's frames until the client's close frame
+// (the linger): a client still sending receives the code, not a reset from a
+// socket closed on its unread data. Never CloseNow right after a frame. The
+// linger is bounded by lingerTimeout.
 func (c *conn) sendClose(reason Reason) {
-	defer c.bg.Done()
-	if code, text, ok := reason.closeFrame(); ok {
-		// Close returns once the peer answers or after the linger; the reader goroutine
-		// keeps reading meanwhile, which is what completes the handshake.
-		_ = c.linger(code, text)
+	code, text, ok := reason.closeFrame()
+	if !ok {
+		c.dropSocket()
+		return
+	}
+	c.linger()
+	_ = c.ws.Close(code, text)
+}
+
+// linger bounds every read from now on by lingerTimeout: the raw socket's read
+// deadline, which the reader no longer moves (payloadDeadline).
+func (c *conn) linger() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lingering = true
+	if c.cork.raw != nil {
+		_ = c.cork.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	}
+}
+
+// forceClose drops the socket (the drain deadline passed). It closes the
+// socket itself: coder/websocket's CloseNow only waits while a close
+// handshake is under way, and that handshake is what we are cutting short.
+// Must not block: the drain calls it under the live set's lock.
+func (c *conn) forceClose() {
+	c.setReason(ReasonShutdown)
+	c.dropSocket()
+}
+
+// corkCut is the cork's cut: the cork dropped the socket because more than the
+// client's queue bytes would wait in it (errCorkFull: slow) or its drain
+// outlived the write timeout (write_timeout). It runs under the cork's lock.
+func (c *conn) corkCut(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.setReason(ReasonWriteTimeout)
+		return
+	}
+	c.setReason(ReasonSlow)
+}
+
+// serve runs the connection until it ends and returns the disconnect reason.
+func (c *conn) serve(ctx context.Context) Reason {
+	if err := c.s.hub.Register(ctx, c.client); err != nil {
+		c.setReason(ReasonError)
+		c.sendClose(ReasonError)
+		return c.why()
+	}
+	if c.s.track(c) {
+		// Tracked after the drain closed everyone: close this one too.
+		c.closeWith(ReasonShutdown)
+	}
+	defer c.s.untrack(c)
+	c.startPings()
+
+	c.setReason(c.read(ctx))
+
+	c.mu.Lock()
+	c.finished = true
+	c.pingTimer.Stop()
+	c.mu.Unlock()
+	// Unblocks a writer stuck on the socket; a no-op wait if a close
+	// handshake already finished.
+	_ = c.ws.CloseNow()
+	_ = c.s.hub.Unregister(ctx, c.client)
+	c.client.Wait()
+	c.bg.Wait()
+	c.cork.wait() // the socket is closed: a drain of left-over control frames ends
+	return c.why()
+}
+
+// dropSocket closes the socket under coder/websocket: every blocked read and
+// write returns at once. (CloseNow would only wait while a close handshake is
+// under way, and that handshake may be what is stuck.) It never blocks.
+func (c *conn) dropSocket() {
+	if c.cork.raw != nil {
+		_ = c.cork.raw.Close()
 		return
 	}
 	_ = c.ws.CloseNow()
-}
-
-// linger is every close frame's close: coder/websocket's Close writes the close frame, then
-// reads and discards the client's frames until its close frame, so a client still sending
-// receives the code instead of a reset; lingerTimeout bounds that (the raw socket's read
-// deadline, which the reader no longer moves).
-func (c *conn) linger(code websocket.StatusCode, text string) error {
-	c.mu.Lock()
-	c.lingering.Store(true)
-	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
-	c.mu.Unlock()
-	return c.ws.Close(code, text)
-}
-
-// cut is the cork's: it cut the client, because more than WS_SEND_QUEUE_BYTES of control
-// frames waited for its socket (slow) or its socket took nothing for WS_WRITE_TIMEOUT
-// (write_timeout). The cork dropped the socket; the reader's read fails and serve ends the
-// connection with this reason, without a close frame. The first cut counts.
-func (c *conn) cut(err error) {
-	r := ReasonWriteTimeout
-	if errors.Is(err, errCorkFull) {
-		r = ReasonSlow
-	}
-	c.cutReason.CompareAndSwap(uint32(ReasonNone), uint32(r))
-}
-
-// serve runs the connection, registered with the hub and in the server's live set, until it
-// ends, and returns the reason that won.
-func (c *conn) serve() Reason {
-	s := c.s
-	if err := s.d.Hub.Register(context.Background(), c.client); err != nil {
-		c.close(ReasonError) // the hub stopped: 1011, and the close handshake reads by itself
-		c.bg.Wait()
-		c.cork.wait()
-		return ReasonError
-	}
-	if !s.track(c) {
-		c.close(ReasonShutdown) // registered after the drain closed everyone
-	}
-	c.startPings()
-	reason := c.read()
-	if r := Reason(c.cutReason.Load()); r != ReasonNone {
-		reason = r // the cork dropped the socket under the reader: no close frame
-	}
-	switch reason {
-	case ReasonBinary, ReasonReadLimit, ReasonReadTimeout, ReasonInvalidUTF8, ReasonProtocol:
-		c.close(reason) // its close frame, then the linger
-	}
-	c.limit.Wait() // a rate-limit close has closed the connection (rate_limit) once its replies went
-	reason = c.finish(reason)
-	s.untrack(c)
-	c.cork.wait() // the socket is closed: a drain of left-over control frames ends
-	return reason
-}
-
-// finish ends the connection after its read loop stopped: readReason is why the read loop
-// ended and counts only if nothing else ended the connection, or decided its reason, first.
-// It takes the client out of the hub and waits for the client's flusher and the
-// connection's pings and close handshake.
-func (c *conn) finish(readReason Reason) Reason {
-	c.mu.Lock()
-	c.stopPing()
-	if !c.closed {
-		c.closed = true
-		if c.reason == ReasonNone {
-			c.reason = readReason
-		}
-		c.mu.Unlock()
-		// Nobody closed the socket yet: the peer went away or the read failed.
-		_ = c.ws.CloseNow()
-	} else {
-		c.mu.Unlock()
-	}
-	// Unregister first: the shard starts no flusher afterwards, so the wait cannot miss
-	// one, and a waiting flusher ends because the close closed the socket under it.
-	_ = c.s.d.Hub.Unregister(context.Background(), c.client)
-	c.client.Wait()
-	c.bg.Wait()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
 }

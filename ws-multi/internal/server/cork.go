@@ -27,9 +27,11 @@ const corkKeepBytes = 2 * corkFlushBytes
 var errCorkFull = errors.New("server: more bytes wait for the socket than the client's queue allows")
 
 // corkWriter sits between coder/websocket's bufio.Writer and the socket, and no Write through
-// it ever waits for the socket. That is what lets the hub's shard goroutine write frames
-// itself: coder/websocket serialises every frame (data, ping, pong, close) on one lock, and a
-// control frame that blocked on a full socket under that lock would stall the whole shard.
+// it ever waits for the socket. That is what lets the hub goroutine that owns a client
+// (ws-single's loop, or one of ws-multi's shards) write frames itself: coder/websocket
+// serialises every frame (data, ping, pong, close) on one lock, and a control frame that
+// blocked on a full socket under that lock would stall that goroutine and every client it
+// owns.
 //
 // Corked (the hub writing a client's queue), frames collect in a pooled buffer and tryUncork offers
 // them to the socket in one non-blocking syscall; uncork then writes whatever the socket did
@@ -42,10 +44,10 @@ var errCorkFull = errors.New("server: more bytes wait for the socket than the cl
 // Every byte waiting for the socket is bounded. Corked writes are the hub's, bounded by the
 // client's queue limits and by chunking (waiting). An uncorked write that would leave more
 // than limit bytes waiting fails with errCorkFull. The background drain's socket writes have
-// the timeout as deadline, as do the hub flusher's (uncork, with WS_WRITE_TIMEOUT). When the
-// cork cuts the client (errCorkFull, a drain past its deadline) it drops the socket, since no
-// close frame can be written to it, drops what waits, and tells cut. A write error sticks:
-// every later Write returns it.
+// the timeout as deadline; the connection's write timer drops the socket under a flush
+// (conn.Flush). When the cork cuts the client (errCorkFull, a drain past its deadline) it
+// drops the socket, since no close frame can be written to it, drops what waits, and tells
+// cut. A write error sticks: every later Write returns it.
 type corkWriter struct {
 	sock    io.Writer                 // the socket, for writes that wait
 	raw     net.Conn                  // the same socket, to drop it and for deadlines; nil in unit tests

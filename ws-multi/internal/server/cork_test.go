@@ -250,81 +250,84 @@ func TestCorkWriterOnTCP(t *testing.T) {
 	}
 }
 
-// failure returns w's sticky error.
-func failure(w *corkWriter) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+// TestCorkWriterBound: uncorked writes (control frames of other goroutines) that would leave
+// more than the bound waiting fail, the error sticks, the client is cut as it happens and
+// what waited is dropped; the hub's corked writes are bounded elsewhere (queue limits, chunks).
+func TestCorkWriterBound(t *testing.T) {
+	tests := []struct {
+		name    string
+		corked  bool
+		writes  []int // sizes, in order
+		wantErr bool
+	}{
+		{name: "within the bound", writes: []int{60, 40}},
+		{name: "past the bound", writes: []int{60, 41}, wantErr: true},
+		{name: "one write past the bound", writes: []int{101}, wantErr: true},
+		{name: "corked writes are not bounded here", corked: true, writes: []int{60, 60, 60}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &fakeSocket{room: 0, open: make(chan struct{})}
+			var cut []error
+			w := fakeCork(s)
+			w.limit = 100
+			w.cut = func(err error) { cut = append(cut, err) }
+			if tt.corked {
+				w.cork()
+			}
+			var err error
+			for _, n := range tt.writes {
+				if _, err = w.Write(bytes.Repeat([]byte("p"), n)); err != nil {
+					break
+				}
+			}
+			if got := err != nil; got != tt.wantErr {
+				t.Fatalf("Write error = %v, want an error: %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				if !errors.Is(err, errCorkFull) || len(cut) != 1 || !errors.Is(cut[0], errCorkFull) {
+					t.Fatalf("error %v, cut %v; want errCorkFull for both, once", err, cut)
+				}
+				if _, err := w.Write([]byte("x")); !errors.Is(err, errCorkFull) {
+					t.Fatalf("a later write = %v, want the same error", err)
+				}
+				w.mu.Lock()
+				held := w.buf != nil
+				w.mu.Unlock()
+				if held {
+					t.Fatal("a cut cork still holds its buffer")
+				}
+			} else if len(cut) != 0 {
+				t.Fatalf("cut %v within the bound", cut)
+			}
+			close(s.open)
+			w.wait()
+		})
+	}
 }
 
-// TestCorkWriterBoundsUncorkedWrites: uncorked writes (control frames of other goroutines)
-// that would leave more than the limit waiting fail, the error sticks, the socket is dropped,
-// the buffer goes and cut is told; corked writes (the hub's, bounded by its queue) are not
-// refused.
-func TestCorkWriterBoundsUncorkedWrites(t *testing.T) {
-	t.Parallel()
-	a, b := net.Pipe() // the socket takes nothing at once: every byte waits
-	defer b.Close()
-	var cuts []error
-	w := newCorkWriter(a, testPool(), time.Minute, 100, func(err error) { cuts = append(cuts, err) })
-	w.try = func([]byte) (int, error) { return 0, nil }
-	pong := bytes.Repeat([]byte("p"), 40)
-	for i := range 2 {
-		// The first starts the drain, whose write waits on the pipe holding 40 bytes.
-		if _, err := w.Write(pong); err != nil {
-			t.Fatalf("pong %d: %v", i, err)
-		}
-	}
-	if n := w.waiting(); n != 80 {
-		t.Fatalf("waiting = %d, want 80", n)
-	}
-	if _, err := w.Write(pong); !errors.Is(err, errCorkFull) {
-		t.Fatalf("a write past the limit = %v, want errCorkFull", err)
-	}
-	if _, err := w.Write([]byte("x")); !errors.Is(err, errCorkFull) {
-		t.Fatalf("a later write = %v, want the sticky errCorkFull", err)
-	}
-	w.wait() // the drain ends: the socket was dropped under it
-	if !errors.Is(failure(w), errCorkFull) || w.buf != nil || w.waiting() != 0 {
-		t.Fatalf("after the overflow: failure %v, buffer held %v", failure(w), w.buf != nil)
-	}
-	if len(cuts) != 1 || !errors.Is(cuts[0], errCorkFull) {
-		t.Errorf("cut told %v, want errCorkFull once", cuts)
-	}
-
-	// Corked, the hub's frames collect whatever the limit.
-	s := &fakeSocket{room: 0, open: make(chan struct{})}
-	c := fakeCork(s)
-	c.limit = 10
-	c.cork()
-	if _, err := c.Write(bytes.Repeat([]byte("d"), 50)); err != nil {
-		t.Fatalf("corked write past the limit: %v", err)
-	}
-	if done, err := c.tryUncork(); done || err != nil || c.waiting() != 50 {
-		t.Fatalf("tryUncork = %v, %v, waiting %d", done, err, c.waiting())
-	}
-}
-
-// TestCorkWriterDrainDeadline: the background drain of control frames waits at most the
-// write timeout for a socket that takes nothing; then the error is a deadline error, it
-// sticks, the socket is dropped and cut is told.
+// TestCorkWriterDrainDeadline: control frames left over for a peer that never reads are
+// written by the background drain within the timeout; past it the socket is dropped and the
+// client cut with the deadline error (write_timeout), instead of waiting forever.
 func TestCorkWriterDrainDeadline(t *testing.T) {
-	t.Parallel()
-	a, b := net.Pipe() // nobody reads b
+	a, b := net.Pipe() // no non-blocking write: every uncorked byte goes to the drain
 	defer b.Close()
 	cut := make(chan error, 1)
-	w := newCorkWriter(a, testPool(), 30*time.Millisecond, 0, func(err error) { cut <- err })
+	w := newCorkWriter(a, testPool(), 50*time.Millisecond, 1<<20, func(err error) { cut <- err })
 	if _, err := w.Write([]byte("pong")); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case err := <-cut:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("cut with %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the drain to a peer that never reads was not cut")
+	}
 	w.wait()
-	if err := failure(w); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("failure after the drain timed out = %v, want a deadline error", err)
-	}
-	if err := <-cut; !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("cut told %v, want the deadline error", err)
-	}
-	if _, err := a.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
-		t.Fatalf("socket write after the drain failed = %v, want the socket dropped", err)
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the socket is still open after the cut")
 	}
 }

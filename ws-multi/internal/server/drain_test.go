@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/drain_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -11,35 +14,65 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 )
 
-// TestDrain cancels the server's context with two clients: one answers the close handshake at
-// once, one never reads, which keeps the drain waiting until the shutdown timeout. Meanwhile
-// /readyz and new upgrades answer 503; Serve returns nil at the end.
-func TestDrain(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.ShutdownTimeout = 2 * time.Second })
-	polite, stuck := e.mustDial(), e.mustDial()
-	polite.subscribe("trades:*")
-	stuck.subscribe("trades:*")
-
-	e.cancel()
-	if code, reason := polite.closeStatus(5 * time.Second); code != websocket.StatusGoingAway || reason != "shutdown" {
-		t.Errorf("closed with %d %q, want 1001 shutdown", code, reason)
+func TestDrainClosesEveryClientWith1001(t *testing.T) {
+	f := start(t)
+	var clients []*client
+	for range 3 {
+		c := f.connect()
+		c.send(`{"op":"ping"}`)
+		c.expect(map[string]any{"op": "pong"})
+		clients = append(clients, c)
 	}
-	// The stuck client holds the drain open: the server still answers, and refuses.
-	if resp, _ := e.get("/readyz", nil); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz while draining = %d, want 503", resp.StatusCode)
-	}
-	_, resp, err := e.dial(nil)
+	// The clients are not reading yet, so the drain waits for their close
+	// replies: meanwhile readiness and upgrades answer 503.
+	f.cancel()
+	f.waitStatus("/readyz", http.StatusServiceUnavailable)
+	_, resp, err := f.dial(nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("upgrade while draining: err %v, resp %v, want 503 with Retry-After", err, resp)
+		t.Fatalf("dial while draining = %v, %v; want 503 with Retry-After", resp, err)
 	}
-	if got := testutil.ToFloat64(e.metrics.ConnectionsRejected.WithLabelValues("draining")); got != 1 {
-		t.Errorf("rejected{draining} = %v", got)
+	for _, c := range clients {
+		c.expectClose(websocket.StatusGoingAway, "shutdown")
 	}
-	if err := e.stopServer(); err != nil {
-		t.Errorf("Serve after drain = %v, want nil", err)
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("Serve() = %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return")
 	}
-	if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("shutdown")); got != 2 {
-		t.Errorf("disconnects{shutdown} = %v, want 2", got)
+	f.cancel = nil
+	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("shutdown")); got != 3 {
+		t.Fatalf("disconnects{shutdown} = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("draining")); got != 1 {
+		t.Fatalf("rejected{draining} = %v, want 1", got)
+	}
+}
+
+func TestDrainDeadlineDropsSilentClients(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) { c.ShutdownTimeout = 300 * time.Millisecond })
+	c := f.connect()
+	c.send(`{"op":"ping"}`)
+	c.expect(map[string]any{"op": "pong"})
+	// The client never reads again, so it never answers the close frame: the
+	// close handshake would take coder/websocket's 5 s + 5 s.
+	began := time.Now()
+	f.cancel()
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("Serve() = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still draining 5s after a 300ms shutdown timeout")
+	}
+	f.cancel = nil
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("drain took %v with a 300ms shutdown timeout", took)
+	}
+	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("shutdown")); got != 1 {
+		t.Fatalf("disconnects{shutdown} = %v, want 1", got)
 	}
 }

@@ -1,351 +1,294 @@
+// This file is duplicated in ws-single (internal/server/helpers_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	gometrics "github.com/rcrowley/go-metrics"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
-	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// broker is a kfake cluster (kafkatest) on a fixed loopback port, so a test can stop it and
-// start it again where the server expects it.
-type broker struct {
-	t          *testing.T
-	port       int
-	partitions int32
-	cl         *kfake.Cluster
+func TestMain(m *testing.M) {
+	// As in main: no go-metrics meter goroutine from sarama.
+	gometrics.UseNilMetrics = true
+	goleak.VerifyTestMain(m)
 }
 
-// startBroker starts a broker whose topics (kafkatest.Topics) have at least partitions
-// partitions.
-func startBroker(t *testing.T, partitions int32) *broker {
+// fixture is a running server on a loopback port with its own kfake broker.
+type fixture struct {
+	t       *testing.T
+	cluster *kfake.Cluster
+	brokers []string
+	srv     *Server
+	m       *metrics.Metrics
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// allow is an Admission with a fixed answer.
+type allow struct {
+	ok    bool
+	retry time.Duration
+}
+
+func (a allow) Allow() (bool, time.Duration) { return a.ok, a.retry }
+
+// setup is what an option may change besides the config.
+type setup struct {
+	maxConns  int
+	admission Admission
+}
+
+type option func(*config.Config, *setup)
+
+func start(t *testing.T, opts ...option) *fixture {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	b := &broker{t: t, port: port, partitions: partitions}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
+	return startOn(t, nil, opts...)
 }
 
-func (b *broker) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
-
-func (b *broker) start() {
-	b.t.Helper()
-	// A port just released can take a moment to be bindable again.
-	await.True(b.t, 5*time.Second, func() bool {
-		ln, err := net.Listen("tcp", b.addr())
-		if err == nil {
-			ln.Close()
-		}
-		return err == nil
-	}, "broker port free")
-	b.cl = kafkatest.NewCluster(b.t, b.port)
-	if b.partitions > 2 { // kafkatest seeds two per topic
-		admin, err := sarama.NewClusterAdmin([]string{b.addr()}, sarama.NewConfig())
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		defer admin.Close()
-		for _, topic := range kafkatest.Topics {
-			if err := admin.CreatePartitions(topic, b.partitions, nil, false); err != nil {
-				b.t.Fatalf("partitions of %s: %v", topic, err)
-			}
-		}
-	}
-}
-
-func (b *broker) stop() {
-	if b.cl != nil {
-		b.cl.Close()
-		b.cl = nil
-	}
-}
-
-// send produces one record and returns its offset.
-func (b *broker) send(t *testing.T, topic string, partition int32, key, value string) int64 {
+// startOn is start with the listener wrapped by wrap (nil: as is).
+func startOn(t *testing.T, wrap func(net.Listener) net.Listener, opts ...option) *fixture {
 	t.Helper()
-	m := kafkatest.Record(topic, partition, key, value)
-	kafkatest.Produce(t, []string{b.addr()}, m)
-	return m.Offset
+	return startWith(t, wrap, nil, opts...)
 }
 
-// fakeAdmission lets a test switch CPU admission off and on.
-type fakeAdmission struct{ refuse atomic.Bool }
-
-func (f *fakeAdmission) Allow() (bool, time.Duration) {
-	if f.refuse.Load() {
-		return false, 1500 * time.Millisecond
-	}
-	return true, 0
-}
-
-// env is a running server wired like main, against a kfake broker.
-type env struct {
-	t         *testing.T
-	broker    *broker
-	metrics   *metrics.Metrics
-	hub       *hub.Hub
-	admission *fakeAdmission
-	url       string // http://127.0.0.1:port
-	cancel    context.CancelFunc
-	served    chan error
-	http      *http.Client
-}
-
-type option func(cfg *config.Config, maxConns *int)
-
-func testConfig(b *broker) config.Config {
+// startWith is startOn with prepare (nil: none) run on the server between New
+// and Serve, for what New's validation would refuse.
+func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(*Server), opts ...option) *fixture {
+	t.Helper()
+	cluster := kafkatest.NewCluster(t, 0)
+	brokers := cluster.ListenAddrs()
 	cfg := config.Default()
-	cfg.KafkaBrokers = []string{b.addr()}
-	cfg.KafkaTopics = []string{"trades", "tickers"}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.KafkaBrokers = brokers
 	cfg.KafkaRetryBackoff = 50 * time.Millisecond
 	cfg.KafkaRetryBackoffMax = 200 * time.Millisecond
-	cfg.WriteTimeout = 2 * time.Second
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.Shards = 3
-	return cfg
-}
-
-func startEnv(t *testing.T, b *broker, opts ...option) *env {
-	t.Helper()
-	cfg := testConfig(b)
-	maxConns := 1000
-	for _, o := range opts {
-		o(&cfg, &maxConns)
+	cfg.ShutdownTimeout = 10 * time.Second
+	o := setup{maxConns: 100, admission: allow{ok: true}}
+	for _, opt := range opts {
+		opt(&cfg, &o)
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: "test", Commit: "test"}, metrics.Labels{
+	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
 		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
 	})
-	log := zap.NewNop()
-	h, err := hub.New(hub.Config{
-		Shards: cfg.Shards, MaxSubscriptions: cfg.MaxSubscriptions,
-		SendQueueMessages: cfg.SendQueueMessages, SendQueueBytes: cfg.SendQueueBytes,
-		WriteTimeout: cfg.WriteTimeout,
-	}, m, log)
+	d := newDeps(t, cfg, m, reg)
+	d.Admission = o.admission
+	srv, err := New(cfg, o.maxConns, d)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("New() = %v", err)
 	}
-	consumer, err := kafka.New(kafka.Config{
-		Brokers: cfg.KafkaBrokers, Topics: cfg.KafkaTopics, ClientID: "test",
-		StartOffset:  cfg.KafkaStartOffset,
-		RetryBackoff: cfg.KafkaRetryBackoff, RetryBackoffMax: cfg.KafkaRetryBackoffMax,
-		LagInterval: 200 * time.Millisecond, MaxRecordBytes: cfg.MaxRecordBytes,
-	}, h, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := &fakeAdmission{}
-	srv, err := New(cfg, maxConns, Deps{Hub: h, Kafka: consumer, Admission: adm, Gatherer: reg, Metrics: m, Log: log})
-	if err != nil {
-		t.Fatal(err)
+	if prepare != nil {
+		prepare(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, broker: b, metrics: m, hub: h, admission: adm, url: "http://" + ln.Addr().String(),
-		cancel: cancel, served: make(chan error, 1),
-		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}}
-	go func() { e.served <- srv.Serve(ctx, ln) }()
+	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	go func() { f.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		e.cancel()
-		select {
-		case err := <-e.served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
+		f.stop()
+		f.cluster.Close()
 	})
-	e.waitReady(200)
-	return e
+	f.waitStatus("/readyz", http.StatusOK)
+	return f
 }
 
-// stopServer cancels the server's context and returns what Serve returned.
-func (e *env) stopServer() error {
-	e.cancel()
-	err := <-e.served
-	e.served <- nil // for the cleanup
-	return err
-}
-
-func (e *env) get(path string, header http.Header) (*http.Response, string) {
-	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.url+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
+// stop cancels the server and checks that Serve returned nil.
+func (f *fixture) stop() {
+	f.t.Helper()
+	if f.cancel == nil {
+		return
 	}
-	for k, v := range header {
-		req.Header[k] = v
+	f.cancel()
+	f.cancel = nil
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("Serve() = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Fatal("Serve did not return after cancel")
 	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		e.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
 }
 
-func (e *env) waitReady(status int) {
-	e.t.Helper()
-	await.True(e.t, 20*time.Second, func() bool {
-		resp, _ := e.get("/readyz", nil)
-		return resp.StatusCode == status
-	}, fmt.Sprintf("/readyz %d", status))
-}
+func (f *fixture) url(path string) string { return "http://" + f.addr + path }
 
-// line is one server-to-client JSON line.
-type line struct {
-	Op        string          `json:"op"`
-	ID        *string         `json:"id"`
-	Code      string          `json:"code"`
-	Channels  []string        `json:"channels"`
-	Channel   string          `json:"channel"`
-	Topic     string          `json:"topic"`
-	Partition int32           `json:"partition"`
-	Offset    int64           `json:"offset"`
-	Data      json.RawMessage `json:"data"`
-}
-
-// client is a real coder/websocket client that splits frames into lines.
-type client struct {
-	t       *testing.T
-	conn    *websocket.Conn
-	pending []line
-}
-
-func (e *env) dial(header http.Header) (*client, *http.Response, error) {
+func (f *fixture) get(path string) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", &websocket.DialOptions{
-		HTTPHeader: header, HTTPClient: e.http,
-	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url(path), nil)
 	if err != nil {
-		return nil, resp, err
+		return nil, err
 	}
-	conn.SetReadLimit(16 << 20)
-	c := &client{t: e.t, conn: conn}
-	e.t.Cleanup(func() { conn.CloseNow() })
-	return c, resp, nil
+	// No keep-alive: an idle pooled connection would outlive the test (goleak).
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
 }
 
-func (e *env) mustDial() *client {
-	e.t.Helper()
-	c, _, err := e.dial(nil)
-	if err != nil {
-		e.t.Fatalf("dial: %v", err)
-	}
-	return c
+func (f *fixture) waitStatus(path string, status int) {
+	f.t.Helper()
+	await.True(f.t, 20*time.Second, func() bool {
+		resp, err := f.get(path)
+		return err == nil && resp.StatusCode == status
+	}, fmt.Sprintf("GET %s = %d", path, status))
 }
 
-func (c *client) send(frame string) {
+// client is a real coder/websocket client.
+type client struct {
+	t     *testing.T
+	ws    *websocket.Conn
+	lines []string // read but not yet consumed
+}
+
+func (f *fixture) dial(opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return websocket.Dial(ctx, "ws://"+f.addr+"/ws", opts)
+}
+
+func (f *fixture) connect() *client {
+	f.t.Helper()
+	ws, _, err := f.dial(nil)
+	if err != nil {
+		f.t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	f.t.Cleanup(func() { _ = ws.CloseNow() })
+	return &client{t: f.t, ws: ws}
+}
+
+func (c *client) send(s string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		c.t.Fatalf("write: %v", err)
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatalf("write %s: %v", s, err)
 	}
 }
 
-// next returns the next line, or the read error (a close, a timeout).
-func (c *client) next(timeout time.Duration) (line, error) {
-	for len(c.pending) == 0 {
+// next returns the next line, reading frames (split on '\n') as needed.
+func (c *client) next(timeout time.Duration) (string, error) {
+	for len(c.lines) == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		typ, data, err := c.conn.Read(ctx)
+		typ, data, err := c.ws.Read(ctx)
 		cancel()
 		if err != nil {
-			return line{}, err
+			return "", err
 		}
 		if typ != websocket.MessageText {
-			return line{}, errors.New("binary frame from server")
+			return "", errors.New("binary frame from server")
 		}
-		for _, raw := range bytes.Split(data, []byte{'\n'}) {
-			var l line
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return line{}, fmt.Errorf("bad line %q: %w", raw, err)
-			}
-			c.pending = append(c.pending, l)
-		}
+		c.lines = append(c.lines, strings.Split(string(data), "\n")...)
 	}
-	l := c.pending[0]
-	c.pending = c.pending[1:]
-	return l, nil
+	line := c.lines[0]
+	c.lines = c.lines[1:]
+	return line, nil
 }
 
-func (c *client) mustNext() line {
+// expect reads the next line as JSON and checks the given fields.
+func (c *client) expect(fields map[string]any) map[string]any {
 	c.t.Helper()
-	l, err := c.next(10 * time.Second)
+	line, err := c.next(10 * time.Second)
 	if err != nil {
-		c.t.Fatalf("read: %v", err)
+		c.t.Fatalf("reading, want %v: %v", fields, err)
 	}
-	return l
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		c.t.Fatalf("line %q is not JSON: %v", line, err)
+	}
+	for k, v := range fields {
+		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+			c.t.Fatalf("line %s: %s = %v, want %v", line, k, got[k], v)
+		}
+	}
+	return got
 }
 
-// request sends a frame and returns the reply, skipping record messages before it.
-func (c *client) request(frame string) line {
+// expectClose reads until the connection ends and checks the close code and reason.
+func (c *client) expectClose(code websocket.StatusCode, reason string) {
 	c.t.Helper()
-	c.send(frame)
 	for {
-		l := c.mustNext()
-		if l.Op != "message" {
-			return l
+		_, err := c.next(15 * time.Second)
+		if err == nil {
+			continue
 		}
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) {
+			c.t.Fatalf("connection ended with %v, want close %d %q", err, code, reason)
+		}
+		if ce.Code != code || (reason != "" && ce.Reason != reason) {
+			c.t.Fatalf("close = %d %q, want %d %q", ce.Code, ce.Reason, code, reason)
+		}
+		return
 	}
 }
 
-func (c *client) subscribe(channels ...string) {
-	c.t.Helper()
-	b, _ := json.Marshal(map[string]any{"op": "subscribe", "id": "s", "channels": channels})
-	if r := c.request(string(b)); r.Op != "subscribed" {
-		c.t.Fatalf("subscribe %v: got %+v", channels, r)
-	}
-}
-
-// closeStatus reads until the connection ends and returns its close code and reason.
-func (c *client) closeStatus(timeout time.Duration) (websocket.StatusCode, string) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		_, err := c.next(time.Until(deadline))
+// smallReadBuffer is a dialer whose sockets have a tiny receive buffer, so a
+// client that stops reading stalls the server's writes quickly.
+func smallReadBuffer() *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
 		if err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				return ce.Code, ce.Reason
-			}
-			return -1, err.Error()
+			return err
 		}
+		return serr
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// newDeps builds the hub (newHub, the one variant-specific part) and the Kafka
+// consumer as main does.
+func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheus.Registry) Deps {
+	t.Helper()
+	h := newHub(t, cfg, m) // variant_test.go
+	k, err := kafka.New(kafka.Config{
+		Brokers:         cfg.KafkaBrokers,
+		Topics:          cfg.KafkaTopics,
+		StartOffset:     cfg.KafkaStartOffset,
+		ClientID:        cfg.KafkaClientID,
+		RetryBackoff:    cfg.KafkaRetryBackoff,
+		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
+	}, h, m, zap.NewNop())
+	if err != nil {
+		t.Fatalf("kafka.New() = %v", err)
 	}
-	return -1, "no close"
+	return Deps{Hub: h, Kafka: k, Gatherer: reg, Metrics: m, Log: zap.NewNop()}
 }

@@ -1,54 +1,69 @@
+// This file is duplicated in ws-single (internal/server/http.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 )
 
-//go:embed web
-var webFS embed.FS
-
+// routes are the HTTP routes: /ws, /healthz, /readyz, /metrics and the
+// demo page.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.handleWS)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	// A Gatherer that is also a Registerer (a *prometheus.Registry) gets promhttp's own
-	// error counter, as before.
-	reg, _ := s.d.Gatherer.(prometheus.Registerer)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{Registry: reg}))
-	web, _ := fs.Sub(webFS, "web") // cannot fail: "web" is embedded above
-	mux.Handle("GET /", http.FileServerFS(web))
-	// /ws takes every method: a request that is no upgrade gets 426 from the upgrade,
-	// whatever its method (a "GET /ws" route would answer a plain POST 405). A method-less
-	// "/ws" pattern conflicts with "GET /" in the mux, so /ws is routed before it.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ws" {
-			s.handleWS(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", demoHandler())
+	return mux
 }
 
-// handleReady is 200 only while Kafka is attached and the server is not draining, so a load
-// balancer sends new clients elsewhere during an outage or a shutdown.
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
 	case s.draining.Load():
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("draining\n"))
+		http.Error(w, "draining", http.StatusServiceUnavailable)
 	case !s.d.Kafka.Attached():
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("kafka not attached\n"))
+		http.Error(w, "kafka not attached", http.StatusServiceUnavailable)
 	default:
 		_, _ = w.Write([]byte("ready\n"))
 	}
+}
+
+// httpServer is the HTTP side's hygiene: a request's headers within 10 s and
+// WS_MAX_HEADER_BYTES (net/http answers 431), idle keep-alive connections closed
+// after WS_HTTP_IDLE_TIMEOUT, and at most WS_HTTP_MAX_CONNS_PER_IP connections
+// per source address that are not WebSocket connections (ipLimit).
+func (s *Server) httpServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	if s.perIP != nil {
+		srv.ConnState = s.perIP.connState
+	}
+	return srv
+}
+
+//go:embed web/index.html
+var web embed.FS // read-only assets, not mutable state
+
+// demoHandler serves the live demo page.
+func demoHandler() http.Handler {
+	page, _ := web.ReadFile("web/index.html") // embedded at build time: cannot fail
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(page)
+	})
 }

@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/server/nonblock_other.go) on purpose: the variants
-// share no library of ours; they may diverge.
+// This file is duplicated in ws-single (internal/server/nonblock_other.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
 
 //go:build !unix
 

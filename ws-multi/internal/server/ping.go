@@ -1,61 +1,46 @@
+// This file is duplicated in ws-single (internal/server/ping.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"context"
+	"errors"
+	"net"
 	"time"
 )
 
-// Keep-alive pings. Each connection has a runtime timer, not a goroutine: its callback runs
-// only when it fires, every WS_PING_INTERVAL from the connect (so pings spread over the
-// interval as connections arrived), pings, waits for the pong within WS_WRITE_TIMEOUT and
-// re-arms. A pong that does not come back in time ends the connection (ping_timeout,
-// without a close frame: the peer does not answer). The reader's reads are what receive
-// the pong.
+// Keep-alive pings: a per-connection runtime timer (no goroutine while idle)
+// whose callback pings, waits for the pong within the write timeout, and
+// re-arms; no pong in time ends the connection as ping_timeout, without a
+// close frame (the peer is not answering).
 
-// startPings arms the first ping, one interval after the connect.
+// startPings arms the ping timer.
 func (c *conn) startPings() {
-	iv := c.s.cfg.PingInterval
-	if iv <= 0 {
-		return
-	}
 	c.mu.Lock() // the callback reads pingTimer under mu
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.pingTimer = time.AfterFunc(iv, c.ping)
-	}
+	c.pingTimer = time.AfterFunc(c.s.cfg.PingInterval, c.ping)
+	c.mu.Unlock()
 }
 
-// stopPing stops the timer; called with mu held when the connection finishes.
-func (c *conn) stopPing() {
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
-}
-
-// ping runs when the ping timer fires, on the timer's goroutine, which counts in bg unless
-// the connection is closing: ping, wait for the pong, re-arm.
+// ping runs when the ping timer fires: ping, wait for the pong within the
+// write timeout, re-arm.
 func (c *conn) ping() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.goBackground() {
 		return
 	}
-	c.bg.Add(1)
-	c.mu.Unlock()
 	defer c.bg.Done()
-	ctx, cancel := context.WithTimeout(c.s.connCtx, c.s.cfg.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
 	err := c.ws.Ping(ctx)
-	timedOut := ctx.Err() == context.DeadlineExceeded
 	cancel()
 	if err != nil {
-		if timedOut {
-			c.close(ReasonPingTimeout)
+		if !errors.Is(err, net.ErrClosed) && c.setReason(ReasonPingTimeout) {
+			c.dropSocket()
 		}
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
+	if !c.finished {
 		c.pingTimer.Reset(c.s.cfg.PingInterval)
 	}
+	c.mu.Unlock()
 }

@@ -1,58 +1,99 @@
+// This file is duplicated in ws-single (internal/server/ping_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 )
 
-func TestPingTimeout(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) {
-		cfg.PingInterval = 100 * time.Millisecond
-		cfg.WriteTimeout = 300 * time.Millisecond
-	})
-	answering := e.mustDial()
-	answering.collect() // reading answers pings
-	silent := e.mustDial()
-	_ = silent // never reads, so never answers a ping
-	await.True(t, 20*time.Second, func() bool {
-		return testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("ping_timeout")) == 1
-	}, "ping_timeout")
-	time.Sleep(500 * time.Millisecond)
-	if got := testutil.ToFloat64(e.metrics.Connections); got != 1 {
-		t.Errorf("ws_connections = %v, want the answering client only", got)
+func TestStalledClientTimesOut(t *testing.T) {
+	tests := []struct {
+		name   string
+		opt    option
+		stall  func(t *testing.T, f *fixture, c *client)
+		reason string
+	}{
+		{
+			name: "write", reason: "write_timeout",
+			opt: func(c *config.Config, _ *setup) {
+				c.WriteTimeout = 300 * time.Millisecond
+				c.PingInterval = time.Hour
+			},
+			stall: func(t *testing.T, f *fixture, c *client) {
+				c.send(`{"op":"subscribe","channels":["trades:*"]}`)
+				await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Subscriptions) == 1 }, "subscribed")
+				value := `"` + strings.Repeat("v", 64<<10) + `"`
+				for i := 0; testutil.ToFloat64(f.m.Disconnects.WithLabelValues("write_timeout")) == 0; i++ {
+					if i == 100 {
+						t.Fatal("no write timeout after 100 records of 64 KiB")
+					}
+					kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "K", value))
+					time.Sleep(20 * time.Millisecond)
+				}
+			},
+		},
+		{
+			name: "ping", reason: "ping_timeout",
+			opt: func(c *config.Config, _ *setup) {
+				c.WriteTimeout = 200 * time.Millisecond
+				c.PingInterval = time.Second // the shortest allowed
+			},
+			stall: func(t *testing.T, f *fixture, c *client) {
+				// A client that does not read never answers pings.
+				await.True(t, 20*time.Second, func() bool {
+					return testutil.ToFloat64(f.m.Disconnects.WithLabelValues("ping_timeout")) == 1
+				}, "ping timeout")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, tt.opt)
+			ws, _, err := f.dial(&websocket.DialOptions{HTTPClient: smallReadBuffer()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			tt.stall(t, f, &client{t: t, ws: ws})
+			if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues(tt.reason)); got != 1 {
+				t.Fatalf("disconnects{%s} = %v, want 1", tt.reason, got)
+			}
+			await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "connection gone")
+		})
 	}
 }
 
-// TestPingsEveryIntervalFromConnect: a connection's first ping comes one interval after it
-// connected, not before, and the next one an interval after the pong came back (a timer per
-// connection, re-armed by its pong).
+// TestPingsEveryIntervalFromConnect: a connection's first ping comes one
+// interval after it connected, not before, and the next one an interval after
+// the pong came back (a timer per connection, re-armed once the pong is in).
 func TestPingsEveryIntervalFromConnect(t *testing.T) {
 	const interval = 300 * time.Millisecond
-	b := startBroker(t, 1)
-	e := startEnv(t, b, func(cfg *config.Config, _ *int) { cfg.PingInterval = interval })
-	start := time.Now()
-	c := e.dialRaw()
-	last := start
+	// Under config's 1 s minimum: set past New's validation.
+	f := startWith(t, nil, func(s *Server) { s.cfg.PingInterval = interval })
+	last := time.Now()
+	c := f.rawDial(0)
 	for i := range 2 {
-		f, err := c.readFrame(5 * time.Second)
+		op, payload, err := c.readFrame(5 * time.Second)
 		if err != nil {
 			t.Fatalf("ping %d: %v", i, err)
 		}
-		if f.op != 0x9 {
-			t.Fatalf("frame %d: opcode %#x, want a ping", i, f.op)
+		if op != opPing {
+			t.Fatalf("frame %d: opcode %#x, want a ping", i, op)
 		}
 		if d := time.Since(last); d < interval-50*time.Millisecond || d > 3*interval {
 			t.Errorf("ping %d came %v after the connect or the last pong, want about %v", i, d, interval)
 		}
-		if err := c.send(wsFrame(true, 0xA, f.payload, true)); err != nil {
-			t.Fatal(err)
-		}
+		c.write(frame(opPong, payload, true))
 		last = time.Now()
 	}
 }

@@ -1,181 +1,182 @@
+// This file is duplicated in ws-single (internal/server/rawws_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
-// WebSocket opcodes for raw frames.
+// WebSocket opcodes, for hand-made frames.
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xa
+	opCont  = 0x0
+	opText  = 0x1
+	opBin   = 0x2
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xa
 )
 
-// rawClient is a WebSocket client on a bare TCP socket, for what a library will not send:
-// floods, malformed frames, lies about lengths. It never answers anything by itself.
+// rawClient is a WebSocket client on a raw socket, for what a well-behaved
+// library will not do: pings in bulk, unmasked or malformed frames, a huge
+// declared length, a client that never reads or never answers a close.
 type rawClient struct {
-	t    *testing.T
-	conn net.Conn
-	br   *bufio.Reader
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
 }
 
-// host is the server's host:port.
-func (e *env) host() string { return strings.TrimPrefix(e.url, "http://") }
-
-// dialTCP opens a plain TCP connection to the server, closed at the end of the test.
-func (e *env) dialTCP() net.Conn {
-	e.t.Helper()
-	conn, err := net.DialTimeout("tcp", e.host(), 5*time.Second)
+// rawDial connects and upgrades; rcvbuf > 0 shrinks the socket's receive
+// buffer first, so a client that does not read stalls the server quickly.
+func (f *fixture) rawDial(rcvbuf int) *rawClient {
+	f.t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	nc, err := d.Dial("tcp", f.addr)
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		f.t.Fatalf("dial: %v", err)
 	}
-	e.t.Cleanup(func() { conn.Close() })
-	return conn
+	f.t.Cleanup(func() { _ = nc.Close() })
+	c := &rawClient{t: f.t, nc: nc, br: bufio.NewReader(nc)}
+	req := "GET /ws HTTP/1.1\r\nHost: " + f.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	c.write([]byte(req))
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		f.t.Fatalf("handshake = %v, %v", resp, err)
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	return c
 }
 
-// dialRaw upgrades a plain TCP connection by hand and returns it after the 101.
-func (e *env) dialRaw() *rawClient {
-	e.t.Helper()
-	conn := e.dialTCP()
-	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", e.host())
-	br := bufio.NewReader(conn)
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		e.t.Fatalf("handshake: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		e.t.Fatalf("handshake: status %d", resp.StatusCode)
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	return &rawClient{t: e.t, conn: conn, br: br}
+// frame encodes one frame with FIN set; a client frame is masked unless told.
+func frame(op byte, payload []byte, masked bool) []byte {
+	return frameHeader(op, true, uint64(len(payload)), masked, payload)
 }
 
-// wsFrame encodes a client frame; masked as a client must, unless mask is false.
-func wsFrame(fin bool, op byte, payload []byte, mask bool) []byte {
-	b := []byte{op}
+// frameHeader encodes a frame header declaring length, followed by payload
+// (masked when masked), which may be shorter than length.
+func frameHeader(op byte, fin bool, length uint64, masked bool, payload []byte) []byte {
+	b0 := op
 	if fin {
-		b[0] |= 0x80
+		b0 |= 0x80
 	}
+	b := []byte{b0}
 	var m byte
-	if mask {
+	if masked {
 		m = 0x80
 	}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, m|byte(n))
-	case n < 1<<16:
-		b = append(b, m|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	switch {
+	case length < 126:
+		b = append(b, m|byte(length))
+	case length < 1<<16:
+		b = append(b, m|126, byte(length>>8), byte(length))
 	default:
 		b = append(b, m|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
+		b = binary.BigEndian.AppendUint64(b, length)
 	}
-	if !mask {
+	if !masked {
 		return append(b, payload...)
 	}
 	key := [4]byte{0x12, 0x34, 0x56, 0x78}
 	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i%4])
+	for i, x := range payload {
+		b = append(b, x^key[i%4])
 	}
 	return b
 }
 
-// send writes raw bytes.
-func (c *rawClient) send(b []byte) error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.conn.Write(b)
-	return err
-}
-
-// frame is one server frame.
-type frame struct {
-	op      byte
-	payload []byte
-}
-
-// closeCode returns a close frame's code and reason.
-func (f frame) closeCode() (int, string) {
-	if f.op != opClose || len(f.payload) < 2 {
-		return -1, ""
+func (c *rawClient) write(b []byte) {
+	c.t.Helper()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
 	}
-	return int(binary.BigEndian.Uint16(f.payload)), string(f.payload[2:])
 }
 
-// readFrame reads one server frame (servers do not mask).
-func (c *rawClient) readFrame(timeout time.Duration) (frame, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+// readFrame reads one server frame (unmasked) within timeout.
+func (c *rawClient) readFrame(timeout time.Duration) (op byte, payload []byte, err error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return frame{}, err
+		return 0, nil, err
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var l [2]byte
 		if _, err := io.ReadFull(c.br, l[:]); err != nil {
-			return frame{}, err
+			return 0, nil, err
 		}
 		n = uint64(binary.BigEndian.Uint16(l[:]))
 	case 127:
 		var l [8]byte
 		if _, err := io.ReadFull(c.br, l[:]); err != nil {
-			return frame{}, err
+			return 0, nil, err
 		}
 		n = binary.BigEndian.Uint64(l[:])
 	}
-	if n > 64<<20 {
-		return frame{}, fmt.Errorf("frame of %d bytes", n)
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		return 0, nil, err
 	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return frame{}, err
-	}
-	return frame{op: h[0] & 0x0f, payload: p}, nil
+	return h[0] & 0x0f, payload, nil
 }
 
-// untilClose reads frames until a close frame and returns the frames before it and the
-// close code and reason; code -1 when the connection ended without one.
-func (c *rawClient) untilClose(timeout time.Duration) (before []frame, code int, reason string) {
+// gotClose is a close frame as read: its code and text.
+type gotClose struct {
+	code websocket.StatusCode
+	text string
+}
+
+// untilClose reads frames until the server's close frame, answers it with a
+// close frame as clients do (ending the server's linger), and returns it with
+// how many frames of each opcode came before it and the text frames.
+func (c *rawClient) untilClose(timeout time.Duration) (gotClose, map[byte]int, []string) {
 	c.t.Helper()
+	seen := map[byte]int{}
+	var texts []string
 	deadline := time.Now().Add(timeout)
 	for {
-		f, err := c.readFrame(time.Until(deadline))
+		op, p, err := c.readFrame(time.Until(deadline))
 		if err != nil {
-			return before, -1, err.Error()
+			c.t.Fatalf("reading until the close frame (after %v): %v", seen, err)
 		}
-		if f.op == opClose {
-			code, reason := f.closeCode()
-			return before, code, reason
+		if op == opClose {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.nc.Write(frame(opClose, p[:min(len(p), 2)], true))
+			if len(p) < 2 {
+				return gotClose{code: websocket.StatusNoStatusRcvd}, seen, texts
+			}
+			return gotClose{code: websocket.StatusCode(binary.BigEndian.Uint16(p)), text: string(p[2:])}, seen, texts
 		}
-		before = append(before, f)
+		seen[op]++
+		if op == opText {
+			texts = append(texts, string(p))
+		}
 	}
 }
 
-// waitEOF reads until the server closes the socket and returns how long that took; it fails
-// the test when the socket is still open after timeout.
-func waitEOF(t *testing.T, conn net.Conn, r io.Reader, timeout time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	_ = conn.SetReadDeadline(start.Add(timeout))
-	_, err := io.Copy(io.Discard, r)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("socket still open after %v", timeout)
-	}
-	return time.Since(start)
-}
+func (cf gotClose) String() string { return fmt.Sprintf("%d %q", cf.code, cf.text) }

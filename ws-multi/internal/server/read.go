@@ -1,8 +1,12 @@
+// This file is duplicated in ws-single (internal/server/read.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,135 +19,161 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// read reads client frames until the connection ends and returns why it ended. A frame
-// whose header has arrived must deliver its payload within WS_WRITE_TIMEOUT (a read deadline
-// from the header on), so a client cannot hold the connection by declaring a huge length and
-// sending nothing. A text frame must be valid UTF-8 (coder/websocket does not check; the
-// reasons of close frames are parsed inside coder/websocket and left to it). Once the rate
-// limit ran dry (rateLimit), frames are read and discarded until the rate-limit close ends
-// the connection.
-func (c *conn) read() Reason {
-	s := c.s
+// errReadTimeout reports a client frame whose payload did not arrive within the
+// write timeout of its header.
+var errReadTimeout = errors.New("server: frame payload timed out")
+
+// read is the reader loop: requests go to the hub, abuse closes the
+// connection. It returns the reason the connection ended as seen from here.
+func (c *conn) read(ctx context.Context) Reason {
 	for {
-		// Reader returns once a data frame's header is read; a control frame before it whose
-		// payload stalls fails it with coder/websocket's 5 s deadline: read_timeout.
-		typ, r, err := c.ws.Reader(s.connCtx)
+		typ, data, err := c.readMessage()
 		if err != nil {
-			if c.limited.Load() {
-				return ReasonRateLimit
-			}
-			return readErrReason(err)
+			return c.readFailed(err)
 		}
-		c.setReadDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		data, err := io.ReadAll(r) // at most WS_READ_LIMIT bytes
-		c.setReadDeadline(time.Time{})
-		switch {
-		case c.limited.Load() && err != nil:
-			return ReasonRateLimit
-		case c.limited.Load():
-			continue // not handled: the rate-limit close is under way
-		case err != nil:
-			return readErrReason(err) // past the payload deadline: read_timeout
-		case typ != websocket.MessageText:
-			return ReasonBinary
-		case !c.limiter.Allow():
-			c.rateLimit()
+		if c.ending() {
+			continue // a close is under way: read and discard until it ends
+		}
+		if typ == websocket.MessageBinary {
+			return c.closeFromReader(ReasonBinary)
+		}
+		if !c.limiter.Allow() {
+			c.rateLimited()
 			continue
-		case !utf8.Valid(data):
-			return ReasonInvalidUTF8
 		}
+		// Text frames must be UTF-8 (RFC 6455 §8.1); coder/websocket does not
+		// check. The reason text of a close frame from the client is parsed
+		// inside coder/websocket and not checked either: we never use it.
+		if !utf8.Valid(data) {
+			return c.closeFromReader(ReasonInvalidUTF8)
+		}
+		// perr is compared as Parse returns it (an error or a *protocol.Error):
+		// a nil *protocol.Error put in an error would not be nil.
 		req, perr := protocol.Parse(data)
 		if perr != nil {
-			err = s.d.Hub.Reject(context.Background(), c.client, perr)
+			var pe *protocol.Error
+			errors.As(perr, &pe) // Parse fails only with a *protocol.Error
+			err = c.s.hub.Reject(ctx, c.client, pe)
 		} else {
-			err = s.d.Hub.Handle(context.Background(), c.client, req)
+			err = c.s.hub.Handle(ctx, c.client, req)
 		}
 		if err != nil {
-			return ReasonError // the hub stopped
+			return c.closeFromReader(ReasonError)
 		}
 	}
 }
 
-// setReadDeadline sets the raw socket's read deadline for the reader (the zero time clears
-// it), unless the close handshake set its own.
-func (c *conn) setReadDeadline(t time.Time) {
+// readMessage reads one message. No deadline waits for a frame header: a
+// connection may idle for as long as it answers pings, and whoever ends it
+// (peer, ping, drain) closes the socket, which ends the read. Once a header is
+// in (Reader returns), the payload, bounded by the read limit, must arrive
+// within the write timeout: the raw socket's read deadline, cleared after it.
+func (c *conn) readMessage() (websocket.MessageType, []byte, error) {
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	c.payloadDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	data, err := io.ReadAll(r)
+	c.payloadDeadline(time.Time{})
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", errReadTimeout, err)
+	}
+	return typ, data, err
+}
+
+// payloadDeadline sets the raw socket's read deadline for a frame's payload,
+// unless a close lingers: then the linger's deadline stays.
+func (c *conn) payloadDeadline(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.lingering.Load() {
-		_ = c.raw.SetReadDeadline(t)
+	if !c.lingering && c.cork.raw != nil {
+		_ = c.cork.raw.SetReadDeadline(t)
 	}
 }
 
-// pingReceived is the connection's AcceptOptions.OnPingReceived: a client's ping frame
-// takes a token like a request. A ping past the limit gets no pong and starts the
-// rate-limit close; once a close is under way no pong goes out.
-func (c *conn) pingReceived(context.Context, []byte) bool {
-	if c.limited.Load() || c.lingering.Load() {
-		return false // a close is under way: no pong
+// readFailed ends the connection after a failed read and returns the reason.
+// When a reason is already set, whoever set it closes.
+func (c *conn) readFailed(err error) Reason {
+	if r := c.why(); r != ReasonNone {
+		return r
 	}
-	if c.limiter.Allow() {
-		return true
+	reason := readErrReason(err)
+	if reason == ReasonClient {
+		return reason
 	}
-	c.rateLimit()
-	return false
+	return c.closeFromReader(reason)
 }
 
-// rateLimit starts, once, the close of a client whose rate limit ran dry: on its own
-// goroutine it waits (at most WS_WRITE_TIMEOUT) until every reply owed to the client, every
-// message queued for it before now, has been handed to its connection (Hub.Sync), then
-// closes with 1008 rate_limit (the reason is decided at once). Meanwhile the reader goes on
-// reading and discards what it reads: the close handshake needs the reader's reads, and a
-// ping flood holds the reader inside coder/websocket, which only returns on a data frame.
-func (c *conn) rateLimit() {
-	if !c.limited.CompareAndSwap(false, true) {
-		return
+// closeFromReader ends the connection from the reader goroutine with reason's
+// close frame, lingering (sendClose); it returns the reason in effect.
+func (c *conn) closeFromReader(reason Reason) Reason {
+	if c.setReason(reason) {
+		c.sendClose(reason)
 	}
-	// The reason is decided now, before the wait: a flush that times out meanwhile
-	// (write_timeout) may drop the socket, but the connection ends as rate_limit. A cut by
-	// the cork that came first keeps its reason: the first reason decided wins.
-	r := ReasonRateLimit
-	if cut := Reason(c.cutReason.Load()); cut != ReasonNone {
-		r = cut
-	}
-	c.decide(r)
-	c.limit.Go(func() {
-		ctx, cancel := context.WithTimeout(c.s.connCtx, c.s.cfg.WriteTimeout)
-		defer cancel()
-		_ = c.s.d.Hub.Sync(ctx, c.client) // past the timeout the close goes anyway
-		c.close(ReasonRateLimit)
-	})
+	return c.why()
 }
 
-// readErrReason is why a failed read ends the connection: read_limit for a frame over
-// WS_READ_LIMIT; client when the peer left (its close frame, EOF, a reset, a closed
-// socket); read_timeout for a payload that did not arrive in time: a data frame's past our
-// payload deadline (os.ErrDeadlineExceeded), or a control frame's past coder/websocket's own
-// 5 s read context inside Reader or Read (context.DeadlineExceeded; the library has closed
-// the socket then); protocol for a framing error coder/websocket found (a bad opcode, an
-// unmasked frame, a bad continuation, a fragmented or oversized control frame, bad rsv
-// bits), which carries no I/O error.
+// readErrReason classifies a read error: the peer's close frame or a socket
+// error is the client's doing; a payload past its deadline, read_timeout, and
+// so is a control frame's payload that stalled (coder/websocket reads it under
+// its own 5 s context and closes the connection when that expires: the error
+// is context.DeadlineExceeded, or os.ErrDeadlineExceeded from the socket; the
+// close frame then finds the socket closed); a frame past the read limit,
+// read_limit (coder/websocket wrote 1009); anything
+// else coder/websocket refused is a protocol error (bad opcode, unmasked frame,
+// bad continuation, oversized or fragmented control frame, rsv bits, an
+// invalid close payload), for most of which it wrote 1002 itself.
 func readErrReason(err error) Reason {
+	var (
+		errno syscall.Errno
+		opErr *net.OpError
+	)
 	switch {
+	case errors.Is(err, errReadTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonReadTimeout
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		return ReasonReadLimit
-	case websocket.CloseStatus(err) != -1:
-		return ReasonClient
-	case timedOut(err):
-		return ReasonReadTimeout
-	case ioError(err):
+	case websocket.CloseStatus(err) != -1,
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.As(err, &errno), errors.As(err, &opErr):
 		return ReasonClient
 	default:
 		return ReasonProtocol
 	}
 }
 
-func ioError(err error) bool {
-	var ne net.Error
-	var errno syscall.Errno
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, context.Canceled) || errors.As(err, &ne) || errors.As(err, &errno)
+// pingReceived is coder/websocket's OnPingReceived, on the reader goroutine
+// inside Read: a client's ping costs a token like a request. Past the limit it
+// gets no pong and starts the rate-limit close. Once the connection is ending
+// no pong goes out (one written after the close frame would fail and cut the
+// linger short). Pongs and close frames from the client cost nothing.
+func (c *conn) pingReceived(context.Context, []byte) bool {
+	if c.ending() {
+		return false
+	}
+	if c.limiter.Allow() {
+		return true
+	}
+	c.rateLimited()
+	return false
 }
 
-func timedOut(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+// rateLimited starts the rate-limit close once the bucket is dry: from now on
+// the reader discards what it reads; in the background, the replies owed for
+// the requests already accepted are handed to the connection first (Hub.Sync,
+// bounded by the write timeout), then 1008 "rate_limit" goes out, lingering.
+// Pongs already sent were written before this, in order.
+func (c *conn) rateLimited() {
+	if !c.setReason(ReasonRateLimit) || !c.goBackground() {
+		return
+	}
+	go func() {
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(c.s.base, c.s.cfg.WriteTimeout)
+		_ = c.s.hub.Sync(ctx, c.client) // on timeout the close goes anyway
+		cancel()
+		c.sendClose(ReasonRateLimit)
+	}()
 }

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/read_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -7,59 +10,101 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 )
 
-// TestStalledControlFrameIsReadTimeout: a control frame whose header arrives but whose
-// payload never does fails coder/websocket's own 5 s read context inside Reader (the library
-// closes the socket then, so no close frame can go out): reason read_timeout, not client.
-func TestStalledControlFrameIsReadTimeout(t *testing.T) {
-	b := startBroker(t, 1)
-	e := startEnv(t, b)
-	c := e.dialRaw()
-	ping := wsFrame(true, opPing, []byte("0123456789"), true)
-	start := time.Now()
-	if err := c.send(ping[:len(ping)-10]); err != nil { // header and mask key, no payload
-		t.Fatal(err)
-	}
-	_, code, _ := c.untilClose(15 * time.Second)
-	if el := time.Since(start); el > 12*time.Second {
-		t.Errorf("connection ended after %v, want about 5 s", el)
-	}
-	if code != -1 && code != int(websocket.StatusPolicyViolation) {
-		t.Errorf("closed with %d, want 1008 read_timeout or a dropped socket", code)
-	}
-	e.waitDisconnect("read_timeout", 1)
-	if got := testutil.ToFloat64(e.metrics.Disconnects.WithLabelValues("client")); got != 0 {
-		t.Errorf("disconnects{client} = %v, want 0", got)
-	}
-}
-
-// TestReadErrReason: how a failed read is labelled; both kinds of read deadline are
-// read_timeout, whether ours (the raw socket's, around a data frame's payload) or
-// coder/websocket's (its 5 s context around a control frame's payload).
+// TestReadErrReason: how a read error maps to a disconnect reason.
 func TestReadErrReason(t *testing.T) {
-	t.Parallel()
 	tests := []struct {
+		name string
 		err  error
 		want Reason
 	}{
-		{fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), ReasonReadTimeout},
-		{fmt.Errorf("failed to read frame payload: %w", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}), ReasonReadTimeout},
-		{fmt.Errorf("failed to get reader: %w", io.EOF), ReasonClient},
-		{fmt.Errorf("failed to get reader: %w", net.ErrClosed), ReasonClient},
-		{fmt.Errorf("failed to get reader: %w", context.Canceled), ReasonClient},
-		{websocket.CloseError{Code: websocket.StatusNormalClosure}, ReasonClient},
-		{fmt.Errorf("read: %w", websocket.ErrMessageTooBig), ReasonReadLimit},
-		{errors.New("received header with unexpected rsv bits set"), ReasonProtocol},
+		{"payload past its deadline", fmt.Errorf("%w: %w", errReadTimeout, os.ErrDeadlineExceeded), ReasonReadTimeout},
+		{"control frame past the library's bound", fmt.Errorf("failed to get reader: %w", context.DeadlineExceeded), ReasonReadTimeout},
+		{"socket deadline", fmt.Errorf("failed to read frame payload: %w",
+			&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), ReasonReadTimeout},
+		{"peer gone", fmt.Errorf("failed to get reader: %w", io.EOF), ReasonClient},
+		{"socket closed", net.ErrClosed, ReasonClient},
+		{"bad frame", errors.New("received fragmented control frame"), ReasonProtocol},
 	}
 	for _, tt := range tests {
-		if got := readErrReason(tt.err); got != tt.want {
-			t.Errorf("readErrReason(%v) = %v, want %v", tt.err, got, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := readErrReason(tt.err); got != tt.want {
+				t.Errorf("readErrReason(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSlowFrameWithinTheTimeoutIsRead: the payload deadline does not cut a
+// frame that arrives in pieces within it, nor an idle connection.
+func TestSlowFrameWithinTheTimeoutIsRead(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) { c.WriteTimeout = time.Second })
+	c := f.rawDial(0)
+	whole := frame(opText, []byte(`{"op":"ping","id":"slow"}`), true)
+	c.write(whole[:8])
+	time.Sleep(100 * time.Millisecond)
+	c.write(whole[8:])
+	time.Sleep(1500 * time.Millisecond) // idle, past the write timeout: no frame is pending
+	c.write(frame(opText, []byte(`{"op":"ping","id":"again"}`), true))
+	var got []string
+	for len(got) < 2 {
+		op, p, err := c.readFrame(5 * time.Second)
+		if err != nil || op != opText {
+			t.Fatalf("frame %x %q, %v", op, p, err)
 		}
+		got = append(got, strings.Split(string(p), "\n")...)
+	}
+	if got[0] != `{"op":"pong","id":"slow"}` || got[1] != `{"op":"pong","id":"again"}` {
+		t.Fatalf("replies = %q", got)
+	}
+}
+
+// TestDeclaredLengthMustArrive: a frame header declaring a huge length with
+// no payload behind it ends the connection within the write timeout (1008
+// read_timeout), not at the ping timeout.
+func TestDeclaredLengthMustArrive(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.WriteTimeout = 300 * time.Millisecond
+		c.PingInterval = time.Hour
+	})
+	c := f.rawDial(0)
+	began := time.Now()
+	c.write(frameHeader(opText, true, 1<<40, true, []byte(`{"op":`)))
+	cf, _, _ := c.untilClose(10 * time.Second)
+	if cf.code != websocket.StatusPolicyViolation || cf.text != "read_timeout" {
+		t.Fatalf("close = %v, want 1008 read_timeout", cf)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("read_timeout after %v with a 300ms write timeout", took)
+	}
+	// The server's linger now discards the declared payload, which holds our
+	// close frame, until lingerTimeout; going away ends it sooner.
+	_ = c.nc.Close()
+	f.waitDisconnect(t, "read_timeout")
+}
+
+// TestStalledControlFrameIsReadTimeout: a ping whose payload stalls is cut by
+// coder/websocket's own 5 s bound on a control frame; that is a read timeout
+// (reason read_timeout), not a protocol error.
+func TestStalledControlFrameIsReadTimeout(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.WriteTimeout = 30 * time.Second // not ours: the library's bound ends it
+		c.PingInterval = time.Hour
+	})
+	c := f.rawDial(0)
+	c.write(frameHeader(opPing, true, 10, true, []byte("ab"))) // 2 of 10 bytes
+	f.waitDisconnect(t, "read_timeout")
+	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("protocol")); got != 0 {
+		t.Fatalf("disconnects{protocol} = %v, want 0", got)
 	}
 }

@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/server/reason.go) on purpose: the disconnect
-// table is protocol, the same in both variants; they may diverge.
+// This file is duplicated in ws-single (internal/server/reason.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
 
 package server
 

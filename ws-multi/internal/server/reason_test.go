@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/server/reason_test.go) on purpose: the
-// disconnect table is protocol, the same in both variants; they may diverge.
+// This file is duplicated in ws-single (internal/server/reason_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
 
 package server
 
@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -23,7 +24,7 @@ import (
 func TestReasonsTieMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	metrics.New(reg, metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{
+	metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
 		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
 	})
 	mfs, err := reg.Gather()

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/server.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -10,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -24,53 +28,60 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
-// Kafka is the consumer as the server sees it.
+// Kafka is the consumer as the server sees it (*kafka.Consumer).
 type Kafka interface {
 	Runner
+	// Attached reports whether every partition is being consumed (/readyz).
 	Attached() bool
 }
 
-// Admission decides whether a new upgrade may proceed (limits.Admission).
+// Admission decides whether a new upgrade may proceed under CPU pressure
+// (*limits.Admission).
 type Admission interface {
 	Allow() (ok bool, retryAfter time.Duration)
 }
 
-// Deps are the parts the server wires together; main builds them.
+// Deps are the parts the server runs and serves; main builds them.
 type Deps struct {
-	Hub        *hub.Hub
-	Kafka      Kafka
-	Admission  Admission
-	Background []Runner            // run alongside until shutdown (the admission sampler)
+	Hub       *hub.Hub
+	Kafka     Kafka
+	Admission Admission
+	// Background run alongside the server until shutdown (the admission sampler).
+	Background []Runner
 	Gatherer   prometheus.Gatherer // /metrics
 	Metrics    *metrics.Metrics
 	Log        *zap.Logger
 }
 
-// Server serves WebSocket clients.
+// Server serves WebSocket clients from Kafka. Create it with New, run it with Run or Serve.
 type Server struct {
 	cfg      config.Config
 	maxConns int64
 	d        Deps
-	http     *http.Server
-	audit    *zap.Logger // sampled: one entry per refused upgrade, and they come in storms
-	connLog  *zap.Logger // sampled: per-connection events
+	m        *metrics.Metrics
+	hub      *hub.Hub
+	log      *zap.Logger
+	audit    *zap.Logger              // sampled: rejections come in storms
+	connLog  *zap.Logger              // sampled: per-connection events
+	accept   *websocket.AcceptOptions // shared; each upgrade copies it to add its ping callback
+	perIP    *ipLimit                 // nil: no per-IP cap
+	frames   sync.Pool                // *[]byte batch frame buffers, shared by all writers
+	corks    sync.Pool                // *[]byte cork buffers, shared by all writers
+
+	// base is the context of hub calls: it lives until the hub stops, after
+	// the drain. Set by Serve before the first request.
+	base context.Context
 
 	draining atomic.Bool
-	active   atomic.Int64 // open WebSocket connections
-	// handlers counts upgrades in progress and connection goroutines. mu orders its Adds
-	// before drain's Wait: enter refuses once closing is set. conns is the live set the
-	// drain closes: a connection joins it once registered with the hub, unless closing is
-	// set (then it is closed at once), and leaves it when it ends.
-	mu       sync.Mutex
-	closing  bool
-	handlers sync.WaitGroup
+	active   atomic.Int64 // connections holding a slot of the connection limit
+
+	// handlers counts running /ws handlers; idle is closed once draining and
+	// none is left. conns is the set of served connections the drain closes.
+	hmu      sync.Mutex
+	handlers int
+	drained  bool
+	idle     chan struct{}
 	conns    map[*conn]struct{}
-	// connCtx is the context of every socket read; cancelling it closes the sockets still
-	// open when the shutdown timeout ran out.
-	connCtx  context.Context
-	hardStop context.CancelFunc
-	corks    sync.Pool // *[]byte cork buffers, shared by every connection's writer
-	frames   sync.Pool // *[]byte batched frame buffers of cap WS_BATCH_MAX_BYTES, shared likewise
 }
 
 // sampled keeps the first 5 entries per message per second, then 1 in 100.
@@ -80,47 +91,44 @@ func sampled(log *zap.Logger) *zap.Logger {
 	}))
 }
 
-// drainRetryAfter is the Retry-After sent while draining: the instance is going away, so a
-// client should come back (to another instance) soon.
-const drainRetryAfter = time.Second
-
-// readHeaderTimeout closes a connection that has not sent its request headers in time.
-const readHeaderTimeout = 10 * time.Second
-
-// New builds a server; maxConns is the resolved connection limit (limits.MaxConnections).
+// New builds the server; maxConns is the resolved connection limit
+// (limits.MaxConnections).
 func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
-	if maxConns < 1 {
-		return nil, fmt.Errorf("server: connection limit %d: want at least 1", maxConns)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if maxConns <= 0 {
+		return nil, fmt.Errorf("server: max connections %d: must be positive", maxConns)
 	}
 	if d.Hub == nil || d.Kafka == nil || d.Admission == nil || d.Gatherer == nil || d.Metrics == nil || d.Log == nil {
 		return nil, errors.New("server: missing dependency")
 	}
 	s := &Server{
-		cfg: cfg, maxConns: int64(maxConns), d: d,
-		audit:   sampled(d.Log.Named("audit")),
-		connLog: sampled(d.Log.Named("conn")),
-		conns:   make(map[*conn]struct{}),
+		cfg:      cfg,
+		maxConns: int64(maxConns),
+		d:        d,
+		m:        d.Metrics,
+		hub:      d.Hub,
+		log:      d.Log,
+		audit:    sampled(d.Log.Named("audit")),
+		connLog:  sampled(d.Log.Named("conn")),
+		accept: &websocket.AcceptOptions{
+			OriginPatterns:  cfg.AllowedOrigins,
+			CompressionMode: websocket.CompressionDisabled, // per-conn flate state costs ~tens of KB
+		},
+		idle:  make(chan struct{}),
+		conns: make(map[*conn]struct{}),
 	}
-	s.connCtx, s.hardStop = context.WithCancel(context.Background())
-	s.corks.New = func() any {
-		// A write up to corkFlushBytes plus one batched frame fits without growing.
-		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
-		return &b
+	if cfg.HTTPMaxConnsPerIP > 0 {
+		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
 	}
 	s.frames.New = func() any {
 		b := make([]byte, 0, cfg.BatchMaxBytes)
 		return &b
 	}
-	s.http = &http.Server{
-		Handler:           s.routes(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       cfg.HTTPIdleTimeout, // WebSocket connections are hijacked: not affected
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,  // past it net/http answers 431
-		ErrorLog:          zap.NewStdLog(d.Log.Named("http")),
-	}
-	if cfg.HTTPMaxConnsPerIP > 0 {
-		lim := newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
-		s.http.ConnState = lim.connState
+	s.corks.New = func() any {
+		b := make([]byte, 0, corkFlushBytes+cfg.BatchMaxBytes)
+		return &b
 	}
 	return s, nil
 }
@@ -135,17 +143,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then drains: /ws and /readyz answer 503, every client
-// is closed with 1001 "shutdown" in parallel within the shutdown timeout, and then the HTTP
-// server, the Kafka consumer, the background runners and the hub stop, in that order. It
-// returns nil after a clean drain.
+// Serve runs the hub, the Kafka consumer and the background runners and serves
+// on ln until ctx ends, then drains: readiness and new upgrades answer 503,
+// every client is closed with 1001 "shutdown" in parallel within the shutdown
+// timeout, then the HTTP server, the Kafka consumer, the background runners and
+// the hub stop, in that order (the hub is still there while clients
+// unregister). It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	defer s.hardStop()
+	// They all outlive ctx: the drain still needs the hub.
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	kafkaCtx, stopKafka := context.WithCancel(context.Background())
 	bgCtx, stopBg := context.WithCancel(context.Background())
+	s.base = hubCtx
 	var hubWG, kafkaWG, bgWG sync.WaitGroup
-	hubWG.Go(func() { _ = s.d.Hub.Run(hubCtx) })
+	hubWG.Go(func() { _ = s.hub.Run(hubCtx) })
 	kafkaWG.Go(func() { _ = s.d.Kafka.Run(kafkaCtx) })
 	for _, r := range s.d.Background {
 		bgWG.Go(func() { _ = r.Run(bgCtx) })
@@ -159,8 +170,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hubWG.Wait()
 	}()
 
+	srv := s.httpServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.http.Serve(countingListener{Listener: ln, errors: s.d.Metrics.AcceptErrors}) }()
+	go func() { serveErr <- srv.Serve(countingListener{Listener: ln, errors: s.m.AcceptErrors}) }()
 
 	var err error
 	select {
@@ -169,78 +181,93 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("server: serve: %w", err)
 	}
 	s.drain()
+
+	// Upgrades are refused while draining; now close the listener and idle
+	// keep-alive connections.
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if serr := s.http.Shutdown(shutCtx); serr != nil && err == nil {
-		err = fmt.Errorf("server: http shutdown: %w", serr)
+	if shutErr := srv.Shutdown(shutCtx); shutErr != nil && err == nil {
+		err = fmt.Errorf("server: shutdown: %w", shutErr)
 	}
-	if ctx.Err() != nil {
-		<-serveErr // http.ErrServerClosed after Shutdown
+	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("server: serve: %w", serr)
 	}
 	return err
 }
 
-// drain refuses new upgrades, closes every client with 1001 in parallel and waits for their
-// handlers, at most the shutdown timeout; then it cuts the remaining sockets.
+// drain closes every client with 1001 "shutdown", in parallel, and waits for
+// their handlers up to the shutdown timeout; after that it drops the rest.
 func (s *Server) drain() {
 	s.draining.Store(true)
-	n := s.active.Load()
-	s.d.Log.Info("draining: closing clients", zap.Int64("connections", n), zap.Duration("timeout", s.cfg.ShutdownTimeout))
-	start := time.Now()
-	for _, c := range s.live() {
-		c.close(ReasonShutdown)
+	s.hmu.Lock()
+	s.drained = true
+	if s.handlers == 0 {
+		close(s.idle)
 	}
-	done := make(chan struct{})
-	go func() { s.handlers.Wait(); close(done) }()
+	clients := s.handlers
+	s.hmu.Unlock()
+	s.log.Info("draining", zap.Int("connections", clients), zap.Duration("timeout", s.cfg.ShutdownTimeout))
+
+	s.eachLive(func(c *conn) { c.closeWith(ReasonShutdown) })
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
 	defer t.Stop()
 	select {
-	case <-done:
-		s.d.Log.Info("drained", zap.Int64("connections", n), zap.Duration("took", time.Since(start)))
+	case <-s.idle:
+		s.log.Info("drained")
+		return
 	case <-t.C:
-		s.d.Log.Warn("shutdown timeout: cutting remaining connections", zap.Int64("remaining", s.active.Load()))
-		s.hardStop()
-		<-done
+	}
+	s.log.Warn("shutdown timeout passed; dropping the remaining connections")
+	s.eachLive((*conn).forceClose)
+	// The remaining handlers end as soon as their sockets are closed; the
+	// bound only guards against a handler stuck elsewhere.
+	select {
+	case <-s.idle:
+	case <-time.After(5 * time.Second):
+		s.log.Error("connections still open after forced close")
 	}
 }
 
-// enter counts a new upgrade in handlers unless the server is draining.
-func (s *Server) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
+// eachLive calls fn, which must not block, for every served connection.
+func (s *Server) eachLive(fn func(*conn)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	for c := range s.conns {
+		fn(c)
 	}
-	s.handlers.Add(1)
-	return true
 }
 
-// track adds c to the live set; false once the drain started (c must close itself).
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
+// track adds c to the live set; it reports whether the drain has begun, in
+// which case the drain may have missed c and c must close itself.
+func (s *Server) track(c *conn) (draining bool) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
 	s.conns[c] = struct{}{}
-	return true
+	return s.drained
 }
 
 func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
 	delete(s.conns, c)
 }
 
-// live closes the live set to newcomers (enter and track refuse from now on) and returns
-// its connections.
-func (s *Server) live() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closing = true
-	cs := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
+// enter counts a /ws handler; false while draining.
+func (s *Server) enter() bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.drained {
+		return false
 	}
-	return cs
+	s.handlers++
+	return true
+}
+
+func (s *Server) leave() {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.handlers--
+	if s.drained && s.handlers == 0 {
+		close(s.idle)
+	}
 }

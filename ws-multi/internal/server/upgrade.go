@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/upgrade.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -5,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,144 +18,38 @@ import (
 	"go.uber.org/zap"
 )
 
-// handleWS admits and upgrades a client, then hands the connection to a fresh goroutine and
-// returns: net/http's goroutine, with the stack it grew parsing the request, ends, and the
-// connection lives on a small stack of its own. That goroutine is the connection's only one
-// while it has nothing to send. Every answer but 101 closes the socket (Connection: close).
-func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		s.refuse(w, r, RejectDraining, drainRetryAfter)
-		return
-	}
-	if ok, retry := s.d.Admission.Allow(); !ok {
-		s.refuse(w, r, RejectCPU, retry)
-		return
-	}
-	if !s.enter() {
-		s.refuse(w, r, RejectDraining, drainRetryAfter)
-		return
-	}
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			s.handlers.Done()
-		}
-	}()
+// drainRetryAfter is the Retry-After of an upgrade refused while draining:
+// the client should reconnect, to another instance, soon.
+const drainRetryAfter = time.Second
 
-	// The slot is taken before the upgrade completes, so a client whose handshake succeeded
-	// is already counted when the next one arrives: the over-capacity one is the last in.
-	overCapacity := s.active.Add(1) > s.maxConns
-	c := s.newConn()
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.cut}
-	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		OriginPatterns: s.cfg.AllowedOrigins,
-		// Messages are encoded once and shared by every client; per-connection compression
-		// would undo that and costs tens of KB of flate state per connection.
-		CompressionMode: websocket.CompressionDisabled,
-		OnPingReceived:  c.pingReceived,
-	})
-	if err != nil {
-		s.active.Add(-1)
-		if uw.status == http.StatusForbidden {
-			s.d.Metrics.ConnectionsRejected.WithLabelValues(RejectOrigin).Inc()
-			s.logRefusal(r, RejectOrigin, err)
-		}
-		return // Accept answered (403, 426, ...)
-	}
-	if overCapacity {
-		s.active.Add(-1)
-		s.d.Metrics.ConnectionsRejected.WithLabelValues(RejectMaxConnections).Inc()
-		s.logRefusal(r, RejectMaxConnections, nil)
-		// The 1013 frame goes out and the socket is released at once: with the read deadline
-		// passed, the close handshake's wait for the client's close fails immediately.
-		c.lingering.Store(true) // a ping read meanwhile starts nothing
-		_ = uw.raw.SetReadDeadline(time.Now())
-		_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
-		uw.cork.wait()
-		return
-	}
-	ws.SetReadLimit(s.cfg.ReadLimit)
-	c.accepted(ws, uw)
-	handedOff = true
-	go s.serveConn(c, r.RemoteAddr)
-}
-
-// serveConn runs one accepted connection to its end. The server's handlers group owns it.
-func (s *Server) serveConn(c *conn, remote string) {
-	defer s.handlers.Done()
-	m := s.d.Metrics
-	m.ConnectionsAccepted.Inc()
-	m.Connections.Inc()
-	start := time.Now()
-	reason := c.serve()
-	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
-	m.Connections.Dec()
-	m.Disconnects.WithLabelValues(reason.String()).Inc()
-	if ce := s.connLog.Check(zap.DebugLevel, "connection closed"); ce != nil {
-		ce.Write(zap.String("reason", reason.String()), zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
-	}
-}
-
-// refuse answers an upgrade with 503, Retry-After and Connection: close, counts it and audits
-// it.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, retry time.Duration) {
-	s.d.Metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
-	s.logRefusal(r, reason, nil)
-	secs := int(math.Ceil(retry.Seconds()))
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	w.Header().Set("Connection", "close")
-	http.Error(w, "service unavailable: "+reason, http.StatusServiceUnavailable)
-}
-
-// logRefusal writes one entry per refused upgrade; the logger is sampled, so a rejection storm
-// cannot flood the logs.
-func (s *Server) logRefusal(r *http.Request, reason string, err error) {
-	if ce := s.audit.Check(zap.InfoLevel, "upgrade refused"); ce != nil {
-		fields := []zap.Field{
-			zap.String("reason", reason),
-			zap.String("remote", r.RemoteAddr),
-			zap.String("origin", r.Header.Get("Origin")),
-			zap.String("user_agent", r.UserAgent()),
-		}
-		if err != nil {
-			fields = append(fields, zap.Error(err))
-		}
-		ce.Write(fields...)
-	}
-}
-
-// The upgradeWriter below is the same as ws-single's (its internal/server/upgrade.go): both
-// variants must spend the same memory per idle connection.
-
-// Socket buffer sizes of an upgraded connection. net/http hands over a hijacked connection
-// with 4 KiB read and write buffers, which coder/websocket keeps for the connection's life:
-// 8 KiB of every idle connection. Client frames are small and rare, so a 512-byte read buffer
-// costs nothing; a 1 KiB write buffer still carries a typical message and its header in one
-// syscall, and bufio writes larger payloads straight through.
+// Socket buffer sizes of an upgraded connection. net/http hands a hijacked
+// connection 4 KiB read and write buffers, which coder/websocket keeps for the
+// connection's life: 8 KiB of every idle connection's ~20 KiB budget. Client
+// frames are small and rare, so a small read buffer costs nothing; a 1 KiB
+// write buffer still carries a typical message with its header in one
+// syscall, and frames above it take two either way (bufio writes large
+// payloads straight through).
 const (
 	connReadBuffer  = 512
 	connWriteBuffer = 1024
 )
 
-// upgradeWriter remembers the status Accept answered with, so a 403 for a bad Origin can be
-// counted, closes the connection after any other answer than 101, and hijacks with small
-// buffers.
+// upgradeWriter wraps the ResponseWriter for websocket.Accept: it remembers
+// the status Accept answers with (to count 403s), closes the connection after
+// a refusal, and hijacks with smaller buffers and the connection's cork.
 type upgradeWriter struct {
 	http.ResponseWriter
-	status int
-	corks  *sync.Pool // cork buffers shared by every connection
-	// timeout bounds every socket write (WS_WRITE_TIMEOUT; see corkWriter).
-	timeout time.Duration
-	// limit bounds the bytes of control frames waiting for the socket (WS_SEND_QUEUE_BYTES).
-	limit int
-	cut   func(error) // told when the cork cuts the client (see corkWriter)
-	cork  *corkWriter // set by Hijack: the socket under coder/websocket's write buffer
-	raw   net.Conn    // set by Hijack: the socket
+	corks   *sync.Pool
+	timeout time.Duration // the cork's drain deadline (WS_WRITE_TIMEOUT)
+	limit   int           // the cork's byte bound (WS_SEND_QUEUE_BYTES)
+	cut     func(error)   // the cork's cut (conn.corkCut)
+	cork    *corkWriter   // set by Hijack
+	status  int
 }
 
-// WriteHeader implements http.ResponseWriter. A refused upgrade (403, 426, ...) carries
-// Connection: close, so net/http closes the socket after the answer instead of keeping it
-// for another request.
+// WriteHeader implements http.ResponseWriter, remembering the status. Every
+// answer but 101 (403, 426, 400, ...) carries Connection: close, so net/http
+// releases the socket right after it.
 func (w *upgradeWriter) WriteHeader(code int) {
 	w.status = code
 	if code != http.StatusSwitchingProtocols {
@@ -162,15 +58,16 @@ func (w *upgradeWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Hijack implements http.Hijacker, which coder/websocket looks for.
+// Hijack implements http.Hijacker, which coder/websocket looks for first.
 func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	// Bytes the client sent right behind its handshake may already sit in net/http's read
-	// buffer; they must stay buffered in ours, since coder/websocket only keeps what is
-	// buffered when it re-points the reader at the raw connection.
+	// The 101 response is already flushed. Bytes the client sent right after
+	// its handshake may sit in net/http's read buffer: they must be in ours,
+	// buffered, because coder/websocket re-points the reader at the raw
+	// connection and keeps only what is buffered.
 	br := bufio.NewReaderSize(conn, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		ahead, _ := brw.Reader.Peek(n)
@@ -181,6 +78,104 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	w.cork = newCorkWriter(conn, w.corks, w.timeout, w.limit, w.cut)
-	w.raw = conn
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
+}
+
+func (s *Server) reject(r *http.Request, reason string, fields ...zap.Field) {
+	s.m.ConnectionsRejected.WithLabelValues(reason).Inc()
+	s.audit.Info("upgrade rejected", append(fields,
+		zap.String("reason", reason),
+		zap.String("remote", r.RemoteAddr),
+		zap.String("origin", r.Header.Get("Origin")),
+		zap.String("user_agent", r.UserAgent()))...)
+}
+
+// unavailable answers 503 with Retry-After in whole seconds (at least 1) and
+// Connection: close.
+func unavailable(w http.ResponseWriter, retryAfter time.Duration, msg string) {
+	secs := int((retryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// handleWS admits and upgrades one WebSocket connection and starts its reader
+// goroutine. The handler returns right away so that net/http's goroutine, its
+// grown stack and the request's objects are freed; the reader starts on a
+// fresh small stack.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.reject(r, RejectDraining)
+		unavailable(w, drainRetryAfter, "draining")
+		return
+	}
+	if ok, retry := s.d.Admission.Allow(); !ok {
+		s.reject(r, RejectCPU, zap.Duration("retry_after", retry))
+		unavailable(w, retry, "cpu over threshold")
+		return
+	}
+	if !s.enter() {
+		s.reject(r, RejectDraining)
+		unavailable(w, drainRetryAfter, "draining")
+		return
+	}
+	// The slot is taken before the 101 goes out, so a client that has its
+	// upgrade answered holds its slot before the next client can take it.
+	over := s.active.Add(1) > s.maxConns
+	// The connection exists before Accept: its ping callback (the rate limit)
+	// and its cork's cut are set up by Accept.
+	c := newConn(s)
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks,
+		timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
+	opts := *s.accept
+	opts.OnPingReceived = c.pingReceived
+	ws, err := websocket.Accept(uw, r, &opts)
+	if err != nil {
+		s.active.Add(-1)
+		s.leave()
+		if uw.status == http.StatusForbidden {
+			s.reject(r, RejectOrigin)
+		}
+		return // Accept has answered (403, 426, ...)
+	}
+	ws.SetReadLimit(s.cfg.ReadLimit)
+	remote := r.RemoteAddr
+	if over {
+		s.active.Add(-1)
+		s.reject(r, RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
+		go func() {
+			defer s.leave()
+			// c is never attached (no ws, no cork): it must start nothing. Its
+			// reason set, a ping that Close reads meanwhile gets no pong and
+			// no rate-limit close (pingReceived). The reason is never counted
+			// (the refusal is, as max_connections) and sends nothing: the 1013
+			// below is this close's frame.
+			c.setReason(ReasonShutdown)
+			// The 1013 frame goes out and the socket closes at once: with the
+			// read deadline passed, Close's wait for the client's close frame
+			// fails right away (the one close that does not linger).
+			_ = uw.cork.raw.SetReadDeadline(time.Now())
+			_ = ws.Close(websocket.StatusTryAgainLater, "over_capacity")
+			uw.cork.wait() // a background drain of the close frame ends (write timeout)
+		}()
+		return
+	}
+	c.attach(ws, uw.cork)
+	// Owned by the server: counted by enter/leave, which the drain waits for.
+	go s.serveConn(c, remote)
+}
+
+// serveConn runs one accepted connection to its end.
+func (s *Server) serveConn(c *conn, remote string) {
+	defer s.leave()
+	defer s.active.Add(-1)
+	s.m.ConnectionsAccepted.Inc()
+	s.m.Connections.Inc()
+	defer s.m.Connections.Dec()
+
+	start := time.Now()
+	reason := c.serve(s.base)
+	s.m.Disconnects.WithLabelValues(reason.String()).Inc()
+	s.connLog.Debug("connection closed", zap.Stringer("reason", reason),
+		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
 }

@@ -1,7 +1,12 @@
+// This file is duplicated in ws-single (internal/server/write.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -9,59 +14,54 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// Write implements hub.Conn; it runs on the client's shard goroutine and never waits for the
-// socket. With batching, consecutive messages share a frame up to WS_BATCH_MAX_BYTES
-// (batched frames are assembled in pooled buffers, shared by every connection). The socket
-// is corked meanwhile: the frames only land in memory and are offered to the socket in one
-// non-blocking syscall, so they need no per-frame deadline. What the socket does not take
-// waits for Flush.
+// errWriteTimeout reports a socket write that outlived WS_WRITE_TIMEOUT.
+var errWriteTimeout = errors.New("server: write timed out")
+
+// Overflow implements hub.Conn: the client is past its queue limits and not
+// draining them.
+func (c *conn) Overflow() { c.closeWith(ReasonSlow) }
+
+// Write implements hub.Conn; it runs on the hub goroutine that owns the client
+// (ws-single's loop, or one of ws-multi's shards) and never waits for the
+// socket. With batching, consecutive messages share a frame up to
+// WS_BATCH_MAX_BYTES. The socket is corked meanwhile: the frames only land in
+// memory and are offered to the socket in one non-blocking syscall, so they
+// need no per-frame timer. What the socket does not take waits for Flush.
 //
-// A write is a chunk: once it has handed over corkFlushBytes and the cork holds more than
-// corkFlushBytes that the socket did not take, it stops, and the rest of msgs stays in the
-// client's queue, shared, instead of being copied into this client's cork (a write of a
-// client that keeps up never asks the cork).
-//
-// Writing from the shard is safe only because no write on a connection ever waits for its
-// socket under coder/websocket's per-connection write lock: the cork takes every frame,
-// pings, pongs and close frames of other goroutines included (cork.go).
-func (c *conn) Write(msgs []*protocol.Message) (w hub.Written, done bool, err error) {
+// A write is a chunk: once more than corkFlushBytes wait in the cork (the
+// socket stopped taking them) it stops, and the rest of msgs stays in the
+// client's queue, shared, instead of being copied into this client's cork.
+// The cork is asked (waiting takes its lock) only once this write has put more
+// than corkFlushBytes in it, and then after every further frame: a write of
+// less than 64 KiB costs no extra lock, a bigger one one lock per frame past
+// its first 64 KiB.
+func (c *conn) Write(msgs []*protocol.Message) (hub.Written, bool, error) {
+	var (
+		err error
+		w   hub.Written
+	)
 	c.cork.cork()
-	for i := 0; i < len(msgs); {
+	for w.Lines < len(msgs) {
 		n := 1
 		if c.s.cfg.Batch {
-			n = frameSpan(msgs[i:], c.s.cfg.BatchMaxBytes)
+			n = frameSpan(msgs[w.Lines:], c.s.cfg.BatchMaxBytes)
 		}
-		var p []byte
-		var buf *[]byte
 		if n == 1 {
-			p = msgs[i].Wire
+			err = c.writeFrame(msgs[w.Lines].Wire)
+			w.Bytes += len(msgs[w.Lines].Wire)
 		} else {
-			buf = c.s.frames.Get().(*[]byte)
-			p = appendFrame((*buf)[:0], msgs[i:i+n])
-		}
-		// Corked, this only copies: the connection's lifetime bounds it.
-		err = c.ws.Write(context.Background(), websocket.MessageText, p)
-		if buf != nil {
-			*buf = p[:0]
-			c.s.frames.Put(buf)
+			bp := c.s.frames.Get().(*[]byte)
+			*bp = appendFrame((*bp)[:0], msgs[w.Lines:w.Lines+n])
+			err = c.writeFrame(*bp)
+			w.Bytes += len(*bp)
+			c.s.frames.Put(bp)
 		}
 		if err != nil {
 			break
 		}
-		if w.First.IsZero() {
-			// Once per write, for its oldest record: the delivery latency's sample.
-			for _, m := range msgs[i : i+n] {
-				if m.Topic != "" {
-					w.First = m.Time
-					break
-				}
-			}
-		}
-		w.Frames++
-		w.Bytes += len(p)
 		w.Lines += n
-		i += n
-		if w.Bytes >= corkFlushBytes && i < len(msgs) && c.cork.waiting() > corkFlushBytes {
+		w.Frames++
+		if w.Bytes > corkFlushBytes && c.cork.waiting() > corkFlushBytes {
 			break
 		}
 	}
@@ -70,36 +70,56 @@ func (c *conn) Write(msgs []*protocol.Message) (w hub.Written, done bool, err er
 		err = uerr
 	}
 	if err != nil {
-		// The socket failed (a background drain timed out, the peer reset) or the
-		// connection closed (a close frame went out): the reader finishes the connection.
-		if timedOut(err) {
-			c.close(ReasonWriteTimeout)
-		}
 		return hub.Written{}, false, err
+	}
+	// Once per write, for its oldest record: per message would cost more than
+	// the write on a big fan-out, and the oldest is the worst case.
+	for _, msg := range msgs[:w.Lines] {
+		if !msg.Time.IsZero() {
+			w.First = msg.Time
+			break
+		}
 	}
 	return w, done, nil
 }
 
-// Flush implements hub.Conn; it runs on the client's flusher goroutine and writes what Write
-// left over, waiting for the socket up to WS_WRITE_TIMEOUT (the socket's write deadline). A
-// socket that takes nothing for that long ends the connection (write_timeout); any other
-// failure means the socket is gone (peer closed, reset, or closed under us), and the reader
-// sees the same and finishes the connection with the right reason.
+// Flush implements hub.Conn; it runs on the client's flusher goroutine and
+// writes what Write left over, under the write timeout: a reusable timer (a
+// deadline context would allocate on every flush) that drops the socket when
+// it fires, which ends the write.
 func (c *conn) Flush() error {
-	err := c.cork.uncork(c.s.cfg.WriteTimeout)
-	if timedOut(err) {
-		c.close(ReasonWriteTimeout)
+	if c.writeTimer == nil {
+		c.writeTimer = time.AfterFunc(c.s.cfg.WriteTimeout, c.writeStalled)
+	} else {
+		c.writeTimer.Reset(c.s.cfg.WriteTimeout)
+	}
+	err := c.cork.uncork(0)
+	if !c.writeTimer.Stop() {
+		return errWriteTimeout
 	}
 	return err
 }
 
-// Overflow implements hub.Conn: the client is past its queue limits and not draining them.
-// It closes the connection with 1008 "slow" on a goroutine of its own.
-func (c *conn) Overflow() { c.close(ReasonSlow) }
+func (c *conn) writeFrame(p []byte) error {
+	// Corked, this only copies: the connection's lifetime bounds it (any close
+	// makes it return).
+	return c.ws.Write(context.Background(), websocket.MessageText, p)
+}
 
-// frameSpan is how many of msgs (at least one) go into the next batched frame: as many as
-// fit in maxBytes joined by '\n'. A single message larger than maxBytes gets a frame of its
-// own.
+// writeStalled runs when a socket write outlives the write timeout: the
+// connection is dropped, which makes the stalled write return.
+func (c *conn) writeStalled() {
+	if !c.goBackground() {
+		return
+	}
+	defer c.bg.Done()
+	c.setReason(ReasonWriteTimeout)
+	c.dropSocket()
+}
+
+// frameSpan is how many of msgs (at least one) go into the next batched frame:
+// as many as fit in maxBytes with one '\n' between them. A single message
+// larger than maxBytes gets a frame of its own.
 func frameSpan(msgs []*protocol.Message, maxBytes int) int {
 	size := len(msgs[0].Wire)
 	n := 1

@@ -1,3 +1,6 @@
+// This file is duplicated in ws-single (internal/server/write_test.go) on purpose: the server layer is
+// the same for one hub loop and for N shards; they may diverge.
+
 package server
 
 import (
@@ -61,21 +64,20 @@ func writeServer(cfg config.Config) *Server {
 // acceptConn upgrades r the way the server does and returns its connection, or nil (the
 // failure reported) when the handshake failed.
 func acceptConn(t *testing.T, s *Server, w http.ResponseWriter, r *http.Request) *conn {
-	c := s.newConn()
-	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.cut}
+	c := newConn(s)
+	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
 	ws, err := websocket.Accept(uw, r, nil)
 	if err != nil {
 		t.Error(err)
 		return nil
 	}
-	c.accepted(ws, uw)
+	c.attach(ws, uw.cork)
 	return c
 }
 
 // TestWriteFrames drives conn.Write over a real WebSocket and checks the
 // frames the client sees, batched and not.
 func TestWriteFrames(t *testing.T) {
-	t.Parallel()
 	batch := msgs(`{"n":1}`, `{"n":2}`, `{"n":3}`, `{"big":"`+strings.Repeat("x", 40)+`"}`, `{"n":5}`)
 	tests := []struct {
 		name   string
@@ -89,7 +91,6 @@ func TestWriteFrames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			cfg := config.Default()
 			cfg.Batch = tt.batch
 			cfg.BatchMaxBytes = 24 // three small messages and two newlines
@@ -113,7 +114,9 @@ func TestWriteFrames(t *testing.T) {
 					t.Errorf("Write() = %+v, %v; want all %d", wr, err, len(batch))
 				}
 				_ = c.ws.Close(websocket.StatusNormalClosure, "")
-				c.cork.wait()
+				if c.writeTimer != nil {
+					c.writeTimer.Stop()
+				}
 			}))
 			defer ts.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -142,11 +145,10 @@ func TestWriteFrames(t *testing.T) {
 }
 
 // TestWriteTimesOutOnStalledSocket: a batch far larger than the socket takes, to a client
-// that does not read: Write (the shard) returns at once, having handed the socket only
+// that does not read: Write (the hub loop) returns at once, having handed the socket only
 // a chunk (about corkFlushBytes waits in the cork; the rest of the batch stays with the
 // caller), and Flush (the flusher) ends within the write timeout as write_timeout.
 func TestWriteTimesOutOnStalledSocket(t *testing.T) {
-	t.Parallel()
 	cfg := config.Default()
 	cfg.Batch = false // many small frames, each one a corked write
 	cfg.WriteTimeout = 200 * time.Millisecond
@@ -182,10 +184,8 @@ func TestWriteTimesOutOnStalledSocket(t *testing.T) {
 			res.ferr = c.Flush()
 			res.flushTook = time.Since(start)
 		}
+		res.reason = c.why()
 		c.bg.Wait()
-		c.mu.Lock()
-		res.reason = c.reason
-		c.mu.Unlock()
 		done <- res
 	}))
 	defer ts.Close()
