@@ -168,13 +168,13 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // serveConn runs one accepted connection to its end.
 func (s *Server) serveConn(c *conn, remote string) {
 	defer s.leave()
-	defer s.active.Add(-1)
 	s.m.ConnectionsAccepted.Inc()
 	s.m.Connections.Inc()
-	defer s.m.Connections.Dec()
 
 	start := time.Now()
 	reason := c.serve(s.base)
+	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
+	s.m.Connections.Dec()
 	s.m.Disconnects.WithLabelValues(reason.String()).Inc()
 	s.connLog.Debug("connection closed", zap.Stringer("reason", reason),
 		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))

@@ -89,6 +89,12 @@ func TestUpgradeRejections(t *testing.T) {
 		if got := testutil.ToFloat64(f.m.ConnectionsRejected.WithLabelValues("max_connections")); got != 1 {
 			t.Fatalf("rejected{max_connections} = %v, want 1", got)
 		}
+		// Once ws_connections has dropped, the slot is free.
+		_ = first.ws.CloseNow()
+		await.True(t, 20*time.Second, func() bool { return testutil.ToFloat64(f.m.Connections) == 0 }, "first gone")
+		again := f.connect()
+		again.send(`{"op":"ping","id":"2"}`)
+		again.expect(map[string]any{"op": "pong"})
 	})
 	t.Run("cpu", func(t *testing.T) {
 		f := start(t, func(_ *config.Config, o *setup) { o.admission = allow{ok: false, retry: 2500 * time.Millisecond} })
