@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/protocol/channel.go) on purpose, identical:
-// the channel rules and their error texts are protocol, the same bytes in both variants.
+// This file is duplicated from ws-single (internal/protocol/channel.go) on purpose: the
+// variants share the channel rules and their error texts, the same bytes in both.
 
 package protocol
 

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-single (internal/protocol/channel_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
@@ -18,6 +21,7 @@ func TestValidateChannel(t *testing.T) {
 		{name: "wildcard", channel: "tickers:*", ok: true},
 		{name: "key with colon", channel: "book:BTC:USD", ok: true},
 		{name: "printable edges", channel: "!~", ok: true},
+		{name: "all printable", channel: "t:!#$%&'()+,-./0123456789;<=>?@AZ[]^_`az{|}~", ok: true},
 		{name: "max length", channel: strings.Repeat("a", 256), ok: true},
 		{name: "too long", channel: strings.Repeat("a", 257)},
 		{name: "empty", channel: ""},
@@ -25,11 +29,15 @@ func TestValidateChannel(t *testing.T) {
 		{name: "quote", channel: `a"b`},
 		{name: "backslash", channel: `a\b`},
 		{name: "control", channel: "a\x01"},
+		{name: "nul", channel: "a\x00"},
+		{name: "delete", channel: "a\x7f"},
 		{name: "non ascii", channel: "héllo"},
 		{name: "empty topic", channel: ":key"},
 		{name: "empty topic wildcard", channel: ":*"},
 		{name: "star alone", channel: "*"},
 		{name: "star in key", channel: "trades:BTC*"},
+		{name: "star in topic", channel: "tr*:x"},
+		{name: "topic star without colon", channel: "trades*"},
 		{name: "nested wildcard", channel: "a:b:*"},
 		{name: "double wildcard", channel: "a:*:*"},
 	}
@@ -62,6 +70,7 @@ func TestRecordChannel(t *testing.T) {
 		{name: "key", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
 		{name: "no key", want: "trades", ok: true},
 		{name: "header of the own topic overrides", key: "BTC-USD", header: "trades:special", headers: 1, want: "trades:special", ok: true},
+		{name: "header without key", header: "trades:ETH", headers: 1, want: "trades:ETH", ok: true},
 		{name: "header naming the topic itself", key: "k", header: "trades", headers: 1, want: "trades", ok: true},
 		{name: "header with colons in the key", header: "trades:BTC:USD", headers: 1, want: "trades:BTC:USD", ok: true},
 		{name: "header of another topic", key: "k", header: "tickers:X", headers: 1},
@@ -89,7 +98,8 @@ func TestInTopicAndWildcardTopic(t *testing.T) {
 		channel string
 		want    bool
 	}{
-		{"trades", true}, {"trades:BTC", true}, {"tradesX", false}, {"trade", false}, {"tickers:BTC", false},
+		{"trades", true}, {"trades:BTC", true}, {"trades:", true}, {"tradesX", false}, {"trade", false},
+		{"tickers:BTC", false}, {"", false},
 	}
 	for _, w := range wild {
 		if got := InTopic(w.channel, "trades"); got != w.want {
@@ -104,7 +114,7 @@ func TestInTopicAndWildcardTopic(t *testing.T) {
 	}
 }
 
-// TestChannelErrorTexts pins every invalid_channel text (ws-single's check order and words).
+// TestChannelErrorTexts pins every invalid_channel text: the check order and the words.
 func TestChannelErrorTexts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

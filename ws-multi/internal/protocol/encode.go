@@ -1,3 +1,6 @@
+// This file is duplicated from ws-single (internal/protocol/encode.go) on purpose: the variants
+// share the protocol, every line the server writes is the same bytes in both.
+
 package protocol
 
 import (
@@ -8,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Record is the part of a Kafka record the protocol needs.
+// Record is the part of a Kafka record that goes on the wire.
 type Record struct {
 	// Channel is the channel the record is delivered on (RecordChannel).
 	Channel   string
@@ -19,18 +22,26 @@ type Record struct {
 	Value     []byte
 }
 
-// EncodeRecord builds the "message" line of a record once, in its final wire form.
+// EncodeRecord builds the "message" line of a record once, in its final wire form, with the
+// record's routing fields: every recipient shares it.
 func EncodeRecord(r Record) *Message {
+	return r.message(EncodeMessage(r))
+}
+
+// EncodeMessage returns the wire bytes of r's "message" line, a single line of JSON:
+// {"op":"message","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"data":…}.
+func EncodeMessage(r Record) []byte {
 	b := make([]byte, 0, 96+len(r.Channel)+len(r.Topic)+len(r.Value))
 	b = appendPosition(append(b, `{"op":"message"`...), r)
 	b = append(b, `,"data":`...)
 	b = appendValue(b, r.Value)
-	return r.message(append(b, '}'))
+	return append(b, '}')
 }
 
-// EncodeSkipped builds the "skipped" line sent in place of a record that is not delivered
-// (reason "too_large": its value is longer than WS_MAX_RECORD_BYTES); size is the value's
-// length in bytes. It routes like the record's message.
+// EncodeSkipped builds the "skipped" line sent in place of a record that is not delivered,
+// with the same routing fields as its message, the reason (e.g. "too_large": its value is
+// longer than WS_MAX_RECORD_BYTES) and size, the value's length in bytes:
+// {"op":"skipped","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"reason":…,"size":…}.
 func EncodeSkipped(r Record, reason string, size int) *Message {
 	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(reason))
 	b = appendPosition(append(b, `{"op":"skipped"`...), r)
@@ -56,21 +67,23 @@ func appendPosition(b []byte, r Record) []byte {
 }
 
 // message wraps an encoded line of r with its routing fields.
-func (r Record) message(data []byte) *Message {
+func (r Record) message(wire []byte) *Message {
 	return &Message{
 		Channel:   r.Channel,
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		Wire:      data,
+		Wire:      wire,
 		Time:      r.Timestamp,
 	}
 }
 
 // appendValue embeds a record value: compacted when it is valid JSON (which also removes
 // every raw newline, keeping the message one line), a JSON string otherwise, null when empty.
-// Invalid UTF-8 is never embedded raw: text frames must be valid UTF-8, and appendString
-// replaces bad bytes with U+FFFD.
+// Invalid UTF-8 is never embedded raw (json.Compact does not check it inside strings, and
+// text frames must be valid UTF-8): such a value becomes a string, where appendString
+// replaces bad bytes with U+FFFD. json.Compact validates as it goes, so a value is scanned
+// once, not validated and then compacted.
 func appendValue(b, value []byte) []byte {
 	if len(value) == 0 {
 		return append(b, "null"...)
@@ -85,9 +98,37 @@ func appendValue(b, value []byte) []byte {
 	return appendString(b, string(value))
 }
 
-// Reply encodes a subscribed or unsubscribed reply.
+// Reply encodes a "subscribed" or "unsubscribed" reply (op OpSubscribe or OpUnsubscribe):
+// {"op":"subscribed","id":…,"channels":[…]}, the id only when the request had one.
 func Reply(op Op, id string, hasID bool, channels []string) *Message {
-	b := make([]byte, 0, 64)
+	return &Message{Wire: appendChannels(make([]byte, 0, 48+len(id)+16*len(channels)), op, id, hasID, channels)}
+}
+
+// Pong encodes the reply to a ping: {"op":"pong","id":…}.
+func Pong(id string, hasID bool) *Message {
+	return &Message{Wire: appendPong(make([]byte, 0, 32+len(id)), id, hasID)}
+}
+
+// ErrorReply encodes an "error" reply: {"op":"error","id":…,"code":…,"message":…}.
+func ErrorReply(id string, hasID bool, code, message string) *Message {
+	return &Message{Wire: appendError(make([]byte, 0, 48+len(id)+len(code)+len(message)), id, hasID, code, message)}
+}
+
+// EncodeReply returns the wire bytes of the reply to a valid request: Reply for a subscribe
+// or unsubscribe, Pong for a ping.
+func EncodeReply(req Request) []byte {
+	if req.Op == OpSubscribe || req.Op == OpUnsubscribe {
+		return appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)
+	}
+	return appendPong(make([]byte, 0, 32+len(req.ID)), req.ID, req.HasID)
+}
+
+// EncodeError returns the wire bytes of the "error" reply for e (ErrorReply).
+func EncodeError(e *Error) []byte {
+	return appendError(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), e.ID, e.HasID, e.Code, e.Message)
+}
+
+func appendChannels(b []byte, op Op, id string, hasID bool, channels []string) []byte {
 	if op == OpSubscribe {
 		b = append(b, `{"op":"subscribed"`...)
 	} else {
@@ -101,26 +142,23 @@ func Reply(op Op, id string, hasID bool, channels []string) *Message {
 		}
 		b = appendString(b, ch)
 	}
-	b = append(b, "]}"...)
-	return &Message{Wire: b}
+	return append(b, "]}"...)
 }
 
-// Pong encodes the reply to a ping.
-func Pong(id string, hasID bool) *Message {
-	b := append(make([]byte, 0, 32+len(id)), `{"op":"pong"`...)
+func appendPong(b []byte, id string, hasID bool) []byte {
+	b = append(b, `{"op":"pong"`...)
 	b = appendID(b, id, hasID)
-	return &Message{Wire: append(b, '}')}
+	return append(b, '}')
 }
 
-// ErrorReply encodes an error reply.
-func ErrorReply(id string, hasID bool, code, message string) *Message {
-	b := append(make([]byte, 0, 48+len(id)+len(code)+len(message)), `{"op":"error"`...)
+func appendError(b []byte, id string, hasID bool, code, message string) []byte {
+	b = append(b, `{"op":"error"`...)
 	b = appendID(b, id, hasID)
 	b = append(b, `,"code":`...)
 	b = appendString(b, code)
 	b = append(b, `,"message":`...)
 	b = appendString(b, message)
-	return &Message{Wire: append(b, '}')}
+	return append(b, '}')
 }
 
 func appendID(b []byte, id string, hasID bool) []byte {

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-single (internal/protocol/encode_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
@@ -47,6 +50,18 @@ func TestEncodeRecord(t *testing.T) {
 			wantCh: "t",
 		},
 		{
+			name:   "json scalar",
+			rec:    Record{Channel: "t", Topic: "t", Partition: 3, Offset: 7, Timestamp: ts, Value: []byte(" 42 ")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":3,"offset":7,"ts":1700000000123,"data":42}`,
+			wantCh: "t",
+		},
+		{
+			name:   "channel escaped",
+			rec:    Record{Channel: "t:a\"b\n", Topic: "t", Timestamp: ts, Value: []byte("1")},
+			want:   `{"op":"message","channel":"t:a\"b\n","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
+			wantCh: "t:a\"b\n",
+		},
+		{
 			name:   "whitespace value is a string",
 			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte(" ")},
 			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":" "}`,
@@ -63,8 +78,12 @@ func TestEncodeRecord(t *testing.T) {
 			if !json.Valid(m.Wire) || strings.Contains(string(m.Wire), "\n") {
 				t.Errorf("not one line of JSON: %q", m.Wire)
 			}
-			if m.Channel != tt.wantCh || m.Topic != tt.rec.Topic || m.Offset != tt.rec.Offset {
-				t.Errorf("routing fields = %q %q %d", m.Channel, m.Topic, m.Offset)
+			if m.Channel != tt.wantCh || m.Topic != tt.rec.Topic || m.Partition != tt.rec.Partition ||
+				m.Offset != tt.rec.Offset || !m.Time.Equal(tt.rec.Timestamp) {
+				t.Errorf("routing fields = %q %q %d %d %v", m.Channel, m.Topic, m.Partition, m.Offset, m.Time)
+			}
+			if got := EncodeMessage(tt.rec); string(got) != tt.want {
+				t.Errorf("EncodeMessage =\n %s\nwant\n %s", got, tt.want)
 			}
 		})
 	}
@@ -88,6 +107,8 @@ func TestReplies(t *testing.T) {
 		{name: "invalid utf8 replaced", got: Pong("a\xffb\xc3", true), want: `{"op":"pong","id":"a\ufffdb\ufffd"}`},
 		{name: "DEL is not escaped", got: Pong("\x7f", true), want: "{\"op\":\"pong\",\"id\":\"\x7f\"}"},
 		{name: "error without id", got: ErrorReply("", false, CodeInvalidJSON, "frame is not a JSON object"), want: `{"op":"error","code":"invalid_json","message":"frame is not a JSON object"}`},
+		{name: "error with invalid utf8 replaced", got: ErrorReply("\xfe", true, CodeUnknownOp, "x\xffy"), want: `{"op":"error","id":"\ufffd","code":"unknown_op","message":"x\ufffdy"}`},
+		{name: "non-ascii and line separators kept", got: Pong("é\u2028", true), want: "{\"op\":\"pong\",\"id\":\"é\u2028\"}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,8 +119,39 @@ func TestReplies(t *testing.T) {
 	}
 }
 
+// TestEncodeReplyAndError: the []byte forms of the replies are the same lines as Reply, Pong
+// and ErrorReply.
+func TestEncodeReplyAndError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		got  []byte
+		want *Message
+	}{
+		{"subscribed", EncodeReply(Request{Op: OpSubscribe, ID: "1", HasID: true, Channels: []string{"a", "b:*"}}),
+			Reply(OpSubscribe, "1", true, []string{"a", "b:*"})},
+		{"unsubscribed without id", EncodeReply(Request{Op: OpUnsubscribe, Channels: []string{"a"}}),
+			Reply(OpUnsubscribe, "", false, []string{"a"})},
+		{"pong with empty id", EncodeReply(Request{Op: OpPing, HasID: true}), Pong("", true)},
+		{"pong without id", EncodeReply(Request{Op: OpPing}), Pong("", false)},
+		{"error", EncodeError(&Error{Code: CodeInvalidChannel, Message: `channel "a b": invalid character ' '`, ID: "1", HasID: true}),
+			ErrorReply("1", true, CodeInvalidChannel, `channel "a b": invalid character ' '`)},
+		{"error without id", EncodeError(&Error{Code: CodeInvalidJSON, Message: "m"}), ErrorReply("", false, CodeInvalidJSON, "m")},
+		{"too many subscriptions", EncodeError(TooManySubscriptions(100, "7", true)),
+			&Message{Wire: []byte(`{"op":"error","id":"7","code":"too_many_subscriptions","message":"subscribe would pass the limit of 100 channels per client"}`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if string(tt.got) != string(tt.want.Wire) {
+				t.Errorf("got %s, want %s", tt.got, tt.want.Wire)
+			}
+		})
+	}
+}
+
 // TestEncodeSkipped: the notice sent in place of a record too large to deliver, byte for
-// byte as docs/PROTOCOL.md and ws-single have it, routed like the record.
+// byte as docs/PROTOCOL.md has it, routed like the record.
 func TestEncodeSkipped(t *testing.T) {
 	t.Parallel()
 	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234,
@@ -111,5 +163,26 @@ func TestEncodeSkipped(t *testing.T) {
 	}
 	if m.Channel != r.Channel || m.Topic != r.Topic || m.Offset != r.Offset || !m.Time.Equal(r.Timestamp) {
 		t.Errorf("routing fields = %q %q %d %v", m.Channel, m.Topic, m.Offset, m.Time)
+	}
+}
+
+// BenchmarkEncodeRecord is the per-record encode of the consumer: two allocations (the line
+// and its Message).
+func BenchmarkEncodeRecord(b *testing.B) {
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 3, Offset: 123456789,
+		Timestamp: time.UnixMilli(1700000000123), Value: []byte(`{"price":"64123.5","size":"0.25","side":"buy"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = EncodeRecord(r)
+	}
+}
+
+// TestEncodeRecordAllocs keeps the per-record encode at two allocations: the line and its
+// Message.
+func TestEncodeRecordAllocs(t *testing.T) {
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Timestamp: time.UnixMilli(1700000000123),
+		Value: []byte(`{"price":"64123.5", "size":"0.25"}`)}
+	if n := testing.AllocsPerRun(100, func() { _ = EncodeRecord(r) }); n > 2 {
+		t.Fatalf("EncodeRecord allocates %v times, want at most 2", n)
 	}
 }

@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/protocol/jsonstring.go) on purpose, identical:
-// every string the server writes is protocol, the same bytes in both variants.
+// This file is duplicated from ws-single (internal/protocol/jsonstring.go) on purpose: the
+// variants share how every string the server writes is escaped, the same bytes in both.
 
 package protocol
 

@@ -1,5 +1,5 @@
-// This file is duplicated in ws-single (internal/protocol/message.go) on purpose: the message
-// type is the same in both variants; they may diverge.
+// This file is duplicated from ws-single (internal/protocol/message.go) on purpose: the
+// variants share the one message type.
 
 package protocol
 

@@ -1,25 +1,26 @@
+// This file is duplicated from ws-single (internal/protocol/request.go) on purpose: the
+// variants share the protocol, the same requests, error codes and texts in both.
+
 package protocol
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
-// MaxIDLen is the longest request id in bytes.
-const MaxIDLen = 64
+// Op is a client operation, as named on the wire.
+type Op = string
 
-// Op is a client operation.
-type Op uint8
-
-// The client operations of PROTOCOL.md.
+// The client operations of docs/PROTOCOL.md.
 const (
-	OpSubscribe Op = iota + 1
-	OpUnsubscribe
-	OpPing
+	OpSubscribe   Op = "subscribe"
+	OpUnsubscribe Op = "unsubscribe"
+	OpPing        Op = "ping"
 )
 
-// Error codes sent in {"op":"error"} replies.
+// Error codes of an "error" reply, as in docs/PROTOCOL.md.
 const (
 	CodeInvalidJSON          = "invalid_json"
 	CodeInvalidRequest       = "invalid_request"
@@ -32,17 +33,32 @@ const (
 // (metrics.Labels.Errors). Read-only.
 var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
 
-// Request is one parsed client request.
+// MaxIDLen is the longest request id in bytes.
+const MaxIDLen = 64
+
+// TooManySubscriptions is the too_many_subscriptions error for a subscribe that
+// would take a client past limit channels.
+func TooManySubscriptions(limit int, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeTooManySubscriptions,
+		Message: fmt.Sprintf("subscribe would pass the limit of %d channels per client", limit),
+		ID:      id, HasID: hasID,
+	}
+}
+
+// Request is one parsed, valid client request.
 type Request struct {
+	// Op is OpSubscribe, OpUnsubscribe or OpPing.
 	Op Op
-	// ID is the client's request id; HasID tells an absent id from an empty one.
+	// ID is the request id; HasID tells an absent id from an empty one.
 	ID    string
 	HasID bool
-	// Channels are the request's channels, validated and de-duplicated in request order.
+	// Channels are the valid channels of a subscribe or unsubscribe, de-duplicated,
+	// in request order. Nil for ping.
 	Channels []string
 }
 
-// Error is a request the server answers with an error reply; the connection stays open.
+// Error is a request the server answers with an "error" reply; the connection stays open.
 // ID and HasID carry the request id when it could be read, so the reply can echo it.
 type Error struct {
 	Code    string
@@ -51,27 +67,37 @@ type Error struct {
 	HasID   bool
 }
 
+// Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Parse parses one client text frame. On failure it returns the request as far as it was
-// understood (its id, when valid, so the error reply can echo it) and an *Error, whose
-// message is one of docs/PROTOCOL.md's texts, byte for byte as ws-single sends it; client
-// text it quotes is cut to MaxEcho bytes.
+// Parse reads one client text frame. On failure it returns the request as far as it was
+// understood (its id, when valid) and an *Error whose Message is one of the texts of
+// docs/PROTOCOL.md's error table; client text it quotes is cut to MaxEcho bytes.
 func Parse(frame []byte) (Request, *Error) {
 	req, err := parse(frame)
+	if err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// parse is Parse; the error it returns carries the request id.
+func parse(frame []byte) (Request, *Error) {
+	req, err := parseFields(frame)
 	if err != nil {
 		err.ID, err.HasID = req.ID, req.HasID
 	}
 	return req, err
 }
 
-func parse(frame []byte) (Request, *Error) {
+func parseFields(frame []byte) (Request, *Error) {
 	var req Request
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return req, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
 	}
-	// A map keeps field names exact (struct decoding would match "OP" to "op").
+	// A map keeps the field names exact (a struct would match "OP" too) and lets
+	// each field's type be checked on its own.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &fields); err != nil {
 		return req, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
@@ -97,49 +123,58 @@ func parse(frame []byte) (Request, *Error) {
 		return req, &Error{Code: CodeInvalidRequest, Message: "op must be a string"}
 	}
 	switch op {
-	case "subscribe":
-		req.Op = OpSubscribe
-	case "unsubscribe":
-		req.Op = OpUnsubscribe
-	case "ping":
+	case OpPing:
 		req.Op = OpPing
 		return req, nil
+	case OpSubscribe, OpUnsubscribe:
+		req.Op = op
 	default:
 		return req, &Error{Code: CodeUnknownOp, Message: "unknown op " + quoteEcho(op)}
 	}
 
-	raw, ok = fields["channels"]
 	var channels []string
+	raw, ok = fields["channels"]
 	if !ok || isNull(raw) || json.Unmarshal(raw, &channels) != nil {
 		return req, &Error{Code: CodeInvalidRequest, Message: "channels must be an array of strings"}
 	}
 	if len(channels) == 0 {
 		return req, &Error{Code: CodeInvalidRequest, Message: "channels must not be empty"}
 	}
-	req.Channels = channels[:0]
 	for _, ch := range channels {
 		if err := ValidateChannel(ch); err != nil {
-			req.Channels = nil
 			return req, &Error{Code: CodeInvalidChannel, Message: err.Error()}
 		}
-		if !contains(req.Channels, ch) {
-			req.Channels = append(req.Channels, ch)
+	}
+	req.Channels = dedupe(channels)
+	return req, nil
+}
+
+// dedupScanMax is the longest channel list de-duplicated by scanning; longer lists use a set.
+const dedupScanMax = 16
+
+// dedupe returns channels without repeats, in order. A request usually names a few channels,
+// so a scan beats a map's allocation; WS_READ_LIMIT allows thousands, where the quadratic
+// scan would cost real CPU per frame, so a long list goes through a set.
+func dedupe(channels []string) []string {
+	out := make([]string, 0, len(channels))
+	if len(channels) <= dedupScanMax {
+		for _, ch := range channels {
+			if !slices.Contains(out, ch) {
+				out = append(out, ch)
+			}
+		}
+		return out
+	}
+	set := make(map[string]struct{}, len(channels))
+	for _, ch := range channels {
+		if _, dup := set[ch]; !dup {
+			set[ch] = struct{}{}
+			out = append(out, ch)
 		}
 	}
-	return req, nil
+	return out
 }
 
 func isNull(raw json.RawMessage) bool {
 	return string(bytes.TrimSpace(raw)) == "null"
-}
-
-// contains is a linear scan: requests carry few channels (at most WS_MAX_SUBSCRIPTIONS
-// useful ones) and it keeps request order without a map allocation.
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

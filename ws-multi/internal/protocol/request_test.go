@@ -1,13 +1,21 @@
+// This file is duplicated from ws-single (internal/protocol/request_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
+
+// The tests drive parse, which is Parse with the concrete *Error; TestParseIsParse ties the
+// two together.
 
 func TestParse(t *testing.T) {
 	t.Parallel()
@@ -28,6 +36,9 @@ func TestParse(t *testing.T) {
 		{name: "null id is no id", frame: `{"op":"ping","id":null}`, wantOp: OpPing},
 		{name: "unknown fields ignored", frame: `{"op":"ping","x":{"y":[1]}}`, wantOp: OpPing},
 		{name: "duplicates removed in order", frame: `{"op":"subscribe","channels":["b","a","b","a"]}`, wantOp: OpSubscribe, wantChs: []string{"b", "a"}},
+		{name: "duplicates removed in order with a wildcard", frame: `{"op":"subscribe","channels":["b","a","b","a:*","a"]}`, wantOp: OpSubscribe, wantChs: []string{"b", "a", "a:*"}},
+		{name: "many duplicates removed in order", frame: `{"op":"subscribe","channels":["c","b","a","b","a","c","d","e","f","g","h","i","j","k","l","m","n","o","a","p","q"]}`, wantOp: OpSubscribe,
+			wantChs: []string{"c", "b", "a", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"}},
 		{name: "leading whitespace", frame: " \n{\"op\":\"ping\"}", wantOp: OpPing},
 		{name: "not json", frame: `hello`, wantCode: CodeInvalidJSON},
 		{name: "array", frame: `[1,2]`, wantCode: CodeInvalidJSON},
@@ -40,6 +51,7 @@ func TestParse(t *testing.T) {
 		{name: "op unknown", frame: `{"op":"publish","id":"7"}`, wantCode: CodeUnknownOp, wantID: "7", wantHas: true},
 		{name: "op case matters", frame: `{"OP":"ping"}`, wantCode: CodeUnknownOp},
 		{name: "op wrong type", frame: `{"op":1}`, wantCode: CodeInvalidRequest},
+		{name: "op an object", frame: `{"op":{},"id":"8"}`, wantCode: CodeInvalidRequest, wantID: "8", wantHas: true},
 		{name: "id wrong type", frame: `{"op":"ping","id":1}`, wantCode: CodeInvalidRequest},
 		{name: "id too long", frame: `{"op":"ping","id":"` + strings.Repeat("x", 65) + `"}`, wantCode: CodeInvalidRequest},
 		{name: "id of 64 bytes", frame: `{"op":"ping","id":"` + strings.Repeat("x", 64) + `"}`, wantOp: OpPing, wantID: strings.Repeat("x", 64), wantHas: true},
@@ -48,22 +60,26 @@ func TestParse(t *testing.T) {
 		{name: "channels empty", frame: `{"op":"unsubscribe","channels":[]}`, wantCode: CodeInvalidRequest},
 		{name: "channels not array", frame: `{"op":"subscribe","channels":"trades"}`, wantCode: CodeInvalidRequest},
 		{name: "channels not strings", frame: `{"op":"subscribe","channels":[1]}`, wantCode: CodeInvalidRequest},
+		{name: "a channel not a string", frame: `{"op":"subscribe","channels":["a",1]}`, wantCode: CodeInvalidRequest},
 		{name: "invalid channel", frame: `{"op":"subscribe","id":"9","channels":["ok","a b"]}`, wantCode: CodeInvalidChannel, wantID: "9", wantHas: true},
 		{name: "invalid wildcard", frame: `{"op":"subscribe","channels":["trades:BTC*"]}`, wantCode: CodeInvalidChannel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, perr := Parse([]byte(tt.frame))
+			req, perr := parse([]byte(tt.frame))
 			if tt.wantCode != "" {
 				if perr == nil || perr.Code != tt.wantCode {
 					t.Fatalf("Parse(%q) error = %v, want code %s", tt.frame, perr, tt.wantCode)
+				}
+				if perr.ID != tt.wantID || perr.HasID != tt.wantHas {
+					t.Errorf("error id = %q/%v, want %q/%v", perr.ID, perr.HasID, tt.wantID, tt.wantHas)
 				}
 			} else {
 				if perr != nil {
 					t.Fatalf("Parse(%q) error = %v", tt.frame, perr)
 				}
 				if req.Op != tt.wantOp {
-					t.Errorf("op = %d, want %d", req.Op, tt.wantOp)
+					t.Errorf("op = %q, want %q", req.Op, tt.wantOp)
 				}
 				if !slices.Equal(req.Channels, tt.wantChs) {
 					t.Errorf("channels = %q, want %q", req.Channels, tt.wantChs)
@@ -84,16 +100,21 @@ func FuzzParse(f *testing.F) {
 		`{"op":"unsubscribe","id":"2","channels":["trades:BTC-USD"]}`,
 		`{"op":"ping","id":"3"}`,
 		`{"op":1}`, `[]`, `{"op":"subscribe","channels":["a b"]}`, "{\"id\":\"\xff\"}",
+		`{`, `{"op":"subscribe","channels":["*"]}`, "{\"op\":\"ping\",\"id\":\"\xff\"}",
 	} {
 		f.Add([]byte(seed))
 	}
+	codes := map[string]bool{CodeInvalidJSON: true, CodeInvalidRequest: true, CodeUnknownOp: true, CodeInvalidChannel: true}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		req, perr := Parse(frame)
-		if len(req.ID) > MaxIDLen {
-			t.Fatalf("id of %d bytes accepted", len(req.ID))
+		req, perr := parse(frame)
+		if len(req.ID) > MaxIDLen || !utf8.ValidString(req.ID) {
+			t.Fatalf("id %q accepted", req.ID)
 		}
 		var reply *Message
 		if perr != nil {
+			if !codes[perr.Code] {
+				t.Fatalf("Parse(%q) error = %v, not a documented code", frame, perr)
+			}
 			if req.Channels != nil {
 				t.Fatalf("failed parse kept channels %q", req.Channels)
 			}
@@ -106,14 +127,16 @@ func FuzzParse(f *testing.F) {
 				if len(req.Channels) == 0 {
 					t.Fatal("subscribe accepted without channels")
 				}
+				seen := map[string]bool{}
 				for _, ch := range req.Channels {
-					if err := ValidateChannel(ch); err != nil {
-						t.Fatalf("accepted invalid channel: %v", err)
+					if err := ValidateChannel(ch); err != nil || seen[ch] {
+						t.Fatalf("accepted channel %q twice or invalid: %v", ch, err)
 					}
+					seen[ch] = true
 				}
 				reply = Reply(req.Op, req.ID, req.HasID, req.Channels)
 			default:
-				t.Fatalf("accepted op %d", req.Op)
+				t.Fatalf("accepted op %q", req.Op)
 			}
 		}
 		if !json.Valid(reply.Wire) || strings.ContainsRune(string(reply.Wire), '\n') {
@@ -122,8 +145,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestErrorReplyBytes pins the error replies to docs/PROTOCOL.md's texts, the same bytes
-// ws-single sends for the same frame.
+// TestErrorReplyBytes pins the error replies to docs/PROTOCOL.md's texts, byte for byte.
 func TestErrorReplyBytes(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", 300)
@@ -145,6 +167,10 @@ func TestErrorReplyBytes(t *testing.T) {
 		{name: "channels null", frame: `{"op":"subscribe","channels":null}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
 		{name: "channels wrong type", frame: `{"op":"unsubscribe","channels":"a"}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
 		{name: "channels empty", frame: `{"op":"subscribe","channels":[]}`, want: `{"op":"error","code":"invalid_request","message":"channels must not be empty"}`},
+		{name: "channels not strings", frame: `{"op":"subscribe","channels":[1]}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channel empty", frame: `{"op":"subscribe","channels":[""]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \"\": empty"}`},
+		{name: "channel star", frame: `{"op":"subscribe","channels":["a*"]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \"a*\": '*' is allowed only as \"<topic>:*\""}`},
+		{name: "channel empty topic", frame: `{"op":"subscribe","channels":[":b"]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \":b\": empty topic"}`},
 		{name: "channel invalid", frame: `{"op":"subscribe","id":"<&>","channels":["a b"]}`, want: `{"op":"error","id":"<&>","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
 		{name: "channel too long, cut", frame: `{"op":"subscribe","channels":["` + long + `"]}`,
 			want: `{"op":"error","code":"invalid_channel","message":"channel \"` + strings.Repeat("x", 64) + `...\": longer than 256 bytes"}`},
@@ -152,7 +178,7 @@ func TestErrorReplyBytes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			req, perr := Parse([]byte(tt.frame))
+			req, perr := parse([]byte(tt.frame))
 			if perr == nil {
 				t.Fatalf("Parse(%q) accepted", tt.frame)
 			}
@@ -173,13 +199,26 @@ func TestEchoIsCapped(t *testing.T) {
 		`{"op":"` + strings.Repeat("\x7f", 4096) + `"}`,
 		`{"op":"subscribe","channels":["` + strings.Repeat(`\u0001`, 4096) + `"]}`,
 	} {
-		req, perr := Parse([]byte(frame))
+		req, perr := parse([]byte(frame))
 		if perr == nil {
 			t.Fatalf("accepted %.40q", frame)
 		}
 		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire
 		if len(reply) >= 512 || !json.Valid(reply) {
 			t.Errorf("reply to a %d-byte frame is %d bytes (want < 512, valid JSON): %.80s", len(frame), len(reply), reply)
+		}
+	}
+}
+
+// TestParseIsParse: Parse returns what parse does, and no error (not even a typed nil) for
+// a valid request.
+func TestParseIsParse(t *testing.T) {
+	t.Parallel()
+	for _, frame := range []string{`{"op":"ping","id":"1"}`, `{"op":"subscribe","channels":["a","a"]}`, `{"op":"x","id":"2"}`, `[]`} {
+		req, err := Parse([]byte(frame))
+		want, werr := parse([]byte(frame))
+		if fmt.Sprint(req) != fmt.Sprint(want) || (err == nil) != (werr == nil) || fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Errorf("Parse(%s) = %v, %v; parse = %v, %v", frame, req, err, want, werr)
 		}
 	}
 }

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/kafka/record.go) on purpose: the variants
+// share how a Kafka record becomes its message.
+
 package kafka
 
 import (
@@ -52,11 +55,8 @@ func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (
 		Timestamp: msg.Timestamp,
 		Value:     msg.Value,
 	}
-	m := &protocol.Message{Channel: channel, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Time: msg.Timestamp}
-	if c.cfg.MaxRecordBytes > 0 && len(msg.Value) > c.cfg.MaxRecordBytes {
-		m.Wire = protocol.EncodeSkipped(rec, SkipTooLarge, len(msg.Value))
-		return m, counters.tooLarge
+	if len(msg.Value) > c.cfg.MaxRecordBytes {
+		return protocol.EncodeSkipped(rec, SkipTooLarge, len(msg.Value)), counters.tooLarge
 	}
-	m.Wire = protocol.EncodeMessage(rec)
-	return m, nil
+	return protocol.EncodeRecord(rec), nil
 }

@@ -1,5 +1,5 @@
-// This file is identical in ws-single and ws-multi (internal/protocol/channel.go) on purpose:
-// the channel rules and their error texts are protocol, the same bytes in both variants.
+// This file is duplicated from ws-multi (internal/protocol/channel.go) on purpose: the
+// variants share the channel rules and their error texts, the same bytes in both.
 
 package protocol
 

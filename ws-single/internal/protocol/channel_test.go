@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/protocol/channel_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
@@ -10,109 +13,129 @@ func TestValidateChannel(t *testing.T) {
 	tests := []struct {
 		name    string
 		channel string
-		wantErr string // substring; "" = valid
+		ok      bool
+		msg     string
 	}{
-		{name: "topic and key", channel: "trades:BTC-USD"},
-		{name: "topic only", channel: "trades"},
-		{name: "key with colons", channel: "book:BTC-USD:10"},
-		{name: "wildcard", channel: "tickers:*"},
-		{name: "longest", channel: strings.Repeat("a", 256)},
-		{name: "all printable", channel: "t:!#$%&'()+,-./0123456789;<=>?@AZ[]^_`az{|}~"},
-		{name: "empty", channel: "", wantErr: "empty"},
-		{name: "too long", channel: strings.Repeat("a", 257), wantErr: "longer than 256"},
-		{name: "space", channel: "a b", wantErr: `invalid character ' '`},
-		{name: "quote", channel: `a"b`, wantErr: "invalid character"},
-		{name: "backslash", channel: `a\b`, wantErr: "invalid character"},
-		{name: "control", channel: "a\x00", wantErr: "invalid character"},
-		{name: "non-ascii", channel: "a\u00e9", wantErr: "invalid character"},
-		{name: "delete", channel: "a\x7f", wantErr: "invalid character"},
-		{name: "empty topic", channel: ":key", wantErr: "empty topic"},
-		{name: "empty wildcard topic", channel: ":*", wantErr: "empty topic"},
-		{name: "star alone", channel: "*", wantErr: "'*'"},
-		{name: "star in key", channel: "trades:BTC*", wantErr: "'*'"},
-		{name: "star in topic", channel: "tr*:x", wantErr: "'*'"},
-		{name: "prefix wildcard", channel: "trades:BTC:*", wantErr: "'*'"},
-		{name: "topic star no colon", channel: "trades*", wantErr: "'*'"},
+		{name: "topic and key", channel: "trades:BTC-USD", ok: true},
+		{name: "topic only", channel: "trades", ok: true},
+		{name: "wildcard", channel: "tickers:*", ok: true},
+		{name: "key with colon", channel: "book:BTC:USD", ok: true},
+		{name: "printable edges", channel: "!~", ok: true},
+		{name: "all printable", channel: "t:!#$%&'()+,-./0123456789;<=>?@AZ[]^_`az{|}~", ok: true},
+		{name: "max length", channel: strings.Repeat("a", 256), ok: true},
+		{name: "too long", channel: strings.Repeat("a", 257)},
+		{name: "empty", channel: ""},
+		{name: "space", channel: "a b", msg: `channel "a b": invalid character ' '`},
+		{name: "quote", channel: `a"b`},
+		{name: "backslash", channel: `a\b`},
+		{name: "control", channel: "a\x01"},
+		{name: "nul", channel: "a\x00"},
+		{name: "delete", channel: "a\x7f"},
+		{name: "non ascii", channel: "héllo"},
+		{name: "empty topic", channel: ":key"},
+		{name: "empty topic wildcard", channel: ":*"},
+		{name: "star alone", channel: "*"},
+		{name: "star in key", channel: "trades:BTC*"},
+		{name: "star in topic", channel: "tr*:x"},
+		{name: "topic star without colon", channel: "trades*"},
+		{name: "nested wildcard", channel: "a:b:*"},
+		{name: "double wildcard", channel: "a:*:*"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			err := ValidateChannel(tt.channel)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("ValidateChannel(%q) = %v, want nil", tt.channel, err)
-				}
-				return
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateChannel(%q) = %v, want ok=%v", tt.channel, err, tt.ok)
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("ValidateChannel(%q) = %v, want error containing %q", tt.channel, err, tt.wantErr)
+			if tt.msg != "" && err.Error() != tt.msg {
+				t.Errorf("message = %q, want %q", err.Error(), tt.msg)
 			}
 		})
 	}
 }
 
-func TestWildcardTopic(t *testing.T) {
-	t.Parallel()
-	if topic, ok := WildcardTopic("tickers:*"); !ok || topic != "tickers" {
-		t.Fatalf("WildcardTopic(tickers:*) = %q, %v", topic, ok)
-	}
-	if _, ok := WildcardTopic("tickers:BTC"); ok {
-		t.Fatal("WildcardTopic(tickers:BTC) reports a wildcard")
-	}
-}
-
+// TestRecordChannel is the channel header rule: a record's channel is its one "channel"
+// header when that is a valid, non-wildcard channel of the record's own topic; with no
+// header it is "<topic>:<key>" or "<topic>"; anything else is delivered to nobody.
 func TestRecordChannel(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		topic   string
 		key     string
 		header  string
-		headers int // how many "channel" headers; header is the first
+		headers int
 		want    string
 		ok      bool
 	}{
-		{name: "key", topic: "trades", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
-		{name: "no key", topic: "trades", want: "trades", ok: true},
-		{name: "header overrides the key", topic: "trades", key: "BTC-USD", header: "trades:x", headers: 1, want: "trades:x", ok: true},
-		{name: "header without key", topic: "trades", header: "trades:ETH", headers: 1, want: "trades:ETH", ok: true},
-		{name: "header is the topic", topic: "trades", header: "trades", headers: 1, want: "trades", ok: true},
-		{name: "header of another topic", topic: "trades", header: "tickers:X", headers: 1},
-		{name: "header with the topic as a prefix only", topic: "trades", header: "tradesX:1", headers: 1},
-		{name: "header wildcard", topic: "trades", header: "trades:*", headers: 1},
-		{name: "header invalid character", topic: "trades", header: "trades:a b", headers: 1},
-		{name: "header empty", topic: "trades", key: "K", header: "", headers: 1},
-		{name: "header too long", topic: "t", header: "t:" + strings.Repeat("a", 255), headers: 1},
-		{name: "two headers", topic: "trades", key: "K", header: "trades:x", headers: 2},
+		{name: "key", key: "BTC-USD", want: "trades:BTC-USD", ok: true},
+		{name: "no key", want: "trades", ok: true},
+		{name: "header of the own topic overrides", key: "BTC-USD", header: "trades:special", headers: 1, want: "trades:special", ok: true},
+		{name: "header without key", header: "trades:ETH", headers: 1, want: "trades:ETH", ok: true},
+		{name: "header naming the topic itself", key: "k", header: "trades", headers: 1, want: "trades", ok: true},
+		{name: "header with colons in the key", header: "trades:BTC:USD", headers: 1, want: "trades:BTC:USD", ok: true},
+		{name: "header of another topic", key: "k", header: "tickers:X", headers: 1},
+		{name: "header of a topic with the same prefix", header: "tradesX:1", headers: 1},
+		{name: "header wildcard", header: "trades:*", headers: 1},
+		{name: "header invalid", header: "trades:a b", headers: 1},
+		{name: "header empty", header: "", headers: 1},
+		{name: "header too long", header: "trades:" + strings.Repeat("x", 250), headers: 1},
+		{name: "two headers", header: "trades:a", headers: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, ok := RecordChannel(tt.topic, []byte(tt.key), []byte(tt.header), tt.headers)
+			got, ok := RecordChannel("trades", []byte(tt.key), []byte(tt.header), tt.headers)
 			if got != tt.want || ok != tt.ok {
-				t.Fatalf("RecordChannel = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+				t.Errorf("RecordChannel = %q, %v, want %q, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}
 }
 
-func TestInTopic(t *testing.T) {
+func TestInTopicAndWildcardTopic(t *testing.T) {
+	t.Parallel()
+	wild := []struct {
+		channel string
+		want    bool
+	}{
+		{"trades", true}, {"trades:BTC", true}, {"trades:", true}, {"tradesX", false}, {"trade", false},
+		{"tickers:BTC", false}, {"", false},
+	}
+	for _, w := range wild {
+		if got := InTopic(w.channel, "trades"); got != w.want {
+			t.Errorf("InTopic(%q, trades) = %v, want %v", w.channel, got, w.want)
+		}
+	}
+	if topic, ok := WildcardTopic("trades:*"); !ok || topic != "trades" {
+		t.Errorf("WildcardTopic(trades:*) = %q, %v", topic, ok)
+	}
+	if _, ok := WildcardTopic("trades:BTC"); ok {
+		t.Error("WildcardTopic(trades:BTC) reported a wildcard")
+	}
+}
+
+// TestChannelErrorTexts pins every invalid_channel text: the check order and the words.
+func TestChannelErrorTexts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		channel, topic string
-		want           bool
+		channel, want string
 	}{
-		{"trades", "trades", true},
-		{"trades:BTC", "trades", true},
-		{"trades:", "trades", true},
-		{"tradesX", "trades", false},
-		{"trade", "trades", false},
-		{"tickers:BTC", "trades", false},
-		{"", "trades", false},
+		{"", `channel "": empty`},
+		{strings.Repeat("a", 257), `channel "` + strings.Repeat("a", 64) + `...": longer than 256 bytes`},
+		{"trades:BTC*", `channel "trades:BTC*": '*' is allowed only as "<topic>:*"`},
+		{"*", `channel "*": '*' is allowed only as "<topic>:*"`},
+		{"a:b:*", `channel "a:b:*": '*' is allowed only as "<topic>:*"`},
+		{"a b*", `channel "a b*": invalid character ' '`},
+		{"a\x7f", `channel "a\x7f": invalid character '\x7f'`},
+		{"é", `channel "é": invalid character 'Ã'`},
+		{":key", `channel ":key": empty topic`},
+		{":*", `channel ":*": empty topic`},
+		{strings.Repeat("a", 70) + " ", `channel "` + strings.Repeat("a", 64) + `...": invalid character ' '`},
 	}
 	for _, tt := range tests {
-		if got := InTopic(tt.channel, tt.topic); got != tt.want {
-			t.Errorf("InTopic(%q, %q) = %v, want %v", tt.channel, tt.topic, got, tt.want)
+		err := ValidateChannel(tt.channel)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("ValidateChannel(%q) = %v, want %s", tt.channel, err, tt.want)
 		}
 	}
 }

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/protocol/encode.go) on purpose: the variants
+// share the protocol, every line the server writes is the same bytes in both.
+
 package protocol
 
 import (
@@ -8,42 +11,153 @@ import (
 	"unicode/utf8"
 )
 
-// EncodeReply is the reply to a valid request, in the documented field order:
-// {"op":"subscribed","id":…,"channels":[…]}, the same for "unsubscribed", and
-// {"op":"pong","id":…}; the id only when the request had one.
-func EncodeReply(req Request) []byte {
-	b := make([]byte, 0, 48+len(req.ID)+16*len(req.Channels))
-	switch req.Op {
-	case OpSubscribe, OpUnsubscribe:
-		if req.Op == OpSubscribe {
-			b = append(b, `{"op":"subscribed"`...)
-		} else {
-			b = append(b, `{"op":"unsubscribed"`...)
-		}
-		b = appendID(b, req.ID, req.HasID)
-		b = append(b, `,"channels":[`...)
-		for i, ch := range req.Channels {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, ch)
-		}
-		b = append(b, ']')
-	default:
-		b = append(b, `{"op":"pong"`...)
-		b = appendID(b, req.ID, req.HasID)
-	}
+// Record is the part of a Kafka record that goes on the wire.
+type Record struct {
+	// Channel is the channel the record is delivered on (RecordChannel).
+	Channel   string
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Value     []byte
+}
+
+// EncodeRecord builds the "message" line of a record once, in its final wire form, with the
+// record's routing fields: every recipient shares it.
+func EncodeRecord(r Record) *Message {
+	return r.message(EncodeMessage(r))
+}
+
+// EncodeMessage returns the wire bytes of r's "message" line, a single line of JSON:
+// {"op":"message","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"data":…}.
+func EncodeMessage(r Record) []byte {
+	b := make([]byte, 0, 96+len(r.Channel)+len(r.Topic)+len(r.Value))
+	b = appendPosition(append(b, `{"op":"message"`...), r)
+	b = append(b, `,"data":`...)
+	b = appendValue(b, r.Value)
 	return append(b, '}')
 }
 
-// EncodeError is the "error" reply for e: {"op":"error","id":…,"code":…,"message":…}.
+// EncodeSkipped builds the "skipped" line sent in place of a record that is not delivered,
+// with the same routing fields as its message, the reason (e.g. "too_large": its value is
+// longer than WS_MAX_RECORD_BYTES) and size, the value's length in bytes:
+// {"op":"skipped","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"reason":…,"size":…}.
+func EncodeSkipped(r Record, reason string, size int) *Message {
+	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(reason))
+	b = appendPosition(append(b, `{"op":"skipped"`...), r)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	return r.message(append(b, '}'))
+}
+
+// appendPosition appends the channel, topic, partition, offset and ts fields of r.
+func appendPosition(b []byte, r Record) []byte {
+	b = append(b, `,"channel":`...)
+	b = appendString(b, r.Channel)
+	b = append(b, `,"topic":`...)
+	b = appendString(b, r.Topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, r.Offset, 10)
+	b = append(b, `,"ts":`...)
+	return strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
+}
+
+// message wraps an encoded line of r with its routing fields.
+func (r Record) message(wire []byte) *Message {
+	return &Message{
+		Channel:   r.Channel,
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Wire:      wire,
+		Time:      r.Timestamp,
+	}
+}
+
+// appendValue embeds a record value: compacted when it is valid JSON (which also removes
+// every raw newline, keeping the message one line), a JSON string otherwise, null when empty.
+// Invalid UTF-8 is never embedded raw (json.Compact does not check it inside strings, and
+// text frames must be valid UTF-8): such a value becomes a string, where appendString
+// replaces bad bytes with U+FFFD. json.Compact validates as it goes, so a value is scanned
+// once, not validated and then compacted.
+func appendValue(b, value []byte) []byte {
+	if len(value) == 0 {
+		return append(b, "null"...)
+	}
+	if utf8.Valid(value) {
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, value); err == nil {
+			return buf.Bytes()
+		}
+	}
+	// b still has its length: whatever json.Compact wrote past it is overwritten.
+	return appendString(b, string(value))
+}
+
+// Reply encodes a "subscribed" or "unsubscribed" reply (op OpSubscribe or OpUnsubscribe):
+// {"op":"subscribed","id":…,"channels":[…]}, the id only when the request had one.
+func Reply(op Op, id string, hasID bool, channels []string) *Message {
+	return &Message{Wire: appendChannels(make([]byte, 0, 48+len(id)+16*len(channels)), op, id, hasID, channels)}
+}
+
+// Pong encodes the reply to a ping: {"op":"pong","id":…}.
+func Pong(id string, hasID bool) *Message {
+	return &Message{Wire: appendPong(make([]byte, 0, 32+len(id)), id, hasID)}
+}
+
+// ErrorReply encodes an "error" reply: {"op":"error","id":…,"code":…,"message":…}.
+func ErrorReply(id string, hasID bool, code, message string) *Message {
+	return &Message{Wire: appendError(make([]byte, 0, 48+len(id)+len(code)+len(message)), id, hasID, code, message)}
+}
+
+// EncodeReply returns the wire bytes of the reply to a valid request: Reply for a subscribe
+// or unsubscribe, Pong for a ping.
+func EncodeReply(req Request) []byte {
+	if req.Op == OpSubscribe || req.Op == OpUnsubscribe {
+		return appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)
+	}
+	return appendPong(make([]byte, 0, 32+len(req.ID)), req.ID, req.HasID)
+}
+
+// EncodeError returns the wire bytes of the "error" reply for e (ErrorReply).
 func EncodeError(e *Error) []byte {
-	b := append(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), `{"op":"error"`...)
-	b = appendID(b, e.ID, e.HasID)
+	return appendError(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), e.ID, e.HasID, e.Code, e.Message)
+}
+
+func appendChannels(b []byte, op Op, id string, hasID bool, channels []string) []byte {
+	if op == OpSubscribe {
+		b = append(b, `{"op":"subscribed"`...)
+	} else {
+		b = append(b, `{"op":"unsubscribed"`...)
+	}
+	b = appendID(b, id, hasID)
+	b = append(b, `,"channels":[`...)
+	for i, ch := range channels {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, ch)
+	}
+	return append(b, "]}"...)
+}
+
+func appendPong(b []byte, id string, hasID bool) []byte {
+	b = append(b, `{"op":"pong"`...)
+	b = appendID(b, id, hasID)
+	return append(b, '}')
+}
+
+func appendError(b []byte, id string, hasID bool, code, message string) []byte {
+	b = append(b, `{"op":"error"`...)
+	b = appendID(b, id, hasID)
 	b = append(b, `,"code":`...)
-	b = appendString(b, e.Code)
+	b = appendString(b, code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, e.Message)
+	b = appendString(b, message)
 	return append(b, '}')
 }
 
@@ -53,69 +167,4 @@ func appendID(b []byte, id string, hasID bool) []byte {
 	}
 	b = append(b, `,"id":`...)
 	return appendString(b, id)
-}
-
-// Record is the part of a Kafka record that goes on the wire.
-type Record struct {
-	Channel   string
-	Topic     string
-	Partition int32
-	Offset    int64
-	Timestamp time.Time
-	Value     []byte
-}
-
-// EncodeMessage returns the final wire bytes of the "message" line for rec, a
-// single line of JSON. It is called once per record; every recipient shares the result.
-func EncodeMessage(rec Record) []byte {
-	b := make([]byte, 0, 96+len(rec.Channel)+len(rec.Topic)+len(rec.Value))
-	b = appendRecord(append(b, `{"op":"message"`...), rec)
-	b = append(b, `,"data":`...)
-	b = appendData(b, rec.Value)
-	return append(b, '}')
-}
-
-// EncodeSkipped returns the "skipped" line sent in place of a record that is not
-// delivered, with the same routing fields as its message, the reason (e.g.
-// "too_large") and the size of the record value in bytes:
-// {"op":"skipped","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"reason":…,"size":…}.
-func EncodeSkipped(rec Record, reason string, size int) []byte {
-	b := make([]byte, 0, 128+len(rec.Channel)+len(rec.Topic)+len(reason))
-	b = appendRecord(append(b, `{"op":"skipped"`...), rec)
-	b = append(b, `,"reason":`...)
-	b = appendString(b, reason)
-	b = append(b, `,"size":`...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	return append(b, '}')
-}
-
-// appendRecord appends the routing fields of a record line, after its op.
-func appendRecord(b []byte, rec Record) []byte {
-	b = append(b, `,"channel":`...)
-	b = appendString(b, rec.Channel)
-	b = append(b, `,"topic":`...)
-	b = appendString(b, rec.Topic)
-	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(rec.Partition), 10)
-	b = append(b, `,"offset":`...)
-	b = strconv.AppendInt(b, rec.Offset, 10)
-	b = append(b, `,"ts":`...)
-	return strconv.AppendInt(b, rec.Timestamp.UnixMilli(), 10)
-}
-
-// appendData embeds a record value: compacted when it is valid JSON (json.Compact
-// also drops the newlines that would break the one-message-per-line framing),
-// otherwise as a JSON string, and null when empty.
-func appendData(b, value []byte) []byte {
-	if len(value) == 0 {
-		return append(b, "null"...)
-	}
-	// json.Valid does not check UTF-8 inside strings; browsers would mangle it.
-	if utf8.Valid(value) && json.Valid(value) {
-		buf := bytes.NewBuffer(b)
-		if err := json.Compact(buf, value); err == nil {
-			return buf.Bytes()
-		}
-	}
-	return appendString(b, string(value))
 }

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/protocol/encode_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
@@ -7,79 +10,179 @@ import (
 	"time"
 )
 
-func TestEncodeMessage(t *testing.T) {
+func TestEncodeRecord(t *testing.T) {
 	t.Parallel()
 	ts := time.UnixMilli(1700000000123)
 	tests := []struct {
-		name string
-		rec  Record
-		want string
+		name   string
+		rec    Record
+		want   string
+		wantCh string
 	}{
-		{name: "json value compacted",
-			rec:  Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234, Timestamp: ts, Value: []byte("{\n  \"price\": \"64123.5\",\n  \"size\": \"0.25\"\n}")},
-			want: `{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1234,"ts":1700000000123,"data":{"price":"64123.5","size":"0.25"}}`},
-		{name: "json scalar", rec: Record{Channel: "t", Topic: "t", Partition: 3, Offset: 7, Timestamp: ts, Value: []byte(" 42 ")},
-			want: `{"op":"message","channel":"t","topic":"t","partition":3,"offset":7,"ts":1700000000123,"data":42}`},
-		{name: "non-json as string", rec: Record{Channel: "t:k", Topic: "t", Timestamp: ts, Value: []byte("price=1\nsize=2")},
-			want: `{"op":"message","channel":"t:k","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":"price=1\nsize=2"}`},
-		{name: "empty is null", rec: Record{Channel: "t", Topic: "t", Timestamp: ts},
-			want: `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":null}`},
-		{name: "invalid utf8 is a string", rec: Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte("\"\xff\"")},
-			want: `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":"\"\ufffd\""}`},
-		{name: "channel escaped", rec: Record{Channel: "t:a\"b\n", Topic: "t", Timestamp: ts, Value: []byte("1")},
-			want: `{"op":"message","channel":"t:a\"b\n","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":1}`},
+		{
+			name:   "json value compacted",
+			rec:    Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 2, Offset: 1234, Timestamp: ts, Value: []byte("{ \"price\" : \"64123.5\",\n \"size\": 1 }")},
+			want:   `{"op":"message","channel":"trades:BTC-USD","topic":"trades","partition":2,"offset":1234,"ts":1700000000123,"data":{"price":"64123.5","size":1}}`,
+			wantCh: "trades:BTC-USD",
+		},
+		{
+			name:   "non json value is a string",
+			rec:    Record{Channel: "trades:k", Topic: "trades", Timestamp: ts, Value: []byte("hello \"world\"\n<b>")},
+			want:   `{"op":"message","channel":"trades:k","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":"hello \"world\"\n<b>"}`,
+			wantCh: "trades:k",
+		},
+		{
+			name:   "empty value is null, empty key is the topic",
+			rec:    Record{Channel: "tickers", Topic: "tickers", Offset: 5, Timestamp: ts},
+			want:   `{"op":"message","channel":"tickers","topic":"tickers","partition":0,"offset":5,"ts":1700000000123,"data":null}`,
+			wantCh: "tickers",
+		},
+		{
+			name:   "channel as given",
+			rec:    Record{Channel: "trades:x", Topic: "trades", Timestamp: ts, Value: []byte("1")},
+			want:   `{"op":"message","channel":"trades:x","topic":"trades","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
+			wantCh: "trades:x",
+		},
+		{
+			name:   "invalid utf8 is replaced",
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte("\"a\xffb\"")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":"\"a\ufffdb\""}`,
+			wantCh: "t",
+		},
+		{
+			name:   "json scalar",
+			rec:    Record{Channel: "t", Topic: "t", Partition: 3, Offset: 7, Timestamp: ts, Value: []byte(" 42 ")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":3,"offset":7,"ts":1700000000123,"data":42}`,
+			wantCh: "t",
+		},
+		{
+			name:   "channel escaped",
+			rec:    Record{Channel: "t:a\"b\n", Topic: "t", Timestamp: ts, Value: []byte("1")},
+			want:   `{"op":"message","channel":"t:a\"b\n","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
+			wantCh: "t:a\"b\n",
+		},
+		{
+			name:   "whitespace value is a string",
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte(" ")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":" "}`,
+			wantCh: "t",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := string(EncodeMessage(tt.rec))
-			if got != tt.want {
-				t.Fatalf("EncodeMessage =\n%s\nwant\n%s", got, tt.want)
+			m := EncodeRecord(tt.rec)
+			if string(m.Wire) != tt.want {
+				t.Errorf("EncodeRecord =\n %s\nwant\n %s", m.Wire, tt.want)
 			}
-			if !json.Valid([]byte(got)) || strings.Contains(got, "\n") {
-				t.Fatalf("EncodeMessage = %q is not one JSON line", got)
+			if !json.Valid(m.Wire) || strings.Contains(string(m.Wire), "\n") {
+				t.Errorf("not one line of JSON: %q", m.Wire)
+			}
+			if m.Channel != tt.wantCh || m.Topic != tt.rec.Topic || m.Partition != tt.rec.Partition ||
+				m.Offset != tt.rec.Offset || !m.Time.Equal(tt.rec.Timestamp) {
+				t.Errorf("routing fields = %q %q %d %d %v", m.Channel, m.Topic, m.Partition, m.Offset, m.Time)
+			}
+			if got := EncodeMessage(tt.rec); string(got) != tt.want {
+				t.Errorf("EncodeMessage =\n %s\nwant\n %s", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestEncodeReply(t *testing.T) {
+func TestReplies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		got  *Message
+		want string
+	}{
+		{name: "subscribed", got: Reply(OpSubscribe, "1", true, []string{"trades:BTC-USD", "tickers:*"}), want: `{"op":"subscribed","id":"1","channels":["trades:BTC-USD","tickers:*"]}`},
+		{name: "unsubscribed no id", got: Reply(OpUnsubscribe, "", false, []string{"a"}), want: `{"op":"unsubscribed","channels":["a"]}`},
+		{name: "pong", got: Pong("3", true), want: `{"op":"pong","id":"3"}`},
+		{name: "pong empty id", got: Pong("", true), want: `{"op":"pong","id":""}`},
+		{name: "error", got: ErrorReply("1", true, CodeInvalidChannel, `channel "a b": invalid character ' '`), want: `{"op":"error","id":"1","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
+		{name: "control characters escaped", got: Pong("a\x01\tb", true), want: `{"op":"pong","id":"a\u0001\tb"}`},
+		{name: "html characters not escaped", got: Pong("<a href='x'>&amp;</a>", true), want: `{"op":"pong","id":"<a href='x'>&amp;</a>"}`},
+		{name: "newlines and quotes escaped", got: Pong("a\r\n\"\\b", true), want: `{"op":"pong","id":"a\r\n\"\\b"}`},
+		{name: "invalid utf8 replaced", got: Pong("a\xffb\xc3", true), want: `{"op":"pong","id":"a\ufffdb\ufffd"}`},
+		{name: "DEL is not escaped", got: Pong("\x7f", true), want: "{\"op\":\"pong\",\"id\":\"\x7f\"}"},
+		{name: "error without id", got: ErrorReply("", false, CodeInvalidJSON, "frame is not a JSON object"), want: `{"op":"error","code":"invalid_json","message":"frame is not a JSON object"}`},
+		{name: "error with invalid utf8 replaced", got: ErrorReply("\xfe", true, CodeUnknownOp, "x\xffy"), want: `{"op":"error","id":"\ufffd","code":"unknown_op","message":"x\ufffdy"}`},
+		{name: "non-ascii and line separators kept", got: Pong("é\u2028", true), want: "{\"op\":\"pong\",\"id\":\"é\u2028\"}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if string(tt.got.Wire) != tt.want {
+				t.Errorf("got %s, want %s", tt.got.Wire, tt.want)
+			}
+		})
+	}
+}
+
+// TestEncodeReplyAndError: the []byte forms of the replies are the same lines as Reply, Pong
+// and ErrorReply.
+func TestEncodeReplyAndError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
 		got  []byte
-		want string
+		want *Message
 	}{
 		{"subscribed", EncodeReply(Request{Op: OpSubscribe, ID: "1", HasID: true, Channels: []string{"a", "b:*"}}),
-			`{"op":"subscribed","id":"1","channels":["a","b:*"]}`},
+			Reply(OpSubscribe, "1", true, []string{"a", "b:*"})},
 		{"unsubscribed without id", EncodeReply(Request{Op: OpUnsubscribe, Channels: []string{"a"}}),
-			`{"op":"unsubscribed","channels":["a"]}`},
-		{"pong with empty id", EncodeReply(Request{Op: OpPing, HasID: true}), `{"op":"pong","id":""}`},
+			Reply(OpUnsubscribe, "", false, []string{"a"})},
+		{"pong with empty id", EncodeReply(Request{Op: OpPing, HasID: true}), Pong("", true)},
+		{"pong without id", EncodeReply(Request{Op: OpPing}), Pong("", false)},
 		{"error", EncodeError(&Error{Code: CodeInvalidChannel, Message: `channel "a b": invalid character ' '`, ID: "1", HasID: true}),
-			`{"op":"error","id":"1","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
-		{"error without id", EncodeError(&Error{Code: CodeInvalidJSON, Message: "m"}), `{"op":"error","code":"invalid_json","message":"m"}`},
-		{"html characters are not escaped", EncodeReply(Request{Op: OpPing, ID: "<a&b>", HasID: true}), `{"op":"pong","id":"<a&b>"}`},
-		{"controls escaped", EncodeReply(Request{Op: OpPing, ID: "a\n\r\t\x01\"\\", HasID: true}), `{"op":"pong","id":"a\n\r\t\u0001\"\\"}`},
-		{"invalid utf8 replaced", EncodeError(&Error{Code: CodeUnknownOp, Message: "x\xffy", ID: "\xfe", HasID: true}),
-			`{"op":"error","id":"\ufffd","code":"unknown_op","message":"x\ufffdy"}`},
-		{"non-ascii and line separators kept", EncodeReply(Request{Op: OpPing, ID: "é\u2028", HasID: true}), "{\"op\":\"pong\",\"id\":\"é\u2028\"}"},
+			ErrorReply("1", true, CodeInvalidChannel, `channel "a b": invalid character ' '`)},
+		{"error without id", EncodeError(&Error{Code: CodeInvalidJSON, Message: "m"}), ErrorReply("", false, CodeInvalidJSON, "m")},
+		{"too many subscriptions", EncodeError(TooManySubscriptions(100, "7", true)),
+			&Message{Wire: []byte(`{"op":"error","id":"7","code":"too_many_subscriptions","message":"subscribe would pass the limit of 100 channels per client"}`)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if string(tt.got) != tt.want {
-				t.Fatalf("got %s, want %s", tt.got, tt.want)
+			if string(tt.got) != string(tt.want.Wire) {
+				t.Errorf("got %s, want %s", tt.got, tt.want.Wire)
 			}
 		})
 	}
 }
 
+// TestEncodeSkipped: the notice sent in place of a record too large to deliver, byte for
+// byte as docs/PROTOCOL.md has it, routed like the record.
 func TestEncodeSkipped(t *testing.T) {
 	t.Parallel()
-	rec := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234, Timestamp: time.UnixMilli(1700000000123), Value: []byte("ignored")}
-	got := string(EncodeSkipped(rec, "too_large", 2000000))
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 0, Offset: 1234,
+		Timestamp: time.UnixMilli(1700000000123), Value: []byte("never read")}
+	m := EncodeSkipped(r, "too_large", 2000000)
 	want := `{"op":"skipped","channel":"trades:BTC-USD","topic":"trades","partition":0,"offset":1234,"ts":1700000000123,"reason":"too_large","size":2000000}`
-	if got != want {
-		t.Fatalf("EncodeSkipped =\n%s\nwant\n%s", got, want)
+	if string(m.Wire) != want {
+		t.Errorf("EncodeSkipped =\n %s\nwant\n %s", m.Wire, want)
+	}
+	if m.Channel != r.Channel || m.Topic != r.Topic || m.Offset != r.Offset || !m.Time.Equal(r.Timestamp) {
+		t.Errorf("routing fields = %q %q %d %v", m.Channel, m.Topic, m.Offset, m.Time)
+	}
+}
+
+// BenchmarkEncodeRecord is the per-record encode of the consumer: two allocations (the line
+// and its Message).
+func BenchmarkEncodeRecord(b *testing.B) {
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 3, Offset: 123456789,
+		Timestamp: time.UnixMilli(1700000000123), Value: []byte(`{"price":"64123.5","size":"0.25","side":"buy"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = EncodeRecord(r)
+	}
+}
+
+// TestEncodeRecordAllocs keeps the per-record encode at two allocations: the line and its
+// Message.
+func TestEncodeRecordAllocs(t *testing.T) {
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Timestamp: time.UnixMilli(1700000000123),
+		Value: []byte(`{"price":"64123.5", "size":"0.25"}`)}
+	if n := testing.AllocsPerRun(100, func() { _ = EncodeRecord(r) }); n > 2 {
+		t.Fatalf("EncodeRecord allocates %v times, want at most 2", n)
 	}
 }

@@ -1,5 +1,5 @@
-// This file is identical in ws-single and ws-multi (internal/protocol/jsonstring.go) on purpose:
-// every string the server writes is protocol, the same bytes in both variants.
+// This file is duplicated from ws-multi (internal/protocol/jsonstring.go) on purpose: the
+// variants share how every string the server writes is escaped, the same bytes in both.
 
 package protocol
 

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/protocol/message.go) on purpose: the
+// variants share the one message type.
+
 package protocol
 
 import "time"

@@ -1,16 +1,23 @@
+// This file is duplicated from ws-multi (internal/protocol/request.go) on purpose: the
+// variants share the protocol, the same requests, error codes and texts in both.
+
 package protocol
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
-// Client operations.
+// Op is a client operation, as named on the wire.
+type Op = string
+
+// The client operations of docs/PROTOCOL.md.
 const (
-	OpSubscribe   = "subscribe"
-	OpUnsubscribe = "unsubscribe"
-	OpPing        = "ping"
+	OpSubscribe   Op = "subscribe"
+	OpUnsubscribe Op = "unsubscribe"
+	OpPing        Op = "ping"
 )
 
 // Error codes of an "error" reply, as in docs/PROTOCOL.md.
@@ -42,8 +49,8 @@ func TooManySubscriptions(limit int, id string, hasID bool) *Error {
 // Request is one parsed, valid client request.
 type Request struct {
 	// Op is OpSubscribe, OpUnsubscribe or OpPing.
-	Op string
-	// ID is the request id; HasID says whether the request carried one (it may be "").
+	Op Op
+	// ID is the request id; HasID tells an absent id from an empty one.
 	ID    string
 	HasID bool
 	// Channels are the valid channels of a subscribe or unsubscribe, de-duplicated,
@@ -51,8 +58,8 @@ type Request struct {
 	Channels []string
 }
 
-// Error is a request the server answers with an "error" reply. ID and HasID
-// carry the request id when it could be read, so the reply can echo it.
+// Error is a request the server answers with an "error" reply; the connection stays open.
+// ID and HasID carry the request id when it could be read, so the reply can echo it.
 type Error struct {
 	Code    string
 	Message string
@@ -63,69 +70,109 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Parse reads one client frame. Every error it returns is an *Error, whose
-// Message is one of the texts of PROTOCOL.md's error table.
-func Parse(frame []byte) (Request, error) {
+// Parse reads one client text frame. On failure it returns the request as far as it was
+// understood (its id, when valid) and an *Error whose Message is one of the texts of
+// docs/PROTOCOL.md's error table; client text it quotes is cut to MaxEcho bytes.
+func Parse(frame []byte) (Request, *Error) {
+	req, err := parse(frame)
+	if err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// parse is Parse; the error it returns carries the request id.
+func parse(frame []byte) (Request, *Error) {
+	req, err := parseFields(frame)
+	if err != nil {
+		err.ID, err.HasID = req.ID, req.HasID
+	}
+	return req, err
+}
+
+func parseFields(frame []byte) (Request, *Error) {
+	var req Request
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Request{}, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
+		return req, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
 	}
 	// A map keeps the field names exact (a struct would match "OP" too) and lets
 	// each field's type be checked on its own.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &fields); err != nil {
-		return Request{}, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
+		return req, &Error{Code: CodeInvalidJSON, Message: "frame is not a JSON object"}
 	}
 
-	var req Request
 	if raw, ok := fields["id"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &req.ID); err != nil {
-			return Request{}, &Error{Code: CodeInvalidRequest, Message: "id must be a string"}
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return req, &Error{Code: CodeInvalidRequest, Message: "id must be a string"}
 		}
-		if len(req.ID) > MaxIDLen {
-			return Request{}, &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDLen)}
+		if len(id) > MaxIDLen {
+			return req, &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDLen)}
 		}
-		req.HasID = true
-	}
-	fail := func(code, msg string) (Request, error) {
-		return Request{}, &Error{Code: code, Message: msg, ID: req.ID, HasID: req.HasID}
+		req.ID, req.HasID = id, true
 	}
 
 	raw, ok := fields["op"]
 	if !ok || isNull(raw) {
-		return fail(CodeUnknownOp, "op is missing")
+		return req, &Error{Code: CodeUnknownOp, Message: "op is missing"}
 	}
-	if json.Unmarshal(raw, &req.Op) != nil {
-		return fail(CodeInvalidRequest, "op must be a string")
+	var op string
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return req, &Error{Code: CodeInvalidRequest, Message: "op must be a string"}
 	}
-	switch req.Op {
+	switch op {
 	case OpPing:
+		req.Op = OpPing
 		return req, nil
 	case OpSubscribe, OpUnsubscribe:
+		req.Op = op
 	default:
-		return fail(CodeUnknownOp, "unknown op "+quoteEcho(req.Op))
+		return req, &Error{Code: CodeUnknownOp, Message: "unknown op " + quoteEcho(op)}
 	}
 
 	var channels []string
-	if raw, ok := fields["channels"]; !ok || isNull(raw) || json.Unmarshal(raw, &channels) != nil {
-		return fail(CodeInvalidRequest, "channels must be an array of strings")
+	raw, ok = fields["channels"]
+	if !ok || isNull(raw) || json.Unmarshal(raw, &channels) != nil {
+		return req, &Error{Code: CodeInvalidRequest, Message: "channels must be an array of strings"}
 	}
 	if len(channels) == 0 {
-		return fail(CodeInvalidRequest, "channels must not be empty")
+		return req, &Error{Code: CodeInvalidRequest, Message: "channels must not be empty"}
 	}
-	seen := make(map[string]struct{}, len(channels))
-	req.Channels = channels[:0]
 	for _, ch := range channels {
 		if err := ValidateChannel(ch); err != nil {
-			return fail(CodeInvalidChannel, err.Error())
+			return req, &Error{Code: CodeInvalidChannel, Message: err.Error()}
 		}
-		if _, dup := seen[ch]; dup {
-			continue
-		}
-		seen[ch] = struct{}{}
-		req.Channels = append(req.Channels, ch)
 	}
+	req.Channels = dedupe(channels)
 	return req, nil
+}
+
+// dedupScanMax is the longest channel list de-duplicated by scanning; longer lists use a set.
+const dedupScanMax = 16
+
+// dedupe returns channels without repeats, in order. A request usually names a few channels,
+// so a scan beats a map's allocation; WS_READ_LIMIT allows thousands, where the quadratic
+// scan would cost real CPU per frame, so a long list goes through a set.
+func dedupe(channels []string) []string {
+	out := make([]string, 0, len(channels))
+	if len(channels) <= dedupScanMax {
+		for _, ch := range channels {
+			if !slices.Contains(out, ch) {
+				out = append(out, ch)
+			}
+		}
+		return out
+	}
+	set := make(map[string]struct{}, len(channels))
+	for _, ch := range channels {
+		if _, dup := set[ch]; !dup {
+			set[ch] = struct{}{}
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -1,10 +1,12 @@
+// This file is duplicated from ws-multi (internal/protocol/request_test.go) on purpose: the
+// variants share the protocol and its tests.
+
 package protocol
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,172 +14,213 @@ import (
 	"unicode/utf8"
 )
 
+// The tests drive parse, which is Parse with the concrete *Error; TestParseIsParse ties the
+// two together.
+
 func TestParse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		in      string
-		want    Request
-		code    string
-		errID   string
-		errHasI bool
+		name     string
+		frame    string
+		wantCode string
+		wantOp   Op
+		wantID   string
+		wantHas  bool
+		wantChs  []string
 	}{
-		{name: "subscribe", in: `{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`,
-			want: Request{Op: OpSubscribe, ID: "1", HasID: true, Channels: []string{"trades:BTC-USD", "tickers:*"}}},
-		{name: "unsubscribe without id", in: `{"op":"unsubscribe","channels":["trades"]}`,
-			want: Request{Op: OpUnsubscribe, Channels: []string{"trades"}}},
-		{name: "ping", in: `{"op":"ping","id":"3"}`, want: Request{Op: OpPing, ID: "3", HasID: true}},
-		{name: "empty id is an id", in: `{"op":"ping","id":""}`, want: Request{Op: OpPing, HasID: true}},
-		{name: "null id is no id", in: `{"op":"ping","id":null}`, want: Request{Op: OpPing}},
-		{name: "unknown fields ignored", in: ` {"op":"ping","x":[1,2],"y":{}}`, want: Request{Op: OpPing}},
-		{name: "duplicates removed in order", in: `{"op":"subscribe","channels":["b","a","b","a:*","a"]}`,
-			want: Request{Op: OpSubscribe, Channels: []string{"b", "a", "a:*"}}},
-		{name: "not json", in: `hello`, code: CodeInvalidJSON},
-		{name: "empty frame", in: ``, code: CodeInvalidJSON},
-		{name: "array", in: `[1]`, code: CodeInvalidJSON},
-		{name: "null", in: `null`, code: CodeInvalidJSON},
-		{name: "truncated object", in: `{"op":"ping"`, code: CodeInvalidJSON},
-		{name: "trailing garbage", in: `{"op":"ping"} x`, code: CodeInvalidJSON},
-		{name: "id not a string", in: `{"op":"ping","id":5}`, code: CodeInvalidRequest},
-		{name: "id too long", in: `{"op":"ping","id":"` + strings.Repeat("x", 65) + `"}`, code: CodeInvalidRequest},
-		{name: "id of 64 bytes", in: `{"op":"ping","id":"` + strings.Repeat("x", 64) + `"}`,
-			want: Request{Op: OpPing, ID: strings.Repeat("x", 64), HasID: true}},
-		{name: "missing op", in: `{"id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
-		{name: "null op", in: `{"op":null}`, code: CodeUnknownOp},
-		{name: "unknown op", in: `{"op":"publish","id":"7"}`, code: CodeUnknownOp, errID: "7", errHasI: true},
-		{name: "op not a string", in: `{"op":1}`, code: CodeInvalidRequest},
-		{name: "op an object", in: `{"op":{},"id":"8"}`, code: CodeInvalidRequest, errID: "8", errHasI: true},
-		{name: "op case matters", in: `{"OP":"ping"}`, code: CodeUnknownOp},
-		{name: "channels missing", in: `{"op":"subscribe","id":"2"}`, code: CodeInvalidRequest, errID: "2", errHasI: true},
-		{name: "channels null", in: `{"op":"subscribe","channels":null}`, code: CodeInvalidRequest},
-		{name: "channels empty", in: `{"op":"unsubscribe","channels":[]}`, code: CodeInvalidRequest},
-		{name: "channels not array", in: `{"op":"subscribe","channels":"trades"}`, code: CodeInvalidRequest},
-		{name: "channel not string", in: `{"op":"subscribe","channels":["a",1]}`, code: CodeInvalidRequest},
-		{name: "invalid channel", in: `{"op":"subscribe","id":"1","channels":["ok","a b"]}`, code: CodeInvalidChannel, errID: "1", errHasI: true},
+		{name: "subscribe", frame: `{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`, wantOp: OpSubscribe, wantID: "1", wantHas: true, wantChs: []string{"trades:BTC-USD", "tickers:*"}},
+		{name: "unsubscribe without id", frame: `{"op":"unsubscribe","channels":["trades"]}`, wantOp: OpUnsubscribe, wantChs: []string{"trades"}},
+		{name: "ping", frame: `{"op":"ping","id":"3"}`, wantOp: OpPing, wantID: "3", wantHas: true},
+		{name: "ping ignores channels", frame: `{"op":"ping","channels":5}`, wantOp: OpPing},
+		{name: "empty id is an id", frame: `{"op":"ping","id":""}`, wantOp: OpPing, wantHas: true},
+		{name: "null id is no id", frame: `{"op":"ping","id":null}`, wantOp: OpPing},
+		{name: "unknown fields ignored", frame: `{"op":"ping","x":{"y":[1]}}`, wantOp: OpPing},
+		{name: "duplicates removed in order", frame: `{"op":"subscribe","channels":["b","a","b","a"]}`, wantOp: OpSubscribe, wantChs: []string{"b", "a"}},
+		{name: "duplicates removed in order with a wildcard", frame: `{"op":"subscribe","channels":["b","a","b","a:*","a"]}`, wantOp: OpSubscribe, wantChs: []string{"b", "a", "a:*"}},
+		{name: "many duplicates removed in order", frame: `{"op":"subscribe","channels":["c","b","a","b","a","c","d","e","f","g","h","i","j","k","l","m","n","o","a","p","q"]}`, wantOp: OpSubscribe,
+			wantChs: []string{"c", "b", "a", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"}},
+		{name: "leading whitespace", frame: " \n{\"op\":\"ping\"}", wantOp: OpPing},
+		{name: "not json", frame: `hello`, wantCode: CodeInvalidJSON},
+		{name: "array", frame: `[1,2]`, wantCode: CodeInvalidJSON},
+		{name: "string", frame: `"op"`, wantCode: CodeInvalidJSON},
+		{name: "empty", frame: ``, wantCode: CodeInvalidJSON},
+		{name: "truncated", frame: `{"op":"ping"`, wantCode: CodeInvalidJSON},
+		{name: "trailing garbage", frame: `{"op":"ping"}x`, wantCode: CodeInvalidJSON},
+		{name: "op missing", frame: `{"id":"1"}`, wantCode: CodeUnknownOp, wantID: "1", wantHas: true},
+		{name: "op null", frame: `{"op":null}`, wantCode: CodeUnknownOp},
+		{name: "op unknown", frame: `{"op":"publish","id":"7"}`, wantCode: CodeUnknownOp, wantID: "7", wantHas: true},
+		{name: "op case matters", frame: `{"OP":"ping"}`, wantCode: CodeUnknownOp},
+		{name: "op wrong type", frame: `{"op":1}`, wantCode: CodeInvalidRequest},
+		{name: "op an object", frame: `{"op":{},"id":"8"}`, wantCode: CodeInvalidRequest, wantID: "8", wantHas: true},
+		{name: "id wrong type", frame: `{"op":"ping","id":1}`, wantCode: CodeInvalidRequest},
+		{name: "id too long", frame: `{"op":"ping","id":"` + strings.Repeat("x", 65) + `"}`, wantCode: CodeInvalidRequest},
+		{name: "id of 64 bytes", frame: `{"op":"ping","id":"` + strings.Repeat("x", 64) + `"}`, wantOp: OpPing, wantID: strings.Repeat("x", 64), wantHas: true},
+		{name: "channels missing", frame: `{"op":"subscribe","id":"2"}`, wantCode: CodeInvalidRequest, wantID: "2", wantHas: true},
+		{name: "channels null", frame: `{"op":"subscribe","channels":null}`, wantCode: CodeInvalidRequest},
+		{name: "channels empty", frame: `{"op":"unsubscribe","channels":[]}`, wantCode: CodeInvalidRequest},
+		{name: "channels not array", frame: `{"op":"subscribe","channels":"trades"}`, wantCode: CodeInvalidRequest},
+		{name: "channels not strings", frame: `{"op":"subscribe","channels":[1]}`, wantCode: CodeInvalidRequest},
+		{name: "a channel not a string", frame: `{"op":"subscribe","channels":["a",1]}`, wantCode: CodeInvalidRequest},
+		{name: "invalid channel", frame: `{"op":"subscribe","id":"9","channels":["ok","a b"]}`, wantCode: CodeInvalidChannel, wantID: "9", wantHas: true},
+		{name: "invalid wildcard", frame: `{"op":"subscribe","channels":["trades:BTC*"]}`, wantCode: CodeInvalidChannel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := Parse([]byte(tt.in))
-			if tt.code == "" {
-				if err != nil {
-					t.Fatalf("Parse(%s) error = %v", tt.in, err)
+			req, perr := parse([]byte(tt.frame))
+			if tt.wantCode != "" {
+				if perr == nil || perr.Code != tt.wantCode {
+					t.Fatalf("Parse(%q) error = %v, want code %s", tt.frame, perr, tt.wantCode)
 				}
-				if !reflect.DeepEqual(got, tt.want) {
-					t.Fatalf("Parse(%s) = %+v, want %+v", tt.in, got, tt.want)
+				if perr.ID != tt.wantID || perr.HasID != tt.wantHas {
+					t.Errorf("error id = %q/%v, want %q/%v", perr.ID, perr.HasID, tt.wantID, tt.wantHas)
 				}
-				return
+			} else {
+				if perr != nil {
+					t.Fatalf("Parse(%q) error = %v", tt.frame, perr)
+				}
+				if req.Op != tt.wantOp {
+					t.Errorf("op = %q, want %q", req.Op, tt.wantOp)
+				}
+				if !slices.Equal(req.Channels, tt.wantChs) {
+					t.Errorf("channels = %q, want %q", req.Channels, tt.wantChs)
+				}
 			}
-			var pe *Error
-			if !errors.As(err, &pe) {
-				t.Fatalf("Parse(%s) error = %v, want *Error with code %s", tt.in, err, tt.code)
-			}
-			if pe.Code != tt.code || pe.ID != tt.errID || pe.HasID != tt.errHasI {
-				t.Fatalf("Parse(%s) error = %+v, want code %s id %q/%v", tt.in, pe, tt.code, tt.errID, tt.errHasI)
+			if req.ID != tt.wantID || req.HasID != tt.wantHas {
+				t.Errorf("id = %q/%v, want %q/%v", req.ID, req.HasID, tt.wantID, tt.wantHas)
 			}
 		})
 	}
 }
 
-// TestErrorTexts pins every error message of PROTOCOL.md's error table, byte for
-// byte: ws-multi sends the same ones.
-func TestErrorTexts(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("x", 300)
-	tests := []struct {
-		name, in, code, message string
-	}{
-		{"not json", `nope`, CodeInvalidJSON, "frame is not a JSON object"},
-		{"id not a string", `{"op":"ping","id":1}`, CodeInvalidRequest, "id must be a string"},
-		{"id too long", `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, CodeInvalidRequest, "id is longer than 64 bytes"},
-		{"op missing", `{}`, CodeUnknownOp, "op is missing"},
-		{"op null", `{"op":null}`, CodeUnknownOp, "op is missing"},
-		{"op not a string", `{"op":1}`, CodeInvalidRequest, "op must be a string"},
-		{"unknown op", `{"op":"publish"}`, CodeUnknownOp, `unknown op "publish"`},
-		{"unknown op cut", `{"op":"` + long + `"}`, CodeUnknownOp, `unknown op "` + strings.Repeat("x", 64) + `..."`},
-		{"channels missing", `{"op":"subscribe"}`, CodeInvalidRequest, "channels must be an array of strings"},
-		{"channels null", `{"op":"subscribe","channels":null}`, CodeInvalidRequest, "channels must be an array of strings"},
-		{"channels wrong type", `{"op":"subscribe","channels":[1]}`, CodeInvalidRequest, "channels must be an array of strings"},
-		{"channels empty", `{"op":"subscribe","channels":[]}`, CodeInvalidRequest, "channels must not be empty"},
-		{"channel empty", `{"op":"subscribe","channels":[""]}`, CodeInvalidChannel, `channel "": empty`},
-		{"channel too long", `{"op":"subscribe","channels":["` + long + `"]}`, CodeInvalidChannel,
-			`channel "` + strings.Repeat("x", 64) + `...": longer than 256 bytes`},
-		{"channel star", `{"op":"subscribe","channels":["a*"]}`, CodeInvalidChannel, `channel "a*": '*' is allowed only as "<topic>:*"`},
-		{"channel character", `{"op":"subscribe","channels":["a b"]}`, CodeInvalidChannel, `channel "a b": invalid character ' '`},
-		{"channel empty topic", `{"op":"subscribe","channels":[":b"]}`, CodeInvalidChannel, `channel ":b": empty topic`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Parse([]byte(tt.in))
-			var pe *Error
-			if !errors.As(err, &pe) || pe.Code != tt.code || pe.Message != tt.message {
-				t.Fatalf("Parse(%.80s) = %v, want %s %q", tt.in, err, tt.code, tt.message)
-			}
-		})
-	}
-	if got, want := TooManySubscriptions(100, "", false).Message, "subscribe would pass the limit of 100 channels per client"; got != want {
-		t.Fatalf("too_many_subscriptions message = %q, want %q", got, want)
-	}
-}
-
-// TestEchoIsCapped: a 4 KB subscribe of DEL bytes draws a short reply, not one
-// that echoes (and escapes) all of it.
-func TestEchoIsCapped(t *testing.T) {
-	t.Parallel()
-	frame := `{"op":"subscribe","id":"1","channels":["` + strings.Repeat("\u007f", 4096) + `"]}`
-	_, err := Parse([]byte(frame))
-	var pe *Error
-	if !errors.As(err, &pe) || pe.Code != CodeInvalidChannel {
-		t.Fatalf("Parse = %v, want invalid_channel", err)
-	}
-	reply := EncodeError(pe)
-	if len(reply) >= 512 {
-		t.Fatalf("reply to a 4 KB channel is %d bytes, want < 512: %s", len(reply), reply)
-	}
-	if !json.Valid(reply) {
-		t.Fatalf("reply %s is not JSON", reply)
-	}
-}
-
-// FuzzParse checks that no input panics the parser, that every error is a
-// documented code, and that accepted requests hold only valid channels.
+// FuzzParse checks that no frame panics the parser, that accepted requests obey every rule of
+// the protocol, and that the reply built from any outcome is one line of valid JSON.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{
+	for _, seed := range []string{
 		`{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`,
-		`{"op":"unsubscribe","channels":["a"]}`, `{"op":"ping","id":"x"}`,
-		`[]`, `{`, `{"op":5}`, `{"op":"subscribe","channels":["*"]}`, "{\"op\":\"ping\",\"id\":\"\xff\"}",
+		`{"op":"unsubscribe","id":"2","channels":["trades:BTC-USD"]}`,
+		`{"op":"ping","id":"3"}`,
+		`{"op":1}`, `[]`, `{"op":"subscribe","channels":["a b"]}`, "{\"id\":\"\xff\"}",
+		`{`, `{"op":"subscribe","channels":["*"]}`, "{\"op\":\"ping\",\"id\":\"\xff\"}",
 	} {
-		f.Add([]byte(s))
+		f.Add([]byte(seed))
 	}
 	codes := map[string]bool{CodeInvalidJSON: true, CodeInvalidRequest: true, CodeUnknownOp: true, CodeInvalidChannel: true}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		req, err := Parse(frame)
-		if err != nil {
-			var pe *Error
-			if !errors.As(err, &pe) || !codes[pe.Code] {
-				t.Fatalf("Parse(%q) error = %v, not a documented code", frame, err)
-			}
-			line := EncodeError(pe)
-			if !json.Valid(line) || strings.ContainsRune(string(line), '\n') {
-				t.Fatalf("error reply %q is not one JSON line", line)
-			}
-			return
-		}
+		req, perr := parse(frame)
 		if len(req.ID) > MaxIDLen || !utf8.ValidString(req.ID) {
-			t.Fatalf("Parse(%q) accepted id %q", frame, req.ID)
+			t.Fatalf("id %q accepted", req.ID)
 		}
-		seen := map[string]bool{}
-		for _, ch := range req.Channels {
-			if err := ValidateChannel(ch); err != nil || seen[ch] {
-				t.Fatalf("Parse(%q) accepted channel %q twice or invalid: %v", frame, ch, err)
+		var reply *Message
+		if perr != nil {
+			if !codes[perr.Code] {
+				t.Fatalf("Parse(%q) error = %v, not a documented code", frame, perr)
 			}
-			seen[ch] = true
+			if req.Channels != nil {
+				t.Fatalf("failed parse kept channels %q", req.Channels)
+			}
+			reply = ErrorReply(req.ID, req.HasID, perr.Code, perr.Message)
+		} else {
+			switch req.Op {
+			case OpPing:
+				reply = Pong(req.ID, req.HasID)
+			case OpSubscribe, OpUnsubscribe:
+				if len(req.Channels) == 0 {
+					t.Fatal("subscribe accepted without channels")
+				}
+				seen := map[string]bool{}
+				for _, ch := range req.Channels {
+					if err := ValidateChannel(ch); err != nil || seen[ch] {
+						t.Fatalf("accepted channel %q twice or invalid: %v", ch, err)
+					}
+					seen[ch] = true
+				}
+				reply = Reply(req.Op, req.ID, req.HasID, req.Channels)
+			default:
+				t.Fatalf("accepted op %q", req.Op)
+			}
 		}
-		if line := EncodeReply(req); !json.Valid(line) {
-			t.Fatalf("reply %q is not JSON", line)
+		if !json.Valid(reply.Wire) || strings.ContainsRune(string(reply.Wire), '\n') {
+			t.Fatalf("reply %q is not one line of JSON", reply.Wire)
 		}
 	})
+}
+
+// TestErrorReplyBytes pins the error replies to docs/PROTOCOL.md's texts, byte for byte.
+func TestErrorReplyBytes(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name  string
+		frame string
+		want  string
+	}{
+		{name: "not json", frame: `hello`, want: `{"op":"error","code":"invalid_json","message":"frame is not a JSON object"}`},
+		{name: "id not a string", frame: `{"op":"ping","id":1}`, want: `{"op":"error","code":"invalid_request","message":"id must be a string"}`},
+		{name: "id too long", frame: `{"op":"ping","id":"` + strings.Repeat("i", 65) + `"}`, want: `{"op":"error","code":"invalid_request","message":"id is longer than 64 bytes"}`},
+		{name: "op missing", frame: `{"id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"op is missing"}`},
+		{name: "op null", frame: `{"op":null,"id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"op is missing"}`},
+		{name: "op not a string", frame: `{"op":1,"id":"1"}`, want: `{"op":"error","id":"1","code":"invalid_request","message":"op must be a string"}`},
+		{name: "op unknown", frame: `{"op":"publish","id":"1"}`, want: `{"op":"error","id":"1","code":"unknown_op","message":"unknown op \"publish\""}`},
+		{name: "op unknown, long, cut", frame: `{"op":"` + long + `"}`,
+			want: `{"op":"error","code":"unknown_op","message":"unknown op \"` + strings.Repeat("x", 64) + `...\""}`},
+		{name: "channels missing", frame: `{"op":"subscribe","id":"2"}`, want: `{"op":"error","id":"2","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels null", frame: `{"op":"subscribe","channels":null}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels wrong type", frame: `{"op":"unsubscribe","channels":"a"}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channels empty", frame: `{"op":"subscribe","channels":[]}`, want: `{"op":"error","code":"invalid_request","message":"channels must not be empty"}`},
+		{name: "channels not strings", frame: `{"op":"subscribe","channels":[1]}`, want: `{"op":"error","code":"invalid_request","message":"channels must be an array of strings"}`},
+		{name: "channel empty", frame: `{"op":"subscribe","channels":[""]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \"\": empty"}`},
+		{name: "channel star", frame: `{"op":"subscribe","channels":["a*"]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \"a*\": '*' is allowed only as \"<topic>:*\""}`},
+		{name: "channel empty topic", frame: `{"op":"subscribe","channels":[":b"]}`, want: `{"op":"error","code":"invalid_channel","message":"channel \":b\": empty topic"}`},
+		{name: "channel invalid", frame: `{"op":"subscribe","id":"<&>","channels":["a b"]}`, want: `{"op":"error","id":"<&>","code":"invalid_channel","message":"channel \"a b\": invalid character ' '"}`},
+		{name: "channel too long, cut", frame: `{"op":"subscribe","channels":["` + long + `"]}`,
+			want: `{"op":"error","code":"invalid_channel","message":"channel \"` + strings.Repeat("x", 64) + `...\": longer than 256 bytes"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, perr := parse([]byte(tt.frame))
+			if perr == nil {
+				t.Fatalf("Parse(%q) accepted", tt.frame)
+			}
+			if got := string(ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire); got != tt.want {
+				t.Errorf("reply =\n %s\nwant\n %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEchoIsCapped: a 4 KB subscribe of DEL bytes draws a short reply, not one that grows
+// with what the client sent.
+func TestEchoIsCapped(t *testing.T) {
+	t.Parallel()
+	for _, frame := range []string{
+		`{"op":"subscribe","channels":["` + strings.Repeat("\x7f", 4096) + `"]}`,
+		`{"op":"subscribe","channels":["` + strings.Repeat("\x7f", 200) + `"]}`,
+		`{"op":"` + strings.Repeat("\x7f", 4096) + `"}`,
+		`{"op":"subscribe","channels":["` + strings.Repeat(`\u0001`, 4096) + `"]}`,
+	} {
+		req, perr := parse([]byte(frame))
+		if perr == nil {
+			t.Fatalf("accepted %.40q", frame)
+		}
+		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire
+		if len(reply) >= 512 || !json.Valid(reply) {
+			t.Errorf("reply to a %d-byte frame is %d bytes (want < 512, valid JSON): %.80s", len(frame), len(reply), reply)
+		}
+	}
+}
+
+// TestParseIsParse: Parse returns what parse does, and no error (not even a typed nil) for
+// a valid request.
+func TestParseIsParse(t *testing.T) {
+	t.Parallel()
+	for _, frame := range []string{`{"op":"ping","id":"1"}`, `{"op":"subscribe","channels":["a","a"]}`, `{"op":"x","id":"2"}`, `[]`} {
+		req, err := Parse([]byte(frame))
+		want, werr := parse([]byte(frame))
+		if fmt.Sprint(req) != fmt.Sprint(want) || (err == nil) != (werr == nil) || fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Errorf("Parse(%s) = %v, %v; parse = %v, %v", frame, req, err, want, werr)
+		}
+	}
 }
 
 // TestErrorCodesMatchProtocol keeps ErrorCodes equal to the codes of the error
