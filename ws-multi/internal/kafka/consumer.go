@@ -1,3 +1,6 @@
+// This file is duplicated from ws-single (internal/kafka/consumer.go) on purpose: the variants
+// share the consumer; it hands records to hub.Publish in both.
+
 package kafka
 
 import (
@@ -10,46 +13,52 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// Publisher receives encoded records. Publish must keep the order of the calls made by one
-// goroutine, and may block (back-pressure) until ctx ends.
-type Publisher interface {
-	Publish(ctx context.Context, m *protocol.Message) error
-}
-
 // Reasons a Kafka record is not delivered (label "reason" of
-// ws_kafka_records_skipped_total). SkipTooLarge is also the "reason" of the skipped line
-// its subscribers get.
+// ws_kafka_records_skipped_total). SkipTooLarge is also the "reason" of the
+// skipped line its subscribers get.
 const (
 	SkipTooLarge       = "too_large"
 	SkipInvalidChannel = "invalid_channel"
 )
 
 // SkipReasons are every skip reason; New pre-initialises them per topic.
+// Read-only.
 var SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
 
-// Config configures the consumer; the server fills it from config.Config.
+// Config is what the consumer needs from the server config (config.Config).
 type Config struct {
-	Brokers []string // bootstrap brokers (WS_KAFKA_BROKERS)
+	Brokers []string // bootstrap brokers, host:port (WS_KAFKA_BROKERS)
 	Topics  []string // topics, every partition consumed (WS_KAFKA_TOPICS)
 	// StartOffset is config.StartNewest or config.StartOldest: where a partition starts, and
 	// where it resumes when its offset is out of range (WS_KAFKA_START_OFFSET).
-	StartOffset     string
-	ClientID        string        // Kafka client id
-	RetryBackoff    time.Duration // first reconnect delay, doubled per failure (default 500ms)
-	RetryBackoffMax time.Duration // longest reconnect delay (default 10s)
-	LagInterval     time.Duration // high-water mark poll period for ws_kafka_consumer_lag (2s when 0)
-	// MaxRecordBytes is the largest record value delivered (WS_MAX_RECORD_BYTES, default
-	// 1 MiB); a larger record's subscribers get a "skipped" notice in its place.
+	StartOffset string
+	ClientID    string // Kafka client id
+	// RetryBackoff is the first delay before a new session; it doubles per failed session up
+	// to RetryBackoffMax (WS_KAFKA_RETRY_BACKOFF, WS_KAFKA_RETRY_BACKOFF_MAX).
+	RetryBackoff, RetryBackoffMax time.Duration
+	// LagInterval is how often high-water marks are polled (lag and liveness). Default 2s.
+	LagInterval time.Duration
+	// MaxRecordBytes is the longest record value delivered (WS_MAX_RECORD_BYTES); a longer
+	// record's subscribers get a "skipped" line instead.
 	MaxRecordBytes int
 }
+
+// Publisher receives encoded records; *hub.Hub is one. Publish must keep the order of the
+// calls made by one goroutine, and may block (back-pressure) until ctx ends.
+type Publisher interface {
+	Publish(ctx context.Context, m *protocol.Message) error
+}
+
+// errPartitionEnded reports a partition consumer that stopped on its own.
+var errPartitionEnded = errors.New("partition consumer ended")
 
 // countedError marks a session error already counted in ws_kafka_errors_total, so Run does
 // not count it twice.
@@ -57,34 +66,30 @@ type countedError struct{ error }
 
 func (e countedError) Unwrap() error { return e.error }
 
-// Consumer is a broadcast consumer of every partition of Config.Topics.
-type Consumer struct {
-	cfg      Config
-	sink     Publisher
-	metrics  *metrics.Metrics
-	log      *zap.Logger
-	attached atomic.Bool
-	// parts survives sessions: it remembers each partition's next offset so a reconnect
-	// resumes where the last record was handed to the hub. Only Run's goroutine adds to it.
-	parts map[topicPartition]*partition
-}
-
-type topicPartition struct {
+type partitionKey struct {
 	topic     string
 	partition int32
 }
 
-type partition struct {
-	tp             topicPartition
-	next           atomic.Int64 // next offset to consume; -1 until the first record
-	records        prometheus.Counter
-	tooLarge       prometheus.Counter // ws_kafka_records_skipped_total{reason="too_large"}
-	invalidChannel prometheus.Counter // ws_kafka_records_skipped_total{reason="invalid_channel"}
-	lag            prometheus.Gauge
+// Consumer is the Kafka side of the server. Create it with New, run it with Run.
+type Consumer struct {
+	cfg     Config
+	pub     Publisher
+	m       *metrics.Metrics
+	log     *zap.Logger
+	records map[string]topicCounters
+
+	attached atomic.Bool
+	// next holds, per partition, the offset after the last record handed to
+	// the publisher; a new session resumes there. Written by the partition's
+	// goroutine, read by the session and the lag poller.
+	nextMu sync.Mutex
+	next   map[partitionKey]*atomic.Int64
 }
 
-// New builds a consumer; Run consumes.
-func New(cfg Config, sink Publisher, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
+// New returns a consumer publishing to pub. Its log is sampled (the first 5
+// entries per message per second, then 1 in 100): errors during an outage repeat.
+func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
 	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
 		return nil, errors.New("kafka: brokers and topics are required")
 	}
@@ -100,43 +105,54 @@ func New(cfg Config, sink Publisher, m *metrics.Metrics, log *zap.Logger) (*Cons
 	if cfg.LagInterval <= 0 {
 		cfg.LagInterval = 2 * time.Second
 	}
+	c := &Consumer{
+		cfg:     cfg,
+		pub:     pub,
+		m:       m,
+		log:     sampled(log),
+		records: make(map[string]topicCounters, len(cfg.Topics)),
+		next:    make(map[partitionKey]*atomic.Int64),
+	}
+	// Every topic x reason series exists from the start, at 0.
 	for _, t := range cfg.Topics {
-		for _, r := range SkipReasons {
-			m.KafkaSkipped.WithLabelValues(t, r)
+		c.records[t] = topicCounters{
+			consumed:       m.KafkaRecords.WithLabelValues(t),
+			tooLarge:       m.KafkaSkipped.WithLabelValues(t, SkipTooLarge),
+			invalidChannel: m.KafkaSkipped.WithLabelValues(t, SkipInvalidChannel),
 		}
 	}
-	return &Consumer{cfg: cfg, sink: sink, metrics: m, log: log, parts: make(map[topicPartition]*partition)}, nil
+	return c, nil
 }
 
-// Attached reports whether every partition is being consumed right now.
+// Attached reports whether every partition is being consumed.
 func (c *Consumer) Attached() bool { return c.attached.Load() }
 
 func (c *Consumer) setAttached(v bool) {
 	c.attached.Store(v)
 	if v {
-		c.metrics.KafkaAttached.Set(1)
+		c.m.KafkaAttached.Set(1)
 	} else {
-		c.metrics.KafkaAttached.Set(0)
+		c.m.KafkaAttached.Set(0)
 	}
 }
 
 // Run consumes until ctx ends, reconnecting after every failure with exponential backoff
 // (RetryBackoff doubling up to RetryBackoffMax, reset after a session that attached). It
-// returns nil when ctx ends: failures are counted, logged and retried, never fatal, so
-// WebSocket clients stay connected through a broker outage.
+// returns nil when ctx ends: failures are counted once in ws_kafka_errors_total, logged and
+// retried, never fatal, so WebSocket clients stay connected through a broker outage.
 func (c *Consumer) Run(ctx context.Context) error {
 	backoff := c.cfg.RetryBackoff
 	for {
-		attached, err := c.session(ctx)
+		wasAttached, err := c.session(ctx)
 		c.setAttached(false)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !errors.As(err, new(countedError)) {
-			c.metrics.KafkaErrors.Inc()
+		if wasAttached {
+			backoff = c.cfg.RetryBackoff // a working session resets the backoff
 		}
-		if attached {
-			backoff = c.cfg.RetryBackoff
+		if !errors.As(err, new(countedError)) {
+			c.m.KafkaErrors.Inc()
 		}
 		c.log.Warn("kafka session ended; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
 		t := time.NewTimer(backoff)
@@ -154,36 +170,48 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.cfg.ClientID
 	sc.Consumer.Return.Errors = true
-	// Latency over throughput: the broker answers a fetch as soon as one byte is there, and
-	// an idle fetch returns after 100ms so a new record never waits for a long poll.
+	// Latency over throughput: a fetch returns as soon as one byte is there.
 	sc.Consumer.Fetch.Min = 1
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // sarama warns below 100ms
-	// A partition whose records wait longer than MaxProcessingTime to be taken is dropped
-	// from its fetch and re-added after a backoff: a stall of hundreds of milliseconds each
-	// time the hub pushes back for a moment. Back-pressure through the hub is intended, so
-	// allow it; 1024 buffered records per partition absorb a fan-out burst.
+	// A partition whose records wait longer than MaxProcessingTime to be taken
+	// is unsubscribed from its fetch and re-added after a backoff: hundreds of
+	// milliseconds of stall whenever one fan-out briefly keeps the single core
+	// busy. Backpressure through the hub is intended here, so allow it.
 	sc.Consumer.MaxProcessingTime = 5 * time.Second
 	sc.ChannelBufferSize = 1024
 	sc.Consumer.Retry.Backoff = c.cfg.RetryBackoff
-	// Our own loop owns reconnecting (with backoff and a fresh client); sarama's inner
-	// retries only delay noticing an outage.
+	// Sessions, not sarama, own reconnection; fail fast so a dead broker ends
+	// the session instead of hiding in sarama's internal retries.
+	sc.Consumer.Retry.Max = 3
 	sc.Metadata.Retry.Max = 1
 	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
-	sc.Net.DialTimeout = 3 * time.Second
+	sc.Net.DialTimeout = 5 * time.Second
 	sc.Net.ReadTimeout = 10 * time.Second
-	sc.Net.WriteTimeout = 10 * time.Second
+	sc.Net.WriteTimeout = 5 * time.Second
 	return sc
 }
 
-func (c *Consumer) startOffset() int64 {
+func (c *Consumer) policy() int64 {
 	if c.cfg.StartOffset == config.StartOldest {
 		return sarama.OffsetOldest
 	}
 	return sarama.OffsetNewest
 }
 
-// session connects, consumes every partition until the first error or until ctx ends, and
-// tears everything down. attached tells whether every partition was consumed at some point.
+func (c *Consumer) nextOffset(k partitionKey) *atomic.Int64 {
+	c.nextMu.Lock()
+	defer c.nextMu.Unlock()
+	v := c.next[k]
+	if v == nil {
+		v = new(atomic.Int64)
+		v.Store(-1) // unknown: use the start policy
+		c.next[k] = v
+	}
+	return v
+}
+
+// session runs one sarama client until it fails or ctx ends. It reports
+// whether it got every partition consuming.
 func (c *Consumer) session(ctx context.Context) (attached bool, err error) {
 	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
 	if err != nil {
@@ -194,156 +222,166 @@ func (c *Consumer) session(ctx context.Context) (attached bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("kafka: consumer: %w", err)
 	}
-	defer consumer.Close()
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var failOnce sync.Once
-	var firstErr error
-	// fail ends the session; its callers counted the error in ws_kafka_errors_total already.
-	fail := func(err error) {
-		failOnce.Do(func() { firstErr = countedError{err} })
-		cancel()
-	}
-
+	ended := make(chan error, 1) // first partition failure; later ones are dropped
 	var wg sync.WaitGroup
-	var pcs []sarama.PartitionConsumer
-	defer func() {
-		// Closing a partition consumer ends its goroutine once sarama closed both channels.
-		for _, pc := range pcs {
-			pc.AsyncClose()
-		}
-		wg.Wait()
-	}()
+	defer wg.Wait() // before client.Close (deferred earlier, runs later)
+	defer cancel()
+
+	var parts []partitionKey
 	for _, topic := range c.cfg.Topics {
 		ids, err := client.Partitions(topic)
 		if err != nil {
 			return false, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
 		}
-		for _, id := range ids {
-			p := c.partition(topic, id)
-			pc, err := c.consumePartition(consumer, p)
+		for _, p := range ids {
+			k := partitionKey{topic, p}
+			pc, err := c.consumePartition(consumer, k)
 			if err != nil {
 				return false, err
 			}
-			pcs = append(pcs, pc)
-			wg.Go(func() { c.consume(sctx, pc, p, fail) })
+			parts = append(parts, k)
+			wg.Go(func() { c.consume(sctx, pc, k, ended) })
 		}
+	}
+
+	ticker := time.NewTicker(c.cfg.LagInterval)
+	defer ticker.Stop()
+	if err := c.pollLag(client, parts); err != nil {
+		return false, err
 	}
 	c.setAttached(true)
-	c.log.Info("kafka attached", zap.Strings("topics", c.cfg.Topics), zap.Int("partitions", len(pcs)))
-	wg.Go(func() { c.pollLag(sctx, client, fail) })
-
-	<-sctx.Done()
-	if ctx.Err() != nil {
-		return true, nil
-	}
-	return true, firstErr
-}
-
-func (c *Consumer) partition(topic string, id int32) *partition {
-	tp := topicPartition{topic, id}
-	p := c.parts[tp]
-	if p == nil {
-		p = &partition{
-			tp:             tp,
-			records:        c.metrics.KafkaRecords.WithLabelValues(topic),
-			tooLarge:       c.metrics.KafkaSkipped.WithLabelValues(topic, SkipTooLarge),
-			invalidChannel: c.metrics.KafkaSkipped.WithLabelValues(topic, SkipInvalidChannel),
-			lag:            c.metrics.KafkaLag.WithLabelValues(topic, strconv.Itoa(int(id))),
+	c.log.Info("kafka attached", zap.Strings("topics", c.cfg.Topics), zap.Int("partitions", len(parts)))
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case err := <-ended:
+			return true, err
+		case <-ticker.C:
+			if err := c.pollLag(client, parts); err != nil {
+				return true, err
+			}
 		}
-		p.next.Store(-1)
-		c.parts[tp] = p
 	}
-	return p
 }
 
-// consumePartition resumes a partition at its next offset, or starts it at the configured
-// policy. A resume offset the broker no longer has (retention, or a broker reset that
-// restarted the log) falls back to the policy.
-func (c *Consumer) consumePartition(consumer sarama.Consumer, p *partition) (sarama.PartitionConsumer, error) {
-	offset := p.next.Load()
-	if offset < 0 {
-		offset = c.startOffset()
+// consumePartition starts k where the last session left it, or at the start
+// policy when that is unknown or no longer exists.
+func (c *Consumer) consumePartition(consumer sarama.Consumer, k partitionKey) (sarama.PartitionConsumer, error) {
+	offset := c.nextOffset(k).Load()
+	if offset >= 0 {
+		pc, err := consumer.ConsumePartition(k.topic, k.partition, offset)
+		if err == nil {
+			return pc, nil
+		}
+		if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			return nil, fmt.Errorf("kafka: consume %s/%d at %d: %w", k.topic, k.partition, offset, err)
+		}
+		c.m.KafkaErrors.Inc()
+		c.log.Warn("kafka offset out of range; resuming at start policy",
+			zap.String("topic", k.topic), zap.Int32("partition", k.partition),
+			zap.Int64("offset", offset), zap.String("policy", c.cfg.StartOffset))
 	}
-	pc, err := consumer.ConsumePartition(p.tp.topic, p.tp.partition, offset)
-	if errors.Is(err, sarama.ErrOffsetOutOfRange) && offset >= 0 {
-		c.metrics.KafkaErrors.Inc()
-		c.log.Warn("kafka resume offset out of range; restarting at the start policy",
-			zap.String("topic", p.tp.topic), zap.Int32("partition", p.tp.partition),
-			zap.Int64("offset", offset), zap.String("start_offset", c.cfg.StartOffset))
-		pc, err = consumer.ConsumePartition(p.tp.topic, p.tp.partition, c.startOffset())
-	}
+	pc, err := consumer.ConsumePartition(k.topic, k.partition, c.policy())
 	if err != nil {
-		return nil, fmt.Errorf("kafka: consume %s/%d at %d: %w", p.tp.topic, p.tp.partition, offset, err)
+		return nil, fmt.Errorf("kafka: consume %s/%d from %s: %w", k.topic, k.partition, c.cfg.StartOffset, err)
 	}
 	return pc, nil
 }
 
-// consume hands a partition's records to the hub in offset order, until sarama closes the
-// partition consumer: each as its message, a "skipped" notice in its place, or nothing
-// (see message). After the session ended it only drains: records not handed over are
-// consumed again by the next session, from p.next, and counted then.
-func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, p *partition, fail func(error)) {
-	msgs, errs := pc.Messages(), pc.Errors()
-	for msgs != nil || errs != nil {
+// consume hands k's records to the publisher until ctx ends or the partition
+// consumer fails, then closes the partition consumer and drains it.
+func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k partitionKey, ended chan<- error) {
+	defer drain(pc)
+	next := c.nextOffset(k)
+	counters := c.records[k.topic]
+	fail := func(err error) {
 		select {
-		case rec, ok := <-msgs:
+		case ended <- err:
+		default:
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-pc.Messages():
 			if !ok {
-				msgs = nil
-				continue
+				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
+				return
 			}
-			if ctx.Err() != nil {
-				continue
-			}
-			m, skipped := c.message(p, rec)
+			m, skipped := c.encode(msg, counters)
 			if m != nil {
-				if err := c.sink.Publish(ctx, m); err != nil {
-					continue // session ending; this record is consumed again next session
+				if err := c.pub.Publish(ctx, m); err != nil {
+					return // ctx ended or the hub stopped: next stays at this record
 				}
 			}
-			p.next.Store(rec.Offset + 1)
-			p.records.Inc()
+			// The record is done with: a new session resumes after it, so it
+			// is counted here once (a record whose Publish failed above is
+			// consumed again and counted then).
+			next.Store(msg.Offset + 1)
+			counters.consumed.Inc()
 			if skipped != nil {
 				skipped.Inc()
 			}
-		case cerr, ok := <-errs:
+		case cerr, ok := <-pc.Errors():
 			if !ok {
-				errs = nil
-				continue
+				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, errPartitionEnded))
+				return
 			}
-			c.metrics.KafkaErrors.Inc()
-			fail(fmt.Errorf("kafka: consume %s/%d: %w", p.tp.topic, p.tp.partition, cerr.Err))
+			c.m.KafkaErrors.Inc()
+			c.log.Warn("kafka consumer error", zap.String("topic", k.topic),
+				zap.Int32("partition", k.partition), zap.Error(cerr.Err))
+			if errors.Is(cerr.Err, sarama.ErrOffsetOutOfRange) {
+				fail(countedError{fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, cerr.Err)})
+				return
+			}
 		}
 	}
 }
 
-// pollLag sets ws_kafka_consumer_lag from the high-water marks every LagInterval. A failed
-// poll means the broker is unreachable: it ends the session, which is how an outage is
-// noticed even when no partition is fetching.
-func (c *Consumer) pollLag(ctx context.Context, client sarama.Client, fail func(error)) {
-	t := time.NewTicker(c.cfg.LagInterval)
-	defer t.Stop()
-	for {
-		for _, p := range c.parts {
-			hwm, err := client.GetOffset(p.tp.topic, p.tp.partition, sarama.OffsetNewest)
-			if err != nil {
-				if ctx.Err() == nil {
-					c.metrics.KafkaErrors.Inc()
-					fail(fmt.Errorf("kafka: high-water mark of %s/%d: %w", p.tp.topic, p.tp.partition, err))
-				}
-				return
-			}
-			if next := p.next.Load(); next >= 0 {
-				p.lag.Set(float64(max(hwm-next, 0)))
-			} else {
-				p.lag.Set(0)
-			}
-		}
+// drain closes pc and reads it empty so sarama's goroutines can end.
+func drain(pc sarama.PartitionConsumer) {
+	pc.AsyncClose()
+	msgs, errs := pc.Messages(), pc.Errors()
+	for msgs != nil || errs != nil {
 		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		case _, ok := <-msgs:
+			if !ok {
+				msgs = nil
+			}
+		case _, ok := <-errs:
+			if !ok {
+				errs = nil
+			}
 		}
 	}
+}
+
+// pollLag reads every partition's high-water mark, sets the lag gauges, and
+// fails when the broker cannot answer: the liveness check of the session.
+func (c *Consumer) pollLag(client sarama.Client, parts []partitionKey) error {
+	for _, k := range parts {
+		hwm, err := client.GetOffset(k.topic, k.partition, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("kafka: high-water mark of %s/%d: %w", k.topic, k.partition, err)
+		}
+		next := c.nextOffset(k).Load()
+		lag := int64(0)
+		if next >= 0 && hwm > next {
+			lag = hwm - next
+		}
+		c.m.KafkaLag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
+	}
+	return nil
+}
+
+// sampled keeps the first 5 entries per message per second, then 1 in 100.
+func sampled(log *zap.Logger) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, 5, 100)
+	}))
 }

@@ -1,7 +1,11 @@
+// This file is duplicated from ws-single (internal/kafka/consumer_test.go) on purpose: the
+// variants share the consumer and its tests.
+
 package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -26,9 +30,299 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// sarama's go-metrics registry starts a meter goroutine per client; main turns it off too.
+	// As in main: sarama's go-metrics registry would start a meter goroutine
+	// that never ends (and costs CPU in production).
 	gometrics.UseNilMetrics = true
 	goleak.VerifyTestMain(m)
+}
+
+// chanPublisher hands published messages to the test.
+type chanPublisher chan *protocol.Message
+
+func (p chanPublisher) Publish(ctx context.Context, m *protocol.Message) error {
+	select {
+	case p <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func port(t *testing.T, c *kfake.Cluster) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func receive(t *testing.T, pub chanPublisher, n int) []*protocol.Message {
+	t.Helper()
+	var got []*protocol.Message
+	timeout := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case m := <-pub:
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("received %d records, want %d", len(got), n)
+		}
+	}
+	return got
+}
+
+type running struct {
+	c      *Consumer
+	m      *metrics.Metrics
+	pub    chanPublisher
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startConsumer(t *testing.T, brokers []string, start string, opts ...func(*Config)) *running {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	pub := make(chanPublisher, 100)
+	cfg := Config{
+		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
+		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
+		MaxRecordBytes: 1 << 20,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := New(cfg, pub, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, m: m, pub: pub, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	<-r.done
+}
+
+func TestConsumesEveryPartitionFromNewest(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
+
+	r := startConsumer(t, brokers, config.StartNewest)
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
+	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 1 {
+		t.Fatalf("ws_kafka_attached = %v, want 1", got)
+	}
+
+	withHeader := kafkatest.Record("tickers", 1, "BTC-USD", "not json")
+	withHeader.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("tickers:x")}}
+	kafkatest.Produce(t, brokers,
+		kafkatest.Record("trades", 0, "BTC-USD", `{ "price": "1.5" }`),
+		kafkatest.Record("trades", 1, "ETH-USD", ``),
+		kafkatest.Record("trades", 0, "BTC-USD", `2`),
+		kafkatest.Record("tickers", 0, "", `3`),
+		withHeader,
+	)
+	got := receive(t, r.pub, 5)
+	byChannel := map[string][]string{}
+	for _, m := range got {
+		byChannel[m.Channel] = append(byChannel[m.Channel], string(m.Wire))
+		if m.Time.IsZero() {
+			t.Errorf("record %s has no timestamp", m.Wire)
+		}
+	}
+	checks := []struct{ channel, wire string }{
+		{"trades:BTC-USD", `"topic":"trades","partition":0,"offset":1,`},
+		{"trades:BTC-USD", `"data":{"price":"1.5"}}`},
+		{"trades:ETH-USD", `"partition":1,"offset":0,`},
+		{"trades:ETH-USD", `"data":null}`},
+		{"tickers", `"channel":"tickers","topic":"tickers"`},
+		{"tickers:x", `"channel":"tickers:x","topic":"tickers","partition":1,"offset":0,`},
+		{"tickers:x", `"data":"not json"}`},
+	}
+	for _, c := range checks {
+		if !strings.Contains(strings.Join(byChannel[c.channel], "\n"), c.wire) {
+			t.Errorf("channel %s: %q does not contain %s", c.channel, byChannel[c.channel], c.wire)
+		}
+	}
+	// Offset order within a partition.
+	if w := byChannel["trades:BTC-USD"]; len(w) != 2 || !strings.Contains(w[1], `"offset":2,`) {
+		t.Errorf("trades:BTC-USD = %q, want offsets 1 then 2", w)
+	}
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("trades")) == 3 &&
+			testutil.ToFloat64(r.m.KafkaRecords.WithLabelValues("tickers")) == 2
+	}, "records counted")
+	await.True(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(r.m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
+			testutil.CollectAndCount(r.m.KafkaLag) == 4
+	}, "lag series")
+}
+
+func TestOldestStartsAtTheBeginning(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "A", `1`), kafkatest.Record("trades", 0, "A", `2`))
+	r := startConsumer(t, brokers, config.StartOldest)
+	got := receive(t, r.pub, 2)
+	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[1].Wire), `"offset":1,`) {
+		t.Fatalf("got %s / %s, want offsets 0 and 1", got[0].Wire, got[1].Wire)
+	}
+}
+
+func TestSurvivesBrokerRestart(t *testing.T) {
+	cluster := kafkatest.NewCluster(t, 0)
+	p := port(t, cluster)
+	brokers := cluster.ListenAddrs()
+	r := startConsumer(t, brokers, config.StartNewest)
+	await.True(t, 20*time.Second, r.c.Attached, "attached")
+	for i := range 3 {
+		kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", fmt.Sprint(i)))
+	}
+	receive(t, r.pub, 3)
+
+	cluster.Close()
+	await.True(t, 20*time.Second, func() bool { return !r.c.Attached() }, "detached during the outage")
+	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 0 {
+		t.Fatalf("ws_kafka_attached = %v during the outage", got)
+	}
+
+	// A fresh broker on the same port: its partitions start at offset 0, below
+	// where the consumer stopped, so the resume offset is out of range.
+	cluster = startCluster(t, p)
+	defer cluster.Close()
+	await.True(t, 20*time.Second, r.c.Attached, "attached again")
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", `"after"`))
+	got := receive(t, r.pub, 1)
+	if !strings.Contains(string(got[0].Wire), `"offset":0,`) || !strings.Contains(string(got[0].Wire), `"data":"after"`) {
+		t.Fatalf("after restart got %s", got[0].Wire)
+	}
+	if testutil.ToFloat64(r.m.KafkaErrors) == 0 {
+		t.Fatal("ws_kafka_errors_total = 0 after an outage")
+	}
+	r.stop()
+}
+
+// fakePartition is a partition consumer holding the given records; it ends
+// (its Messages channel is closed) after them.
+type fakePartition struct {
+	sarama.PartitionConsumer // the methods consume does not use
+	msgs                     chan *sarama.ConsumerMessage
+	errs                     chan *sarama.ConsumerError
+}
+
+func newFakePartition(msgs ...*sarama.ConsumerMessage) *fakePartition {
+	p := &fakePartition{msgs: make(chan *sarama.ConsumerMessage, len(msgs)), errs: make(chan *sarama.ConsumerError)}
+	for _, m := range msgs {
+		p.msgs <- m
+	}
+	close(p.msgs)
+	return p
+}
+
+func (p *fakePartition) Messages() <-chan *sarama.ConsumerMessage { return p.msgs }
+func (p *fakePartition) Errors() <-chan *sarama.ConsumerError     { return p.errs }
+func (p *fakePartition) AsyncClose()                              { close(p.errs) }
+
+// failPublisher fails every Publish, as when the session ends during one.
+type failPublisher struct{}
+
+func (failPublisher) Publish(context.Context, *protocol.Message) error { return context.Canceled }
+
+// TestSkipsCountOncePerRecord: a record is counted (consumed and skipped) once
+// the resume offset is past it; one whose Publish fails when its session ends
+// is consumed again by the next session and still counts once.
+func TestSkipsCountOncePerRecord(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
+		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
+	c, err := New(cfg, failPublisher{}, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := partitionKey{"trades", 0}
+	record := func(offset int64, value string, channels ...string) *sarama.ConsumerMessage {
+		msg := &sarama.ConsumerMessage{Topic: "trades", Partition: 0, Offset: offset, Key: []byte("K"), Value: []byte(value)}
+		for _, ch := range channels {
+			msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: []byte("channel"), Value: []byte(ch)})
+		}
+		return msg
+	}
+	invalid := record(0, `1`, "tickers:X")
+	big := record(1, strings.Repeat("x", 11))
+	count := func(reason string) float64 {
+		return testutil.ToFloat64(m.KafkaSkipped.WithLabelValues("trades", reason))
+	}
+	check := func(when string, invalidCh, tooLarge, consumed float64, next int64) {
+		t.Helper()
+		if got := count(SkipInvalidChannel); got != invalidCh {
+			t.Errorf("%s: skipped{invalid_channel} = %v, want %v", when, got, invalidCh)
+		}
+		if got := count(SkipTooLarge); got != tooLarge {
+			t.Errorf("%s: skipped{too_large} = %v, want %v", when, got, tooLarge)
+		}
+		if got := testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")); got != consumed {
+			t.Errorf("%s: consumed = %v, want %v", when, got, consumed)
+		}
+		if got := c.nextOffset(k).Load(); got != next {
+			t.Errorf("%s: next offset = %d, want %d", when, got, next)
+		}
+	}
+
+	// First session: the invalid record is done with; the big one's Publish
+	// fails as the session ends.
+	c.consume(context.Background(), newFakePartition(invalid, big), k, make(chan error, 1))
+	check("after the failed Publish", 1, 0, 1, 1)
+
+	// The next session resumes at the big record and publishes its skipped line.
+	pub := make(chanPublisher, 1)
+	c.pub = pub
+	c.consume(context.Background(), newFakePartition(big), k, make(chan error, 1))
+	check("after the next session", 1, 1, 2, 2)
+	if got := receive(t, pub, 1)[0]; !strings.Contains(string(got.Wire), `"op":"skipped"`) {
+		t.Fatalf("published %s, want the skipped line", got.Wire)
+	}
+}
+
+// failingPartition is a partition consumer that has sent an error and no records; closing it
+// closes both channels.
+type failingPartition struct{ fakePartition }
+
+func (p *failingPartition) AsyncClose() { close(p.msgs); close(p.errs) }
+
+// TestOutOfRangeCountsOnce: a partition consumer's out-of-range error ends the session and
+// counts once in ws_kafka_errors_total, not again when Run sees the session end.
+func TestOutOfRangeCountsOnce(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
+		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
+	c, err := New(cfg, make(chanPublisher, 1), m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &failingPartition{fakePartition{msgs: make(chan *sarama.ConsumerMessage), errs: make(chan *sarama.ConsumerError, 1)}}
+	p.errs <- &sarama.ConsumerError{Topic: "trades", Err: sarama.ErrOffsetOutOfRange}
+	ended := make(chan error, 1)
+	c.consume(context.Background(), p, partitionKey{"trades", 0}, ended)
+	err = <-ended
+	if !errors.Is(err, sarama.ErrOffsetOutOfRange) || !errors.As(err, new(countedError)) {
+		t.Fatalf("session error = %v, want a counted out-of-range error", err)
+	}
+	if got := testutil.ToFloat64(m.KafkaErrors); got != 1 {
+		t.Fatalf("ws_kafka_errors_total = %v, want 1", got)
+	}
 }
 
 // collector is a Publisher that records what it receives.
@@ -107,7 +401,7 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	defer func() { cl.Close() }()
 	produce(t, addr, 0, 3) // before the consumer starts: read because StartOldest
 
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
 	sink := &collector{}
 	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOffset: config.StartOldest, ClientID: "test",
 		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,

@@ -1,3 +1,6 @@
+// This file is duplicated from ws-single (internal/kafka/record.go) on purpose: the variants
+// share how a Kafka record becomes its message.
+
 package kafka
 
 import (
@@ -8,18 +11,27 @@ import (
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// message returns what a record's subscribers get and, for a record not delivered, the
-// skip counter to add once it is handed over:
-//   - its channel (protocol.RecordChannel: the "channel" header rule) refused: nothing, and a
-//     warning naming the record (never its value); the logger is sampled (main's zap
-//     sampling), so a producer writing bad headers cannot flood the logs;
-//   - a value longer than MaxRecordBytes: the "skipped" notice, on the record's channel and
-//     in its offset order;
-//   - else the record's message.
-func (c *Consumer) message(p *partition, rec *sarama.ConsumerMessage) (*protocol.Message, prometheus.Counter) {
+// topicCounters are one topic's series, resolved once.
+type topicCounters struct {
+	consumed       prometheus.Counter // ws_kafka_records_consumed_total{topic}
+	tooLarge       prometheus.Counter // ws_kafka_records_skipped_total{topic,reason="too_large"}
+	invalidChannel prometheus.Counter // ws_kafka_records_skipped_total{topic,reason="invalid_channel"}
+}
+
+// encode builds the record's message, its channel and wire bytes, once: the
+// "message" line, or the "skipped" line when the value is longer than
+// MaxRecordBytes. It returns a nil message for a record that goes to nobody: its
+// "channel" headers break the rule of protocol.RecordChannel.
+//
+// It returns the skip counter the record falls under (nil if none) rather than
+// incrementing it: consume counts it with consumed_total, once the record is
+// done with (published, or going to nobody) and the resume offset is past it.
+// A record whose Publish fails (the session ends) is consumed again by the
+// next session and must not count twice.
+func (c *Consumer) encode(msg *sarama.ConsumerMessage, counters topicCounters) (*protocol.Message, prometheus.Counter) {
 	var header []byte
 	headers := 0
-	for _, h := range rec.Headers {
+	for _, h := range msg.Headers {
 		if h != nil && string(h.Key) == "channel" {
 			if headers == 0 {
 				header = h.Value
@@ -27,23 +39,24 @@ func (c *Consumer) message(p *partition, rec *sarama.ConsumerMessage) (*protocol
 			headers++
 		}
 	}
-	channel, ok := protocol.RecordChannel(rec.Topic, rec.Key, header, headers)
+	channel, ok := protocol.RecordChannel(msg.Topic, msg.Key, header, headers)
 	if !ok {
-		c.log.Warn("kafka record skipped: its channel header is not one channel of its topic",
-			zap.String("topic", rec.Topic), zap.Int32("partition", rec.Partition),
-			zap.Int64("offset", rec.Offset), zap.Int("channel_headers", headers))
-		return nil, p.invalidChannel
+		// Sampled (New); never the value, which may be large or sensitive.
+		c.log.Warn("kafka record with an invalid channel header; not delivered",
+			zap.String("topic", msg.Topic), zap.Int32("partition", msg.Partition),
+			zap.Int64("offset", msg.Offset), zap.Int("channel_headers", headers))
+		return nil, counters.invalidChannel
 	}
-	r := protocol.Record{
+	rec := protocol.Record{
 		Channel:   channel,
-		Topic:     rec.Topic,
-		Partition: rec.Partition,
-		Offset:    rec.Offset,
-		Timestamp: rec.Timestamp,
-		Value:     rec.Value,
+		Topic:     msg.Topic,
+		Partition: msg.Partition,
+		Offset:    msg.Offset,
+		Timestamp: msg.Timestamp,
+		Value:     msg.Value,
 	}
-	if len(rec.Value) > c.cfg.MaxRecordBytes {
-		return protocol.EncodeSkipped(r, SkipTooLarge, len(rec.Value)), p.tooLarge
+	if len(msg.Value) > c.cfg.MaxRecordBytes {
+		return protocol.EncodeSkipped(rec, SkipTooLarge, len(msg.Value)), counters.tooLarge
 	}
-	return protocol.EncodeRecord(r), nil
+	return protocol.EncodeRecord(rec), nil
 }

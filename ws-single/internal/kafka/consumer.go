@@ -1,3 +1,6 @@
+// This file is duplicated from ws-multi (internal/kafka/consumer.go) on purpose: the variants
+// share the consumer; it hands records to hub.Publish in both.
+
 package kafka
 
 import (
@@ -30,35 +33,38 @@ const (
 // Read-only.
 var SkipReasons = []string{SkipTooLarge, SkipInvalidChannel}
 
-// Config is what the consumer needs from the server config.
+// Config is what the consumer needs from the server config (config.Config).
 type Config struct {
-	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string
-	// Topics are consumed whole: every partition.
-	Topics []string
+	Brokers []string // bootstrap brokers, host:port (WS_KAFKA_BROKERS)
+	Topics  []string // topics, every partition consumed (WS_KAFKA_TOPICS)
 	// StartOffset is config.StartNewest or config.StartOldest: where a partition starts, and
-	// where it resumes when its offset is out of range.
+	// where it resumes when its offset is out of range (WS_KAFKA_START_OFFSET).
 	StartOffset string
-	// ClientID is the Kafka client id.
-	ClientID string
-	// RetryBackoff is the first delay before a new session; it doubles per
-	// failed session up to RetryBackoffMax.
+	ClientID    string // Kafka client id
+	// RetryBackoff is the first delay before a new session; it doubles per failed session up
+	// to RetryBackoffMax (WS_KAFKA_RETRY_BACKOFF, WS_KAFKA_RETRY_BACKOFF_MAX).
 	RetryBackoff, RetryBackoffMax time.Duration
-	// LagInterval is how often high-water marks are polled (lag and liveness).
-	// Default 2s.
+	// LagInterval is how often high-water marks are polled (lag and liveness). Default 2s.
 	LagInterval time.Duration
-	// MaxRecordBytes is the longest record value delivered (WS_MAX_RECORD_BYTES);
-	// a longer record's subscribers get a "skipped" line instead. 0 means no limit.
+	// MaxRecordBytes is the longest record value delivered (WS_MAX_RECORD_BYTES); a longer
+	// record's subscribers get a "skipped" line instead.
 	MaxRecordBytes int
 }
 
-// Publisher receives encoded records; *hub.Hub is one.
+// Publisher receives encoded records; *hub.Hub is one. Publish must keep the order of the
+// calls made by one goroutine, and may block (back-pressure) until ctx ends.
 type Publisher interface {
 	Publish(ctx context.Context, m *protocol.Message) error
 }
 
 // errPartitionEnded reports a partition consumer that stopped on its own.
 var errPartitionEnded = errors.New("partition consumer ended")
+
+// countedError marks a session error already counted in ws_kafka_errors_total, so Run does
+// not count it twice.
+type countedError struct{ error }
+
+func (e countedError) Unwrap() error { return e.error }
 
 type partitionKey struct {
 	topic     string
@@ -88,7 +94,13 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 		return nil, errors.New("kafka: brokers and topics are required")
 	}
 	if cfg.StartOffset != config.StartNewest && cfg.StartOffset != config.StartOldest {
-		return nil, fmt.Errorf("kafka: start offset %q: want newest or oldest", cfg.StartOffset)
+		return nil, fmt.Errorf("kafka: start offset %q: want %q or %q", cfg.StartOffset, config.StartNewest, config.StartOldest)
+	}
+	if cfg.RetryBackoff <= 0 || cfg.RetryBackoffMax < cfg.RetryBackoff {
+		return nil, fmt.Errorf("kafka: retry backoff %s..%s: want 0 < backoff <= max", cfg.RetryBackoff, cfg.RetryBackoffMax)
+	}
+	if cfg.MaxRecordBytes < 1 {
+		return nil, fmt.Errorf("kafka: max record bytes %d: want positive", cfg.MaxRecordBytes)
 	}
 	if cfg.LagInterval <= 0 {
 		cfg.LagInterval = 2 * time.Second
@@ -124,8 +136,10 @@ func (c *Consumer) setAttached(v bool) {
 	}
 }
 
-// Run consumes until ctx ends, reconnecting after failures with exponential
-// backoff; it returns nil when ctx ends.
+// Run consumes until ctx ends, reconnecting after every failure with exponential backoff
+// (RetryBackoff doubling up to RetryBackoffMax, reset after a session that attached). It
+// returns nil when ctx ends: failures are counted once in ws_kafka_errors_total, logged and
+// retried, never fatal, so WebSocket clients stay connected through a broker outage.
 func (c *Consumer) Run(ctx context.Context) error {
 	backoff := c.cfg.RetryBackoff
 	for {
@@ -137,7 +151,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if wasAttached {
 			backoff = c.cfg.RetryBackoff // a working session resets the backoff
 		}
-		c.m.KafkaErrors.Inc()
+		if !errors.As(err, new(countedError)) {
+			c.m.KafkaErrors.Inc()
+		}
 		c.log.Warn("kafka session ended; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
 		t := time.NewTimer(backoff)
 		select {
@@ -264,6 +280,7 @@ func (c *Consumer) consumePartition(consumer sarama.Consumer, k partitionKey) (s
 		if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
 			return nil, fmt.Errorf("kafka: consume %s/%d at %d: %w", k.topic, k.partition, offset, err)
 		}
+		c.m.KafkaErrors.Inc()
 		c.log.Warn("kafka offset out of range; resuming at start policy",
 			zap.String("topic", k.topic), zap.Int32("partition", k.partition),
 			zap.Int64("offset", offset), zap.String("policy", c.cfg.StartOffset))
@@ -319,7 +336,7 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k p
 			c.log.Warn("kafka consumer error", zap.String("topic", k.topic),
 				zap.Int32("partition", k.partition), zap.Error(cerr.Err))
 			if errors.Is(cerr.Err, sarama.ErrOffsetOutOfRange) {
-				fail(fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, cerr.Err))
+				fail(countedError{fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, cerr.Err)})
 				return
 			}
 		}

@@ -1,11 +1,16 @@
+// This file is duplicated from ws-multi (internal/kafka/consumer_test.go) on purpose: the
+// variants share the consumer and its tests.
+
 package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +88,7 @@ func startConsumer(t *testing.T, brokers []string, start string, opts ...func(*C
 	cfg := Config{
 		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
 		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
+		MaxRecordBytes: 1 << 20,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -195,7 +201,7 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 
 	// A fresh broker on the same port: its partitions start at offset 0, below
 	// where the consumer stopped, so the resume offset is out of range.
-	cluster = kafkatest.NewCluster(t, p)
+	cluster = startCluster(t, p)
 	defer cluster.Close()
 	await.True(t, 20*time.Second, r.c.Attached, "attached again")
 	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", `"after"`))
@@ -240,7 +246,8 @@ func (failPublisher) Publish(context.Context, *protocol.Message) error { return 
 // is consumed again by the next session and still counts once.
 func TestSkipsCountOncePerRecord(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
-	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest, MaxRecordBytes: 10}
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
+		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
 	c, err := New(cfg, failPublisher{}, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -286,5 +293,181 @@ func TestSkipsCountOncePerRecord(t *testing.T) {
 	check("after the next session", 1, 1, 2, 2)
 	if got := receive(t, pub, 1)[0]; !strings.Contains(string(got.Wire), `"op":"skipped"`) {
 		t.Fatalf("published %s, want the skipped line", got.Wire)
+	}
+}
+
+// failingPartition is a partition consumer that has sent an error and no records; closing it
+// closes both channels.
+type failingPartition struct{ fakePartition }
+
+func (p *failingPartition) AsyncClose() { close(p.msgs); close(p.errs) }
+
+// TestOutOfRangeCountsOnce: a partition consumer's out-of-range error ends the session and
+// counts once in ws_kafka_errors_total, not again when Run sees the session end.
+func TestOutOfRangeCountsOnce(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
+		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
+	c, err := New(cfg, make(chanPublisher, 1), m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &failingPartition{fakePartition{msgs: make(chan *sarama.ConsumerMessage), errs: make(chan *sarama.ConsumerError, 1)}}
+	p.errs <- &sarama.ConsumerError{Topic: "trades", Err: sarama.ErrOffsetOutOfRange}
+	ended := make(chan error, 1)
+	c.consume(context.Background(), p, partitionKey{"trades", 0}, ended)
+	err = <-ended
+	if !errors.Is(err, sarama.ErrOffsetOutOfRange) || !errors.As(err, new(countedError)) {
+		t.Fatalf("session error = %v, want a counted out-of-range error", err)
+	}
+	if got := testutil.ToFloat64(m.KafkaErrors); got != 1 {
+		t.Fatalf("ws_kafka_errors_total = %v, want 1", got)
+	}
+}
+
+// collector is a Publisher that records what it receives.
+type collector struct {
+	mu   sync.Mutex
+	msgs []*protocol.Message
+}
+
+func (c *collector) Publish(_ context.Context, m *protocol.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, m)
+	return nil
+}
+
+func (c *collector) offsets(partition int32) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int64
+	for _, m := range c.msgs {
+		if m.Partition == partition {
+			out = append(out, m.Offset)
+		}
+	}
+	return out
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+// startCluster starts a kafkatest cluster on port, once the port is free again (a cluster
+// just closed can hold it a moment).
+func startCluster(t *testing.T, port int) *kfake.Cluster {
+	t.Helper()
+	await.True(t, 5*time.Second, func() bool {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+		}
+		return err == nil
+	}, "port free")
+	return kafkatest.NewCluster(t, port)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// produce sends n records to partition of "trades", the first with a channel header.
+func produce(t *testing.T, addr string, partition int32, n int) {
+	t.Helper()
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		msg := kafkatest.Record("trades", partition, "BTC-USD", fmt.Sprintf(`{"i":%d}`, i))
+		if i == 0 {
+			msg.Headers = []sarama.RecordHeader{{Key: []byte("channel"), Value: []byte("trades:special")}}
+		}
+		msgs = append(msgs, msg)
+	}
+	kafkatest.Produce(t, []string{addr}, msgs...)
+}
+
+func TestConsumeOutageAndResume(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cl := startCluster(t, port)
+	defer func() { cl.Close() }()
+	produce(t, addr, 0, 3) // before the consumer starts: read because StartOldest
+
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
+	sink := &collector{}
+	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOffset: config.StartOldest, ClientID: "test",
+		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
+		MaxRecordBytes: 1 << 20},
+		sink, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runConsumer(t, c)()
+
+	await.True(t, 15*time.Second, c.Attached, "attached")
+	produce(t, addr, 1, 2)
+	await.True(t, 15*time.Second, func() bool { return sink.count() == 5 }, "5 records")
+	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2]" {
+		t.Errorf("partition 0 offsets = %v", got)
+	}
+	if got := sink.offsets(1); fmt.Sprint(got) != "[0 1]" {
+		t.Errorf("partition 1 offsets = %v", got)
+	}
+	sink.mu.Lock()
+	first := string(sink.msgs[0].Wire)
+	sink.mu.Unlock()
+	if want := `"channel":"trades:special"`; !strings.Contains(first, want) {
+		t.Errorf("header channel not used: %s", first)
+	}
+	if got := testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")); got != 5 {
+		t.Errorf("records consumed = %v", got)
+	}
+	if got := testutil.ToFloat64(m.KafkaAttached); got != 1 {
+		t.Errorf("ws_kafka_attached = %v", got)
+	}
+	// Lag: the high-water mark minus the next offset, polled every LagInterval; a series per
+	// partition, 0 once caught up.
+	await.True(t, 15*time.Second, func() bool {
+		return testutil.ToFloat64(m.KafkaLag.WithLabelValues("trades", "0")) == 0 &&
+			testutil.CollectAndCount(m.KafkaLag) == 2
+	}, "lag 0 when caught up")
+
+	// Outage: the broker goes away; the consumer notices and detaches.
+	cl.Close()
+	await.True(t, 15*time.Second, func() bool { return !c.Attached() }, "detached")
+	if got := testutil.ToFloat64(m.KafkaErrors); got < 1 {
+		t.Errorf("ws_kafka_errors_total = %v during an outage", got)
+	}
+	// The broker comes back empty on the same port: the saved offsets (3 and 2) are out of
+	// range, so consumption restarts at the policy (oldest) and picks up new records.
+	cl = startCluster(t, port)
+	await.True(t, 15*time.Second, c.Attached, "re-attached")
+	produce(t, addr, 0, 1)
+	await.True(t, 15*time.Second, func() bool { return sink.count() == 6 }, "record after restart")
+	if got := sink.offsets(0); fmt.Sprint(got) != "[0 1 2 0]" {
+		t.Errorf("partition 0 offsets after restart = %v", got)
+	}
+}
+
+// runConsumer runs c until the returned stop is called; stop waits for Run and
+// fails the test if it returned an error.
+func runConsumer(t *testing.T, c *Consumer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }

@@ -1,6 +1,9 @@
+// This file is duplicated from ws-multi (internal/kafka/doc.go) on purpose: the variants share
+// the Kafka consumer.
+
 // Package kafka consumes every partition of the configured topics with sarama
 // (no consumer group: every server instance broadcasts everything) and hands
-// each record, encoded once into its wire bytes, to the hub.
+// each record, encoded once into its wire bytes, to the hub (Publisher).
 //
 // A record's channel follows protocol.RecordChannel: "<topic>:<key>" or
 // "<topic>", or its one "channel" header when that names a channel of the
@@ -8,13 +11,14 @@
 // nobody (ws_kafka_records_skipped_total{reason="invalid_channel"}, a sampled
 // warning without the value). A record whose value is longer than
 // WS_MAX_RECORD_BYTES is replaced by a "skipped" line on its channel, in its
-// offset order (ws_kafka_records_skipped_total{reason="too_large"}). Both count
-// in ws_kafka_records_consumed_total.
+// offset order (ws_kafka_records_skipped_total{reason="too_large"}); record.go.
+// Both count in ws_kafka_records_consumed_total.
 //
 // A session is one sarama client with one partition consumer per partition.
 // Any failure (broker unreachable, a partition consumer ending, an offset out
-// of range) ends the session; Run starts a new one after an exponential
-// backoff, resuming every partition at the offset after the last record it
-// handed on, or at the configured start policy when that offset no longer
+// of range) ends the session and counts once in ws_kafka_errors_total; Run
+// starts a new one after an exponential backoff, resuming every partition at
+// the offset after the last record it handed on, or at the configured start
+// offset (config.StartNewest, config.StartOldest) when that offset no longer
 // exists (a broker reset). WebSocket clients are unaffected throughout.
 package kafka
