@@ -145,7 +145,7 @@ func TestWriteFrames(t *testing.T) {
 }
 
 // TestWriteTimesOutOnStalledSocket: a batch far larger than the socket takes, to a client
-// that does not read: Write (the hub loop) returns at once, having handed the socket only
+// that does not read: Write (on the hub goroutine) returns at once, having handed the socket only
 // a chunk (about corkFlushBytes waits in the cork; the rest of the batch stays with the
 // caller), and Flush (the flusher) ends within the write timeout as write_timeout.
 func TestWriteTimesOutOnStalledSocket(t *testing.T) {
