@@ -4,10 +4,12 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestEncodeRecord(t *testing.T) {
@@ -60,6 +62,18 @@ func TestEncodeRecord(t *testing.T) {
 			rec:    Record{Channel: "t:a\"b\n", Topic: "t", Timestamp: ts, Value: []byte("1")},
 			want:   `{"op":"message","channel":"t:a\"b\n","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":1}`,
 			wantCh: "t:a\"b\n",
+		},
+		{
+			name:   "invalid json is a string",
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte(` {"a":1,}`)},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":" {\"a\":1,}"}`,
+			wantCh: "t",
+		},
+		{
+			name:   "json literals",
+			rec:    Record{Channel: "t", Topic: "t", Timestamp: ts, Value: []byte("\t[true, false,null, \"x\", -1.5e3]\n")},
+			want:   `{"op":"message","channel":"t","topic":"t","partition":0,"offset":0,"ts":1700000000123,"data":[true,false,null,"x",-1.5e3]}`,
+			wantCh: "t",
 		},
 		{
 			name:   "whitespace value is a string",
@@ -177,12 +191,44 @@ func BenchmarkEncodeRecord(b *testing.B) {
 	}
 }
 
-// TestEncodeRecordAllocs keeps the per-record encode at two allocations: the line and its
-// Message.
+// TestEncodeRecordAllocs keeps the per-record encode at two allocations, the line and its
+// Message, whatever the offsets and whether the value is JSON or text.
 func TestEncodeRecordAllocs(t *testing.T) {
-	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Timestamp: time.UnixMilli(1700000000123),
-		Value: []byte(`{"price":"64123.5", "size":"0.25"}`)}
-	if n := testing.AllocsPerRun(100, func() { _ = EncodeRecord(r) }); n > 2 {
-		t.Fatalf("EncodeRecord allocates %v times, want at most 2", n)
+	r := Record{Channel: "trades:BTC-USD", Topic: "trades", Partition: 2147483647, Offset: 9223372036854775807,
+		Timestamp: time.UnixMilli(1700000000123)}
+	for _, v := range []string{`{"price":"64123.5", "size":"0.25"}`, `price=1`, ` 42`} {
+		r.Value = []byte(v)
+		if n := testing.AllocsPerRun(100, func() { _ = EncodeRecord(r) }); n > 2 {
+			t.Errorf("EncodeRecord(%s) allocates %v times, want at most 2", v, n)
+		}
 	}
+}
+
+// FuzzAppendValue: a record value is embedded exactly as validating it first and then
+// compacting it would (the encoder skips the separate validation pass), always one line of
+// valid JSON.
+func FuzzAppendValue(f *testing.F) {
+	for _, v := range []string{``, ` `, `1`, ` {"a": [1, 2]} `, `{"a":1,}`, `hello`, "\"\xff\"", `nul`, `-`, "[\n]"} {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		want := []byte("null")
+		if len(value) > 0 {
+			want = appendString(nil, string(value))
+			if utf8.Valid(value) && json.Valid(value) {
+				var buf bytes.Buffer
+				if err := json.Compact(&buf, value); err != nil {
+					t.Fatalf("json.Compact(%q) = %v after json.Valid", value, err)
+				}
+				want = buf.Bytes()
+			}
+		}
+		got := appendValue(nil, value)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendValue(%q) = %s, want %s", value, got, want)
+		}
+		if !json.Valid(got) || bytes.ContainsAny(got, "\r\n") {
+			t.Fatalf("appendValue(%q) = %q is not one line of JSON", value, got)
+		}
+	})
 }

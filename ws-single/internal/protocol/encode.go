@@ -31,7 +31,9 @@ func EncodeRecord(r Record) *Message {
 // EncodeMessage returns the wire bytes of r's "message" line, a single line of JSON:
 // {"op":"message","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"data":…}.
 func EncodeMessage(r Record) []byte {
-	b := make([]byte, 0, 96+len(r.Channel)+len(r.Topic)+len(r.Value))
+	// 128: the fixed fields with the longest partition, offset and ts (122 bytes), so the line
+	// is built in one allocation (a compacted value is never longer than the record's).
+	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(r.Value))
 	b = appendPosition(append(b, `{"op":"message"`...), r)
 	b = append(b, `,"data":`...)
 	b = appendValue(b, r.Value)
@@ -43,7 +45,7 @@ func EncodeMessage(r Record) []byte {
 // longer than WS_MAX_RECORD_BYTES) and size, the value's length in bytes:
 // {"op":"skipped","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"reason":…,"size":…}.
 func EncodeSkipped(r Record, reason string, size int) *Message {
-	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(reason))
+	b := make([]byte, 0, 160+len(r.Channel)+len(r.Topic)+len(reason))
 	b = appendPosition(append(b, `{"op":"skipped"`...), r)
 	b = append(b, `,"reason":`...)
 	b = appendString(b, reason)
@@ -83,12 +85,13 @@ func (r Record) message(wire []byte) *Message {
 // Invalid UTF-8 is never embedded raw (json.Compact does not check it inside strings, and
 // text frames must be valid UTF-8): such a value becomes a string, where appendString
 // replaces bad bytes with U+FFFD. json.Compact validates as it goes, so a value is scanned
-// once, not validated and then compacted.
+// once, not validated and then compacted; a value that cannot be JSON by its first byte
+// (plain text) skips it, and the allocations of its syntax error.
 func appendValue(b, value []byte) []byte {
 	if len(value) == 0 {
 		return append(b, "null"...)
 	}
-	if utf8.Valid(value) {
+	if utf8.Valid(value) && mayBeJSON(value) {
 		buf := bytes.NewBuffer(b)
 		if err := json.Compact(buf, value); err == nil {
 			return buf.Bytes()
@@ -96,6 +99,20 @@ func appendValue(b, value []byte) []byte {
 	}
 	// b still has its length: whatever json.Compact wrote past it is overwritten.
 	return appendString(b, string(value))
+}
+
+// mayBeJSON reports whether value's first byte after JSON whitespace can start a JSON value.
+func mayBeJSON(value []byte) bool {
+	for _, c := range value {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"', '-', 't', 'f', 'n', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 // Reply encodes a "subscribed" or "unsubscribed" reply (op OpSubscribe or OpUnsubscribe):
