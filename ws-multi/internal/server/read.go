@@ -47,13 +47,11 @@ func (c *conn) read(ctx context.Context) Reason {
 		if !utf8.Valid(data) {
 			return c.closeFromReader(ReasonInvalidUTF8)
 		}
-		// perr is compared as Parse returns it (an error or a *protocol.Error):
-		// a nil *protocol.Error put in an error would not be nil.
+		// perr stays a *protocol.Error: a nil one put in err (an error) would
+		// not be nil.
 		req, perr := protocol.Parse(data)
 		if perr != nil {
-			var pe *protocol.Error
-			errors.As(perr, &pe) // Parse fails only with a *protocol.Error
-			err = c.s.hub.Reject(ctx, c.client, pe)
+			err = c.s.hub.Reject(ctx, c.client, perr)
 		} else {
 			err = c.s.hub.Handle(ctx, c.client, req)
 		}
