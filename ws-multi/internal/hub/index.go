@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,10 +105,7 @@ func (s *shard) fanout(m *protocol.Message) {
 // request applies a subscribe, unsubscribe or ping and queues its reply.
 func (s *shard) request(c *Client, req protocol.Request) {
 	m := s.hub.metrics
-	var reply *protocol.Message
 	switch req.Op {
-	case protocol.OpPing:
-		reply = protocol.Pong(req.ID, req.HasID)
 	case protocol.OpSubscribe:
 		added := 0
 		for _, ch := range req.Channels {
@@ -119,9 +115,9 @@ func (s *shard) request(c *Client, req protocol.Request) {
 		}
 		if len(c.subs)+added > s.hub.cfg.MaxSubscriptions {
 			m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
-			reply = protocol.ErrorReply(req.ID, req.HasID, protocol.CodeTooManySubscriptions,
-				"subscribe would pass the limit of "+itoa(s.hub.cfg.MaxSubscriptions)+" channels per client")
-			break
+			s.enqueue(c, protocol.EncodeError(protocol.TooManySubscriptions(s.hub.cfg.MaxSubscriptions, req.ID, req.HasID)))
+			s.dropSlow()
+			return
 		}
 		for _, ch := range req.Channels {
 			if _, ok := c.subs[ch]; !ok {
@@ -129,7 +125,6 @@ func (s *shard) request(c *Client, req protocol.Request) {
 			}
 		}
 		m.Subscriptions.Add(float64(added))
-		reply = protocol.Reply(protocol.OpSubscribe, req.ID, req.HasID, req.Channels)
 	case protocol.OpUnsubscribe:
 		removed := 0
 		for _, ch := range req.Channels {
@@ -139,13 +134,10 @@ func (s *shard) request(c *Client, req protocol.Request) {
 			}
 		}
 		m.Subscriptions.Sub(float64(removed))
-		reply = protocol.Reply(protocol.OpUnsubscribe, req.ID, req.HasID, req.Channels)
 	}
-	s.enqueue(c, reply)
+	s.enqueue(c, protocol.EncodeReply(req))
 	s.dropSlow()
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // channelCount tracks how many shards hold each channel so ws_channels counts a channel once
 // however many shards subscribe to it. Its mutex is taken only when a shard's subscriber

@@ -195,7 +195,7 @@ func (s *shard) handle(ev event) {
 	case evReply:
 		s.hub.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
 		if !c.gone {
-			s.enqueue(c, protocol.ErrorReply(ev.err.ID, ev.err.HasID, ev.err.Code, ev.err.Message))
+			s.enqueue(c, protocol.EncodeError(ev.err))
 			s.dropSlow()
 		}
 	case evSync:

@@ -25,12 +25,12 @@ type Record struct {
 // EncodeRecord builds the "message" line of a record once, in its final wire form, with the
 // record's routing fields: every recipient shares it.
 func EncodeRecord(r Record) *Message {
-	return r.message(EncodeMessage(r))
+	return r.message(recordLine(r))
 }
 
-// EncodeMessage returns the wire bytes of r's "message" line, a single line of JSON:
+// recordLine returns the wire bytes of r's "message" line, a single line of JSON:
 // {"op":"message","channel":…,"topic":…,"partition":…,"offset":…,"ts":…,"data":…}.
-func EncodeMessage(r Record) []byte {
+func recordLine(r Record) []byte {
 	// 128: the fixed fields with the longest partition, offset and ts (122 bytes), so the line
 	// is built in one allocation (a compacted value is never longer than the record's).
 	b := make([]byte, 0, 128+len(r.Channel)+len(r.Topic)+len(r.Value))
@@ -115,34 +115,19 @@ func mayBeJSON(value []byte) bool {
 	return false
 }
 
-// Reply encodes a "subscribed" or "unsubscribed" reply (op OpSubscribe or OpUnsubscribe):
-// {"op":"subscribed","id":…,"channels":[…]}, the id only when the request had one.
-func Reply(op Op, id string, hasID bool, channels []string) *Message {
-	return &Message{Wire: appendChannels(make([]byte, 0, 48+len(id)+16*len(channels)), op, id, hasID, channels)}
-}
-
-// Pong encodes the reply to a ping: {"op":"pong","id":…}.
-func Pong(id string, hasID bool) *Message {
-	return &Message{Wire: appendPong(make([]byte, 0, 32+len(id)), id, hasID)}
-}
-
-// ErrorReply encodes an "error" reply: {"op":"error","id":…,"code":…,"message":…}.
-func ErrorReply(id string, hasID bool, code, message string) *Message {
-	return &Message{Wire: appendError(make([]byte, 0, 48+len(id)+len(code)+len(message)), id, hasID, code, message)}
-}
-
-// EncodeReply returns the wire bytes of the reply to a valid request: Reply for a subscribe
-// or unsubscribe, Pong for a ping.
-func EncodeReply(req Request) []byte {
+// EncodeReply builds the reply to a valid request: {"op":"subscribed"|"unsubscribed","id":…,
+// "channels":[…]} for a subscribe or unsubscribe, {"op":"pong","id":…} for a ping; the id only
+// when the request had one.
+func EncodeReply(req Request) *Message {
 	if req.Op == OpSubscribe || req.Op == OpUnsubscribe {
-		return appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)
+		return &Message{Wire: appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)}
 	}
-	return appendPong(make([]byte, 0, 32+len(req.ID)), req.ID, req.HasID)
+	return &Message{Wire: appendPong(make([]byte, 0, 32+len(req.ID)), req.ID, req.HasID)}
 }
 
-// EncodeError returns the wire bytes of the "error" reply for e (ErrorReply).
-func EncodeError(e *Error) []byte {
-	return appendError(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), e.ID, e.HasID, e.Code, e.Message)
+// EncodeError builds the "error" reply for e: {"op":"error","id":…,"code":…,"message":…}.
+func EncodeError(e *Error) *Message {
+	return &Message{Wire: appendError(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), e.ID, e.HasID, e.Code, e.Message)}
 }
 
 func appendChannels(b []byte, op Op, id string, hasID bool, channels []string) []byte {

@@ -5,7 +5,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -13,9 +12,6 @@ import (
 	"testing"
 	"unicode/utf8"
 )
-
-// The tests drive parse, which is Parse with the concrete *Error; TestParseIsParse ties the
-// two together.
 
 func TestParse(t *testing.T) {
 	t.Parallel()
@@ -66,7 +62,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, perr := parse([]byte(tt.frame))
+			req, perr := Parse([]byte(tt.frame))
 			if tt.wantCode != "" {
 				if perr == nil || perr.Code != tt.wantCode {
 					t.Fatalf("Parse(%q) error = %v, want code %s", tt.frame, perr, tt.wantCode)
@@ -106,7 +102,7 @@ func FuzzParse(f *testing.F) {
 	}
 	codes := map[string]bool{CodeInvalidJSON: true, CodeInvalidRequest: true, CodeUnknownOp: true, CodeInvalidChannel: true}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		req, perr := parse(frame)
+		req, perr := Parse(frame)
 		if len(req.ID) > MaxIDLen || !utf8.ValidString(req.ID) {
 			t.Fatalf("id %q accepted", req.ID)
 		}
@@ -118,11 +114,11 @@ func FuzzParse(f *testing.F) {
 			if req.Channels != nil {
 				t.Fatalf("failed parse kept channels %q", req.Channels)
 			}
-			reply = ErrorReply(req.ID, req.HasID, perr.Code, perr.Message)
+			reply = EncodeError(perr)
 		} else {
 			switch req.Op {
 			case OpPing:
-				reply = Pong(req.ID, req.HasID)
+				reply = EncodeReply(req)
 			case OpSubscribe, OpUnsubscribe:
 				if len(req.Channels) == 0 {
 					t.Fatal("subscribe accepted without channels")
@@ -134,7 +130,7 @@ func FuzzParse(f *testing.F) {
 					}
 					seen[ch] = true
 				}
-				reply = Reply(req.Op, req.ID, req.HasID, req.Channels)
+				reply = EncodeReply(req)
 			default:
 				t.Fatalf("accepted op %q", req.Op)
 			}
@@ -178,11 +174,11 @@ func TestErrorReplyBytes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			req, perr := parse([]byte(tt.frame))
+			_, perr := Parse([]byte(tt.frame))
 			if perr == nil {
 				t.Fatalf("Parse(%q) accepted", tt.frame)
 			}
-			if got := string(ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire); got != tt.want {
+			if got := string(EncodeError(perr).Wire); got != tt.want {
 				t.Errorf("reply =\n %s\nwant\n %s", got, tt.want)
 			}
 		})
@@ -199,26 +195,13 @@ func TestEchoIsCapped(t *testing.T) {
 		`{"op":"` + strings.Repeat("\x7f", 4096) + `"}`,
 		`{"op":"subscribe","channels":["` + strings.Repeat(`\u0001`, 4096) + `"]}`,
 	} {
-		req, perr := parse([]byte(frame))
+		_, perr := Parse([]byte(frame))
 		if perr == nil {
 			t.Fatalf("accepted %.40q", frame)
 		}
-		reply := ErrorReply(req.ID, req.HasID, perr.Code, perr.Message).Wire
+		reply := EncodeError(perr).Wire
 		if len(reply) >= 512 || !json.Valid(reply) {
 			t.Errorf("reply to a %d-byte frame is %d bytes (want < 512, valid JSON): %.80s", len(frame), len(reply), reply)
-		}
-	}
-}
-
-// TestParseIsParse: Parse returns what parse does, and no error (not even a typed nil) for
-// a valid request.
-func TestParseIsParse(t *testing.T) {
-	t.Parallel()
-	for _, frame := range []string{`{"op":"ping","id":"1"}`, `{"op":"subscribe","channels":["a","a"]}`, `{"op":"x","id":"2"}`, `[]`} {
-		req, err := Parse([]byte(frame))
-		want, werr := parse([]byte(frame))
-		if fmt.Sprint(req) != fmt.Sprint(want) || (err == nil) != (werr == nil) || fmt.Sprint(err) != fmt.Sprint(werr) {
-			t.Errorf("Parse(%s) = %v, %v; parse = %v, %v", frame, req, err, want, werr)
 		}
 	}
 }

@@ -141,7 +141,7 @@ func (f *fixture) heldAndOpen(t *testing.T) (held, open *fakeConn, c *Client) {
 	return held, open, c
 }
 
-func (f *fixture) do(t *testing.T, c *Client, op string, id string, channels ...string) {
+func (f *fixture) do(t *testing.T, c *Client, op protocol.Op, id string, channels ...string) {
 	t.Helper()
 	req := protocol.Request{Op: op, ID: id, HasID: id != "", Channels: channels}
 	if err := f.h.Handle(f.ctx, c, req); err != nil {

@@ -52,7 +52,7 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 		if len(c.subs)+added > h.cfg.MaxSubscriptions {
 			h.m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
 			e := protocol.TooManySubscriptions(h.cfg.MaxSubscriptions, req.ID, req.HasID)
-			h.enqueue(c, &protocol.Message{Wire: protocol.EncodeError(e)})
+			h.enqueue(c, protocol.EncodeError(e))
 			return
 		}
 		if c.subs == nil && added > 0 {
@@ -72,7 +72,7 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 			}
 		}
 	}
-	h.enqueue(c, &protocol.Message{Wire: protocol.EncodeReply(req)})
+	h.enqueue(c, protocol.EncodeReply(req))
 }
 
 func (h *Hub) sets(ch string) (map[string]*clientSet, string) {

@@ -122,7 +122,7 @@ func (h *Hub) handle(ev event) {
 		h.request(ev.c, ev.req)
 	case evReply:
 		h.m.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
-		h.enqueue(ev.c, &protocol.Message{Wire: protocol.EncodeError(ev.err)})
+		h.enqueue(ev.c, protocol.EncodeError(ev.err))
 	case evSync:
 		if !ev.c.gone && (len(ev.c.pending) > 0 || ev.c.flushing) {
 			// Released by settle or drop, when the queue is out or c is gone.

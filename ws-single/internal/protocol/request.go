@@ -11,7 +11,7 @@ import (
 )
 
 // Op is a client operation, as named on the wire.
-type Op = string
+type Op string
 
 // The client operations of docs/PROTOCOL.md.
 const (
@@ -74,15 +74,6 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // understood (its id, when valid) and an *Error whose Message is one of the texts of
 // docs/PROTOCOL.md's error table; client text it quotes is cut to MaxEcho bytes.
 func Parse(frame []byte) (Request, *Error) {
-	req, err := parse(frame)
-	if err != nil {
-		return req, err
-	}
-	return req, nil
-}
-
-// parse is Parse; the error it returns carries the request id.
-func parse(frame []byte) (Request, *Error) {
 	req, err := parseFields(frame)
 	if err != nil {
 		err.ID, err.HasID = req.ID, req.HasID
@@ -122,12 +113,12 @@ func parseFields(frame []byte) (Request, *Error) {
 	if err := json.Unmarshal(raw, &op); err != nil {
 		return req, &Error{Code: CodeInvalidRequest, Message: "op must be a string"}
 	}
-	switch op {
+	switch Op(op) {
 	case OpPing:
 		req.Op = OpPing
 		return req, nil
 	case OpSubscribe, OpUnsubscribe:
-		req.Op = op
+		req.Op = Op(op)
 	default:
 		return req, &Error{Code: CodeUnknownOp, Message: "unknown op " + quoteEcho(op)}
 	}
