@@ -20,7 +20,10 @@ var Variants = [2]string{"ws-single", "ws-multi"}
 
 // DesignSpecific lists the files and packages that exist in one variant only, by path from
 // the repository root, with the design difference that needs them. It is the one place the
-// twin check reads; everything else must have a twin.
+// twin check reads; everything else must have a twin. It is empty today: the design
+// difference (one loop against N shards) lives inside twin files (hub/loop.go holds
+// ws-single's loop and ws-multi's shard), and ws-multi's variant-only tests sit in
+// server/variant_test.go, which both variants have.
 var DesignSpecific = map[string]string{}
 
 // copyMarker is what the first line of a file copied on purpose says: "duplicated" ... the
