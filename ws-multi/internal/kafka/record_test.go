@@ -13,14 +13,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
-	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 )
 
 // header returns a record of topic/partition 0 with the given "channel" headers.
@@ -120,10 +117,9 @@ func TestTooLargeRecordIsSkipped(t *testing.T) {
 // nobody and are counted invalid_channel; the large one becomes its exact "skipped" line, in
 // its offset order; every record counts as consumed.
 func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
-	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cl := startCluster(t, port)
+	cl := kafkatest.NewCluster(t, 0)
 	defer cl.Close()
+	brokers := cl.ListenAddrs()
 
 	header := func(values ...string) []sarama.RecordHeader {
 		var hs []sarama.RecordHeader
@@ -154,33 +150,25 @@ func TestChannelHeaderRuleAndTooLarge(t *testing.T) {
 		msg.Timestamp, msg.Headers = ts, r.headers
 		msgs = append(msgs, msg)
 	}
-	kafkatest.Produce(t, []string{addr}, msgs...)
+	kafkatest.Produce(t, brokers, msgs...)
 
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
-	sink := &collector{}
-	c, err := New(Config{Brokers: []string{addr}, Topics: []string{"trades"}, StartOffset: config.StartOldest, ClientID: "test",
-		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, MaxRecordBytes: 100},
-		sink, m, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := startConsumer(t, brokers, config.StartOldest, func(c *Config) {
+		c.Topics, c.MaxRecordBytes = []string{"trades"}, 100
+	})
+	m := r.m
 	if n := testutil.CollectAndCount(m.KafkaSkipped); n != len(SkipReasons) {
-		t.Fatalf("ws_kafka_records_skipped_total has %d series before any record, want one per reason", n)
+		t.Fatalf("ws_kafka_records_skipped_total has %d series, want one per reason", n)
 	}
-	defer runConsumer(t, c)()
-	await.True(t, 15*time.Second, func() bool {
-		return testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")) == float64(len(records))
-	}, "every record consumed")
-
 	var want, got []string
 	for i, r := range records {
 		if r.want != "" {
 			want = append(want, strconv.Itoa(i)+" "+r.want)
 		}
 	}
-	sink.mu.Lock()
-	published := slices.Clone(sink.msgs)
-	sink.mu.Unlock()
+	published := receive(t, r.pub, len(want))
+	await.True(t, 15*time.Second, func() bool {
+		return testutil.ToFloat64(m.KafkaRecords.WithLabelValues("trades")) == float64(len(records))
+	}, "every record consumed")
 	for _, msg := range published {
 		op := strings.TrimPrefix(string(msg.Wire[:strings.IndexByte(string(msg.Wire), ',')]), `{"op":`)
 		got = append(got, strconv.FormatInt(msg.Offset, 10)+" "+strings.Trim(op, `"`)+" "+msg.Channel)

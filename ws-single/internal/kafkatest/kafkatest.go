@@ -6,7 +6,10 @@
 package kafkatest
 
 import (
+	"net"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -16,14 +19,39 @@ import (
 var Topics = []string{"trades", "tickers"}
 
 // NewCluster starts a kfake broker on 127.0.0.1:port (0 picks a free port) seeded with
-// Topics; the caller closes it (a test that restarts the broker needs that control).
+// Topics; the caller closes it (a test that restarts the broker needs that control). A
+// given port is waited for, up to 5 s, when a cluster just closed on it still holds it.
 func NewCluster(t *testing.T, port int) *kfake.Cluster {
 	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); port != 0; time.Sleep(20 * time.Millisecond) {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kfake: port %d still busy: %v", port, err)
+		}
+	}
 	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2, Topics...))
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
 	}
 	return c
+}
+
+// Port returns the port c listens on, to start a fresh cluster in its place (NewCluster).
+func Port(t *testing.T, c *kfake.Cluster) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Produce sends msgs synchronously to their set partitions.

@@ -136,7 +136,7 @@ func TestBrokerOutageKeepsClients(t *testing.T) {
 	c.expect(map[string]any{"data": 1})
 	c.expect(map[string]any{"data": 2})
 
-	port := f.cluster.ListenAddrs()[0]
+	port := kafkatest.Port(t, f.cluster)
 	f.cluster.Close()
 	f.waitStatus("/readyz", http.StatusServiceUnavailable)
 	if got := testutil.ToFloat64(f.m.KafkaAttached); got != 0 {
@@ -145,12 +145,7 @@ func TestBrokerOutageKeepsClients(t *testing.T) {
 	c.send(`{"op":"ping","id":"during"}`)
 	c.expect(map[string]any{"op": "pong", "id": "during"})
 
-	_, p, _ := strings.Cut(port, ":")
-	var n int
-	for _, ch := range p {
-		n = n*10 + int(ch-'0')
-	}
-	f.cluster = kafkatest.NewCluster(t, n)
+	f.cluster = kafkatest.NewCluster(t, port)
 	f.waitStatus("/readyz", http.StatusOK)
 	kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "BTC", `"after restart"`))
 	c.expect(map[string]any{"op": "message", "data": "after restart", "offset": 0})
