@@ -39,8 +39,9 @@ type Problem struct {
 func (p Problem) String() string { return p.Path + ": " + p.What }
 
 // Check compares root/ws-single/internal with root/ws-multi/internal and returns every
-// problem, sorted by path. It fails (err) only when it cannot read the trees.
-func Check(root string) ([]Problem, error) {
+// problem, sorted by path; listed is the design-specific list (DesignSpecific for this
+// repository). It fails (err) only when it cannot read the trees.
+func Check(root string, listed map[string]string) ([]Problem, error) {
 	var trees [2]map[string]bool
 	for i, v := range Variants {
 		t, err := walk(filepath.Join(root, v, "internal"))
@@ -54,13 +55,13 @@ func Check(root string) ([]Problem, error) {
 		mine, other := trees[i], trees[1-i]
 		for rel, dir := range mine {
 			path := Variants[i] + "/internal/" + rel
-			if _, listed := DesignSpecific[path]; listed {
+			if _, ok := listed[path]; ok {
 				if _, twin := other[rel]; twin {
 					ps = append(ps, Problem{path, "listed in DesignSpecific but it has a twin now: take it off the list"})
 				}
 				continue
 			}
-			if under(path) {
+			if under(listed, path) {
 				continue // inside a listed design-specific package
 			}
 			if _, ok := other[rel]; !ok {
@@ -81,7 +82,7 @@ func Check(root string) ([]Problem, error) {
 			}
 		}
 	}
-	for path := range DesignSpecific {
+	for path := range listed {
 		if _, err := os.Stat(filepath.Join(root, path)); err != nil {
 			ps = append(ps, Problem{path, "listed in DesignSpecific but gone: take it off the list"})
 		}
@@ -90,9 +91,9 @@ func Check(root string) ([]Problem, error) {
 	return ps, nil
 }
 
-// under reports whether path lies inside a directory listed in DesignSpecific.
-func under(path string) bool {
-	for p := range DesignSpecific {
+// under reports whether path lies inside a listed directory.
+func under(listed map[string]string, path string) bool {
+	for p := range listed {
 		if strings.HasPrefix(path, p+"/") {
 			return true
 		}

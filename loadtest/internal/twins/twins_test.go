@@ -11,7 +11,7 @@ import (
 // ws-single/internal has its twin in ws-multi/internal, or is listed in DesignSpecific.
 func TestVariantsAreTwins(t *testing.T) {
 	t.Parallel()
-	ps, err := Check(filepath.Join("..", "..", ".."))
+	ps, err := Check(filepath.Join("..", "..", ".."), DesignSpecific)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Not parallel: DesignSpecific is package state, swapped for the case.
+			t.Parallel()
 			root := t.TempDir()
 			for _, v := range Variants {
 				if err := os.MkdirAll(filepath.Join(root, v, "internal"), 0o755); err != nil {
@@ -131,10 +131,7 @@ func TestCheck(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			saved := DesignSpecific
-			DesignSpecific = tt.listed
-			defer func() { DesignSpecific = saved }()
-			ps, err := Check(root)
+			ps, err := Check(root, tt.listed)
 			if err != nil {
 				t.Fatal(err)
 			}
