@@ -113,13 +113,20 @@ func (h *Hub) Register(ctx context.Context, c *Client) error {
 	s := h.pick()
 	s.load.Add(1)
 	c.shard = s
-	if err := s.call(ctx, event{kind: evRegister, client: c}); err != nil {
-		if errors.Is(err, ErrStopped) {
-			s.load.Add(-1)
-		}
+	ev := event{kind: evRegister, client: c, done: make(chan struct{})}
+	if err := s.send(ctx, ev); err != nil {
+		s.load.Add(-1) // the event did not reach the shard
 		return err
 	}
-	return nil
+	// The event is queued: the shard counts c as registered unless it stops first.
+	select {
+	case <-ev.done:
+		return nil
+	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Unregister removes c and its subscriptions; it returns once c's shard has done so, after
@@ -156,6 +163,9 @@ func (h *Hub) Sync(ctx context.Context, c *Client) error {
 // to Kafka) and returns early when ctx ends or the hub stopped.
 func (h *Hub) Publish(ctx context.Context, m *protocol.Message) error {
 	for _, s := range h.shards {
+		if s.stopped() {
+			return ErrStopped
+		}
 		select {
 		case s.pub <- m:
 		case <-ctx.Done():

@@ -1,14 +1,18 @@
 package hub
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -171,5 +175,32 @@ func TestPickLeastLoaded(t *testing.T) {
 	}
 	for _, x := range append(append(byShard[0], byShard[2]...), again...) {
 		finish(t, h, x.c, x.f)
+	}
+}
+
+// TestStop: calls after the shards have ended fail with ErrStopped, every time (a select
+// between a stopped shard and a record queue with room would pick at random), and a
+// Register refused leaves no load on the shard it picked.
+func TestStop(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
+	h, err := New(testConfig(), m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { _ = h.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	for i := range 100 {
+		if err := h.Publish(bg, record("t", "k", int64(i))); err != ErrStopped {
+			t.Fatalf("Publish %d after stop = %v, want ErrStopped", i, err)
+		}
+		if err := h.Register(bg, NewClient(newFake())); err != ErrStopped {
+			t.Fatalf("Register %d after stop = %v, want ErrStopped", i, err)
+		}
+	}
+	if n := registered(h); n != 0 {
+		t.Errorf("registered after refused registers = %d, want 0", n)
 	}
 }

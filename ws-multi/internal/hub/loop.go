@@ -120,6 +120,7 @@ func (s *shard) run(ctx context.Context) {
 		// records already waiting (up to roundRecords), and then one write per client that
 		// got something. Under load more
 		// records wait per round, so each client's messages leave in fewer, bigger writes.
+		var start time.Time // set in a record round: its fan-out and writes are observed
 		select {
 		case ev := <-s.ctrl:
 			s.handle(ev)
@@ -131,18 +132,18 @@ func (s *shard) run(ctx context.Context) {
 				s.handoff(r)
 				s.moreHandoffs()
 			case m := <-s.pub:
-				start := time.Now()
+				start = time.Now()
 				s.fanout(m)
 				s.moreRecords()
-				s.writeDirty()
-				s.fanoutObs.Observe(time.Since(start).Seconds())
-				s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
-				continue
 			case <-ctx.Done():
 				return
 			}
 		}
 		s.writeDirty()
+		if !start.IsZero() {
+			s.fanoutObs.Observe(time.Since(start).Seconds())
+			s.depth.Set(float64(len(s.pub) + len(s.ctrl)))
+		}
 	}
 }
 
