@@ -85,12 +85,16 @@ vet/%:
 	$(if $(filter loadtest,$*),cd $* && GOWORK=off $(GO) tool staticcheck -tags deploycheck ./internal/deploycheck)
 
 # Every fuzz target: module, package, target and its execution budget (about 10 s each here).
+# loadtest/internal/deploycheck's TestMakeFuzzRunsEveryTarget fails when a Fuzz function of the
+# repository is missing here.
 FUZZ_TARGETS := \
 	ws-single:./internal/protocol:FuzzParse:600000x \
+	ws-single:./internal/protocol:FuzzAppendValue:200000x \
 	ws-single:./internal/config:FuzzLoad:300000x \
 	ws-single:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-single:./internal/cgroup:FuzzParseMountInfo:100000x \
 	ws-multi:./internal/protocol:FuzzParse:600000x \
+	ws-multi:./internal/protocol:FuzzAppendValue:200000x \
 	ws-multi:./internal/config:FuzzLoad:300000x \
 	ws-multi:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-multi:./internal/cgroup:FuzzParseMountInfo:100000x \

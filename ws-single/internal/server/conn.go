@@ -146,8 +146,10 @@ func (c *conn) corkCut(err error) {
 // serve runs the connection until it ends and returns the disconnect reason.
 func (c *conn) serve(ctx context.Context) Reason {
 	if err := c.s.hub.Register(ctx, c.client); err != nil {
-		c.setReason(ReasonError)
-		c.sendClose(ReasonError)
+		// The hub has stopped: 1011, and the cork's drain of the close frame is waited
+		// for, as for a connection that ran.
+		c.closeFromReader(ReasonError)
+		c.cork.wait()
 		return c.why()
 	}
 	if c.s.track(c) {
