@@ -89,12 +89,12 @@ vet/%:
 # repository is missing here.
 FUZZ_TARGETS := \
 	ws-single:./internal/protocol:FuzzParse:600000x \
-	ws-single:./internal/protocol:FuzzAppendValue:200000x \
+	ws-single:./internal/protocol:FuzzAppendValue:100000x \
 	ws-single:./internal/config:FuzzLoad:300000x \
 	ws-single:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-single:./internal/cgroup:FuzzParseMountInfo:100000x \
 	ws-multi:./internal/protocol:FuzzParse:600000x \
-	ws-multi:./internal/protocol:FuzzAppendValue:200000x \
+	ws-multi:./internal/protocol:FuzzAppendValue:100000x \
 	ws-multi:./internal/config:FuzzLoad:300000x \
 	ws-multi:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-multi:./internal/cgroup:FuzzParseMountInfo:100000x \
