@@ -41,6 +41,7 @@ type Client struct {
 
 	subs          map[string]struct{} // channels, wildcards as "<topic>:*"
 	pending       []*protocol.Message // queued, not yet written
+	resliced      bool                // pending's front was cut off by a partial take (queue.go)
 	pendingBytes  int
 	inflightMsgs  int    // written but left over by the socket, being flushed
 	inflightBytes int    // their bytes

@@ -69,7 +69,7 @@ func (h *Hub) drop(c *Client) {
 	}
 	c.gone = true
 	clear(c.pending)
-	c.pending, c.pendingBytes = nil, 0
+	c.pending, c.pendingBytes, c.resliced = nil, 0, false
 	h.dropped = append(h.dropped, c)
 	h.release(c)
 }
@@ -104,18 +104,7 @@ func (h *Hub) write(c *Client) {
 			h.drop(c) // the connection ends itself (see Conn)
 			return
 		}
-		n := w.Lines
-		sent, bytes := c.pending[:n], c.pendingBytes
-		if n < len(c.pending) {
-			bytes = wireBytes(sent)
-		}
-		clear(sent) // the bytes are in the connection: let the messages be collected
-		if n == len(c.pending) {
-			c.pending = reusable(c.pending)
-		} else {
-			c.pending = c.pending[n:]
-		}
-		c.pendingBytes -= bytes
+		n, bytes := w.Lines, c.take(w)
 		if !done {
 			c.flushing = true
 			c.flushSince = time.Now() // the write starts waiting for the socket (slow rule (i))
@@ -128,6 +117,34 @@ func (h *Hub) write(c *Client) {
 		h.count(w)
 	}
 	h.settle(c)
+}
+
+// take removes the w.Lines messages a write took from the front of c's queue
+// and returns their bytes. The bytes are in the connection: the references go,
+// so messages can be collected. A partial take reslices past them instead of
+// moving the rest to the front: a client draining a long queue a chunk at a
+// time costs O(chunk) per write, not O(queue). The resliced queue's backing
+// array is then larger than its capacity shows, so once the queue is empty it
+// goes to the garbage collector rather than stay on the client.
+func (c *Client) take(w Written) int {
+	n := w.Lines
+	if n == len(c.pending) {
+		bytes := c.pendingBytes
+		clear(c.pending)
+		if c.resliced {
+			c.pending, c.resliced = nil, false
+		} else {
+			c.pending = reusable(c.pending)
+		}
+		c.pendingBytes = 0
+		return bytes
+	}
+	bytes := wireBytes(c.pending[:n])
+	clear(c.pending[:n])
+	c.pending = c.pending[n:]
+	c.resliced = true
+	c.pendingBytes -= bytes
+	return bytes
 }
 
 // count adds a write that is out in full to the metrics; nothing of a write

@@ -70,3 +70,61 @@ func TestFailedFlushDropsClient(t *testing.T) {
 		}
 	})
 }
+
+// TestTakeReslices: a partial take (a chunk of a long queue) reslices past the
+// messages taken instead of moving the rest of the queue to the front, so
+// draining a queue of Q messages a chunk at a time costs O(Q), not
+// O(Q^2/chunk), on the loop goroutine; the references taken are cleared, and a
+// queue emptied after a partial take lets its backing array go. A queue
+// emptied at once keeps its slice when it is small.
+func TestTakeReslices(t *testing.T) {
+	t.Parallel()
+	msg := &protocol.Message{Wire: []byte("0123456789")}
+	const q, chunk = 1000, 100
+	size := len(msg.Wire)
+	taken := func(n int) Written { return Written{Lines: n, Frames: n, Bytes: n * size} }
+	c := &Client{}
+	for range q {
+		c.pending = append(c.pending, msg)
+	}
+	c.pendingBytes = q * size
+	old := c.pending
+	if b := c.take(taken(chunk)); b != chunk*size {
+		t.Errorf("partial take returned %d bytes, want %d", b, chunk*size)
+	}
+	if len(c.pending) != q-chunk || &c.pending[0] != &old[chunk] {
+		t.Fatal("a partial take copied the rest of the queue instead of reslicing past the chunk")
+	}
+	if c.pendingBytes != (q-chunk)*size {
+		t.Errorf("pendingBytes = %d, want %d", c.pendingBytes, (q-chunk)*size)
+	}
+	for i, m := range old[:chunk] {
+		if m != nil {
+			t.Fatalf("taken message %d still referenced by the backing array", i)
+		}
+	}
+	for len(c.pending) > chunk {
+		c.take(taken(chunk))
+	}
+	if b := c.take(taken(len(c.pending))); b != chunk*size {
+		t.Errorf("last take returned %d bytes, want %d", b, chunk*size)
+	}
+	if c.pending != nil || c.pendingBytes != 0 || c.resliced {
+		t.Errorf("emptied after partial takes: pending cap %d, %d bytes, resliced %v; want the backing array dropped",
+			cap(c.pending), c.pendingBytes, c.resliced)
+	}
+	for i, m := range old {
+		if m != nil {
+			t.Fatalf("message %d still referenced after the queue emptied", i)
+		}
+	}
+
+	// A small queue taken whole keeps its slice for the next burst.
+	small := make([]*protocol.Message, 0, maxSpareCap)
+	c.pending = append(small, msg, msg)
+	c.pendingBytes = 2 * size
+	c.take(Written{Lines: 2, Frames: 1, Bytes: 2*size + 1})
+	if len(c.pending) != 0 || cap(c.pending) != maxSpareCap || small[:1][0] != nil || c.pendingBytes != 0 {
+		t.Errorf("small queue taken whole: len %d cap %d bytes %d, want its slice kept, cleared", len(c.pending), cap(c.pending), c.pendingBytes)
+	}
+}
