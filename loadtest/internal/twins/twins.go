@@ -1,7 +1,8 @@
 // Package twins checks that ws-single and ws-multi read side by side: every package and
 // file of one variant's internal/ has a twin at the same path in the other, unless it is
 // listed in DesignSpecific with the reason it exists on one side only, and the files copied
-// on purpose say so in their first line on both sides (docs/ARCHITECTURE.md, "Twins").
+// on purpose say so in their first line on both sides and stay the same, but for the files
+// listed in MayDiffer (docs/ARCHITECTURE.md, "Where each concern lives").
 package twins
 
 import (
@@ -25,6 +26,17 @@ var Variants = [2]string{"ws-single", "ws-multi"}
 // ws-single's loop and ws-multi's shard), and ws-multi's variant-only tests sit in
 // server/variant_test.go, which both variants have.
 var DesignSpecific = map[string]string{}
+
+// MayDiffer lists the files copied on purpose that carry one variant's additions, by path
+// under internal/, with what differs. Every other file marked as copied must be the same in
+// both variants but for their names.
+var MayDiffer = map[string]string{
+	"config/config.go":      "ws-multi's WS_SHARDS setting",
+	"config/load.go":        "ws-multi reads WS_SHARDS",
+	"config/validate.go":    "ws-multi validates WS_SHARDS",
+	"config/config_test.go": "ws-multi's WS_SHARDS cases",
+	"metrics/metrics.go":    "ws-multi's per-shard series",
+}
 
 // copyMarker is what the first line of a file copied on purpose says: "duplicated" ... the
 // other variant ... "on purpose" (STYLE.md, Twins).
@@ -153,6 +165,10 @@ func compare(root, rel string) (Problem, bool, error) {
 		return Problem{Variants[i] + "/internal/" + rel, "its twin's first line says it is copied on purpose, this one's does not"}, false, nil
 	case !marked[0] && bytes.Equal(body[0], body[1]):
 		return Problem{Variants[0] + "/internal/" + rel, "identical to its twin but for the variant names: a copy on purpose must say so in its first line on both sides"}, false, nil
+	case marked[0] && !bytes.Equal(afterFirstLine(body[0]), afterFirstLine(body[1])):
+		if _, ok := MayDiffer[rel]; !ok {
+			return Problem{Variants[0] + "/internal/" + rel, "marked as copied on purpose but differs from its twin: make them the same, or list it in twins.MayDiffer with what differs"}, false, nil
+		}
 	}
 	return Problem{}, true, nil
 }
@@ -161,3 +177,9 @@ func compare(root, rel string) (Problem, bool, error) {
 var variantName = regexp.MustCompile(`ws-(single|multi)`)
 
 func normalize(b []byte) []byte { return variantName.ReplaceAll(b, []byte("ws-X")) }
+
+// afterFirstLine drops the marker line, whose wording may differ between the sides.
+func afterFirstLine(b []byte) []byte {
+	_, rest, _ := bytes.Cut(b, []byte("\n"))
+	return rest
+}

@@ -106,6 +106,14 @@ func TestCheck(t *testing.T) {
 			want: []string{"ws-single/internal/cork/cork.go: identical to its twin"},
 		},
 		{
+			name: "marked copies that differ",
+			files: map[string]string{
+				"ws-single/internal/cork/cork.go": marked + "// more\n",
+				"ws-multi/internal/cork/cork.go":  strings.Replace(marked, "ws-multi", "ws-single", 1),
+			},
+			want: []string{"ws-single/internal/cork/cork.go: marked as copied on purpose but differs"},
+		},
+		{
 			name: "marked copies on both sides",
 			files: map[string]string{
 				"ws-single/internal/cork/cork.go": marked,

@@ -14,11 +14,15 @@
 // offset order (ws_kafka_records_skipped_total{reason="too_large"}); record.go.
 // Both count in ws_kafka_records_consumed_total.
 //
-// A session is one sarama client with one partition consumer per partition.
-// Any failure (broker unreachable, a partition consumer ending, an offset out
-// of range) ends the session and counts once in ws_kafka_errors_total; Run
-// starts a new one after an exponential backoff, resuming every partition at
-// the offset after the last record it handed on, or at the configured start
-// offset (config.StartNewest, config.StartOldest) when that offset no longer
-// exists (a broker reset). WebSocket clients are unaffected throughout.
+// A session (consumer.go) is one sarama client with one partition consumer per
+// partition (partition.go), and counts as attached from its first successful
+// high-water-mark poll, which runs every LagInterval for ws_kafka_consumer_lag
+// and is the session's liveness check. A fetch error counts in
+// ws_kafka_errors_total and sarama retries it; the session ends when the broker
+// is unreachable, a poll fails, a partition consumer gives up (three failures in
+// a row) or an offset is out of range, each counted once. Run then starts a new
+// session after an exponential backoff, resuming every partition at the offset
+// after the last record it handed on, or at the configured start offset
+// (config.StartNewest, config.StartOldest) when that offset no longer exists (a
+// broker reset). WebSocket clients are unaffected throughout.
 package kafka

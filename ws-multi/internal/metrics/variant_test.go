@@ -1,5 +1,3 @@
-// This file is part of package metrics, duplicated in ws-single on purpose; they may diverge.
-
 package metrics
 
 // touchVariantOnly creates a series of each ws-multi-only vector: shard labels
