@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,4 +204,69 @@ func TestStop(t *testing.T) {
 	if n := registered(h); n != 0 {
 		t.Errorf("registered after refused registers = %d, want 0", n)
 	}
+}
+
+// TestRecordFloodDoesNotStarveControl keeps a shard's record queue full while clients
+// register and unregister: control events are served before records on a shard, so each
+// call waits for at most the round in progress, not behind the queued records. The bound
+// counts work, not time: the deliveries made while a call waits are at most a round's worth
+// (roundRecords records to every client of the shard), with a round of slack for the
+// reading of the count; behind the queue (or behind records picked at random over it) a
+// call would see more.
+func TestRecordFloodDoesNotStarveControl(t *testing.T) {
+	cfg := testConfig()
+	cfg.Shards = 1
+	cfg.SendQueueMessages, cfg.SendQueueBytes = 1<<20, 1<<30
+	h, _ := startHub(t, cfg)
+	const clients = 1000
+	var delivered, writes atomic.Int64
+	for range clients {
+		// Not finished one by one: unregistering a thousand busy clients behind the flood
+		// would be slow; stopping the hub ends them (their socket never needs a flusher).
+		c := register(t, h, countConn{lines: &delivered, writes: &writes})
+		handle(t, h, c, sub(protocol.OpSubscribe, "", "t"))
+	}
+	s := h.shards[0]
+	stop := make(chan struct{})
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		msg := &protocol.Message{Channel: "t", Topic: "t", Wire: []byte("x")}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if h.Publish(bg, msg) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-flooding }()
+	await.True(t, 5*time.Second, func() bool { return len(s.pub) >= publishQueue/2 }, "a half-full record queue")
+
+	const bound = 2 * roundRecords * clients
+	var worst int64
+	call := func(name string, do func() error) {
+		t.Helper()
+		before := delivered.Load()
+		if err := do(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		waited := delivered.Load() - before
+		worst = max(worst, waited)
+		if waited > bound {
+			t.Fatalf("%s waited for %d deliveries under a record flood, want at most %d (the round in progress)", name, waited, bound)
+		}
+	}
+	for range 20 {
+		f := newFake()
+		c := NewClient(f)
+		call("Register", func() error { return h.Register(bg, c) })
+		f.close()
+		call("Unregister", func() error { return h.Unregister(bg, c) })
+		c.Wait()
+	}
+	t.Logf("worst call under a flood waited for %d deliveries (a round: up to %d; queue %d/%d)", worst, roundRecords*clients, len(s.pub), publishQueue)
 }
