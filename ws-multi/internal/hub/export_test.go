@@ -2,7 +2,7 @@ package hub
 
 // Test hooks: they read state a shard owns. Call them only inside a synctest bubble right
 // after synctest.Wait: the shards are idle then, and Wait orders their writes before these
-// reads.
+// reads. ws-single has the same hooks, with the same meanings.
 
 // queued is c's queue length: pending plus the write being flushed.
 func queued(c *Client) int { return len(c.pending) + c.inflight }
@@ -16,8 +16,14 @@ func inFlight(c *Client) int { return c.inflight }
 // flushing reports whether c has a write in flight (a flusher).
 func flushing(c *Client) bool { return c.flushing }
 
-// syncWaits reports whether a Sync of c waits in its shard.
-func syncWaits(c *Client) bool { return c.synced != nil }
+// syncing is how many Sync callers wait for c: at most one here (a later Sync replaces an
+// earlier one that gave up).
+func syncing(c *Client) int {
+	if c.synced != nil {
+		return 1
+	}
+	return 0
+}
 
 // shardOf returns the index of c's shard.
 func shardOf(c *Client) int { return c.shard.index }

@@ -158,7 +158,7 @@ func TestSync(t *testing.T) {
 		handle(t, h, gc, protocol.Request{Op: protocol.OpPing})
 		go func() { done <- h.Sync(t.Context(), gc) }()
 		synctest.Wait()
-		if !syncWaits(gc) {
+		if syncing(gc) == 0 {
 			t.Fatal("Sync of a client whose reply waits does not wait")
 		}
 		finish(t, h, gc, g)

@@ -39,16 +39,16 @@ type Written struct {
 type Client struct {
 	conn Conn
 
-	subs          map[string]struct{} // channels, wildcards as "<topic>:*"
-	pending       []*protocol.Message // queued, not yet written
-	resliced      bool                // pending's front was cut off by a partial take (queue.go)
-	pendingBytes  int
-	inflightMsgs  int    // written but left over by the socket, being flushed
-	inflightBytes int    // their bytes
-	dirty         bool   // in the hub's list of clients to write to
-	flushing      bool   // a flusher goroutine finishes a write the socket did not take at once
-	gone          bool   // unregistered, overflowed or failed: no more deliveries
-	mark          uint64 // last broadcast sequence delivered, de-duplicates wildcards
+	subs         map[string]struct{} // channels, wildcards as "<topic>:*"
+	pending      []*protocol.Message // queued, not yet written
+	resliced     bool                // pending's front was cut off by a partial take (queue.go)
+	pendingBytes int
+	inflight     int    // written but left over by the socket, being flushed
+	inflightB    int    // their bytes
+	dirty        bool   // in the hub's list of clients to write to
+	flushing     bool   // a flusher goroutine finishes a write the socket did not take at once
+	gone         bool   // unregistered, overflowed or failed: no more deliveries
+	mark         uint64 // last fan-out sequence delivered, de-duplicates wildcards
 
 	// The slow rule (Hub.slow): the clock is read only while the queue is past a
 	// limit or when a write is handed to a flusher (the socket did not take it).

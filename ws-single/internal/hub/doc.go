@@ -20,7 +20,7 @@
 // something in the round. All three channels are bounded; the sizes are
 // justified in loop.go.
 //
-// There is no mutex on the broadcast path: broadcast (index.go) looks the
+// There is no mutex on the fan-out path: fanout (index.go) looks the
 // record's channel up in a map, walks a slice of subscribers, and appends the
 // same *protocol.Message to each subscriber's pending slice (queue.go). A record is encoded once, by the Kafka
 // goroutine, into its final wire bytes; recipients share them.
@@ -92,7 +92,7 @@
 //     partition's records arrive in offset order and a reply follows every
 //     message queued before its request.
 //  3. Conn.Write never waits for the socket, so the loop never does.
-//  4. The hot path (broadcast, enqueue of a client within its limits, write of
+//  4. The hot path (fanout, enqueue of a client within its limits, write of
 //     a client that keeps up) allocates nothing per message and makes no
 //     syscall but the write. The hub loop reads the clock on it only to count
 //     a write that carries a record (Hub.count: time.Since of the write's
@@ -102,13 +102,13 @@
 //     dropped (drop) at once from deliveries: it is marked gone, so enqueue and
 //     write skip it, and its queue is cleared. Its removal from the
 //     subscription index is deferred (Hub.dropped) until the current event is
-//     done (unindex, after the fan-out: broadcast may be walking the very
+//     done (unindex, after the fan-out: fanout may be walking the very
 //     subscriber slice the removal would change), and Conn.Overflow tells the
 //     server to close a slow one.
 //  6. Unregister returns only after the loop has forgotten the client; after
 //     that no flusher is started for it, so Client.Wait cannot miss one.
 //  7. A record reaches a client once even when it is subscribed to both the
-//     record's channel and its topic wildcard (a per-broadcast sequence mark).
+//     record's channel and its topic wildcard (a per-fan-out sequence mark).
 //  8. Every Sync caller is released: when the client's queue is out (settle)
 //     or when it is dropped.
 //

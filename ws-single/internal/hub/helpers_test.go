@@ -156,12 +156,12 @@ func (f *fixture) publish(t *testing.T, topic, channel string, n int) {
 	}
 }
 
-// waitQueued waits, inside a synctest bubble, until the hub is idle and
+// waitPending waits, inside a synctest bubble, until the hub is idle and
 // checks that c has n messages pending.
-func waitQueued(t *testing.T, c *Client, n int) {
+func waitPending(t *testing.T, c *Client, n int) {
 	t.Helper()
 	synctest.Wait()
-	if got := queued(c); got != n {
+	if got := pending(c); got != n {
 		t.Fatalf("pending = %d, want %d", got, n)
 	}
 }

@@ -35,13 +35,13 @@ type Config struct {
 // Hub owns every client and the subscription index in one goroutine (Run);
 // see doc.go for the design and its invariants.
 type Hub struct {
-	cfg  Config
-	m    *metrics.Metrics
-	log  *zap.Logger
-	ctrl chan event
-	next chan handoff
-	pub  chan *protocol.Message
-	done chan struct{}
+	cfg     Config
+	metrics *metrics.Metrics
+	log     *zap.Logger
+	ctrl    chan event
+	next    chan handoff
+	pub     chan *protocol.Message
+	done    chan struct{}
 
 	// Owned by the loop goroutine.
 	clients       map[*Client]struct{}
@@ -66,7 +66,7 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 	}
 	return &Hub{
 		cfg:     cfg,
-		m:       m,
+		metrics: m,
 		log:     log,
 		ctrl:    make(chan event, ctrlQueue),
 		next:    make(chan handoff, handoffQueue),
@@ -90,25 +90,25 @@ func (h *Hub) Run(ctx context.Context) error {
 
 // Register adds c; it returns once the loop has done so.
 func (h *Hub) Register(ctx context.Context, c *Client) error {
-	return h.call(ctx, event{kind: evRegister, c: c})
+	return h.call(ctx, event{kind: evRegister, client: c})
 }
 
 // Unregister removes c and its subscriptions; it returns once the loop has done
 // so, after which no flusher starts for c: then call c.Wait.
 func (h *Hub) Unregister(ctx context.Context, c *Client) error {
-	return h.call(ctx, event{kind: evUnregister, c: c})
+	return h.call(ctx, event{kind: evUnregister, client: c})
 }
 
 // Handle queues a valid request of c; its reply goes through c's queue, after
 // every message queued before it.
 func (h *Hub) Handle(ctx context.Context, c *Client, req protocol.Request) error {
-	return h.send(ctx, event{kind: evRequest, c: c, req: req})
+	return h.send(ctx, event{kind: evRequest, client: c, req: req})
 }
 
 // Reject queues the error reply for a request that failed to parse, in order
 // with c's other replies.
 func (h *Hub) Reject(ctx context.Context, c *Client, e *protocol.Error) error {
-	return h.send(ctx, event{kind: evReply, c: c, err: e})
+	return h.send(ctx, event{kind: evReply, client: c, err: e})
 }
 
 // Sync is the barrier before a close that owes replies: it returns once every
@@ -117,7 +117,7 @@ func (h *Hub) Reject(ctx context.Context, c *Client, e *protocol.Error) error {
 // ends, or the hub stops). Replies to requests sent with Handle or Reject
 // before Sync are queued before it.
 func (h *Hub) Sync(ctx context.Context, c *Client) error {
-	return h.call(ctx, event{kind: evSync, c: c})
+	return h.call(ctx, event{kind: evSync, client: c})
 }
 
 // Publish hands a record's message to the loop for fan-out. It blocks while

@@ -186,7 +186,7 @@ func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
 		}
 		// A ping reply queues behind the records once they have been fanned out;
 		// Each is a control event, so it returns only after the loop drained them.
-		waitQueued(t, c, 10)
+		waitPending(t, c, 10)
 		f.do(t, c, protocol.OpPing, "")
 		// The socket holds the first write (the reply) while ten records and a
 		// pong queue up: they must come as one more write, in order.

@@ -3,7 +3,7 @@ package hub
 import "github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 
 // clientSet is the subscribers of one channel: a slice to iterate fast on the
-// broadcast path and an index for O(1) removal (swap with the last element).
+// fan-out path and an index for O(1) removal (swap with the last element).
 type clientSet struct {
 	list  []*Client
 	index map[*Client]int
@@ -50,7 +50,7 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 			}
 		}
 		if len(c.subs)+added > h.cfg.MaxSubscriptions {
-			h.m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
+			h.metrics.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
 			e := protocol.TooManySubscriptions(h.cfg.MaxSubscriptions, req.ID, req.HasID)
 			h.enqueue(c, protocol.EncodeError(e))
 			return
@@ -88,11 +88,11 @@ func (h *Hub) subscribe(c *Client, ch string) {
 	if s == nil {
 		s = newClientSet()
 		sets[key] = s
-		h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
+		h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
 	}
 	s.add(c)
 	h.subscriptions++
-	h.m.Subscriptions.Set(float64(h.subscriptions))
+	h.metrics.Subscriptions.Set(float64(h.subscriptions))
 }
 
 func (h *Hub) unsubscribe(c *Client, ch string) {
@@ -101,11 +101,11 @@ func (h *Hub) unsubscribe(c *Client, ch string) {
 		s.remove(c)
 		if s.len() == 0 {
 			delete(sets, key)
-			h.m.Channels.Set(float64(len(h.exact) + len(h.wild)))
+			h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
 		}
 	}
 	h.subscriptions--
-	h.m.Subscriptions.Set(float64(h.subscriptions))
+	h.metrics.Subscriptions.Set(float64(h.subscriptions))
 }
 
 // unindex removes the subscriptions of the clients dropped during an event.
@@ -120,9 +120,9 @@ func (h *Hub) unindex() {
 	h.dropped = h.dropped[:0]
 }
 
-// broadcast fans m out to the subscribers of its channel and of its topic
+// fanout fans m out to the subscribers of its channel and of its topic
 // wildcard. It allocates nothing: each recipient gets the same *protocol.Message.
-func (h *Hub) broadcast(m *protocol.Message) {
+func (h *Hub) fanout(m *protocol.Message) {
 	h.seq++
 	if s := h.exact[m.Channel]; s != nil {
 		for _, c := range s.list {

@@ -23,7 +23,7 @@ const (
 type eventKind uint8
 
 const (
-	evRegister eventKind = iota
+	evRegister eventKind = iota + 1
 	evUnregister
 	evRequest
 	evReply
@@ -31,11 +31,11 @@ const (
 )
 
 type event struct {
-	kind eventKind
-	c    *Client
-	req  protocol.Request
-	err  *protocol.Error
-	done chan struct{}
+	kind   eventKind
+	client *Client
+	req    protocol.Request
+	err    *protocol.Error
+	done   chan struct{}
 }
 
 // handoff is a flusher reporting its write out (or failed).
@@ -64,7 +64,7 @@ func (h *Hub) loop(ctx context.Context) {
 				h.handoff(r)
 				h.moreHandoffs()
 			case m := <-h.pub:
-				h.broadcast(m)
+				h.fanout(m)
 				h.moreRecords()
 			case <-ctx.Done():
 				return
@@ -89,7 +89,7 @@ func (h *Hub) moreRecords() {
 	for range roundRecords - 1 {
 		select {
 		case m := <-h.pub:
-			h.broadcast(m)
+			h.fanout(m)
 		default:
 			return
 		}
@@ -113,20 +113,20 @@ func (h *Hub) moreHandoffs() {
 func (h *Hub) handle(ev event) {
 	switch ev.kind {
 	case evRegister:
-		h.clients[ev.c] = struct{}{}
+		h.clients[ev.client] = struct{}{}
 	case evUnregister:
-		h.drop(ev.c)
+		h.drop(ev.client)
 		h.unindex()
-		delete(h.clients, ev.c)
+		delete(h.clients, ev.client)
 	case evRequest:
-		h.request(ev.c, ev.req)
+		h.request(ev.client, ev.req)
 	case evReply:
-		h.m.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
-		h.enqueue(ev.c, protocol.EncodeError(ev.err))
+		h.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
+		h.enqueue(ev.client, protocol.EncodeError(ev.err))
 	case evSync:
-		if !ev.c.gone && (len(ev.c.pending) > 0 || ev.c.flushing) {
+		if !ev.client.gone && (len(ev.client.pending) > 0 || ev.client.flushing) {
 			// Released by settle or drop, when the queue is out or c is gone.
-			ev.c.syncs = append(ev.c.syncs, ev.done)
+			ev.client.syncs = append(ev.client.syncs, ev.done)
 			return
 		}
 	}

@@ -13,8 +13,8 @@ const slowAfter = time.Second
 // over reports whether c's queue (pending plus the write in flight) is past a
 // limit.
 func (h *Hub) over(c *Client) bool {
-	return len(c.pending)+c.inflightMsgs > h.cfg.SendQueueMessages ||
-		c.pendingBytes+c.inflightBytes > h.cfg.SendQueueBytes
+	return len(c.pending)+c.inflight > h.cfg.SendQueueMessages ||
+		c.pendingBytes+c.inflightB > h.cfg.SendQueueBytes
 }
 
 // enqueue appends m to c's queue, to be written at the end of the round, and
@@ -26,7 +26,7 @@ func (h *Hub) enqueue(c *Client, m *protocol.Message) {
 	c.pending = append(c.pending, m)
 	c.pendingBytes += len(m.Wire)
 	if h.over(c) && h.slow(c) {
-		h.m.SendQueueOverflow.Inc()
+		h.metrics.SendQueueOverflow.Inc()
 		h.drop(c)
 		c.conn.Overflow()
 		return
@@ -61,7 +61,7 @@ func (h *Hub) slow(c *Client) bool {
 }
 
 // drop ends every delivery to c at once: its queue now, its subscriptions
-// when the current event is done (broadcast may be walking them). Sync callers
+// when the current event is done (fanout may be walking them). Sync callers
 // waiting for c are released.
 func (h *Hub) drop(c *Client) {
 	if c.gone {
@@ -108,7 +108,7 @@ func (h *Hub) write(c *Client) {
 		if !done {
 			c.flushing = true
 			c.flushSince = time.Now() // the write starts waiting for the socket (slow rule (i))
-			c.inflightMsgs, c.inflightBytes = n, bytes
+			c.inflight, c.inflightB = n, bytes
 			c.owed = w
 			c.flushers.Add(1)
 			go h.flush(c)
@@ -151,11 +151,11 @@ func (c *Client) take(w Written) int {
 // counts before the socket took all of it. The clock is read once per write
 // that carries a record (the delivery latency of its oldest), not per message.
 func (h *Hub) count(w Written) {
-	h.m.MessagesDelivered.Add(float64(w.Lines))
-	h.m.FramesWritten.Add(float64(w.Frames))
-	h.m.BytesWritten.Add(float64(w.Bytes))
+	h.metrics.MessagesDelivered.Add(float64(w.Lines))
+	h.metrics.FramesWritten.Add(float64(w.Frames))
+	h.metrics.BytesWritten.Add(float64(w.Bytes))
 	if !w.First.IsZero() {
-		h.m.DeliveryLatency.Observe(time.Since(w.First).Seconds())
+		h.metrics.DeliveryLatency.Observe(time.Since(w.First).Seconds())
 	}
 }
 
@@ -181,7 +181,7 @@ func (h *Hub) flush(c *Client) {
 func (h *Hub) handoff(r handoff) {
 	c := r.c
 	c.flushing = false
-	c.inflightMsgs, c.inflightBytes = 0, 0
+	c.inflight, c.inflightB = 0, 0
 	owed := c.owed
 	c.owed = Written{}
 	if r.failed {

@@ -28,7 +28,7 @@ func TestChunkedWrites(t *testing.T) {
 			for i := range 10 {
 				f.publish(t, "t", "t", i)
 			}
-			waitQueued(t, c, 10)
+			waitPending(t, c, 10)
 			conn.mu.Lock()
 			conn.open, conn.chunk, conn.batches = true, 3, 0
 			conn.mu.Unlock()
@@ -56,10 +56,10 @@ func TestChunkedWrites(t *testing.T) {
 			for i := range 10 {
 				f.publish(t, "t", "t", i)
 			}
-			waitQueued(t, c, 10)
+			waitPending(t, c, 10)
 			conn.gate <- struct{}{} // the reply is out; 4 records go in flight, 6 stay
 			conn.waitLines(t, 1)
-			waitQueued(t, c, 6)
+			waitPending(t, c, 6)
 			if n := conn.writes(); n != 2 {
 				t.Fatalf("writes = %d, want 2 (the reply, then one chunk)", n)
 			}
@@ -242,7 +242,7 @@ func waitSyncing(t *testing.T, c *Client) {
 // has had, or -1 when c has no write in flight.
 func writesInFlight(c *Client, conn *fakeConn) int {
 	synctest.Wait()
-	if !inFlight(c) {
+	if !flushing(c) {
 		return -1
 	}
 	return conn.writes()

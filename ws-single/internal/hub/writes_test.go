@@ -23,7 +23,10 @@ func TestFullSocketDoesNotHoldTheLoop(t *testing.T) {
 			f.publish(t, "t", "t", i)
 		}
 		ok.waitLines(t, n+1)
-		waitQueued(t, cf, n) // behind the reply being flushed
+		waitPending(t, cf, n) // behind the reply being flushed
+		if inFlight(cf) != 1 || queued(cf) != n+1 {
+			t.Fatalf("in flight %d, queued %d; want 1 (the reply) and %d", inFlight(cf), queued(cf), n+1)
+		}
 		if got := full.snapshot(); len(got) != 0 {
 			t.Fatalf("the full socket got %q", got)
 		}
@@ -51,7 +54,7 @@ func TestFailedFlushDropsClient(t *testing.T) {
 		conn.flushErr = errors.New("fake: write timed out")
 		c := f.client(t, conn)
 		f.do(t, c, protocol.OpSubscribe, "", "t")
-		waitQueued(t, c, 0)
+		waitPending(t, c, 0)
 		if got := testutil.ToFloat64(f.m.Subscriptions); got != 1 {
 			t.Fatalf("ws_subscriptions = %v, want 1", got)
 		}
@@ -61,10 +64,10 @@ func TestFailedFlushDropsClient(t *testing.T) {
 			if deadline++; deadline > 5000 {
 				t.Fatal("client still subscribed after its flush failed")
 			}
-			waitQueued(t, c, 0)
+			waitPending(t, c, 0)
 		}
 		f.publish(t, "t", "t", 1)
-		waitQueued(t, c, 0)
+		waitPending(t, c, 0)
 		if got := conn.snapshot(); len(got) != 0 {
 			t.Fatalf("lines after a failed flush: %q", got)
 		}
