@@ -203,7 +203,7 @@ func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
 	})
 }
 
-// TestStop: calls after the loop has ended fail with ErrStopped.
+// TestStop: calls after the loop has ended fail with ErrStopped, every time.
 func TestStop(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
 	h, err := New(roomy, m, nil)
@@ -215,11 +215,13 @@ func TestStop(t *testing.T) {
 	go func() { _ = h.Run(ctx); close(done) }()
 	cancel()
 	<-done
-	if err := h.Publish(context.Background(), &protocol.Message{}); err != ErrStopped {
-		t.Fatalf("Publish after stop = %v, want ErrStopped", err)
-	}
-	if err := h.Register(context.Background(), NewClient(newFakeConn())); err != ErrStopped {
-		t.Fatalf("Register after stop = %v, want ErrStopped", err)
+	for i := range 100 { // every time: a select with room in a queue would pick at random
+		if err := h.Publish(context.Background(), &protocol.Message{}); err != ErrStopped {
+			t.Fatalf("Publish %d after stop = %v, want ErrStopped", i, err)
+		}
+		if err := h.Register(context.Background(), NewClient(newFakeConn())); err != ErrStopped {
+			t.Fatalf("Register %d after stop = %v, want ErrStopped", i, err)
+		}
 	}
 }
 
