@@ -173,11 +173,16 @@ func (w *corkWriter) overLocked(n int) bool {
 	return w.limit > 0 && w.waitingLocked()+n > w.limit
 }
 
-// failLocked cuts the client: err sticks, the socket is dropped (every blocked read and write
-// on it returns), what waits is dropped, and cut is told. It returns err.
+// failLocked cuts the client: err sticks, cut is told, the socket is dropped (every blocked
+// read and write on it returns) and what waits is dropped. It returns err. cut comes first:
+// the reader sees the dropped socket at once, and the connection's reason must be cut's by
+// then, not the reader's (the first reason wins).
 func (w *corkWriter) failLocked(err error) error {
 	if w.err == nil {
 		w.err = err
+	}
+	if w.cut != nil {
+		w.cut(err)
 	}
 	if w.raw != nil {
 		_ = w.raw.Close()
@@ -185,9 +190,6 @@ func (w *corkWriter) failLocked(err error) error {
 	if w.buf != nil { // a goroutine flushing holds its own buffer, outside buf
 		w.put(w.buf)
 		w.buf = nil
-	}
-	if w.cut != nil {
-		w.cut(err)
 	}
 	return err
 }
