@@ -4,10 +4,7 @@
 package server
 
 import (
-	"os"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +12,7 @@ import (
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+	"github.com/adred-codev/ws_poc/ws-single/internal/readme"
 )
 
 // TestReasonsTieMetrics fails when the metrics' series and the owners' lists
@@ -80,36 +78,13 @@ func TestReasonTable(t *testing.T) {
 	if slices.Contains(ReasonLabels(), ReasonNone.String()) {
 		t.Errorf("ReasonLabels() = %v lists none", ReasonLabels())
 	}
-	readme := readmeValues(t)
+	readme := readme.LabelValues(t)
 	if want := readme["ws_disconnects_total"]; !slices.Equal(ReasonLabels(), want) {
 		t.Errorf("ReasonLabels() = %v, README lists %v", ReasonLabels(), want)
 	}
 	if want := readme["ws_connections_rejected_total"]; !slices.Equal(RejectReasons, want) {
 		t.Errorf("RejectReasons = %v, README lists %v", RejectReasons, want)
 	}
-}
-
-// readmeValues reads the documented label values of each ws_ metric of the
-// README metrics table ("`reason`: `a`, `b`").
-func readmeValues(t *testing.T) map[string][]string {
-	t.Helper()
-	b, err := os.ReadFile("../../../README.md")
-	if err != nil {
-		t.Fatalf("read README: %v", err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `(ws_[a-z_]+)` \\| [a-z]+ \\|([^|]*)\\|")
-	quoted := regexp.MustCompile("`([a-z0-9_]+)`")
-	out := map[string][]string{}
-	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
-		i := strings.Index(m[2], ":")
-		if i < 0 {
-			continue
-		}
-		for _, v := range quoted.FindAllStringSubmatch(m[2][i:], -1) {
-			out[m[1]] = append(out[m[1]], v[1])
-		}
-	}
-	return out
 }
 
 // TestCloseFrames is the disconnect table of docs/PROTOCOL.md, as the server
