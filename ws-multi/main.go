@@ -1,3 +1,5 @@
+// This file is duplicated in ws-single (main.go) on purpose: the variants differ only in setProcs and the shard count; they may diverge.
+
 // Command ws-multi pushes Kafka market data to WebSocket clients with a sharded hub that
 // fans out on every core. main only wires the internal packages together.
 package main

@@ -1,3 +1,5 @@
+// This file is duplicated in ws-single (main_test.go) on purpose: the variants differ only in setProcs and the shard count; they may diverge.
+
 package main
 
 import (

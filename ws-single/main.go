@@ -1,3 +1,5 @@
+// This file is duplicated in ws-multi (main.go) on purpose: the variants differ only in setProcs and the shard count; they may diverge.
+
 // Command ws-single pushes Kafka market data to WebSocket clients on one core, from one
 // event loop. main only wires the internal packages together.
 package main
