@@ -119,14 +119,7 @@ func (h *Hub) Register(ctx context.Context, c *Client) error {
 		return err
 	}
 	// The event is queued: the shard counts c as registered unless it stops first.
-	select {
-	case <-ev.done:
-		return nil
-	case <-s.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.wait(ctx, ev.done)
 }
 
 // Unregister removes c and its subscriptions; it returns once c's shard has done so, after

@@ -102,8 +102,14 @@ func (s *shard) call(ctx context.Context, ev event) error {
 	if err := s.send(ctx, ev); err != nil {
 		return err
 	}
+	return s.wait(ctx, ev.done)
+}
+
+// wait waits until done is closed (the shard handled a queued event), the shard stopped or
+// ctx ended.
+func (s *shard) wait(ctx context.Context, done <-chan struct{}) error {
 	select {
-	case <-ev.done:
+	case <-done:
 		return nil
 	case <-s.done:
 		return ErrStopped
