@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Op is a client operation, as named on the wire.
@@ -27,11 +28,12 @@ const (
 	CodeUnknownOp            = "unknown_op"
 	CodeInvalidChannel       = "invalid_channel"
 	CodeTooManySubscriptions = "too_many_subscriptions"
+	CodeAlreadySubscribed    = "already_subscribed"
 )
 
 // ErrorCodes are every error code, the label values of ws_protocol_errors_total
 // (metrics.Labels.Errors). Read-only.
-var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions}
+var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions, CodeAlreadySubscribed}
 
 // MaxIDLen is the longest request id in bytes.
 const MaxIDLen = 64
@@ -46,6 +48,16 @@ func TooManySubscriptions(limit int, id string, hasID bool) *Error {
 	}
 }
 
+// SinceTooOld is the invalid_request error for a time replay older than maxAge
+// (WS_RESUME_MAX_AGE).
+func SinceTooOld(maxAge time.Duration, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeInvalidRequest,
+		Message: "resume.since_ts is older than the maximum age of " + maxAge.String(),
+		ID:      id, HasID: hasID,
+	}
+}
+
 // Request is one parsed, valid client request.
 type Request struct {
 	// Op is OpSubscribe, OpUnsubscribe or OpPing.
@@ -56,6 +68,21 @@ type Request struct {
 	// Channels are the valid channels of a subscribe or unsubscribe, de-duplicated,
 	// in request order. Nil for ping.
 	Channels []string
+	// Positioned asks a subscribe's reply for epochs and positions, and periodic marks
+	// for its topics; a resume implies it.
+	Positioned bool
+	// Resume, on a subscribe, asks for a replay before live; nil otherwise.
+	Resume *Resume
+}
+
+// AlreadySubscribed is the already_subscribed error for a resume naming a channel the
+// client holds already: its records are live, a replay would deliver them twice.
+func AlreadySubscribed(channel string, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeAlreadySubscribed,
+		Message: "resume of channel " + quoteEcho(channel) + ": already subscribed",
+		ID:      id, HasID: hasID,
+	}
 }
 
 // Error is a request the server answers with an "error" reply; the connection stays open.
@@ -137,6 +164,21 @@ func parseFields(frame []byte) (Request, *Error) {
 		}
 	}
 	req.Channels = dedupe(channels)
+	if req.Op != OpSubscribe {
+		return req, nil
+	}
+	if raw, ok := fields["positioned"]; ok && !isNull(raw) {
+		if json.Unmarshal(raw, &req.Positioned) != nil {
+			return req, &Error{Code: CodeInvalidRequest, Message: "positioned must be a boolean"}
+		}
+	}
+	if raw, ok := fields["resume"]; ok && !isNull(raw) {
+		r, err := parseResume(raw)
+		if err != nil {
+			return req, err
+		}
+		req.Resume, req.Positioned = r, true
+	}
 	return req, nil
 }
 

@@ -97,6 +97,15 @@ func RecordChannel(topic string, key, header []byte, headers int) (string, bool)
 	}
 }
 
+// ChannelTopic returns the topic of a valid channel or wildcard: the part before the first
+// ':', or the whole name.
+func ChannelTopic(name string) string {
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
 // InTopic reports whether channel belongs to topic for wildcard delivery: it is
 // the topic itself or starts with "<topic>:".
 func InTopic(channel, topic string) bool {

@@ -71,6 +71,7 @@ func appendPosition(b []byte, r Record) []byte {
 // message wraps an encoded line of r with its routing fields.
 func (r Record) message(wire []byte) *Message {
 	return &Message{
+		Kind:      KindRecord,
 		Channel:   r.Channel,
 		Topic:     r.Topic,
 		Partition: r.Partition,
