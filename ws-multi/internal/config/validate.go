@@ -92,6 +92,24 @@ func (c Config) Validate() error {
 		}
 	}
 	positiveDuration("WS_SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.HistoryRecords < 0 {
+		bad("WS_HISTORY_RECORDS", strconv.Itoa(c.HistoryRecords), "must be 0 (off) or more")
+	}
+	positiveInt("WS_HISTORY_BYTES", int64(c.HistoryBytes))
+	if c.HistoryMaxAge < 0 {
+		bad("WS_HISTORY_MAX_AGE", c.HistoryMaxAge.String(), "must be 0 (no bound) or longer")
+	}
+	positiveDuration("WS_MARK_INTERVAL", c.MarkInterval)
+	positiveDuration("WS_RESUME_MAX_AGE", c.ResumeMaxAge)
+	positiveInt("WS_RESUME_MAX_SCAN_RECORDS", int64(c.ResumeMaxScanRecords))
+	positiveInt("WS_RESUME_MAX_SCAN_BYTES", int64(c.ResumeMaxScanBytes))
+	positiveInt("WS_RESUME_READERS", int64(c.ResumeReaders))
+	positiveDuration("WS_RESUME_WAIT", c.ResumeWait)
+	positiveDuration("WS_RESUME_TIMEOUT", c.ResumeTimeout)
+	if c.ReadyMaxLag < 0 {
+		bad("WS_READY_MAX_LAG", strconv.Itoa(c.ReadyMaxLag), "must be 0 (no bound) or more")
+	}
+	positiveDuration("WS_DRAIN_RECONNECT_MAX", c.DrainReconnectMax)
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("WS_LOG_FORMAT", c.LogFormat, "must be json or console")
 	}

@@ -40,20 +40,24 @@ func readmeMetrics(t *testing.T) map[string]readmeMetric {
 			continue
 		}
 		rm := readmeMetric{name: m[1], typ: m[2], values: map[string][]string{}}
-		// The labels column reads "`a`, `b`", "`reason`: `x`, `y`" or
-		// "`topic`, `reason`: `x`, `y`": the values belong to the last label.
-		if i := strings.Index(m[3], ":"); i >= 0 {
+		// The labels column reads "`a`, `b`", "`reason`: `x`, `y`",
+		// "`topic`, `reason`: `x`, `y`" or groups of those separated by ";": in a
+		// group the values belong to its last label.
+		for _, group := range strings.Split(m[3], ";") {
+			i := strings.Index(group, ":")
+			if i < 0 {
+				for _, l := range label.FindAllStringSubmatch(group, -1) {
+					rm.labels = append(rm.labels, l[1])
+				}
+				continue
+			}
 			var name string
-			for _, l := range quoted.FindAllStringSubmatch(m[3][:i], -1) {
+			for _, l := range quoted.FindAllStringSubmatch(group[:i], -1) {
 				name = l[1]
 				rm.labels = append(rm.labels, name)
 			}
-			for _, v := range quoted.FindAllStringSubmatch(m[3][i:], -1) {
+			for _, v := range quoted.FindAllStringSubmatch(group[i:], -1) {
 				rm.values[name] = append(rm.values[name], v[1])
-			}
-		} else {
-			for _, l := range label.FindAllStringSubmatch(m[3], -1) {
-				rm.labels = append(rm.labels, l[1])
 			}
 		}
 		out[rm.name] = rm
@@ -86,6 +90,10 @@ func TestEveryREADMEMetricIsGathered(t *testing.T) {
 	m.KafkaRecords.WithLabelValues("trades").Inc()
 	m.KafkaSkipped.WithLabelValues("trades", "too_large").Inc()
 	m.KafkaLag.WithLabelValues("trades", "0").Set(3)
+	m.HistoryRecords.WithLabelValues("trades", "0").Set(1)
+	m.HistoryBytes.WithLabelValues("trades", "0").Set(1)
+	m.HistoryOldestAge.WithLabelValues("trades", "0").Set(1)
+	m.LiveGaps.WithLabelValues("trades", "offset_reset").Inc()
 	touchVariantOnly(m)
 
 	got := gather(t, reg)

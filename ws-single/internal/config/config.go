@@ -92,6 +92,41 @@ type Config struct {
 	// ShutdownTimeout is how long SIGTERM waits for clients to close with 1001
 	// (WS_SHUTDOWN_TIMEOUT). Default 15s.
 	ShutdownTimeout time.Duration
+	// HistoryRecords is how many recent records per partition the in-memory history
+	// keeps for resumes; 0 turns it off (WS_HISTORY_RECORDS). Default 10000, records.
+	HistoryRecords int
+	// HistoryBytes bounds one partition's history, in wire bytes (WS_HISTORY_BYTES).
+	// Default 8388608, bytes.
+	HistoryBytes int
+	// HistoryMaxAge drops history records older than this; 0 means no age bound
+	// (WS_HISTORY_MAX_AGE). Default 10m.
+	HistoryMaxAge time.Duration
+	// MarkInterval is how often positioned subscribers get a mark of their topics'
+	// positions (WS_MARK_INTERVAL). Default 2s.
+	MarkInterval time.Duration
+	// ResumeMaxAge is the oldest since_ts a time replay may ask for (WS_RESUME_MAX_AGE).
+	// Default 1h.
+	ResumeMaxAge time.Duration
+	// ResumeMaxScanRecords bounds the Kafka records one resume may scan
+	// (WS_RESUME_MAX_SCAN_RECORDS). Default 100000, records.
+	ResumeMaxScanRecords int
+	// ResumeMaxScanBytes bounds the Kafka record bytes one resume may scan
+	// (WS_RESUME_MAX_SCAN_BYTES). Default 67108864, bytes.
+	ResumeMaxScanBytes int
+	// ResumeReaders is how many Kafka catch-up readers may run at once
+	// (WS_RESUME_READERS). Default 16, readers.
+	ResumeReaders int
+	// ResumeWait is how long a resume waits for a free catch-up reader before it is
+	// answered busy (WS_RESUME_WAIT). Default 2s.
+	ResumeWait time.Duration
+	// ResumeTimeout bounds one Kafka catch-up (WS_RESUME_TIMEOUT). Default 10s.
+	ResumeTimeout time.Duration
+	// ReadyMaxLag is the consumer lag, in records summed over partitions, past which
+	// /readyz answers 503; 0 means no bound (WS_READY_MAX_LAG). Default 100000, records.
+	ReadyMaxLag int
+	// DrainReconnectMax is the longest reconnect delay a drain hands out; each client
+	// gets a random one up to it (WS_DRAIN_RECONNECT_MAX). Default 5s.
+	DrainReconnectMax time.Duration
 	// LogFormat is "json" or "console" (WS_LOG_FORMAT). Default "json".
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error" (WS_LOG_LEVEL). Default "info".
@@ -126,6 +161,18 @@ func Default() Config {
 		CPURejectThreshold:   90,
 		AllowedOrigins:       nil,
 		ShutdownTimeout:      15 * time.Second,
+		HistoryRecords:       10000,
+		HistoryBytes:         8 << 20,
+		HistoryMaxAge:        10 * time.Minute,
+		MarkInterval:         2 * time.Second,
+		ResumeMaxAge:         time.Hour,
+		ResumeMaxScanRecords: 100000,
+		ResumeMaxScanBytes:   64 << 20,
+		ResumeReaders:        16,
+		ResumeWait:           2 * time.Second,
+		ResumeTimeout:        10 * time.Second,
+		ReadyMaxLag:          100000,
+		DrainReconnectMax:    5 * time.Second,
 		LogFormat:            "json",
 		LogLevel:             "info",
 	}

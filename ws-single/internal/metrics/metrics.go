@@ -26,7 +26,20 @@ type Labels struct {
 	Rejects     []string // ws_connections_rejected_total{reason}: server.RejectReasons
 	Disconnects []string // ws_disconnects_total{reason}: server.ReasonLabels()
 	Errors      []string // ws_protocol_errors_total{code}: protocol.ErrorCodes
+	// NotRecovered are ws_resume_requests_total's reasons: protocol.NotRecoveredReasons.
+	NotRecovered []string
 }
+
+// Values of ws_resume_requests_total's labels besides the not-recovered reasons.
+const (
+	ResultRecovered    = "recovered"
+	ResultNotRecovered = "not_recovered"
+	ReasonNone         = "none" // the reason of a recovered resume
+	SourceNone         = "none" // the source of a resume decided before any replay
+)
+
+// countBuckets are the buckets of record counts (replayed, scanned): 1 to 1M.
+var countBuckets = prometheus.ExponentialBuckets(1, 10, 7)
 
 // latencyBuckets are the ws_delivery_latency_seconds buckets: 0.5 ms (a record
 // fanned out on the same host) to 5 s (a stalled consumer or a slow client).
@@ -57,6 +70,17 @@ type Metrics struct {
 	CgroupCPUUsageRatio prometheus.Gauge       // ws_cgroup_cpu_usage_ratio
 	CgroupMemoryLimit   prometheus.Gauge       // ws_cgroup_memory_limit_bytes
 	CgroupMemoryUsage   prometheus.Gauge       // ws_cgroup_memory_usage_bytes
+
+	ResumeRequests   *prometheus.CounterVec // ws_resume_requests_total{result,reason,source}
+	ResumeReplayed   prometheus.Histogram   // ws_resume_replayed_records
+	ResumeScanned    prometheus.Histogram   // ws_resume_scanned_records
+	ResumeDuration   prometheus.Histogram   // ws_resume_duration_seconds
+	ResumeReaders    prometheus.Gauge       // ws_resume_catchup_readers
+	HistoryRecords   *prometheus.GaugeVec   // ws_history_records{topic,partition}
+	HistoryBytes     *prometheus.GaugeVec   // ws_history_bytes{topic,partition}
+	HistoryOldestAge *prometheus.GaugeVec   // ws_history_oldest_age_seconds{topic,partition}
+	LiveGaps         *prometheus.CounterVec // ws_live_gaps_total{topic,reason}
+	MarksSent        prometheus.Counter     // ws_marks_sent_total
 }
 
 // New creates every metric, registers them with ws_build_info and the process
@@ -109,6 +133,32 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 		CgroupCPUUsageRatio: gauge("ws_cgroup_cpu_usage_ratio", "CPU used / CPU limit over the last second."),
 		CgroupMemoryLimit:   gauge("ws_cgroup_memory_limit_bytes", "Cgroup memory limit in bytes (0 when unlimited)."),
 		CgroupMemoryUsage:   gauge("ws_cgroup_memory_usage_bytes", "Cgroup memory usage in bytes: the working set, usage minus inactive file cache."),
+		ResumeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_resume_requests_total", Help: "Resumes (subscribes with resume), by result, reason and source (memory or kafka).",
+		}, []string{"result", "reason", "source"}),
+		ResumeReplayed: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ws_resume_replayed_records", Help: "Records replayed per resume.", Buckets: countBuckets,
+		}),
+		ResumeScanned: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ws_resume_scanned_records", Help: "Records scanned per resume (memory and Kafka).", Buckets: countBuckets,
+		}),
+		ResumeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ws_resume_duration_seconds", Help: "From a resume's request to its recovered line.", Buckets: latencyBuckets,
+		}),
+		ResumeReaders: gauge("ws_resume_catchup_readers", "Kafka catch-up readers in use."),
+		HistoryRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ws_history_records", Help: "Records held in the in-memory history, per partition.",
+		}, []string{"topic", "partition"}),
+		HistoryBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ws_history_bytes", Help: "Wire bytes held in the in-memory history, per partition.",
+		}, []string{"topic", "partition"}),
+		HistoryOldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ws_history_oldest_age_seconds", Help: "Age of the oldest record in the in-memory history, per partition.",
+		}, []string{"topic", "partition"}),
+		LiveGaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_live_gaps_total", Help: "Gaps in the live stream announced to subscribers, by topic and reason.",
+		}, []string{"topic", "reason"}),
+		MarksSent: counter("ws_marks_sent_total", "Topic marks encoded (each sent to all the topic's positioned subscribers)."),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ws_build_info",
@@ -128,7 +178,15 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 		m.MessagesDelivered, m.FramesWritten, m.BytesWritten, m.SendQueueOverflow,
 		m.KafkaRecords, m.KafkaSkipped, m.KafkaLag, m.KafkaAttached, m.KafkaErrors, m.DeliveryLatency,
 		m.CgroupCPULimitCores, m.CgroupCPUUsageRatio, m.CgroupMemoryLimit, m.CgroupMemoryUsage,
+		m.ResumeRequests, m.ResumeReplayed, m.ResumeScanned, m.ResumeDuration, m.ResumeReaders,
+		m.HistoryRecords, m.HistoryBytes, m.HistoryOldestAge, m.LiveGaps, m.MarksSent,
 	)
+	for _, src := range []string{"memory", "kafka"} {
+		m.ResumeRequests.WithLabelValues(ResultRecovered, ReasonNone, src)
+	}
+	for _, r := range labels.NotRecovered {
+		m.ResumeRequests.WithLabelValues(ResultNotRecovered, r, SourceNone)
+	}
 	for _, r := range labels.Rejects {
 		m.ConnectionsRejected.WithLabelValues(r)
 	}
