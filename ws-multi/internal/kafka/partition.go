@@ -7,15 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
-// A session's partitions: where each resumes, how its records reach the hub, and the lag
-// poll that is also the session's liveness check.
+// A session's partitions: where each starts or resumes, and how its records reach the
+// history and the hub.
 
 type partitionKey struct {
 	topic     string
@@ -34,36 +37,80 @@ func (c *Consumer) nextOffset(k partitionKey) *atomic.Int64 {
 	return v
 }
 
-// consumePartition starts k where the last session left it, or at the start
-// policy when that is unknown or no longer exists.
-func (c *Consumer) consumePartition(consumer sarama.Consumer, k partitionKey) (sarama.PartitionConsumer, error) {
-	offset := c.nextOffset(k).Load()
-	if offset >= 0 {
-		pc, err := consumer.ConsumePartition(k.topic, k.partition, offset)
-		if err == nil {
-			return pc, nil
+// forgetPartitions drops the next offsets of topic's partitions not in keep (partitions of a
+// deleted topic that its new incarnation does not have).
+func (c *Consumer) forgetPartitions(topic string, keep map[int32]int64) {
+	c.nextMu.Lock()
+	defer c.nextMu.Unlock()
+	for k := range c.next {
+		if _, ok := keep[k.partition]; k.topic == topic && !ok {
+			delete(c.next, k)
 		}
-		if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			return nil, fmt.Errorf("kafka: consume %s/%d at %d: %w", k.topic, k.partition, offset, err)
-		}
-		c.m.KafkaErrors.Inc()
-		c.log.Warn("kafka offset out of range; resuming at start policy",
-			zap.String("topic", k.topic), zap.Int32("partition", k.partition),
-			zap.Int64("offset", offset), zap.String("policy", c.cfg.StartOffset))
 	}
-	pc, err := consumer.ConsumePartition(k.topic, k.partition, c.policy())
-	if err != nil {
-		return nil, fmt.Errorf("kafka: consume %s/%d from %s: %w", k.topic, k.partition, c.cfg.StartOffset, err)
-	}
-	return pc, nil
 }
 
-// consume hands k's records to the publisher until ctx ends or the partition
-// consumer fails, then closes the partition consumer and drains it.
-func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k partitionKey, ended chan<- error) {
+// startPartition opens st.k at next, or, when next is unknown (-1) or out of range, at an
+// explicit offset from the start policy, so the first offset consumed is always known:
+//   - a first start: the log start for oldest; for newest a warm start,
+//     max(log start, HWM - history records), so the history is loaded before Ready;
+//   - an out-of-range next (records deleted meanwhile, a broker reset): an offset_reset gap
+//     from next. Oldest restarts at the log start; newest skips only what is gone: the log
+//     start when next is below it, the HWM when next is past it (no warm start: those
+//     records were delivered under the old offsets, or never existed).
+func (c *Consumer) startPartition(client sarama.Client, consumer sarama.Consumer, st *partStart, next int64) error {
+	k := st.k
+	if next >= 0 {
+		pc, err := consumer.ConsumePartition(k.topic, k.partition, next)
+		if err == nil {
+			st.pc, st.offset = pc, next
+			return nil
+		}
+		if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			return fmt.Errorf("kafka: consume %s/%d at %d: %w", k.topic, k.partition, next, err)
+		}
+		c.m.KafkaErrors.Inc()
+		st.gap, st.from = protocol.GapOffsetReset, next
+	}
+	oldest, err := client.GetOffset(k.topic, k.partition, sarama.OffsetOldest)
+	if err != nil {
+		return fmt.Errorf("kafka: log start of %s/%d: %w", k.topic, k.partition, err)
+	}
+	hwm, err := client.GetOffset(k.topic, k.partition, sarama.OffsetNewest)
+	if err != nil {
+		return fmt.Errorf("kafka: high-water mark of %s/%d: %w", k.topic, k.partition, err)
+	}
+	switch {
+	case c.cfg.StartOffset == config.StartOldest:
+		st.offset = oldest
+	case st.gap == protocol.GapOffsetReset:
+		st.offset = min(max(next, oldest), hwm)
+	default:
+		st.offset = max(oldest, hwm-int64(c.hist.Config().Records))
+	}
+	if st.gap == protocol.GapOffsetReset && st.offset == next {
+		// In range again by now (the log moved between the two calls): nothing was skipped.
+		st.gap = ""
+	} else {
+		st.fresh = true
+	}
+	pc, err := consumer.ConsumePartition(k.topic, k.partition, st.offset)
+	if err != nil {
+		return fmt.Errorf("kafka: consume %s/%d from %s at %d: %w", k.topic, k.partition, c.cfg.StartOffset, st.offset, err)
+	}
+	st.pc = pc
+	return nil
+}
+
+// consume hands k's records to ring and then to the publisher until ctx ends or the
+// partition consumer fails, then closes the partition consumer and drains it.
+func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k partitionKey, ring *history.Ring, ended chan<- error) {
 	defer drain(pc)
 	next := c.nextOffset(k)
 	counters := c.records[k.topic]
+	// Records below ringNext are held already: appended before a Publish that failed as the
+	// last session ended. They are published again, not appended again. This goroutine is
+	// the ring's one writer, so its own copy stays exact.
+	ringNext := ring.Stats().Next
 	fail := func(err error) {
 		select {
 		case ended <- err:
@@ -81,6 +128,12 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k p
 			}
 			m, skipped := c.encode(msg, counters)
 			if m != nil {
+				// In the ring before the hub: whatever the hub has fanned out is held
+				// (the hub's frontier never passes the ring's next).
+				if msg.Offset >= ringNext {
+					ring.Append(m)
+					ringNext = msg.Offset + 1
+				}
 				if err := c.pub.Publish(ctx, m); err != nil {
 					return // ctx ended or the hub stopped: next stays at this record
 				}
@@ -102,6 +155,7 @@ func (c *Consumer) consume(ctx context.Context, pc sarama.PartitionConsumer, k p
 			c.log.Warn("kafka consumer error", zap.String("topic", k.topic),
 				zap.Int32("partition", k.partition), zap.Error(cerr.Err))
 			if errors.Is(cerr.Err, sarama.ErrOffsetOutOfRange) {
+				// The next session finds next out of range and announces the gap.
 				fail(countedError{fmt.Errorf("kafka: %s/%d: %w", k.topic, k.partition, cerr.Err)})
 				return
 			}
@@ -125,22 +179,4 @@ func drain(pc sarama.PartitionConsumer) {
 			}
 		}
 	}
-}
-
-// pollLag reads every partition's high-water mark, sets the lag gauges, and
-// fails when the broker cannot answer: the liveness check of the session.
-func (c *Consumer) pollLag(client sarama.Client, parts []partitionKey) error {
-	for _, k := range parts {
-		hwm, err := client.GetOffset(k.topic, k.partition, sarama.OffsetNewest)
-		if err != nil {
-			return fmt.Errorf("kafka: high-water mark of %s/%d: %w", k.topic, k.partition, err)
-		}
-		next := c.nextOffset(k).Load()
-		lag := int64(0)
-		if next >= 0 && hwm > next {
-			lag = hwm - next
-		}
-		c.m.KafkaLag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
-	}
-	return nil
 }

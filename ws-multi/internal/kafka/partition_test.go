@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -53,7 +54,8 @@ func TestSkipsCountOncePerRecord(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
 	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
 		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
-	c, err := New(cfg, failPublisher{}, m, zap.NewNop())
+	hist, ring := testRing(t)
+	c, err := New(cfg, failPublisher{}, hist, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,17 +90,34 @@ func TestSkipsCountOncePerRecord(t *testing.T) {
 
 	// First session: the invalid record is done with; the big one's Publish
 	// fails as the session ends.
-	c.consume(context.Background(), newFakePartition(invalid, big), k, make(chan error, 1))
+	c.consume(context.Background(), newFakePartition(invalid, big), k, ring, make(chan error, 1))
 	check("after the failed Publish", 1, 0, 1, 1)
+	if st := ring.Stats(); st.Records != 1 || st.Next != 2 {
+		t.Fatalf("ring after the failed Publish: %+v, want the big record's line only", st)
+	}
 
 	// The next session resumes at the big record and publishes its skipped line.
 	pub := make(chanPublisher, 1)
 	c.pub = pub
-	c.consume(context.Background(), newFakePartition(big), k, make(chan error, 1))
+	c.consume(context.Background(), newFakePartition(big), k, ring, make(chan error, 1))
 	check("after the next session", 1, 1, 2, 2)
+	if st := ring.Stats(); st.Records != 1 || st.Next != 2 {
+		t.Fatalf("ring after the next session: %+v, want the big record's line once", st)
+	}
 	if got := receive(t, pub, 1)[0]; !strings.Contains(string(got.Wire), `"op":"skipped"`) {
 		t.Fatalf("published %s, want the skipped line", got.Wire)
 	}
+}
+
+// testRing returns a history of "trades" and the ring of trades/0, starting at offset 0.
+func testRing(t *testing.T) (*history.History, *history.Ring) {
+	t.Helper()
+	hist, err := history.New(testHistory, []string{"trades"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist.Attach("trades", "", map[int32]int64{0: 0})
+	return hist, hist.Ring(history.Part{Topic: "trades", Partition: 0})
 }
 
 // failingPartition is a partition consumer that has sent an error and no records; closing it
@@ -113,14 +132,15 @@ func TestOutOfRangeCountsOnce(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
 	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{"trades"}, StartOffset: config.StartNewest,
 		RetryBackoff: time.Second, RetryBackoffMax: time.Second, MaxRecordBytes: 10}
-	c, err := New(cfg, make(chanPublisher, 1), m, zap.NewNop())
+	hist, ring := testRing(t)
+	c, err := New(cfg, make(chanPublisher, 1), hist, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &failingPartition{fakePartition{msgs: make(chan *sarama.ConsumerMessage), errs: make(chan *sarama.ConsumerError, 1)}}
 	p.errs <- &sarama.ConsumerError{Topic: "trades", Err: sarama.ErrOffsetOutOfRange}
 	ended := make(chan error, 1)
-	c.consume(context.Background(), p, partitionKey{"trades", 0}, ended)
+	c.consume(context.Background(), p, partitionKey{"trades", 0}, ring, ended)
 	err = <-ended
 	if !errors.Is(err, sarama.ErrOffsetOutOfRange) || !errors.As(err, new(countedError)) {
 		t.Fatalf("session error = %v, want a counted out-of-range error", err)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -37,7 +38,9 @@ type Config struct {
 	Brokers []string // bootstrap brokers, host:port (WS_KAFKA_BROKERS)
 	Topics  []string // topics, every partition consumed (WS_KAFKA_TOPICS)
 	// StartOffset is config.StartNewest or config.StartOldest: where a partition starts, and
-	// where it resumes when its offset is out of range (WS_KAFKA_START_OFFSET).
+	// where it resumes when its offset is out of range (WS_KAFKA_START_OFFSET). Newest is a
+	// warm start: the last history.Config.Records records of each partition are consumed
+	// (into the history) before the consumer reports ready.
 	StartOffset string
 	ClientID    string // Kafka client id
 	// RetryBackoff is the first delay before a new session; it doubles per failed session up
@@ -48,6 +51,9 @@ type Config struct {
 	// MaxRecordBytes is the longest record value delivered (WS_MAX_RECORD_BYTES); a longer
 	// record's subscribers get a "skipped" line instead.
 	MaxRecordBytes int
+	// ReadyMaxLag is the consumer lag, in records summed over every partition, past which
+	// Ready reports false (WS_READY_MAX_LAG). 0 (the default here) means no bound.
+	ReadyMaxLag int
 }
 
 // Publisher receives encoded records; *hub.Hub is one. Publish must keep the order of the
@@ -59,8 +65,8 @@ type Publisher interface {
 // errPartitionEnded reports a partition consumer that stopped on its own.
 var errPartitionEnded = errors.New("partition consumer ended")
 
-// countedError marks a session error already counted in ws_kafka_errors_total, so Run does
-// not count it twice.
+// countedError marks a session error already counted in ws_kafka_errors_total (or not a
+// failure, such as errEpochChanged), so Run does not count it (again).
 type countedError struct{ error }
 
 func (e countedError) Unwrap() error { return e.error }
@@ -69,23 +75,39 @@ func (e countedError) Unwrap() error { return e.error }
 type Consumer struct {
 	cfg     Config
 	pub     Publisher
+	hist    *history.History
 	m       *metrics.Metrics
 	log     *zap.Logger
 	records map[string]topicCounters
 
 	attached atomic.Bool
 	// next holds, per partition, the offset after the last record handed to
-	// the publisher; a new session resumes there. Written by the partition's
-	// goroutine, read by the session and the lag poller.
+	// the publisher (or the session's start offset before the first); a new
+	// session resumes there. Written by the session before the partition's
+	// goroutine starts, then by that goroutine; read by the lag poller and Ready.
 	nextMu sync.Mutex
 	next   map[partitionKey]*atomic.Int64
+	// epochs are the topic ids the next offsets were taken under. Run's goroutine only.
+	epochs map[string]string
+
+	lag      atomic.Int64 // summed over partitions at the last poll (Ready)
+	caughtUp atomic.Bool  // every partition reached its target once; never reset
+	readyMu  sync.Mutex
+	targets  map[partitionKey]int64 // high-water marks at the first attach; nil before
 }
 
-// New returns a consumer publishing to pub. Its log is sampled (the first 5
-// entries per message per second, then 1 in 100): errors during an outage repeat.
-func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
+// New returns a consumer publishing to pub and keeping hist (built by main for the same
+// topics). Its log is sampled (the first 5 entries per message per second, then 1 in 100):
+// errors during an outage repeat.
+func New(cfg Config, pub Publisher, hist *history.History, m *metrics.Metrics, log *zap.Logger) (*Consumer, error) {
 	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
 		return nil, errors.New("kafka: brokers and topics are required")
+	}
+	if hist == nil {
+		return nil, errors.New("kafka: a history is required")
+	}
+	if cfg.ReadyMaxLag < 0 {
+		return nil, fmt.Errorf("kafka: ready max lag %d: want 0 (no bound) or more", cfg.ReadyMaxLag)
 	}
 	if cfg.StartOffset != config.StartNewest && cfg.StartOffset != config.StartOldest {
 		return nil, fmt.Errorf("kafka: start offset %q: want %q or %q", cfg.StartOffset, config.StartNewest, config.StartOldest)
@@ -102,10 +124,12 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 	c := &Consumer{
 		cfg:     cfg,
 		pub:     pub,
+		hist:    hist,
 		m:       m,
 		log:     sampled(log),
 		records: make(map[string]topicCounters, len(cfg.Topics)),
 		next:    make(map[partitionKey]*atomic.Int64),
+		epochs:  make(map[string]string, len(cfg.Topics)),
 	}
 	// Every topic x reason series exists from the start, at 0.
 	for _, t := range cfg.Topics {
@@ -113,6 +137,9 @@ func New(cfg Config, pub Publisher, m *metrics.Metrics, log *zap.Logger) (*Consu
 			consumed:       m.KafkaRecords.WithLabelValues(t),
 			tooLarge:       m.KafkaSkipped.WithLabelValues(t, SkipTooLarge),
 			invalidChannel: m.KafkaSkipped.WithLabelValues(t, SkipInvalidChannel),
+		}
+		for _, reason := range protocol.GapReasons {
+			m.LiveGaps.WithLabelValues(t, reason)
 		}
 	}
 	return c, nil
@@ -183,71 +210,6 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	sc.Net.ReadTimeout = 10 * time.Second
 	sc.Net.WriteTimeout = 5 * time.Second
 	return sc
-}
-
-func (c *Consumer) policy() int64 {
-	if c.cfg.StartOffset == config.StartOldest {
-		return sarama.OffsetOldest
-	}
-	return sarama.OffsetNewest
-}
-
-// session runs one sarama client until it fails or ctx ends. It reports
-// whether it got every partition consuming.
-func (c *Consumer) session(ctx context.Context) (attached bool, err error) {
-	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
-	if err != nil {
-		return false, fmt.Errorf("kafka: connect %v: %w", c.cfg.Brokers, err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return false, fmt.Errorf("kafka: consumer: %w", err)
-	}
-
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ended := make(chan error, 1) // first partition failure; later ones are dropped
-	var wg sync.WaitGroup
-	defer wg.Wait() // before client.Close (deferred earlier, runs later)
-	defer cancel()
-
-	var parts []partitionKey
-	for _, topic := range c.cfg.Topics {
-		ids, err := client.Partitions(topic)
-		if err != nil {
-			return false, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
-		}
-		for _, p := range ids {
-			k := partitionKey{topic, p}
-			pc, err := c.consumePartition(consumer, k)
-			if err != nil {
-				return false, err
-			}
-			parts = append(parts, k)
-			wg.Go(func() { c.consume(sctx, pc, k, ended) })
-		}
-	}
-
-	ticker := time.NewTicker(c.cfg.LagInterval)
-	defer ticker.Stop()
-	if err := c.pollLag(client, parts); err != nil {
-		return false, err
-	}
-	c.setAttached(true)
-	c.log.Info("kafka attached", zap.Strings("topics", c.cfg.Topics), zap.Int("partitions", len(parts)))
-	for {
-		select {
-		case <-ctx.Done():
-			return true, nil
-		case err := <-ended:
-			return true, err
-		case <-ticker.C:
-			if err := c.pollLag(client, parts); err != nil {
-				return true, err
-			}
-		}
-	}
 }
 
 // sampled keeps the first 5 entries per message per second, then 1 in 100.

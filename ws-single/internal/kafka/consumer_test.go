@@ -4,107 +4,29 @@
 package kafka
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	gometrics "github.com/rcrowley/go-metrics"
-	"go.uber.org/goleak"
-	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
-	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
-
-func TestMain(m *testing.M) {
-	// As in main: sarama's go-metrics registry would start a meter goroutine
-	// that never ends (and costs CPU in production).
-	gometrics.UseNilMetrics = true
-	goleak.VerifyTestMain(m)
-}
-
-// chanPublisher hands published messages to the test.
-type chanPublisher chan *protocol.Message
-
-func (p chanPublisher) Publish(ctx context.Context, m *protocol.Message) error {
-	select {
-	case p <- m:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func receive(t *testing.T, pub chanPublisher, n int) []*protocol.Message {
-	t.Helper()
-	var got []*protocol.Message
-	timeout := time.After(20 * time.Second)
-	for len(got) < n {
-		select {
-		case m := <-pub:
-			got = append(got, m)
-		case <-timeout:
-			t.Fatalf("received %d records, want %d", len(got), n)
-		}
-	}
-	return got
-}
-
-type running struct {
-	c      *Consumer
-	m      *metrics.Metrics
-	pub    chanPublisher
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startConsumer(t *testing.T, brokers []string, start string, opts ...func(*Config)) *running {
-	t.Helper()
-	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
-	pub := make(chanPublisher, 100)
-	cfg := Config{
-		Brokers: brokers, Topics: []string{"trades", "tickers"}, StartOffset: start, ClientID: "test",
-		RetryBackoff: 50 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond, LagInterval: 100 * time.Millisecond,
-		MaxRecordBytes: 1 << 20,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	c, err := New(cfg, pub, m, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{c: c, m: m, pub: pub, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *running) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	<-r.done
-}
 
 func TestConsumesEveryPartitionFromNewest(t *testing.T) {
 	cluster := kafkatest.NewCluster(t, 0)
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "OLD", `1`)) // before start: skipped by "newest"
+	// Before the start: skipped by "newest" with no history to load (TestWarmStart loads one).
+	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "OLD", `1`))
 
-	r := startConsumer(t, brokers, config.StartNewest)
+	r := startWith(t, brokers, config.StartNewest, history.Config{}, nil)
 	await.True(t, 20*time.Second, r.c.Attached, "attached")
 	if got := testutil.ToFloat64(r.m.KafkaAttached); got != 1 {
 		t.Fatalf("ws_kafka_attached = %v, want 1", got)
@@ -238,13 +160,22 @@ func TestConsumeOutageAndResume(t *testing.T) {
 	if n := testutil.ToFloat64(r.m.KafkaErrors); n < 1 {
 		t.Errorf("ws_kafka_errors_total = %v during an outage", n)
 	}
-	// The broker comes back empty on the same port: the saved offsets (3 and 2) are out of
-	// range, so consumption restarts at the policy (oldest) and picks up new records.
+	// The broker comes back empty on the same port, its topics created anew (new topic ids):
+	// the saved offsets (3 and 2) mean nothing, so each partition announces the gap and
+	// restarts at the policy (oldest), picking up new records.
 	cl = kafkatest.NewCluster(t, port)
 	await.True(t, 15*time.Second, r.c.Attached, "re-attached")
 	kafkatest.Produce(t, brokers, kafkatest.Record("trades", 0, "K", `"after"`))
-	after := receive(t, r.pub, 1)
-	if w := string(after[0].Wire); !strings.Contains(w, `"partition":0,"offset":0,`) || !strings.Contains(w, `"data":"after"`) {
+	after := receive(t, r.pub, 3)
+	for i, want := range []string{
+		`{"op":"gap","topic":"trades","partition":0,"from":3,"to":-1,"reason":"epoch_changed"}`,
+		`{"op":"gap","topic":"trades","partition":1,"from":2,"to":-1,"reason":"epoch_changed"}`,
+	} {
+		if w := string(after[i].Wire); w != want {
+			t.Errorf("after the restart got %s, want %s", w, want)
+		}
+	}
+	if w := string(after[2].Wire); !strings.Contains(w, `"partition":0,"offset":0,`) || !strings.Contains(w, `"data":"after"`) {
 		t.Errorf("after the restart got %s", w)
 	}
 	r.stop()
