@@ -34,7 +34,7 @@ func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
-			h, err := New(Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40}, m, nil)
+			h, err := New(Config{MaxSubscriptions: 1, SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40}, newHistory(b), nil, m, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

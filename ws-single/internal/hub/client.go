@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
@@ -49,6 +50,13 @@ type Client struct {
 	flushing     bool   // a flusher goroutine finishes a write the socket did not take at once
 	gone         bool   // unregistered, overflowed or failed: no more deliveries
 	mark         uint64 // last fan-out sequence delivered, de-duplicates wildcards
+
+	// Positions and resume (resume.go).
+	topics     map[string]int         // topic -> its channels subscribed (gaps and marks)
+	positioned bool                   // asked for positions: gets marks
+	skip       map[history.Part]int64 // partitions where c is ahead: live records up to the offset are dropped
+	recovering *recovery              // a Kafka catch-up in progress; c's writes stop at its place
+	deferred   []event                // requests read meanwhile, applied after it
 
 	// The slow rule (Hub.slow): the clock is read only while the queue is past a
 	// limit or when a write is handed to a flusher (the socket did not take it).

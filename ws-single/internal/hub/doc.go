@@ -80,6 +80,27 @@
 // already accepted included, has been handed to the connection (no pending
 // message, no write in flight), or the client is gone.
 //
+// # Resume
+//
+// The loop owns the live stream's frontier: seen, per partition, the last offset it fanned
+// out. The Kafka goroutine of a partition appends each record to the partition's history
+// ring before publishing it (package history), so the ring always holds what the loop has
+// fanned out. A resume (resume.go) is served in one control event: the loop plans it
+// (history.Plan: epochs, positions, ranges (position, frontier)), replays each range the ring
+// covers, and subscribes the channels, all before the next record; replay ends at the
+// frontier and live starts there, so the seam has no gap and no duplicate by construction,
+// with no buffer. A range older than the ring goes to a catch-up goroutine (the hub's: Run
+// waits for it) reading Kafka through Reader; meanwhile the client's writes stop at the
+// resume's place in its queue, live records queue behind it (charged to the queue limits:
+// past one, the resume ends "overflow" instead of the client being cut), and its requests
+// wait (deferred); the replay is spliced in at the place when the reader reports. A client
+// ahead of this instance (it comes from one that was ahead) gets a skip filter (Client.skip)
+// dropping the live records it has had.
+//
+// Gaps (protocol.KindGap, published by the consumer in order with the partition's records)
+// go to every subscriber of the topic and move the frontier; marks (mark.go) go to
+// positioned subscribers every MarkInterval in which a topic moved, encoded once per topic.
+//
 // # Invariants
 //
 //  1. Only the loop goroutine reads or writes Hub maps, the fields of Client

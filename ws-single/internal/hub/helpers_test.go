@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/await"
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -89,16 +90,33 @@ func (f *fakeConn) waitLines(t *testing.T, n int) []string {
 	return f.snapshot()
 }
 
+// newHistory returns an empty history of the topics the tests use.
+func newHistory(t testing.TB) *history.History {
+	t.Helper()
+	hist, err := history.New(history.Config{Records: 1000, Bytes: 1 << 20}, []string{"t", "trades"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hist
+}
+
 type fixture struct {
-	h   *Hub
-	m   *metrics.Metrics
-	ctx context.Context
+	hist *history.History
+	h    *Hub
+	m    *metrics.Metrics
+	ctx  context.Context
 }
 
 func start(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return startWith(t, cfg, newHistory(t), nil)
+}
+
+// startWith starts a hub on hist, reading Kafka with rd.
+func startWith(t *testing.T, cfg Config, hist *history.History, rd Reader) *fixture {
+	t.Helper()
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "test"}, metrics.Labels{})
-	h, err := New(cfg, m, zap.NewNop())
+	h, err := New(cfg, hist, rd, m, zap.NewNop())
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
@@ -111,7 +129,7 @@ func start(t *testing.T, cfg Config) *fixture {
 			t.Errorf("Run() = %v", err)
 		}
 	})
-	return &fixture{h: h, m: m, ctx: ctx}
+	return &fixture{h: h, m: m, ctx: ctx, hist: hist}
 }
 
 func (f *fixture) client(t *testing.T, conn Conn) *Client {

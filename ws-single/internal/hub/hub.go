@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -30,12 +32,22 @@ type Config struct {
 	// is cut as slow even though its writes complete (WS_WRITE_TIMEOUT); 0
 	// turns that rule off.
 	WriteTimeout time.Duration
+	// MarkInterval is how often positioned subscribers get their topics' marks
+	// (WS_MARK_INTERVAL); 0 sends none.
+	MarkInterval time.Duration
+	// ResumeMaxAge is the oldest since_ts a time replay may ask for (WS_RESUME_MAX_AGE);
+	// 0 means no bound.
+	ResumeMaxAge time.Duration
+	// ResumeTimeout bounds one Kafka catch-up (WS_RESUME_TIMEOUT); 0 means no bound.
+	ResumeTimeout time.Duration
 }
 
 // Hub owns every client and the subscription index in one goroutine (Run);
 // see doc.go for the design and its invariants.
 type Hub struct {
 	cfg     Config
+	hist    *history.History
+	reader  Reader
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	ctrl    chan event
@@ -49,23 +61,35 @@ type Hub struct {
 	wild          map[string]*clientSet // topic -> "<topic>:*" subscribers
 	subscriptions int
 	seq           uint64
-	dropped       []*Client // dropped during the current event, to unindex
-	dirty         []*Client // clients with pending messages, written at the end of the round
+	dropped       []*Client              // dropped during the current event, to unindex
+	dirty         []*Client              // clients with pending messages, written at the end of the round
+	seen          map[history.Part]int64 // per partition, the last offset fanned out
+	topics        map[string]*clientSet  // topic -> clients subscribed to any of its channels
+	marked        map[string][]int64     // topic -> the positions of its last mark
+	undeferred    []*Client              // clients whose resume ended in the current event, with requests deferred
+
+	ctx      context.Context // Run's, for catch-ups
+	catchups sync.WaitGroup  // running Kafka catch-ups; Run waits for them
 }
 
-// New returns a hub counting in m; call Run to start it.
-func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
-	if cfg.MaxSubscriptions < 1 || cfg.SendQueueMessages < 1 || cfg.SendQueueBytes < 1 || cfg.WriteTimeout < 0 {
+// New returns a hub counting in m, serving positions and resumes from hist and, for what
+// hist no longer holds, from rd (nil: such resumes are answered "unavailable"); call Run to
+// start it.
+func New(cfg Config, hist *history.History, rd Reader, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
+	if cfg.MaxSubscriptions < 1 || cfg.SendQueueMessages < 1 || cfg.SendQueueBytes < 1 || cfg.WriteTimeout < 0 ||
+		cfg.MarkInterval < 0 || cfg.ResumeMaxAge < 0 || cfg.ResumeTimeout < 0 {
 		return nil, fmt.Errorf("hub: config %+v: limits must be positive", cfg)
 	}
-	if m == nil {
-		return nil, errors.New("hub: metrics are required")
+	if m == nil || hist == nil {
+		return nil, errors.New("hub: metrics and history are required")
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &Hub{
 		cfg:     cfg,
+		hist:    hist,
+		reader:  rd,
 		metrics: m,
 		log:     log,
 		ctrl:    make(chan event, ctrlQueue),
@@ -75,6 +99,9 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 		clients: make(map[*Client]struct{}),
 		exact:   make(map[string]*clientSet),
 		wild:    make(map[string]*clientSet),
+		seen:    make(map[history.Part]int64),
+		topics:  make(map[string]*clientSet),
+		marked:  make(map[string][]int64),
 	}, nil
 }
 
@@ -83,6 +110,8 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 // stopping the hub.
 func (h *Hub) Run(ctx context.Context) error {
 	defer close(h.done)
+	defer h.catchups.Wait() // they end with ctx; their reports find done closed
+	h.ctx = ctx
 	h.loop(ctx)
 	h.log.Debug("hub stopped", zap.Int("clients", len(h.clients)))
 	return nil
@@ -113,11 +142,19 @@ func (h *Hub) Reject(ctx context.Context, c *Client, e *protocol.Error) error {
 
 // Sync is the barrier before a close that owes replies: it returns once every
 // message queued for c before the call has been handed to c's connection, that
-// is once c has no pending message and no write in flight, or c is gone (or ctx
-// ends, or the hub stops). Replies to requests sent with Handle or Reject
+// is once c has no pending message, no write in flight and no resume reading Kafka
+// (its replay and the replies deferred behind it are owed too), or c is gone (or
+// ctx ends, or the hub stops). Replies to requests sent with Handle or Reject
 // before Sync are queued before it.
 func (h *Hub) Sync(ctx context.Context, c *Client) error {
 	return h.call(ctx, event{kind: evSync, client: c})
+}
+
+// Drain queues c's last line before a drain's close: its positions and a reconnect delay
+// (protocol.EncodeDraining); it returns once queued. Call Sync after it to wait until it is
+// in the connection.
+func (h *Hub) Drain(ctx context.Context, c *Client, reconnectAfter time.Duration) error {
+	return h.call(ctx, event{kind: evDrain, client: c, after: reconnectAfter})
 }
 
 // Publish hands a record's message to the loop for fan-out. It blocks while

@@ -206,7 +206,7 @@ func TestBatchesGrowWhileWriterIsBusy(t *testing.T) {
 // TestStop: calls after the loop has ended fail with ErrStopped, every time.
 func TestStop(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{}, metrics.Labels{})
-	h, err := New(roomy, m, nil)
+	h, err := New(roomy, newHistory(t), nil, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{MaxSubscriptions: 1, SendQueueMessages: 1},
 		{MaxSubscriptions: 1, SendQueueMessages: 1, SendQueueBytes: 1, WriteTimeout: -1},
 	} {
-		if _, err := New(cfg, m, nil); err == nil {
+		if _, err := New(cfg, newHistory(t), nil, m, nil); err == nil {
 			t.Errorf("New(%+v) = nil error", cfg)
 		}
 	}

@@ -1,6 +1,11 @@
 package hub
 
-import "github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+import (
+	"time"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/history"
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
 
 // clientSet is the subscribers of one channel: a slice to iterate fast on the
 // fan-out path and an index for O(1) removal (swap with the last element).
@@ -55,6 +60,11 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 			h.enqueue(c, protocol.EncodeError(e))
 			return
 		}
+		if e := h.checkResume(c, req); e != nil {
+			h.metrics.ProtocolErrors.WithLabelValues(e.Code).Inc()
+			h.enqueue(c, protocol.EncodeError(e))
+			return
+		}
 		if c.subs == nil && added > 0 {
 			c.subs = make(map[string]struct{}, added)
 		}
@@ -63,6 +73,10 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 				c.subs[ch] = struct{}{}
 				h.subscribe(c, ch)
 			}
+		}
+		if req.Positioned {
+			h.positionedReply(c, req)
+			return
 		}
 	case protocol.OpUnsubscribe:
 		for _, ch := range req.Channels {
@@ -91,6 +105,7 @@ func (h *Hub) subscribe(c *Client, ch string) {
 		h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
 	}
 	s.add(c)
+	h.joinTopic(c, ch)
 	h.subscriptions++
 	h.metrics.Subscriptions.Set(float64(h.subscriptions))
 }
@@ -104,6 +119,7 @@ func (h *Hub) unsubscribe(c *Client, ch string) {
 			h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
 		}
 	}
+	h.leaveTopic(c, ch)
 	h.subscriptions--
 	h.metrics.Subscriptions.Set(float64(h.subscriptions))
 }
@@ -123,10 +139,18 @@ func (h *Hub) unindex() {
 // fanout fans m out to the subscribers of its channel and of its topic
 // wildcard. It allocates nothing: each recipient gets the same *protocol.Message.
 func (h *Hub) fanout(m *protocol.Message) {
+	if m.Kind == protocol.KindGap {
+		h.gap(m)
+		return
+	}
+	h.seen[history.Part{Topic: m.Topic, Partition: m.Partition}] = m.Offset
 	h.seq++
 	if s := h.exact[m.Channel]; s != nil {
 		for _, c := range s.list {
 			c.mark = h.seq
+			if c.skip != nil && c.skips(m) {
+				continue // delivered by the instance c resumed from
+			}
 			h.enqueue(c, m)
 		}
 	}
@@ -138,7 +162,27 @@ func (h *Hub) fanout(m *protocol.Message) {
 			if c.mark == h.seq {
 				continue // subscribed to the channel too: once is enough
 			}
+			if c.skip != nil && c.skips(m) {
+				continue
+			}
 			h.enqueue(c, m)
 		}
 	}
+}
+
+// checkResume refuses a resume that names a channel c holds already (its records are live:
+// a replay would deliver them twice) or a time replay older than ResumeMaxAge.
+func (h *Hub) checkResume(c *Client, req protocol.Request) *protocol.Error {
+	if req.Resume == nil {
+		return nil
+	}
+	for _, ch := range req.Channels {
+		if _, ok := c.subs[ch]; ok {
+			return protocol.AlreadySubscribed(ch, req.ID, req.HasID)
+		}
+	}
+	if since := req.Resume.SinceTS; !since.IsZero() && h.cfg.ResumeMaxAge > 0 && time.Since(since) > h.cfg.ResumeMaxAge {
+		return protocol.SinceTooOld(h.cfg.ResumeMaxAge, req.ID, req.HasID)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -28,6 +29,8 @@ const (
 	evRequest
 	evReply
 	evSync
+	evDrain
+	evResumed
 )
 
 type event struct {
@@ -36,6 +39,8 @@ type event struct {
 	req    protocol.Request
 	err    *protocol.Error
 	done   chan struct{}
+	after  time.Duration // evDrain: the reconnect delay
+	rec    *recovery     // evResumed: a Kafka catch-up's result
 }
 
 // handoff is a flusher reporting its write out (or failed).
@@ -46,6 +51,12 @@ type handoff struct {
 
 // loop runs rounds until ctx ends.
 func (h *Hub) loop(ctx context.Context) {
+	var marks <-chan time.Time
+	if h.cfg.MarkInterval > 0 {
+		t := time.NewTicker(h.cfg.MarkInterval)
+		defer t.Stop()
+		marks = t.C
+	}
 	for {
 		// A round: one event (control events first: they are few, readers are
 		// rate-limited, and must never wait behind a record flood), or the
@@ -66,11 +77,14 @@ func (h *Hub) loop(ctx context.Context) {
 			case m := <-h.pub:
 				h.fanout(m)
 				h.moreRecords()
+			case <-marks:
+				h.mark()
 			case <-ctx.Done():
 				return
 			}
 		}
 		h.unindex()
+		h.applyUndeferred()
 		h.writeDirty()
 	}
 }
@@ -108,6 +122,16 @@ func (h *Hub) moreHandoffs() {
 	}
 }
 
+// apply applies a request or an error reply.
+func (h *Hub) apply(ev event) {
+	if ev.kind == evRequest {
+		h.request(ev.client, ev.req)
+		return
+	}
+	h.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
+	h.enqueue(ev.client, protocol.EncodeError(ev.err))
+}
+
 // handle applies one control event; a call's done is closed once it is handled
 // (a Sync's later: settle or drop).
 func (h *Hub) handle(ev event) {
@@ -118,13 +142,18 @@ func (h *Hub) handle(ev event) {
 		h.drop(ev.client)
 		h.unindex()
 		delete(h.clients, ev.client)
-	case evRequest:
-		h.request(ev.client, ev.req)
-	case evReply:
-		h.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
-		h.enqueue(ev.client, protocol.EncodeError(ev.err))
+	case evRequest, evReply:
+		if c := ev.client; c.recovering != nil && !c.gone {
+			h.deferEvent(c, ev) // its reply must follow the resume's
+			return
+		}
+		h.apply(ev)
+	case evDrain:
+		h.drain(ev.client, ev.after)
+	case evResumed:
+		h.resumed(ev.rec)
 	case evSync:
-		if !ev.client.gone && (len(ev.client.pending) > 0 || ev.client.flushing) {
+		if c := ev.client; !c.gone && (len(c.pending) > 0 || c.flushing || c.recovering != nil) {
 			// Released by settle or drop, when the queue is out or c is gone.
 			ev.client.syncs = append(ev.client.syncs, ev.done)
 			return

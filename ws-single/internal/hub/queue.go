@@ -25,7 +25,9 @@ func (h *Hub) enqueue(c *Client, m *protocol.Message) {
 	}
 	c.pending = append(c.pending, m)
 	c.pendingBytes += len(m.Wire)
-	if h.over(c) && h.slow(c) {
+	if c.recovering != nil && h.over(c) {
+		h.abortResume(c, protocol.NotRecoveredOverflow) // its live records take the room: go live
+	} else if h.over(c) && h.slow(c) {
 		h.metrics.SendQueueOverflow.Inc()
 		h.drop(c)
 		c.conn.Overflow()
@@ -68,6 +70,11 @@ func (h *Hub) drop(c *Client) {
 		return
 	}
 	c.gone = true
+	if c.recovering != nil {
+		c.recovering.cancel()
+		c.recovering = nil
+	}
+	c.deferred = nil
 	clear(c.pending)
 	c.pending, c.pendingBytes, c.resliced = nil, 0, false
 	h.dropped = append(h.dropped, c)
@@ -83,7 +90,7 @@ func (h *Hub) writeDirty() {
 	for i, c := range h.dirty {
 		h.dirty[i] = nil
 		c.dirty = false
-		if !c.gone && !c.flushing && len(c.pending) > 0 {
+		if !c.gone && !c.flushing && len(c.writable()) > 0 {
 			h.write(c)
 		}
 	}
@@ -98,8 +105,8 @@ func (h *Hub) writeDirty() {
 // chunk follows; when it does not, a flusher goroutine finishes the chunk and
 // the next one waits for its report.
 func (h *Hub) write(c *Client) {
-	for len(c.pending) > 0 {
-		w, done, err := c.conn.Write(c.pending)
+	for len(c.writable()) > 0 {
+		w, done, err := c.conn.Write(c.writable())
 		if err != nil {
 			h.drop(c) // the connection ends itself (see Conn)
 			return
@@ -128,6 +135,9 @@ func (h *Hub) write(c *Client) {
 // goes to the garbage collector rather than stay on the client.
 func (c *Client) take(w Written) int {
 	n := w.Lines
+	if c.recovering != nil {
+		c.recovering.at -= n
+	}
 	if n == len(c.pending) {
 		bytes := c.pendingBytes
 		clear(c.pending)
@@ -203,7 +213,7 @@ func (h *Hub) settle(c *Client) {
 	if !c.overSince.IsZero() && !h.over(c) {
 		c.overSince = time.Time{}
 	}
-	if c.syncs != nil && len(c.pending) == 0 && !c.flushing {
+	if c.syncs != nil && len(c.pending) == 0 && !c.flushing && c.recovering == nil {
 		h.release(c)
 	}
 }
@@ -214,4 +224,13 @@ func (h *Hub) release(c *Client) {
 		close(done)
 	}
 	c.syncs = nil
+}
+
+// writable is the part of c's queue that may be written: all of it, or while a resume reads
+// Kafka what is queued before the resume's place.
+func (c *Client) writable() []*protocol.Message {
+	if c.recovering != nil {
+		return c.pending[:c.recovering.at]
+	}
+	return c.pending
 }
