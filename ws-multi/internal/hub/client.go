@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -61,6 +62,13 @@ type Client struct {
 	flushSince time.Time
 	overSince  time.Time
 	synced     chan struct{} // a Sync waiting for the queue to empty; closed then
+
+	// Positions and resume (resume.go, mark.go).
+	topics     map[string]topicHold   // topic -> how c holds it in the shard's topic index (gaps and marks)
+	positioned bool                   // asked for positions: gets marks
+	skip       map[history.Part]int64 // partitions where c is ahead: live records up to the offset are dropped
+	recovering *recovery              // a Kafka catch-up in progress; c's writes stop at its place
+	deferred   []event                // requests read meanwhile, applied after it
 
 	// flushers counts the client's flusher goroutine; Wait waits for it. The shard adds
 	// to it, and starts none once it handled the client's unregister.

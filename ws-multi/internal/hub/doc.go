@@ -35,7 +35,8 @@
 // # Queues
 //
 // A shard has three bounded inbound channels: ctrl (register, unregister, requests, error
-// replies, sync), pub (records) and next (flusher reports). Control events are served
+// replies, sync, drain, and its Kafka catch-ups' reports), pub (records and gaps) and next
+// (flusher reports), and a mark ticker (Config.MarkInterval). Control events are served
 // first, so a flood of records cannot starve connects and disconnects; the records channel
 // blocks its publisher when full, which is back-pressure to Kafka, never to clients.
 //
@@ -80,19 +81,57 @@
 // the current fan-out (ws_send_queue_overflow_total), and Conn.Overflow tells the server,
 // which closes it with 1008 "slow" without blocking the shard.
 //
+// # Resume
+//
+// Each shard owns its own live frontier: seen, per partition, the last offset it fanned
+// out (fanout stores it for every record; a gap, protocol.KindGap, sets it to the gap's last
+// missing offset). Shards run at their own pace, so their frontiers differ, and nothing
+// needs them to agree: the Kafka goroutine of a partition appends each record to the
+// partition's history ring before it publishes it (package history), so whatever a shard
+// has fanned out is in the ring. A resume (resume.go) is served by the client's shard in one
+// control event: it plans it against its own frontier (history.Plan: epochs, positions,
+// ranges (position, frontier)), replays each range the ring covers, and subscribes the
+// channels, all before its next record; the replay ends at the shard's frontier and live
+// starts there, so the seam has no gap and no duplicate by construction, with no buffer and
+// no lock on the broadcast path: the ring's read lock is taken by the shard serving the
+// resume, never by a fan-out (a mark or a drain reads the history's partitions and, for a
+// partition the shard has not fanned out yet, its ring's start).
+//
+// A range older than the ring goes to a catch-up goroutine owned by the shard (run waits
+// for it; it reports on the shard's ctrl channel, or gives up when the shard's ctx ends)
+// reading Kafka through Reader; meanwhile the client's writes stop at the resume's place in
+// its queue, live records queue behind it (charged to the queue limits: past one, the resume
+// ends "overflow" instead of the client being cut), and its requests and error replies wait
+// (deferred, at most maxDeferred), so their replies keep their order; the replay is spliced
+// in at the place when the reader reports, and the deferred requests are applied (after the
+// current fan-out when an overflow ended the resume inside one, since they may change the
+// index it walks). Sync waits for a resume reading Kafka: what it ends with is owed. A
+// client ahead of this instance (it comes from one that was ahead) gets a skip filter
+// (Client.skip) dropping the live records it has had.
+//
+// Each shard also keeps a topic index (topic -> its clients subscribed to any channel of the
+// topic, maintained on subscribe, unsubscribe and drop): gaps go to every client of the
+// topic, and marks (mark.go) to its positioned clients, every MarkInterval in which the
+// shard's positions of the topic moved, encoded once per topic and shard. A drain's last
+// line (Hub.Drain) carries the client's positions on its shard.
+//
 // # Lock order and invariants
 //
-//  1. Only the shard goroutine reads or writes its maps and dirty list, a client's subs,
-//     removed, gone, dirty, queue (pending, inflight, owed), flushing, the slow rule's
-//     flushSince and overSince, and synced (a waiting Sync). Client.shard is set by
-//     Register before the shard sees the client, and read-only afterwards.
+//  1. Only the shard goroutine reads or writes its maps (the frontier seen, the topic index
+//     and the marks included) and dirty list, a client's subs, topics, removed, gone,
+//     dirty, queue (pending, inflight, owed), flushing, the slow rule's flushSince and
+//     overSince, synced (a waiting Sync), positioned, skip, recovering and deferred.
+//     Client.shard is set by Register before the shard sees the client, and read-only
+//     afterwards. A catch-up goroutine writes only its recovery's msgs, read and err, which
+//     the shard reads after the goroutine's report.
 //  2. At most one write per client is out: the shard writes only to a client without a
 //     flusher, so Conn.Write and Conn.Flush never run at once for one client, a client's
 //     frames never interleave and messages keep their queue order.
 //  3. Conn.Write never waits for the socket, so the shard never does.
-//  4. The shard never waits: not on a socket, a flusher or another shard. The only lock it
-//     takes is channelCount.mu, a leaf lock taken only when a channel appears in or
-//     disappears from a shard (subscribe path, never broadcast).
+//  4. The shard never waits: not on a socket, a flusher, a catch-up or another shard. The
+//     locks it takes are leaf locks, none on the broadcast path: channelCount.mu, only when
+//     a channel appears in or disappears from a shard (subscribe path), and the history's
+//     read locks (a resume, a mark, a drain), which writers hold only for an append.
 //  5. Unregister returns once the shard has forgotten the client; after that no flusher
 //     starts for it, so Client.Wait cannot miss one. A waiting flusher ends because the
 //     server closes the connection before it unregisters.
@@ -101,7 +140,9 @@
 //  7. A *protocol.Message is immutable once published; shards and connections only read it.
 //  8. Every goroutine has an owner: shards belong to Hub.Run; a flusher belongs to its
 //     client, whose Wait (called by the connection's handler) waits for it; flushers also
-//     end when their shard stops.
+//     end when their shard stops; a Kafka catch-up belongs to its shard, whose run waits
+//     for it before returning (it ends with the shard's ctx, or earlier when its resume is
+//     aborted, drained or its client dropped).
 //  9. The hot path (fan-out, enqueue of a client under its limits, the write of a client
 //     that keeps up) allocates nothing per message, makes no syscall but the one write per
 //     client and round, and reads the clock per round, never per message or client: a
@@ -109,6 +150,7 @@
 //     writeDirty's time.Now when a client has something to write), a control round once
 //     (writeDirty's, when a client has something to write); a flusher's report reads it once
 //     more. The slow rule's clock and the Sync release run only over a limit or with a Sync
-//     waiting.
+//     waiting. Positions add to it only the frontier's map store per record and nil checks
+//     (a client's skip filter, its resume in progress).
 //  10. Every Sync caller is released: when the client's queue is out or when it is dropped.
 package hub

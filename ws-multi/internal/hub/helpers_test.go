@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -176,10 +177,26 @@ func testConfig() Config {
 	return Config{Shards: 3, MaxSubscriptions: 4, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: time.Second}
 }
 
+// newHistory returns an empty history of the topics the tests use.
+func newHistory(t testing.TB) *history.History {
+	t.Helper()
+	hist, err := history.New(history.Config{Records: 1000, Bytes: 1 << 20}, []string{"t", "trades"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hist
+}
+
 func startHub(t testing.TB, cfg Config) (*Hub, *metrics.Metrics) {
 	t.Helper()
+	return startHubWith(t, cfg, newHistory(t), nil)
+}
+
+// startHubWith starts a hub on hist, reading Kafka with rd.
+func startHubWith(t testing.TB, cfg Config, hist *history.History, rd Reader) (*Hub, *metrics.Metrics) {
+	t.Helper()
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
-	h, err := New(cfg, m, zap.NewNop())
+	h, err := New(cfg, hist, rd, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

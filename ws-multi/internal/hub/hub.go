@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
@@ -26,6 +27,15 @@ type Config struct {
 	SendQueueMessages int           // queued messages per client past which it is cut as slow unless it drains
 	SendQueueBytes    int           // queued bytes per client past which it is cut as slow unless it drains
 	WriteTimeout      time.Duration // longest a queue may stay past a limit (WS_WRITE_TIMEOUT)
+
+	// MarkInterval is how often positioned subscribers get their topics' marks
+	// (WS_MARK_INTERVAL); 0 sends none.
+	MarkInterval time.Duration
+	// ResumeMaxAge is the oldest since_ts a time replay may ask for (WS_RESUME_MAX_AGE);
+	// 0 means no bound.
+	ResumeMaxAge time.Duration
+	// ResumeTimeout bounds one Kafka catch-up (WS_RESUME_TIMEOUT); 0 means no bound.
+	ResumeTimeout time.Duration
 }
 
 // Validate reports a configuration the hub cannot run with.
@@ -37,6 +47,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hub: send queue limits %d messages, %d bytes: want positive", c.SendQueueMessages, c.SendQueueBytes)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("hub: write timeout %s: want positive", c.WriteTimeout)
+	case c.MarkInterval < 0 || c.ResumeMaxAge < 0 || c.ResumeTimeout < 0:
+		return fmt.Errorf("hub: mark interval %s, resume max age %s, resume timeout %s: want 0 (off) or more",
+			c.MarkInterval, c.ResumeMaxAge, c.ResumeTimeout)
 	}
 	return nil
 }
@@ -44,6 +57,8 @@ func (c Config) Validate() error {
 // Hub fans Kafka messages out to WebSocket clients over a set of shards. See doc.go.
 type Hub struct {
 	cfg      Config
+	hist     *history.History
+	reader   Reader
 	metrics  *metrics.Metrics
 	log      *zap.Logger
 	shards   []*shard
@@ -51,12 +66,20 @@ type Hub struct {
 	nextPick atomic.Uint64
 }
 
-// New builds a hub; Run starts its shards.
-func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
+// New builds a hub counting in m, serving positions and resumes from hist and, for what
+// hist no longer holds, from rd (nil: such resumes are answered "unavailable"); Run starts
+// its shards.
+func New(cfg Config, hist *history.History, rd Reader, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, metrics: m, log: log}
+	if m == nil || hist == nil {
+		return nil, errors.New("hub: metrics and history are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	h := &Hub{cfg: cfg, hist: hist, reader: rd, metrics: m, log: log}
 	h.channels = channelCount{counts: make(map[string]int), gauge: m.Channels}
 	h.shards = make([]*shard, cfg.Shards)
 	for i := range h.shards {
@@ -71,6 +94,9 @@ func New(cfg Config, m *metrics.Metrics, log *zap.Logger) (*Hub, error) {
 			clients:   make(map[*Client]struct{}),
 			channels:  make(map[string]*subscribers),
 			wildcards: make(map[string]*subscribers),
+			seen:      make(map[history.Part]int64),
+			topics:    make(map[string]*subscribers),
+			marked:    make(map[string][]int64),
 			depth:     m.ShardQueueDepth.WithLabelValues(label),
 			fanoutObs: m.ShardFanout.WithLabelValues(label),
 		}
@@ -143,11 +169,19 @@ func (h *Hub) Reject(ctx context.Context, c *Client, e *protocol.Error) error {
 
 // Sync is the barrier before a close that owes replies: it returns once every message queued
 // for c before the call (records, and the replies to the requests handed over before it) has
-// been handed to c's connection, that is once c has no pending message and no write in
-// flight, or c is gone (or ctx ends, or the hub stops). The server calls it before a
-// rate-limit close, so the replies owed go out ahead of the close frame.
+// been handed to c's connection, that is once c has no pending message, no write in flight
+// and no resume reading Kafka (its replay, its recovered line and the replies deferred
+// behind it are owed too), or c is gone (or ctx ends, or the hub stops). The server calls it
+// before a rate-limit close, so the replies owed go out ahead of the close frame.
 func (h *Hub) Sync(ctx context.Context, c *Client) error {
 	return c.shard.call(ctx, event{kind: evSync, client: c})
+}
+
+// Drain queues c's last line before a drain's close: its positions and a reconnect delay
+// (protocol.EncodeDraining); it returns once queued. Call Sync after it to wait until it is
+// in the connection.
+func (h *Hub) Drain(ctx context.Context, c *Client, reconnectAfter time.Duration) error {
+	return c.shard.call(ctx, event{kind: evDrain, client: c, after: reconnectAfter})
 }
 
 // Publish hands one encoded record to every shard, in shard order. Records published by one

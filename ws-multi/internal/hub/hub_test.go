@@ -184,7 +184,7 @@ func TestPickLeastLoaded(t *testing.T) {
 // Register refused leaves no load on the shard it picked.
 func TestStop(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Variant: "ws-multi"}, metrics.Labels{})
-	h, err := New(testConfig(), m, zap.NewNop())
+	h, err := New(testConfig(), newHistory(t), nil, m, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

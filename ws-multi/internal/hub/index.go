@@ -2,15 +2,18 @@ package hub
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
 // The subscription index of a shard (channel -> subscribers, topic -> wildcard
-// subscribers), how a client leaves it (drop) and the fan-out over it; read and written by
-// the shard goroutine only (doc.go, invariant 1).
+// subscribers; the topic index of gaps and marks is in mark.go), how a client leaves it
+// (drop) and the fan-out over it; read and written by the shard goroutine only (doc.go,
+// invariant 1).
 
 // subscribers is the list of clients of one channel in one shard. A slice, not a map, so
 // fan-out is a linear scan; each client remembers its index (Client.subs) for O(1) removal.
@@ -39,6 +42,7 @@ func (s *shard) subscribe(c *Client, name string) {
 	if len(l.clients) == 1 {
 		s.hub.channels.add(name, 1)
 	}
+	s.joinTopic(c, name)
 }
 
 func (s *shard) unsubscribe(c *Client, name string) {
@@ -59,12 +63,18 @@ func (s *shard) unsubscribe(c *Client, name string) {
 		}
 		s.hub.channels.add(name, -1)
 	}
+	s.leaveTopic(c, name)
 }
 
-// drop ends every delivery to c: its queue and its subscriptions, at once. A hand-off being
-// flushed ends with its flusher. A Sync waiting on c returns.
+// drop ends every delivery to c: its queue, its resume and its subscriptions, at once. A
+// hand-off being flushed ends with its flusher. A Sync waiting on c returns.
 func (s *shard) drop(c *Client) {
 	c.gone = true
+	if c.recovering != nil {
+		c.recovering.cancel()
+		c.recovering = nil
+	}
+	c.deferred = nil
 	clear(c.pending)
 	c.pending, c.pendingBytes, c.resliced = nil, 0, false
 	s.releaseSync(c)
@@ -81,11 +91,22 @@ func (s *shard) drop(c *Client) {
 
 // fanout queues one record for every subscriber in this shard: subscribers of its channel,
 // then subscribers of its topic's wildcard that are not also subscribed to the channel (a
-// client gets a record once). No allocation per recipient: the message is shared.
+// client gets a record once), and moves the shard's frontier of its partition. A gap goes
+// to the topic's subscribers instead (mark.go). No allocation per recipient: the message is
+// shared.
 func (s *shard) fanout(m *protocol.Message) {
+	if m.Kind == protocol.KindGap {
+		s.gap(m)
+		s.dropSlow()
+		return
+	}
+	s.seen[history.Part{Topic: m.Topic, Partition: m.Partition}] = m.Offset
 	exact := s.channels[m.Channel]
 	if exact != nil {
 		for _, c := range exact.clients {
+			if c.skip != nil && c.skips(m) {
+				continue // delivered by the instance c resumed from
+			}
 			s.enqueue(c, m)
 		}
 	}
@@ -95,6 +116,9 @@ func (s *shard) fanout(m *protocol.Message) {
 				if _, dup := c.subs[m.Channel]; dup {
 					continue
 				}
+			}
+			if c.skip != nil && c.skips(m) {
+				continue
 			}
 			s.enqueue(c, m)
 		}
@@ -119,12 +143,23 @@ func (s *shard) request(c *Client, req protocol.Request) {
 			s.dropSlow()
 			return
 		}
+		if e := s.checkResume(c, req); e != nil {
+			m.ProtocolErrors.WithLabelValues(e.Code).Inc()
+			s.enqueue(c, protocol.EncodeError(e))
+			s.dropSlow()
+			return
+		}
 		for _, ch := range req.Channels {
 			if _, ok := c.subs[ch]; !ok {
 				s.subscribe(c, ch)
 			}
 		}
 		m.Subscriptions.Add(float64(added))
+		if req.Positioned {
+			s.positionedReply(c, req)
+			s.dropSlow()
+			return
+		}
 	case protocol.OpUnsubscribe:
 		removed := 0
 		for _, ch := range req.Channels {
@@ -137,6 +172,24 @@ func (s *shard) request(c *Client, req protocol.Request) {
 	}
 	s.enqueue(c, protocol.EncodeReply(req))
 	s.dropSlow()
+}
+
+// checkResume refuses a resume that names a channel c holds already (its records are live:
+// a replay would deliver them twice) or a time replay older than ResumeMaxAge.
+func (s *shard) checkResume(c *Client, req protocol.Request) *protocol.Error {
+	if req.Resume == nil {
+		return nil
+	}
+	for _, ch := range req.Channels {
+		if _, ok := c.subs[ch]; ok {
+			return protocol.AlreadySubscribed(ch, req.ID, req.HasID)
+		}
+	}
+	maxAge := s.hub.cfg.ResumeMaxAge
+	if since := req.Resume.SinceTS; !since.IsZero() && maxAge > 0 && time.Since(since) > maxAge {
+		return protocol.SinceTooOld(maxAge, req.ID, req.HasID)
+	}
+	return nil
 }
 
 // channelCount tracks how many shards hold each channel so ws_channels counts a channel once

@@ -2,11 +2,13 @@ package hub
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
 )
 
@@ -18,6 +20,8 @@ const (
 	evRequest
 	evReply
 	evSync
+	evDrain
+	evResumed
 )
 
 // event is a control event for a shard: everything except Kafka records and hand-offs.
@@ -27,6 +31,8 @@ type event struct {
 	req    protocol.Request
 	err    *protocol.Error // evReply
 	done   chan struct{}   // closed once the shard handled the event (evSync: once c's queue is out), when set
+	after  time.Duration   // evDrain: the reconnect delay
+	rec    *recovery       // evResumed: a Kafka catch-up's result
 }
 
 // handoff is a flusher reporting its hand-off out (or failed).
@@ -64,6 +70,14 @@ type shard struct {
 
 	dirty []*Client  // clients with pending messages to write at the end of the round
 	stats writeStats // figures of the round's writes, counted once at its end
+
+	// Positions and resume (resume.go, mark.go).
+	seen       map[history.Part]int64  // per partition, the last offset this shard fanned out: its frontier
+	topics     map[string]*subscribers // topic -> clients subscribed to any of its channels (gaps, marks)
+	marked     map[string][]int64      // topic -> the positions of its last mark, in partition order
+	undeferred []*Client               // clients whose resume was aborted in the current round, with requests deferred
+	ctx        context.Context         // run's, for catch-ups
+	catchups   sync.WaitGroup          // running Kafka catch-ups; run waits for them
 
 	depth     prometheus.Gauge
 	fanoutObs prometheus.Observer
@@ -120,12 +134,21 @@ func (s *shard) wait(ctx context.Context, done <-chan struct{}) error {
 
 func (s *shard) run(ctx context.Context) {
 	defer close(s.done)
+	defer s.catchups.Wait() // they end with ctx; their reports find no reader
+	s.ctx = ctx
+	var marks <-chan time.Time
+	if s.hub.cfg.MarkInterval > 0 {
+		t := time.NewTicker(s.hub.cfg.MarkInterval)
+		defer t.Stop()
+		marks = t.C
+	}
 	for {
 		// A round: one event (control events first: a flood of records must not delay
 		// connects, disconnects and replies), or the flusher reports waiting, or the
-		// records already waiting (up to roundRecords), and then one write per client that
-		// got something. Under load more
-		// records wait per round, so each client's messages leave in fewer, bigger writes.
+		// records already waiting (up to roundRecords), or a mark, and then the requests
+		// deferred behind a resume the round aborted, and one write per client that got
+		// something. Under load more records wait per round, so each client's messages
+		// leave in fewer, bigger writes.
 		var start time.Time // set in a record round: its fan-out and writes are observed
 		select {
 		case ev := <-s.ctrl:
@@ -141,9 +164,14 @@ func (s *shard) run(ctx context.Context) {
 				start = time.Now()
 				s.fanout(m)
 				s.moreRecords()
+			case <-marks:
+				s.mark()
 			case <-ctx.Done():
 				return
 			}
+		}
+		if len(s.undeferred) > 0 {
+			s.applyUndeferred()
 		}
 		s.writeDirty()
 		if !start.IsZero() {
@@ -186,6 +214,22 @@ func (s *shard) moreHandoffs() {
 	}
 }
 
+// apply applies a request or an error reply of c.
+func (s *shard) apply(ev event) {
+	c := ev.client
+	if ev.kind == evRequest {
+		if !c.gone {
+			s.request(c, ev.req)
+		}
+		return
+	}
+	s.hub.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
+	if !c.gone {
+		s.enqueue(c, protocol.EncodeError(ev.err))
+		s.dropSlow()
+	}
+}
+
 func (s *shard) handle(ev event) {
 	c := ev.client
 	switch ev.kind {
@@ -195,18 +239,19 @@ func (s *shard) handle(ev event) {
 		s.drop(c)
 		delete(s.clients, c)
 		s.load.Add(-1)
-	case evRequest:
-		if !c.gone {
-			s.request(c, ev.req)
+	case evRequest, evReply:
+		if c.recovering != nil && !c.gone {
+			s.deferEvent(c, ev) // its reply must follow the resume's
+		} else {
+			s.apply(ev)
 		}
-	case evReply:
-		s.hub.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
-		if !c.gone {
-			s.enqueue(c, protocol.EncodeError(ev.err))
-			s.dropSlow()
-		}
+	case evDrain:
+		s.drain(c, ev.after)
+		s.dropSlow()
+	case evResumed:
+		s.resumed(ev.rec)
 	case evSync:
-		s.addSync(c, ev.done) // releaseSync closes done once c's queue is out or c is gone
+		s.addSync(c, ev.done) // releaseSync closes done once c's queue is out (a resume reading Kafka included) or c is gone
 		return
 	}
 	if ev.done != nil {

@@ -20,20 +20,26 @@ const slowAfter = time.Second
 
 // enqueue puts m on c's send queue, to be written at the end of the round. A queue past a
 // limit is judged by the slow rule (stuck); a client cut as slow leaves the index after
-// the current fan-out, since dropping edits the lists being iterated.
+// the current fan-out, since dropping edits the lists being iterated. A client whose resume
+// reads Kafka is not judged: its live records, held behind the resume's place, take the
+// room, so the resume ends "overflow" (resume.go) and the client goes live instead.
 func (s *shard) enqueue(c *Client, m *protocol.Message) {
 	if c.gone {
 		return
 	}
-	if s.over(c, len(m.Wire)) && s.stuck(c) {
-		s.hub.metrics.SendQueueOverflow.Inc()
-		if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
-			ce.Write(zap.Int("shard", s.index))
+	if s.over(c, len(m.Wire)) {
+		if c.recovering != nil {
+			s.abortResume(c, protocol.NotRecoveredOverflow)
+		} else if s.stuck(c) {
+			s.hub.metrics.SendQueueOverflow.Inc()
+			if ce := s.hub.log.Check(zap.DebugLevel, "send queue overflow: client cut as slow"); ce != nil {
+				ce.Write(zap.Int("shard", s.index))
+			}
+			c.conn.Overflow()
+			c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
+			s.slow = append(s.slow, c)
+			return
 		}
-		c.conn.Overflow()
-		c.gone = true // nothing more is queued; drop, after the fan-out, clears the queue
-		s.slow = append(s.slow, c)
-		return
 	}
 	c.pending = append(c.pending, m)
 	c.pendingBytes += len(m.Wire)
@@ -91,7 +97,7 @@ func (s *shard) writeDirty() {
 		for i, c := range s.dirty {
 			s.dirty[i] = nil
 			c.dirty = false
-			if !c.gone && !c.flushing && len(c.pending) > 0 {
+			if !c.gone && !c.flushing && len(c.writable()) > 0 {
 				s.write(c, now)
 			}
 		}
@@ -100,14 +106,14 @@ func (s *shard) writeDirty() {
 	s.stats.count(s.hub.metrics)
 }
 
-// write hands c's queue to its connection a chunk at a time: a Write takes messages until
-// the connection holds more than about 64 KiB the socket did not take, and says how many
-// it took; the rest stays queued as the shared messages it is. A chunk the socket took at
-// once is followed by the next; one it did not gets a flusher, and the rest of the queue
-// waits for its report.
+// write hands c's queue (what of it is writable) to its connection a chunk at a time: a
+// Write takes messages until the connection holds more than about 64 KiB the socket did not
+// take, and says how many it took; the rest stays queued as the shared messages it is. A
+// chunk the socket took at once is followed by the next; one it did not gets a flusher, and
+// the rest of the queue waits for its report.
 func (s *shard) write(c *Client, now time.Time) {
 	for {
-		w, done, err := c.conn.Write(c.pending)
+		w, done, err := c.conn.Write(c.writable())
 		if err != nil {
 			// The socket failed (a background drain timed out, the peer reset) or the
 			// connection closed (a close frame went out): the connection ends itself (the
@@ -126,7 +132,7 @@ func (s *shard) write(c *Client, now time.Time) {
 			return
 		}
 		s.stats.add(w, now)
-		if len(c.pending) == 0 {
+		if len(c.writable()) == 0 {
 			s.caughtUp(c)
 			if c.synced != nil {
 				s.releaseSync(c)
@@ -144,6 +150,9 @@ func (s *shard) write(c *Client, now time.Time) {
 // to the garbage collector rather than stay on the client.
 func (c *Client) take(w Written) {
 	n := w.Lines
+	if c.recovering != nil {
+		c.recovering.at -= n
+	}
 	if n == len(c.pending) {
 		clear(c.pending)
 		if c.resliced {
@@ -189,7 +198,7 @@ func (s *shard) handoff(r handoff) {
 	if c.gone {
 		return
 	}
-	if len(c.pending) == 0 {
+	if len(c.writable()) == 0 {
 		s.releaseSync(c)
 	} else if !c.dirty {
 		c.dirty = true
@@ -207,13 +216,31 @@ func (s *shard) addSync(c *Client, synced chan struct{}) {
 	s.releaseSync(c)
 }
 
-// releaseSync ends c's Sync once c has no pending message and no write in flight, or is
-// gone.
+// releaseSync ends c's Sync once c has no pending message, no write in flight and no resume
+// reading Kafka, or is gone. A resume's end always queues its recovered line, so a Sync it
+// held is released by the write that takes it.
 func (s *shard) releaseSync(c *Client) {
-	if c.synced != nil && (c.gone || (len(c.pending) == 0 && !c.flushing)) {
+	if c.synced != nil && (c.gone || (len(c.pending) == 0 && !c.flushing && c.recovering == nil)) {
 		close(c.synced)
 		c.synced = nil
 	}
+}
+
+// writable is the part of c's queue that may be written: all of it, or while a resume reads
+// Kafka what is queued before the resume's place.
+func (c *Client) writable() []*protocol.Message {
+	if c.recovering != nil {
+		return c.pending[:c.recovering.at]
+	}
+	return c.pending
+}
+
+func wireBytes(msgs []*protocol.Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Wire)
+	}
+	return n
 }
 
 // writeStats are the metrics figures of written writes, summed by the shard and added to
