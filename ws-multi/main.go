@@ -24,6 +24,7 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/cgroup"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/limits"
@@ -105,14 +106,37 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
 		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
+		NotRecovered: protocol.NotRecoveredReasons,
 	})
+	hist, err := history.New(history.Config{
+		Records: cfg.HistoryRecords, Bytes: cfg.HistoryBytes, MaxAge: cfg.HistoryMaxAge,
+	}, cfg.KafkaTopics)
+	if err != nil {
+		return err
+	}
+	reader, err := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        cfg.KafkaBrokers,
+		ClientID:       cfg.KafkaClientID,
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		Readers:        cfg.ResumeReaders,
+		Wait:           cfg.ResumeWait,
+		MaxScanRecords: cfg.ResumeMaxScanRecords,
+		MaxScanBytes:   cfg.ResumeMaxScanBytes,
+	}, m, log.Named("catchup"))
+	if err != nil {
+		return err
+	}
+	defer reader.Close() // after the server (and with it the hub) stopped
 	h, err := hub.New(hub.Config{
 		Shards:            shards,
 		MaxSubscriptions:  cfg.MaxSubscriptions,
 		SendQueueMessages: cfg.SendQueueMessages,
 		SendQueueBytes:    cfg.SendQueueBytes,
 		WriteTimeout:      cfg.WriteTimeout,
-	}, m, log.Named("hub"))
+		MarkInterval:      cfg.MarkInterval,
+		ResumeMaxAge:      cfg.ResumeMaxAge,
+		ResumeTimeout:     cfg.ResumeTimeout,
+	}, hist, reader, m, log.Named("hub"))
 	if err != nil {
 		return err
 	}
@@ -124,7 +148,8 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		RetryBackoff:    cfg.KafkaRetryBackoff,
 		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
 		MaxRecordBytes:  cfg.MaxRecordBytes,
-	}, h, m, log.Named("kafka"))
+		ReadyMaxLag:     cfg.ReadyMaxLag,
+	}, h, hist, m, log.Named("kafka"))
 	if err != nil {
 		return err
 	}

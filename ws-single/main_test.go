@@ -201,6 +201,10 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// The drain's last line: positions and a reconnect delay, then 1001.
+	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), `{"op":"draining","reconnect_after_ms":`) {
+		t.Fatalf("after SIGTERM read %q, %v; want the draining line", data, err)
+	}
 	_, _, err = ws.Read(ctx)
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "shutdown" {

@@ -1,6 +1,9 @@
 // Headless Debian Chromium, driven by playwright-core, opens a ws_poc server's demo page,
 // subscribes to a channel through the page's own controls (#channel, #subscribe), prints
 // READY, and waits until live messages for that channel (three or more) show in #messages and #count.
+// Then it drops the connection with the page's #drop button (the page reconnects a second
+// later and resumes from its positions) and waits until #recovered shows a resume that
+// recovered at least one message, with #dupes still 0.
 // It saves a screenshot and prints a JSON summary; any page error or the deadline exits 1.
 //
 // usage: node browser.mjs <page-url> <channel> <marker-text> <screenshot.png> <user-data-dir> [timeout-ms]
@@ -40,7 +43,7 @@ try {
     }
   });
   await page.goto(pageUrl, { timeout: timeoutMs });
-  for (const sel of ['#status', '#count', '#messages', '#channel', '#subscribe']) {
+  for (const sel of ['#status', '#count', '#messages', '#channel', '#subscribe', '#drop', '#recovered', '#dupes']) {
     await page.waitForSelector(sel, { state: 'attached', timeout: timeoutMs });
   }
   // The page connects by itself; subscribe once its connection is open.
@@ -56,10 +59,22 @@ try {
     marker,
     { timeout: timeoutMs, polling: 100 },
   );
+  await page.click('#drop');
+  await page.waitForFunction(
+    () => {
+      const m = /^recovered (\d+) messages .*none lost$/.exec(document.querySelector('#recovered').textContent.trim());
+      return m !== null && Number(m[1]) >= 1 && document.querySelector('#status').textContent.trim() === 'open';
+    },
+    null,
+    { timeout: timeoutMs, polling: 100 },
+  );
+  const dupes = (await page.textContent('#dupes')).trim();
+  if (dupes !== '0') throw new Error(`page counted ${dupes} duplicate or out-of-order messages`);
   await page.screenshot({ path: shot, fullPage: true });
   const summary = {
     status: (await page.textContent('#status')).trim(),
     count: (await page.textContent('#count')).trim(),
+    recovered: (await page.textContent('#recovered')).trim(),
     messagesExcerpt: (await page.textContent('#messages')).trim().slice(0, 300),
   };
   if (pageErrors.length > 0) {

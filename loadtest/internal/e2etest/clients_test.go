@@ -163,7 +163,8 @@ func TestNodeWSClient(t *testing.T) {
 }
 
 // TestChromiumDemoPage: headless Chromium opens the demo page at /, subscribes through
-// the page and shows live messages.
+// the page and shows live messages; then the page's drop button closes its socket and the
+// page resumes from its positions, showing the messages it recovered and none twice.
 func TestChromiumDemoPage(t *testing.T) {
 	node := requireTool(t, "node", "install Node.js 20+ (the Debian package nodejs)")
 	chromium := os.Getenv("CHROMIUM_PATH")

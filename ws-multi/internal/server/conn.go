@@ -97,6 +97,24 @@ func (c *conn) closeWith(reason Reason) {
 	}()
 }
 
+// drainWith is the drain's close: in the background, the client's positions and reconnect
+// delay go out after everything queued for it (Hub.Drain, then Hub.Sync), then 1001
+// "shutdown", all bounded by the shutdown timeout (after it the drain drops the socket).
+func (c *conn) drainWith(after time.Duration) {
+	if !c.setReason(ReasonShutdown) || !c.goBackground() {
+		return
+	}
+	go func() {
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(c.s.base, c.s.cfg.ShutdownTimeout)
+		if c.s.hub.Drain(ctx, c.client, after) == nil {
+			_ = c.s.hub.Sync(ctx, c.client) // on timeout the close goes anyway
+		}
+		cancel()
+		c.sendClose(ReasonShutdown)
+	}()
+}
+
 // sendClose writes reason's close frame (reason.go) with coder/websocket's Close, which
 // then reads and discards the client's frames until the client's close frame
 // (the linger): a client still sending receives the code, not a reset from a

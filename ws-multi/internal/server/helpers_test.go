@@ -24,6 +24,7 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafka"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -277,7 +278,19 @@ func smallReadBuffer() *http.Client {
 // consumer as main does.
 func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheus.Registry) Deps {
 	t.Helper()
-	h := newHub(t, cfg, m) // variant_test.go
+	hist, err := history.New(history.Config{Records: cfg.HistoryRecords, Bytes: cfg.HistoryBytes, MaxAge: cfg.HistoryMaxAge}, cfg.KafkaTopics)
+	if err != nil {
+		t.Fatalf("history.New() = %v", err)
+	}
+	rd, err := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: cfg.KafkaBrokers, ClientID: cfg.KafkaClientID, MaxRecordBytes: cfg.MaxRecordBytes,
+		Readers: cfg.ResumeReaders, Wait: cfg.ResumeWait, MaxScanRecords: cfg.ResumeMaxScanRecords, MaxScanBytes: cfg.ResumeMaxScanBytes,
+	}, m, zap.NewNop())
+	if err != nil {
+		t.Fatalf("kafka.NewReader() = %v", err)
+	}
+	t.Cleanup(func() { _ = rd.Close() })
+	h := newHub(t, cfg, hist, rd, m) // variant_test.go
 	k, err := kafka.New(kafka.Config{
 		Brokers:         cfg.KafkaBrokers,
 		Topics:          cfg.KafkaTopics,
@@ -286,7 +299,8 @@ func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheu
 		RetryBackoff:    cfg.KafkaRetryBackoff,
 		RetryBackoffMax: cfg.KafkaRetryBackoffMax,
 		MaxRecordBytes:  cfg.MaxRecordBytes,
-	}, h, m, zap.NewNop())
+		ReadyMaxLag:     cfg.ReadyMaxLag,
+	}, h, hist, m, zap.NewNop())
 	if err != nil {
 		t.Fatalf("kafka.New() = %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -31,8 +32,9 @@ type Runner interface {
 // Kafka is the consumer as the server sees it (*kafka.Consumer).
 type Kafka interface {
 	Runner
-	// Attached reports whether every partition is being consumed (/readyz).
-	Attached() bool
+	// Ready reports whether the consumer has caught up (warm start loaded, lag within
+	// WS_READY_MAX_LAG), and why not (/readyz).
+	Ready() (bool, string)
 }
 
 // Admission decides whether a new upgrade may proceed under CPU pressure
@@ -208,7 +210,7 @@ func (s *Server) drain() {
 	s.hmu.Unlock()
 	s.log.Info("draining", zap.Int("connections", clients), zap.Duration("timeout", s.cfg.ShutdownTimeout))
 
-	s.eachLive(func(c *conn) { c.closeWith(ReasonShutdown) })
+	s.eachLive(func(c *conn) { c.drainWith(s.reconnectDelay()) })
 	t := time.NewTimer(s.cfg.ShutdownTimeout)
 	defer t.Stop()
 	select {
@@ -226,6 +228,13 @@ func (s *Server) drain() {
 	case <-time.After(5 * time.Second):
 		s.log.Error("connections still open after forced close")
 	}
+}
+
+// reconnectDelay is a drained client's reconnect delay: uniform in [0,
+// WS_DRAIN_RECONNECT_MAX], so the clients of this instance spread their reconnects over
+// the others instead of landing all at once.
+func (s *Server) reconnectDelay() time.Duration {
+	return rand.N(s.cfg.DrainReconnectMax + time.Millisecond)
 }
 
 // eachLive calls fn, which must not block, for every served connection.

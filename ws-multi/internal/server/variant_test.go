@@ -20,6 +20,7 @@ import (
 
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
+	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -31,7 +32,7 @@ const testShards = 3
 
 // newHub builds ws-multi's hub (N shards) from cfg as main does, with
 // testShards shards when cfg.Shards is 0 (main would take GOMAXPROCS).
-func newHub(t *testing.T, cfg config.Config, m *metrics.Metrics) *hub.Hub {
+func newHub(t *testing.T, cfg config.Config, hist *history.History, rd hub.Reader, m *metrics.Metrics) *hub.Hub {
 	t.Helper()
 	shards := cfg.Shards
 	if shards == 0 {
@@ -43,7 +44,10 @@ func newHub(t *testing.T, cfg config.Config, m *metrics.Metrics) *hub.Hub {
 		SendQueueMessages: cfg.SendQueueMessages,
 		SendQueueBytes:    cfg.SendQueueBytes,
 		WriteTimeout:      cfg.WriteTimeout,
-	}, m, zap.NewNop())
+		MarkInterval:      cfg.MarkInterval,
+		ResumeMaxAge:      cfg.ResumeMaxAge,
+		ResumeTimeout:     cfg.ResumeTimeout,
+	}, hist, rd, m, zap.NewNop())
 	if err != nil {
 		t.Fatalf("hub.New() = %v", err)
 	}

@@ -30,9 +30,11 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	switch {
 	case s.draining.Load():
 		http.Error(w, "draining", http.StatusServiceUnavailable)
-	case !s.d.Kafka.Attached():
-		http.Error(w, "kafka not attached", http.StatusServiceUnavailable)
 	default:
+		if ok, why := s.d.Kafka.Ready(); !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = w.Write([]byte("ready\n"))
 	}
 }
