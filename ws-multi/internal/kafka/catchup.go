@@ -184,10 +184,7 @@ func (r *Reader) done(rc *readerClient, err error) {
 }
 
 func (r *Reader) saramaConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.ClientID = r.cfg.ClientID + "-catchup"
-	sc.Consumer.Return.Errors = true
-	sc.Consumer.Fetch.Min = 1
+	sc := baseConfig(r.cfg.ClientID + "-catchup")
 	// A read stops at its last offset, so it long-polls the log's end only until its
 	// partition consumer is closed, or until its timeout when that record is not there
 	// (compacted away, a transaction marker). Short, because the reads share connections and
@@ -197,11 +194,5 @@ func (r *Reader) saramaConfig() *sarama.Config {
 	// Bounded: a catch-up holds what it fetched until it ends, and Readers run at once.
 	sc.Consumer.Fetch.Default = 256 << 10
 	sc.ChannelBufferSize = 64
-	sc.Consumer.Retry.Max = 3
-	sc.Metadata.Retry.Max = 1
-	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
-	sc.Net.DialTimeout = 5 * time.Second
-	sc.Net.ReadTimeout = 10 * time.Second
-	sc.Net.WriteTimeout = 5 * time.Second
 	return sc
 }

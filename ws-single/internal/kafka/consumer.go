@@ -187,12 +187,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-func (c *Consumer) saramaConfig() *sarama.Config {
+// baseConfig is what the live consumer and the catch-up reader share: errors returned,
+// a fetch answered as soon as one byte is there (latency over throughput), and quick
+// failures: the caller, not sarama, owns reconnection, so a dead broker ends a session or
+// a read instead of hiding in sarama's internal retries.
+func baseConfig(clientID string) *sarama.Config {
 	sc := sarama.NewConfig()
-	sc.ClientID = c.cfg.ClientID
+	sc.ClientID = clientID
 	sc.Consumer.Return.Errors = true
-	// Latency over throughput: a fetch returns as soon as one byte is there.
 	sc.Consumer.Fetch.Min = 1
+	sc.Consumer.Retry.Max = 3
+	sc.Metadata.Retry.Max = 1
+	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
+	sc.Net.DialTimeout = 5 * time.Second
+	sc.Net.ReadTimeout = 10 * time.Second
+	sc.Net.WriteTimeout = 5 * time.Second
+	return sc
+}
+
+func (c *Consumer) saramaConfig() *sarama.Config {
+	sc := baseConfig(c.cfg.ClientID)
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // sarama warns below 100ms
 	// A partition whose records wait longer than MaxProcessingTime to be taken
 	// is unsubscribed from its fetch and re-added after a backoff: hundreds of
@@ -201,14 +215,6 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	sc.Consumer.MaxProcessingTime = 5 * time.Second
 	sc.ChannelBufferSize = 1024
 	sc.Consumer.Retry.Backoff = c.cfg.RetryBackoff
-	// Sessions, not sarama, own reconnection; fail fast so a dead broker ends
-	// the session instead of hiding in sarama's internal retries.
-	sc.Consumer.Retry.Max = 3
-	sc.Metadata.Retry.Max = 1
-	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
-	sc.Net.DialTimeout = 5 * time.Second
-	sc.Net.ReadTimeout = 10 * time.Second
-	sc.Net.WriteTimeout = 5 * time.Second
 	return sc
 }
 
