@@ -81,13 +81,15 @@ func (h *Hub) positions(topic string) map[int32]int64 {
 // mark sends each topic's positions to its positioned subscribers, when they moved since
 // its last mark: a quiet subscription keeps fresh positions without traffic of its own.
 // Every record up to them was queued before the mark, so a client may take them as its own.
+// The line is encoded (and counted) only when the topic has a positioned subscriber.
 func (h *Hub) mark() {
 	for topic, s := range h.topics {
+		parts := h.hist.Partitions(topic)
 		pos := h.positions(topic)
 		last := h.marked[topic]
-		if len(last) == len(pos) {
+		if len(last) == len(parts) {
 			same := true
-			for i, p := range h.hist.Partitions(topic) {
+			for i, p := range parts {
 				same = same && last[i] == pos[p]
 			}
 			if same {
@@ -95,16 +97,20 @@ func (h *Hub) mark() {
 			}
 		}
 		last = last[:0]
-		for _, p := range h.hist.Partitions(topic) {
+		for _, p := range parts {
 			last = append(last, pos[p])
 		}
 		h.marked[topic] = last
-		m := protocol.EncodeMark(topic, pos)
-		h.metrics.MarksSent.Inc()
+		var m *protocol.Message
 		for _, c := range s.list {
-			if c.positioned {
-				h.enqueue(c, m)
+			if !c.positioned {
+				continue
 			}
+			if m == nil {
+				m = protocol.EncodeMark(topic, pos)
+				h.metrics.MarksSent.Inc()
+			}
+			h.enqueue(c, m)
 		}
 	}
 }
