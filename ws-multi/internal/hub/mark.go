@@ -141,9 +141,9 @@ func (s *shard) mark() {
 }
 
 // drain queues c's last line before a drain's close: its positions on every topic it
-// subscribes to (its shard's, or its own where it is ahead) and a reconnect delay. A resume
-// still reading Kafka is dropped with what was queued behind it: the positions are then the
-// resume's own, so the client asks again elsewhere.
+// subscribes to (its shard's, or its own where it is ahead) and a reconnect delay, and ends
+// its subscriptions. A resume still reading Kafka is dropped with what was queued behind it:
+// the positions are then the resume's own, so the client asks again elsewhere.
 func (s *shard) drain(c *Client, after time.Duration) {
 	if c.gone {
 		return
@@ -178,4 +178,11 @@ func (s *shard) drain(c *Client, after time.Duration) {
 		c.pendingBytes = wireBytes(c.pending)
 	}
 	s.enqueue(c, protocol.EncodeDraining(after.Milliseconds(), epochs, positions))
+	// The line's positions are the client's last: nothing may follow it, or a client
+	// resuming from them elsewhere would get it twice.
+	n := len(c.subs)
+	for name := range c.subs {
+		s.unsubscribe(c, name)
+	}
+	s.hub.metrics.Subscriptions.Sub(float64(n))
 }

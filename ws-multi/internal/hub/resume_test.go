@@ -573,6 +573,12 @@ func TestDrainHandsOutPositions(t *testing.T) {
 	if got != want {
 		t.Errorf("drain line = %s\nwant         %s", got, want)
 	}
+	// Nothing follows the line: a client resuming from its positions would get it twice.
+	fd.record(t, "t:a", 0)
+	syncClient(t, f.h, c)
+	if got := conn.got(); len(got) != 3 {
+		t.Errorf("lines after the draining line: %q", got[3:])
+	}
 }
 
 // The tests below are ws-multi's own.

@@ -116,9 +116,9 @@ func (h *Hub) mark() {
 }
 
 // drain queues c's last line before a drain's close: its positions on every topic it
-// subscribes to and a reconnect delay. A resume still reading Kafka is dropped with what was
-// queued behind it: the positions are then the resume's own, so the client asks again
-// elsewhere.
+// subscribes to and a reconnect delay, and ends its subscriptions. A resume still reading
+// Kafka is dropped with what was queued behind it: the positions are then the resume's own,
+// so the client asks again elsewhere.
 func (h *Hub) drain(c *Client, after time.Duration) {
 	if c.gone {
 		return
@@ -152,4 +152,10 @@ func (h *Hub) drain(c *Client, after time.Duration) {
 		c.pendingBytes = wireBytes(c.pending)
 	}
 	h.enqueue(c, protocol.EncodeDraining(after.Milliseconds(), epochs, positions))
+	// The line's positions are the client's last: nothing may follow it, or a client
+	// resuming from them elsewhere would get it twice.
+	for ch := range c.subs {
+		h.unsubscribe(c, ch)
+	}
+	c.subs = nil
 }

@@ -525,6 +525,12 @@ func TestDrainHandsOutPositions(t *testing.T) {
 	if got != want {
 		t.Errorf("drain line = %s\nwant         %s", got, want)
 	}
+	// Nothing follows the line: a client resuming from its positions would get it twice.
+	fd.record(t, "t:a", 0)
+	syncClient(t, f, c)
+	if got := conn.snapshot(); len(got) != 3 {
+		t.Errorf("lines after the draining line: %q", got[3:])
+	}
 }
 
 // syncClient waits until the records published so far are fanned out and c's queue is in
