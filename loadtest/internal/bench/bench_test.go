@@ -165,20 +165,67 @@ func TestScenarioFileLoadsAndMerges(t *testing.T) {
 				t.Fatalf("%s: %v", e.Name, err)
 			}
 			sc.URL, sc.Brokers, sc.Topic = "ws://127.0.0.1:1/ws", []string{"127.0.0.1:9092"}, f.Topic
+			if (e.Kind == KindFailover) != (sc.Failover != nil) {
+				t.Errorf("%s: kind %s with failover %v: a failover object belongs to kind failover, and it needs one", e.Name, e.Kind, sc.Failover)
+			}
+			if sc.Failover != nil {
+				sc.Failover.URL = "ws://127.0.0.1:2/ws"
+			}
 			if err := sc.Validate(); err != nil {
 				t.Errorf("%s (smoke %v): %v", e.Name, smoke, err)
 			}
-			if smoke && sc.Conns > 200 {
-				t.Errorf("%s smoke runs %d connections; keep smoke small", e.Name, sc.Conns)
+			if smoke && sc.Clients() > 200 {
+				t.Errorf("%s smoke runs %d connections; keep smoke small", e.Name, sc.Clients())
 			}
 		}
 	}
-	for _, k := range []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm} {
+	for _, k := range []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover} {
 		if !names[k] {
 			t.Errorf("no %s scenario in %s", k, path)
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failoverRun is a failover run of 10 A clients with the given figures and loss.
+func failoverRun(variant string, f *load.FailoverFigures, lost int64) *record {
+	res := &load.Result{Scenario: load.Scenario{Mode: load.ModeBroadcast}, Server: &load.ServerFigures{Scraped: true}, Failover: f}
+	res.Connections.Subscribed, res.Messages.Received = 12, 1000
+	res.Loss = load.LossFigures{Measured: true, Expected: 1000, Lost: lost, OK: lost == 0 && f.Problem() == ""}
+	res.Server.Peak.ResidentBytes, res.Server.After.ResidentBytes = 20<<20, 60<<20
+	return &record{Entry: Entry{Name: "failover-kill", Kind: KindFailover}, Variant: Variant{Name: variant, Cores: 1}, Result: res,
+		ServerMaxRSS: 80 << 20, Failover: &failoverRecord{Signal: load.SignalKill, AExitSeconds: 0.01, AExit: "signal: killed",
+			BRSSBefore: 20 << 20, BPeakRSS: 80 << 20, BRSSAfter: 60 << 20}}
+}
+
+func TestFailoverReport(t *testing.T) {
+	t.Parallel()
+	good := &load.FailoverFigures{Signal: load.SignalKill, DeathUnixNs: 1, Clients: 10, Standby: 2, Left: map[string]int64{"eof": 10},
+		Resumes: 10, Recovered: map[string]int64{"memory": 10}, Replayed: 300, ReplayWindowSeconds: 1.5, ReplayPerSec: 200, ReplayBusySeconds: 0.25, ReplayBusyPerSec: 1200,
+		RecoveredAfter: latency.Summary{Count: 10, P50Ms: 1000, P99Ms: 1900, MaxMs: 2100},
+		StandbyBefore:  latency.Summary{Count: 5, P99Ms: 3.5}, StandbyStorm: latency.Summary{Count: 5, P99Ms: 42}}
+	bad := *good
+	bad.Recovered = map[string]int64{"memory": 9}
+	bad.NotRecovered = map[string]int64{"busy": 1}
+	rep := buildReport(&File{}, []*record{failoverRun("single", good, 0), failoverRun("multi", &bad, 7)}, true, "d")
+	md := rep.markdown()
+	for _, want := range []string{
+		"## Failover",
+		"| single | failover-kill | 10 | SIGKILL; exited after 0.01s (signal: killed) | memory=10 | none / none / none | 0 | 0 | 0 | 1.00 / 1.90 / 2.10 | 300 | 1.50 (200) | 0.250 (1200) | 20 / 80 / 60 | 3.5 / 42.0 | ok |",
+		"| multi | failover-kill | 10 |", "busy=1 / none / none | 7 |",
+		"B's already-connected clients: p50",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	err := rep.check()
+	if err == nil || !strings.Contains(err.Error(), "multi/failover-kill") || strings.Contains(err.Error(), "single/") {
+		t.Errorf("check() = %v, want the multi run failed (a resume not recovered, loss) and the single run passed", err)
+	}
+	if !strings.Contains(err.Error(), "1 resumes not recovered (busy=1)") {
+		t.Errorf("check() = %v, want it to name the resume not recovered", err)
 	}
 }

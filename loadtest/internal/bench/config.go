@@ -19,6 +19,7 @@ const (
 	KindCapacity = "capacity" // connections held, RSS per connection, handshakes/s
 	KindSlow     = "slow"     // like market with slow consumers; compared to CompareTo
 	KindStorm    = "storm"    // everyone connects at once; time until all subscribed
+	KindFailover = "failover" // two instances; A ended mid-load, its clients resume on B
 )
 
 // File is bench/scenarios.json.
@@ -66,8 +67,10 @@ type Entry struct {
 	CompareTo string `json:"compare_to,omitempty"`
 	// MaxP99Ms is the fan-out latency limit of a sustained step.
 	MaxP99Ms float64 `json:"max_p99_ms,omitempty"`
-	// ServerEnv adds to or overrides File.ServerEnv for this scenario.
-	ServerEnv map[string]string `json:"server_env,omitempty"`
+	// ServerEnv adds to or overrides File.ServerEnv for this scenario; SmokeServerEnv adds
+	// to or overrides both under `--smoke`.
+	ServerEnv      map[string]string `json:"server_env,omitempty"`
+	SmokeServerEnv map[string]string `json:"smoke_server_env,omitempty"`
 	// Load are load.Scenario fields over Defaults; Smoke are fields over Load for
 	// `--smoke` (a few seconds, few connections).
 	Load  json.RawMessage `json:"load"`
@@ -92,7 +95,7 @@ func readFile(path string) (*File, error) {
 	if f.Repeat < 0 {
 		return nil, fmt.Errorf("scenarios %s: repeat %d: need >= 0", path, f.Repeat)
 	}
-	kinds := []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm}
+	kinds := []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover}
 	for _, e := range f.Scenarios {
 		if !slices.Contains(kinds, e.Kind) {
 			return nil, fmt.Errorf("scenario %q: kind %q: want one of %v", e.Name, e.Kind, kinds)

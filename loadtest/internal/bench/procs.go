@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,8 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan error
+	// exitedAt is when Wait returned (Unix nanoseconds; 0 while it runs).
+	exitedAt atomic.Int64
 }
 
 // start runs argv (under taskset when cpus is set) with env added to ours, output to log.
@@ -37,7 +40,11 @@ func start(name, cpus string, argv []string, env map[string]string, log io.Write
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		p.exitedAt.Store(time.Now().UnixNano())
+		p.done <- err
+	}()
 	return p, nil
 }
 
@@ -62,7 +69,8 @@ func (p *process) peakRSS() (float64, error) {
 	return 0, fmt.Errorf("%s: peak RSS: no VmHWM in /proc/%d/status", p.name, p.cmd.Process.Pid)
 }
 
-// stop sends SIGTERM, waits up to grace, then kills; it always reaps the process.
+// stop sends SIGTERM, waits up to grace, then kills; it always reaps the process. Once
+// stopped, the process stays ended for exited, wait and stop.
 func (p *process) stop(grace time.Duration) error {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		_ = p.cmd.Process.Kill()
@@ -71,10 +79,11 @@ func (p *process) stop(grace time.Duration) error {
 	defer t.Stop()
 	select {
 	case err := <-p.done:
+		p.done <- err
 		return exitErr(p.name, err)
 	case <-t.C:
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		p.done <- <-p.done
 		return fmt.Errorf("%s: did not stop within %s, killed", p.name, grace)
 	}
 }
@@ -89,6 +98,28 @@ func exitErr(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// wait waits up to d for the process to end by itself: ended is false when it was still
+// running (it is left running), err how it ended otherwise.
+func (p *process) wait(d time.Duration) (ended bool, err error) {
+	// A process that has ended must say so even when d is 0: a select with the timer
+	// ready too would pick either.
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true, err
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true, err
+	case <-t.C:
+		return false, nil
+	}
 }
 
 // exited reports whether the process has ended (it must not have, while in use).

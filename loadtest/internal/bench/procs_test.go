@@ -59,3 +59,30 @@ func TestProcessPeakRSS(t *testing.T) {
 		t.Errorf("peak RSS %.1f MiB, want at least the 64 MiB the child touched", peak/(1<<20))
 	}
 }
+
+// TestWaitSeesAnEndedProcess: a process that has ended is reported ended by wait, even
+// with no time left to wait (a select between its end and a fired timer picks either).
+func TestWaitSeesAnEndedProcess(t *testing.T) {
+	t.Parallel()
+	p, err := start("true", "", []string{"true"}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended, err := p.wait(10 * time.Second); !ended || err != nil {
+		t.Fatalf("wait = %v, %v; want ended, nil", ended, err)
+	}
+	for range 100 {
+		if ended, _ := p.wait(0); !ended {
+			t.Fatal("wait(0) on an ended process said it runs")
+		}
+	}
+	if p.exitedAt.Load() == 0 {
+		t.Error("exitedAt not set")
+	}
+	if err := p.stop(time.Second); err != nil {
+		t.Errorf("stop after the end = %v", err)
+	}
+	if p.exited() == nil {
+		t.Error("exited() = nil after stop: the end must stay visible")
+	}
+}

@@ -257,6 +257,14 @@ func row(r *record) Row {
 	} else if !res.Loss.OK {
 		w.Problem = res.LossLine()
 	}
+	if r.Entry.Kind == KindFailover {
+		// B's connections per RSS mean nothing here: before the failover it holds only the
+		// standby clients. The failover table gives B's RSS.
+		w.RSSPerConnKB, w.MaxRSSPerConnKB = 0, 0
+		if res.Failover == nil && w.Problem == "" {
+			w.Problem = "no failover figures"
+		}
+	}
 	w.P50, w.P90, w.P99, w.P999, w.Max = lat.P50Ms, lat.P90Ms, lat.P99Ms, lat.P999Ms, lat.MaxMs
 	if w.Problem == "" && (c.Subscribed == 0 || (res.Scenario.Mode == load.ModeBroadcast && res.Messages.Received == 0)) {
 		w.Problem = "no figures: nothing subscribed or received"
@@ -299,6 +307,11 @@ func (rep *report) markdown() string {
 	b.WriteString(floorSection(rep.floor))
 	b.WriteString("## Results\n\n")
 	b.WriteString(rep.markdownTable())
+	if t := rep.failoverTable(); t != "" {
+		b.WriteString("\n## Failover\n\n")
+		b.WriteString(failoverIntro)
+		b.WriteString(t)
+	}
 	b.WriteString("\n## multi / single\n\n")
 	b.WriteString(rep.ratioTable())
 	b.WriteString("\n## Scenario details\n\n")
@@ -415,7 +428,7 @@ func (rep *report) details(b *strings.Builder) {
 			res.Connections.Dropped, res.Connections.AllSubscribedSeconds, num(res.Connections.HandshakesPerSec), res.Connections.Handshake.P99Ms)
 		if s := res.Server; s != nil && s.Scraped {
 			peak := ""
-			if r.ServerMaxRSS > 0 {
+			if r.ServerMaxRSS > 0 && r.Entry.Kind != KindFailover { // a failover gives B's peak RSS on its own line
 				peak = fmt.Sprintf("; peak RSS %.1f MiB (%.1f KB/conn)", r.ServerMaxRSS/(1<<20), w.MaxRSSPerConnKB)
 			}
 			fmt.Fprintf(b, "- server: peak %.0f connections, RSS %.1f MiB (%.1f KB/conn over idle)%s, CPU %.2fs for %.0f messages (%.2f µs/msg) in %.0f frames (%.2f msgs/frame, %.2f µs/frame), disconnects %s, rejected %s\n",
@@ -445,6 +458,8 @@ func (rep *report) details(b *strings.Builder) {
 			if res.StoppedEarly != "" {
 				fmt.Fprintf(b, "\nStepping stopped: %s.\n", res.StoppedEarly)
 			}
+		case KindFailover:
+			failoverDetails(b, r)
 		case KindSlow:
 			fmt.Fprintf(b, "- slow consumers: %d of %d stopped reading; server cut %.0f (slow, write_timeout, ping_timeout); healthy p99 %.2fms = %.2fx %s's\n",
 				w.SlowClients, res.Connections.Target, w.SlowCut, w.P99, w.P99VsReference, r.Entry.CompareTo)
@@ -486,6 +501,7 @@ func counts(m map[string]int64) string {
 	for k, v := range m {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
 	}
+	slices.Sort(parts)
 	return strings.Join(parts, " ")
 }
 

@@ -33,8 +33,11 @@ type record struct {
 	// load's clients have gone (their mass disconnect included), from the kernel (VmHWM):
 	// the true peak, where the scraped RSS is one sample.
 	ServerMaxRSS float64 `json:"server_max_rss,omitempty"`
-	Error        string  `json:"error,omitempty"`
-	Row          Row     `json:"row"`
+	// Failover is what the bench noted of a failover run's instances (ServerMaxRSS is
+	// instance B's).
+	Failover *failoverRecord `json:"failover,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Row      Row             `json:"row"`
 }
 
 // Run parses the flags and runs the benchmark.
@@ -134,6 +137,9 @@ func writeReport(f *File, records []*record, fl *floorRecord, smoke bool, date, 
 		return fmt.Errorf("write chart: %w", err)
 	}
 	fmt.Fprint(stdout, rep.markdownTable())
+	if t := rep.failoverTable(); t != "" {
+		fmt.Fprint(stdout, "\n"+t)
+	}
 	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, filepath.Join(outDir, date))
 	return rep.check()
 }
@@ -228,7 +234,11 @@ func (b *bencher) run(ctx context.Context) ([]*record, error) {
 			for _, v := range turnOrder(variants, k) {
 				n++
 				r := &record{Entry: e, Variant: v, Repeat: k}
-				r.Result, r.ServerMaxRSS, err = b.runOne(ctx, e, v, n)
+				if e.Kind == KindFailover {
+					r.Result, r.ServerMaxRSS, r.Failover, err = b.runFailover(ctx, e, v, n)
+				} else {
+					r.Result, r.ServerMaxRSS, err = b.runOne(ctx, e, v, n)
+				}
 				if err != nil {
 					r.Error = err.Error()
 					errs = append(errs, fmt.Errorf("%s/%s run %d: %w", v.Name, e.Name, k, err))
@@ -258,34 +268,16 @@ func turnOrder(variants []Variant, k int) []Variant {
 // runOne starts a fresh server, runs the scenario against it and stops it. With the result
 // it returns the server's peak RSS in bytes (0 when the kernel did not say).
 func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.Result, float64, error) {
-	raw, err := merge(b.file.Defaults, e.Load)
+	sc, err := b.scenario(e)
 	if err != nil {
 		return nil, 0, err
-	}
-	if b.smoke {
-		if raw, err = merge(raw, e.Smoke); err != nil {
-			return nil, 0, err
-		}
-	}
-	var sc load.Scenario
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return nil, 0, fmt.Errorf("scenario %s: %w", e.Name, err)
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
 	}
 	addr := "127.0.0.1:" + itoa(port)
-	env := map[string]string{}
-	for k, val := range b.file.ServerEnv {
-		env[k] = val
-	}
-	for k, val := range e.ServerEnv {
-		env[k] = val
-	}
-	env["WS_ADDR"] = addr
-	env["WS_KAFKA_BROKERS"] = b.broker
-	env["WS_KAFKA_TOPICS"] = b.file.Topic
+	env := b.serverEnv(e, addr)
 
 	slog, err := os.Create(filepath.Join(b.logDir, v.Name+"-"+e.Name+".log"))
 	if err != nil {
@@ -307,14 +299,7 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 
 	sc.URL = "ws://" + addr + "/ws"
 	sc.MetricsURL = ""
-	sc.Brokers = []string{b.broker}
-	sc.Topic = b.file.Topic
-	// Every run dials from its own source addresses: the previous run's closed sockets sit
-	// in TIME_WAIT on their ports for a minute, and one address has only ~28K of them.
-	for k := range (sc.Conns + connsPerSource - 1) / connsPerSource {
-		sc.SourceAddrs = append(sc.SourceAddrs, fmt.Sprintf("127.0.%d.%d", n%250+1, k+1))
-	}
-	sc.AutoPlace(connsPerWorker, connsPerSource)
+	b.place(&sc, n)
 	fmt.Fprintf(b.stderr, "bench: %s/%s: %s\n", v.Name, e.Name, e.Description)
 	res, runErr := load.Run(ctx, sc, &prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " "})
 	if res != nil {
@@ -328,6 +313,56 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 	}
 	stopErr := srv.stop(30 * time.Second)
 	return res, maxRSS, errors.Join(runErr, stopErr)
+}
+
+// scenario is entry e's load: the defaults, its fields and, with --smoke, its smoke fields.
+func (b *bencher) scenario(e Entry) (load.Scenario, error) {
+	var sc load.Scenario
+	raw, err := merge(b.file.Defaults, e.Load)
+	if err != nil {
+		return sc, err
+	}
+	if b.smoke {
+		if raw, err = merge(raw, e.Smoke); err != nil {
+			return sc, err
+		}
+	}
+	if err := json.Unmarshal(raw, &sc); err != nil {
+		return sc, fmt.Errorf("scenario %s: %w", e.Name, err)
+	}
+	return sc, nil
+}
+
+// serverEnv is the environment of a server of entry e listening on addr.
+func (b *bencher) serverEnv(e Entry, addr string) map[string]string {
+	env := map[string]string{}
+	for k, val := range b.file.ServerEnv {
+		env[k] = val
+	}
+	for k, val := range e.ServerEnv {
+		env[k] = val
+	}
+	if b.smoke {
+		for k, val := range e.SmokeServerEnv {
+			env[k] = val
+		}
+	}
+	env["WS_ADDR"] = addr
+	env["WS_KAFKA_BROKERS"] = b.broker
+	env["WS_KAFKA_TOPICS"] = b.file.Topic
+	return env
+}
+
+// place points the load at the broker and spreads the n-th run's dials over source
+// addresses of its own: the previous run's closed sockets sit in TIME_WAIT on their ports
+// for a minute, and one address has only ~28K of them.
+func (b *bencher) place(sc *load.Scenario, n int) {
+	sc.Brokers = []string{b.broker}
+	sc.Topic = b.file.Topic
+	for k := range (sc.Dials() + connsPerSource - 1) / connsPerSource {
+		sc.SourceAddrs = append(sc.SourceAddrs, fmt.Sprintf("127.0.%d.%d", n%250+1, k+1))
+	}
+	sc.AutoPlace(connsPerWorker, connsPerSource)
 }
 
 func writeJSON(path string, v any) error {

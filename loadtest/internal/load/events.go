@@ -25,6 +25,11 @@ type Progress struct {
 	Received   int64              `json:"received"` // total so far
 	Interval   *latency.Histogram `json:"interval"` // latencies since the last Progress
 	Ready      bool               `json:"ready"`    // every connection subscribed or failed
+	// Awaiting, Left and Resumed count a failover's A clients: subscribed on A with their
+	// resume not ended, whose A connection ended, whose resume ended.
+	Awaiting int64 `json:"awaiting,omitempty"`
+	Left     int64 `json:"left,omitempty"`
+	Resumed  int64 `json:"resumed,omitempty"`
 	// CPU is the worker process's CPU time so far (zero for in-process groups, whose CPU
 	// is the parent's).
 	CPU rusage.CPU `json:"cpu"`
@@ -62,6 +67,8 @@ type GroupResult struct {
 	Unparsed int64 `json:"unparsed"`
 	// CPU is the group's process CPU time (workers only; in-process groups leave it zero).
 	CPU rusage.CPU `json:"cpu"`
+	// Failover is the failover accounting (failover runs only).
+	Failover *GroupFailover `json:"failover,omitempty"`
 }
 
 // wireMsg is one JSON line a worker writes on stdout.

@@ -44,6 +44,9 @@ type group struct {
 	conns  []connState
 
 	connected, subscribed, failed, dropped, settled atomic.Int64
+	// awaiting counts failover A clients subscribed on A whose resume has not ended; left
+	// those whose A connection ended; resumed those whose resume ended (either way).
+	awaiting, left, resumed atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	open      map[*websocket.Conn]struct{}
@@ -54,6 +57,10 @@ type group struct {
 	subscribe *latency.Histogram
 	firstDial int64
 	lastSub   int64
+	fo        *foGroup // failover runs only
+
+	slotMu sync.Mutex // guards slots; taken inside a shard lock
+	slots  map[int64]*latency.Histogram
 }
 
 type shard struct {
@@ -82,6 +89,7 @@ type connState struct {
 	slow       bool
 	subscribed bool
 	dropped    bool
+	fo         *foState // failover runs only
 }
 
 func newGroup(plan Plan) (*group, error) {
@@ -117,6 +125,10 @@ func newGroup(plan Plan) (*group, error) {
 	for i := range g.shards {
 		g.shards[i].interval = latency.New()
 	}
+	if sc.Failover != nil {
+		g.fo = newFoGroup()
+		g.slots = map[int64]*latency.Histogram{}
+	}
 	pop := sc.Popularity()
 	for k := range g.conns {
 		idx := plan.From + k
@@ -124,6 +136,9 @@ func newGroup(plan Plan) (*group, error) {
 		cs.channels = pop.Pick(idx)
 		cs.trackers = make([]sequence.Tracker, len(cs.channels))
 		cs.slow = isSlow(idx, sc.SlowFraction)
+		if sc.Failover != nil {
+			cs.fo = &foState{standby: idx >= sc.Conns}
+		}
 	}
 	return g, nil
 }
@@ -226,18 +241,31 @@ func (g *group) runConn(ctx context.Context, k int, sem <-chan struct{}) {
 	}
 	g.mu.Unlock()
 
+	url := g.sc.URL
+	if cs.fo != nil && cs.fo.standby {
+		url = g.sc.Failover.URL
+	}
 	hctx, hcancel := context.WithTimeout(ctx, g.sc.HandshakeTimeout.D())
-	c, resp, err := websocket.Dial(hctx, g.sc.URL, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, cs.slow)})
+	c, resp, err := websocket.Dial(hctx, url, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, cs.slow)})
 	hcancel()
 	<-sem
 	if err != nil {
 		g.fail(dialCause(ctx, resp, err), 1)
 		return
 	}
+	if left := g.serve(ctx, c, k, idx, cs, start); left != nil {
+		g.failover(ctx, k, idx, cs, left)
+	}
+}
+
+// serve runs connection c from the handshake to its end and closes it. It returns the
+// error that ended a failover A client's connection (nil otherwise): the client resumes
+// on B.
+func (g *group) serve(ctx context.Context, c *websocket.Conn, k, idx int, cs *connState, start time.Time) error {
 	defer c.CloseNow()
 	if !g.track(c) {
 		g.fail("canceled", 1)
-		return
+		return nil
 	}
 	defer g.untrack(c)
 	c.SetReadLimit(readLimit)
@@ -249,13 +277,24 @@ func (g *group) runConn(ctx context.Context, k int, sem <-chan struct{}) {
 	subStart := time.Now()
 	if err := g.sendSubscribe(ctx, c, idx, cs); err != nil {
 		g.fail(closeCause(ctx, err), 1)
-		return
+		return nil
 	}
 	if g.extractor != nil {
 		// Another server's subscribe has no reply we know of: sent counts as subscribed.
 		g.markSubscribed(cs, subStart)
 	}
-	g.read(ctx, c, k, cs, subStart)
+	code, err := g.read(ctx, c, k, cs, subStart)
+	switch {
+	case code != "":
+		g.fail("subscribe_error_"+code, 1)
+	case err == nil:
+		// A slow consumer: the run ended.
+	case cs.fo != nil && cs.fo.stage == stageOnA && !cs.fo.standby && ctx.Err() == nil:
+		return err
+	default:
+		g.ended(ctx, cs, err)
+	}
+	return nil
 }
 
 func (g *group) sendSubscribe(ctx context.Context, c *websocket.Conn, idx int, cs *connState) error {
@@ -263,10 +302,11 @@ func (g *group) sendSubscribe(ctx context.Context, c *websocket.Conn, idx int, c
 	defer cancel()
 	if len(g.sc.Send) == 0 {
 		req := struct {
-			Op       string   `json:"op"`
-			ID       string   `json:"id"`
-			Channels []string `json:"channels"`
-		}{Op: "subscribe", ID: subscribeID}
+			Op         string   `json:"op"`
+			ID         string   `json:"id"`
+			Channels   []string `json:"channels"`
+			Positioned bool     `json:"positioned,omitempty"`
+		}{Op: "subscribe", ID: subscribeID, Positioned: cs.fo != nil}
 		for _, ch := range cs.channels {
 			req.Channels = append(req.Channels, g.names[ch])
 		}
@@ -313,14 +353,16 @@ func (g *group) markSubscribed(cs *connState, since time.Time) {
 	g.mu.Unlock()
 }
 
-// read is the connection's receive loop until the run ends or the connection does.
-func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connState, subStart time.Time) {
+// read is the connection's receive loop until the run ends or the connection does. It
+// returns the error that ended the connection (nil when the run ended a slow consumer),
+// or the error code of a refused subscribe (or resume).
+func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connState, subStart time.Time) (string, error) {
 	sh := &g.shards[k%shardCount]
 	for {
 		// Once subscribed, a read lasts as long as the run: closeAll ends it.
 		rctx := context.Background()
 		var cancel context.CancelFunc
-		if !cs.subscribed {
+		if !cs.subscribed || (cs.fo != nil && cs.fo.stage == stageResuming) {
 			// Waiting for the subscribed reply is bounded.
 			rctx, cancel = context.WithDeadline(ctx, subStart.Add(g.sc.SubscribeTimeout.D()))
 		}
@@ -338,20 +380,18 @@ func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connStat
 			if buf != nil {
 				g.bufs.Put(buf)
 			}
-			g.ended(ctx, cs, err)
-			return
+			return "", err
 		}
 		failCode := g.handle(sh, cs, buf.Bytes(), subStart)
 		g.bufs.Put(buf)
 		if failCode != "" {
-			g.fail("subscribe_error_"+failCode, 1)
-			return
+			return failCode, nil
 		}
 		if cs.subscribed && cs.slow {
 			// A slow consumer stops reading once subscribed and waits for the end of the run
 			// with its socket unread.
 			<-ctx.Done()
-			return
+			return "", nil
 		}
 	}
 }
@@ -433,13 +473,23 @@ func (g *group) handle(sh *shard, cs *connState, b []byte, subStart time.Time) s
 		switch f.Kind {
 		case frame.Message:
 			g.account(sh, cs, &f, now)
+			if cs.fo != nil {
+				cs.fo.message(&f)
+			}
 		case frame.Subscribed:
-			if !cs.subscribed && string(f.ID) == subscribeID {
+			if cs.fo != nil {
+				g.foSubscribed(cs, line, subStart)
+			} else if !cs.subscribed && string(f.ID) == subscribeID {
 				g.markSubscribed(cs, subStart)
 			}
 		case frame.Error:
-			if !cs.subscribed && string(f.ID) == subscribeID {
+			resuming := cs.fo != nil && cs.fo.stage == stageResuming
+			if (!cs.subscribed || resuming) && string(f.ID) == subscribeID {
 				return string(f.Code)
+			}
+		default:
+			if cs.fo != nil {
+				g.foControl(cs, line, now)
 			}
 		}
 	}
@@ -469,6 +519,9 @@ func (g *group) account(sh *shard, cs *connState, f *frame.Fields, now int64) {
 		us := (now - f.SentNs) / 1e3
 		st.Latency.RecordMicros(us)
 		sh.interval.RecordMicros(us)
+		if cs.fo != nil && cs.fo.standby {
+			g.standbyLatency(now, us)
+		}
 	}
 	if f.Seq == 0 {
 		return
@@ -504,6 +557,9 @@ func (g *group) progress(ready bool) Progress {
 		Dropped:    g.dropped.Load(),
 		Interval:   latency.New(),
 		Ready:      ready,
+		Awaiting:   g.awaiting.Load(),
+		Left:       g.left.Load(),
+		Resumed:    g.resumed.Load(),
 	}
 	for i := range g.shards {
 		sh := &g.shards[i]
@@ -528,6 +584,9 @@ func (g *group) result() *GroupResult {
 		FirstDialNs:      g.firstDial,
 		LastSubscribedNs: g.lastSub,
 		Channels:         map[string]*sequence.Counts{},
+	}
+	if g.fo != nil {
+		r.Failover = g.failoverResult()
 	}
 	for i := range g.shards {
 		sh := &g.shards[i]

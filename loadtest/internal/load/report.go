@@ -33,6 +33,13 @@ type Result struct {
 
 	Server    *ServerFigures   `json:"server"`
 	Generator GeneratorFigures `json:"generator"`
+
+	// Failover is a failover run's own figures.
+	Failover *FailoverFigures `json:"failover,omitempty"`
+
+	// wall overrides the steps' durations with their wall-clock length (a failover's
+	// step ends when its clients have resumed).
+	wall []float64
 }
 
 // ConnFigures describe the connect phase.
@@ -179,15 +186,23 @@ func (r *Result) loadSeconds() float64 {
 	}
 	var s float64
 	for i := 0; i < r.StepsRun && i < len(r.Scenario.Steps); i++ {
-		s += r.Scenario.Steps[i].Duration.D().Seconds()
+		s += r.stepSeconds(i)
 	}
 	return s
+}
+
+// stepSeconds is how long step i published.
+func (r *Result) stepSeconds(i int) float64 {
+	if i < len(r.wall) && r.wall[i] > 0 {
+		return r.wall[i]
+	}
+	return r.Scenario.Steps[i].Duration.D().Seconds()
 }
 
 // fill aggregates the groups' results and settles loss against the producer's counts.
 func (r *Result) fill(groups []*GroupResult, produced map[string][]int64) {
 	c := &r.Connections
-	c.Target = r.Scenario.Conns
+	c.Target = r.Scenario.Clients()
 	c.Failures, c.DroppedBy = map[string]int64{}, map[string]int64{}
 	hs, sub, all := latency.New(), latency.New(), latency.New()
 	var first, last int64
@@ -235,7 +250,7 @@ func (r *Result) fill(groups []*GroupResult, produced map[string][]int64) {
 	if r.Scenario.Mode == ModeBroadcast {
 		for i := 0; i < r.StepsRun; i++ {
 			st := r.Scenario.Steps[i]
-			sf := StepFigures{Rate: st.Rate, Seconds: st.Duration.D().Seconds()}
+			sf := StepFigures{Rate: st.Rate, Seconds: r.stepSeconds(i)}
 			if i < len(steps) {
 				sf.Received = steps[i].Received
 				sf.Latency = steps[i].Latency.Summarize()
@@ -295,6 +310,9 @@ func (r *Result) judge() {
 	// Nothing expected (no subscriber survived, nothing produced) proves nothing: not OK.
 	l.OK = l.Measured && l.Expected > 0 && l.Lost == 0 && l.Duplicates == 0 && l.OutOfOrder == 0 &&
 		r.Connections.Dropped == 0 && r.ProduceErrors == 0 && len(r.GroupErrors) == 0
+	if r.Failover != nil && r.Failover.Problem() != "" {
+		l.OK = false
+	}
 }
 
 // LossLine is the one-line verdict printed after every broadcast run.
@@ -307,8 +325,14 @@ func (r *Result) LossLine() string {
 	if !l.OK {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("LOSS %s: lost %d of %d expected, duplicated %d, out of order %d, connections dropped %d, produce errors %d",
+	line := fmt.Sprintf("LOSS %s: lost %d of %d expected, duplicated %d, out of order %d, connections dropped %d, produce errors %d",
 		verdict, l.Lost, l.Expected, l.Duplicates, l.OutOfOrder, r.Connections.Dropped, r.ProduceErrors)
+	if r.Failover != nil {
+		if p := r.Failover.Problem(); p != "" {
+			line += "; " + p
+		}
+	}
+	return line
 }
 
 // WriteTable prints the human summary.
@@ -339,6 +363,9 @@ func (r *Result) WriteTable(w io.Writer) {
 			scrape.FormatMap(s.Delta.Rejected), scrape.FormatMap(s.Delta.Disconnects))
 	} else if s != nil && len(s.Errors) > 0 {
 		fmt.Fprintf(tw, "server\tmetrics not scraped: %s\n", strings.Join(s.Errors, "; "))
+	}
+	if f := r.Failover; f != nil {
+		f.writeTable(tw)
 	}
 	g := r.Generator
 	sat := ""
@@ -373,4 +400,21 @@ func (r *Result) WriteFile(path string) error {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
+}
+
+// writeTable prints a failover's figures in WriteTable's two columns.
+func (f *FailoverFigures) writeTable(tw io.Writer) {
+	fmt.Fprintf(tw, "failover\tA ended by %s %.1fs into the step; A clients %d (connections ended: %s; before A's end %d), standby clients on B %d\n",
+		f.Signal, f.AtSeconds, f.Clients, scrape.FormatMap(f.Left), f.LeftEarly, f.Standby)
+	fmt.Fprintf(tw, "resumes\t%d sent (%d handshake retries), draining lines %d, reconnect delay %s\n",
+		f.Resumes, f.DialRetries, f.DrainingLines, formatSummary(f.ReconnectDelay))
+	fmt.Fprintf(tw, "resumed\trecovered %s; not recovered %s; failed %s; unfinished %s\n",
+		scrape.FormatMap(f.Recovered), scrape.FormatMap(f.NotRecovered), scrape.FormatMap(f.Failed), scrape.FormatMap(f.Unfinished))
+	fmt.Fprintf(tw, "recovered after\tA's end: %s (last %.2fs)\n", formatSummary(f.RecoveredAfter), f.LastRecoveredSeconds)
+	fmt.Fprintf(tw, "resume\trequest to recovered line %s; B handshake %s\n", formatSummary(f.ResumeLatency), formatSummary(f.ReconnectHandshake))
+	fmt.Fprintf(tw, "replay\t%d records (servers' count; clients read %d before their recovered lines) over %.2fs = %.0f records/s; resumes under way %.3fs = %.0f records/s; gaps %d\n",
+		f.Replayed, f.ReplayReceived, f.ReplayWindowSeconds, f.ReplayPerSec, f.ReplayBusySeconds, f.ReplayBusyPerSec, f.Gaps)
+	fmt.Fprintf(tw, "standby latency\tbefore A's end %s\n", formatSummary(f.StandbyBefore))
+	fmt.Fprintf(tw, "\tstorm (%.2fs) %s\n", f.StormSeconds, formatSummary(f.StandbyStorm))
+	fmt.Fprintf(tw, "\tafter %s\n", formatSummary(f.StandbyAfter))
 }

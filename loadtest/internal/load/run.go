@@ -37,6 +37,12 @@ type orchestrator struct {
 	start       time.Time
 	phase       string
 	marks       []stepMark // one per step run
+
+	// kill ends instance A in a failover run; death is when it did, stepStart when the
+	// publishing step began.
+	kill      func(context.Context) (time.Time, error)
+	death     time.Time
+	stepStart time.Time
 }
 
 type groupState struct {
@@ -52,6 +58,12 @@ func Run(ctx context.Context, sc Scenario, stderr io.Writer) (*Result, error) {
 	return run(ctx, sc, stderr, selfWorker)
 }
 
+// RunFailover executes a failover scenario (sc.Failover set): kill ends instance A when
+// the scenario says and returns when it did (the moment A's end is timed from).
+func RunFailover(ctx context.Context, sc Scenario, stderr io.Writer, kill func(context.Context) (time.Time, error)) (*Result, error) {
+	return runWith(ctx, sc, stderr, selfWorker, kill)
+}
+
 // selfWorker is the command line of a worker process: this executable, `worker`.
 func selfWorker() (string, []string, error) {
 	exe, err := os.Executable()
@@ -59,10 +71,18 @@ func selfWorker() (string, []string, error) {
 }
 
 func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (string, []string, error)) (*Result, error) {
+	return runWith(ctx, sc, stderr, workerCmd, nil)
+}
+
+func runWith(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (string, []string, error), kill func(context.Context) (time.Time, error)) (*Result, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
+	if (sc.Failover != nil) != (kill != nil) {
+		return nil, errors.New("a failover scenario runs with a hook that ends instance A, and only it")
+	}
 	o := &orchestrator{
+		kill:      kill,
 		workerCmd: workerCmd,
 		sc:        &sc,
 		stderr:    stderr,
@@ -118,7 +138,11 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 		o.phase = "hold"
 		o.pump(ctx, nil, sc.Hold.D(), nil)
 	case ModeBroadcast:
-		res.StepsRun, res.StoppedEarly = o.runSteps(ctx, pr)
+		if sc.Failover != nil {
+			res.StepsRun, res.StoppedEarly = o.runFailover(ctx, pr)
+		} else {
+			res.StepsRun, res.StoppedEarly = o.runSteps(ctx, pr)
+		}
 		o.phase = "drain"
 		o.pump(ctx, nil, sc.Drain.D(), o.quiet(drainQuiet))
 	}
@@ -165,6 +189,13 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 		}
 	}
 	res.WallSeconds = time.Since(o.start).Seconds()
+	if sc.Failover != nil {
+		// The failover step ends when its clients have resumed: its length is the wall
+		// clock's, not the duration that bounds it.
+		for _, m := range o.marks {
+			res.wall = append(res.wall, m.wall.Seconds())
+		}
+	}
 	res.fill(o.results(), produced)
 	for i := range res.Steps {
 		if i < len(o.marks) {
@@ -174,6 +205,9 @@ func run(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func() (s
 	srv.fill(before, peak, after, res)
 	res.Server = srv
 	res.Generator = generatorFigures(genCPU, time.Since(o.start), loadCPU, loadWall, srv, &sc)
+	if sc.Failover != nil {
+		res.Failover = failoverFigures(sc.Failover, o.death, o.stepStart, mergeFailover(o.results()), sc.Failover.Window.D())
+	}
 	res.judge()
 	return res, ctx.Err()
 }
@@ -201,9 +235,9 @@ func (o *orchestrator) results() []*GroupResult {
 func (o *orchestrator) startGroups(ctx context.Context, stop <-chan struct{}, wg *sync.WaitGroup) error {
 	n := max(o.sc.Workers, 1)
 	o.groups = make([]groupState, n)
-	per := (o.sc.Conns + n - 1) / n
+	per := (o.sc.Clients() + n - 1) / n
 	for i := range n {
-		plan := Plan{Scenario: *o.sc, From: min(i*per, o.sc.Conns), To: min((i+1)*per, o.sc.Conns), RampRate: o.sc.RampRate / float64(n)}
+		plan := Plan{Scenario: *o.sc, From: min(i*per, o.sc.Clients()), To: min((i+1)*per, o.sc.Clients()), RampRate: o.sc.RampRate / float64(n)}
 		if o.sc.Workers <= 1 {
 			startLocal(ctx, i, plan, stop, o.events, wg)
 			continue
@@ -314,6 +348,9 @@ func (o *orchestrator) totals() Progress {
 		t.Failed += g.last.Failed
 		t.Dropped += g.last.Dropped
 		t.Received += g.last.Received
+		t.Awaiting += g.last.Awaiting
+		t.Left += g.last.Left
+		t.Resumed += g.last.Resumed
 	}
 	return t
 }
@@ -331,8 +368,12 @@ func (o *orchestrator) print() {
 	if o.second.Count() > 0 {
 		p99 = fmt.Sprintf("%.1fms", float64(o.second.Quantile(0.99).Microseconds())/1000)
 	}
-	fmt.Fprintf(o.stderr, "[%5.1fs %-8s] conns %d/%d subscribed %d | msgs/s %.0f p99 %s | failed %d dropped %d\n",
-		now.Sub(o.start).Seconds(), o.phase, t.Connected, o.sc.Conns, t.Subscribed, rate, p99, t.Failed, t.Dropped)
+	fo := ""
+	if o.sc.Failover != nil {
+		fo = fmt.Sprintf(" | A clients left %d resumed %d awaiting %d", t.Left, t.Resumed, t.Awaiting)
+	}
+	fmt.Fprintf(o.stderr, "[%5.1fs %-8s] conns %d/%d subscribed %d | msgs/s %.0f p99 %s | failed %d dropped %d%s\n",
+		now.Sub(o.start).Seconds(), o.phase, t.Connected, o.sc.Clients(), t.Subscribed, rate, p99, t.Failed, t.Dropped, fo)
 	o.second.Reset()
 	o.lastPrinted, o.lastRecv = now, t.Received
 }
@@ -383,6 +424,91 @@ func (o *orchestrator) runSteps(ctx context.Context, pr *producer) (run int, sto
 		}
 	}
 	return run, ""
+}
+
+// runFailover publishes the failover's one step: At into it, the hook ends A; the step
+// goes on until every A client's resume has ended (or Deadline has passed since A's end),
+// then for Tail, and stops there. Its mark is taken as runSteps takes them.
+func (o *orchestrator) runFailover(ctx context.Context, pr *producer) (run int, stoppedEarly string) {
+	fo := o.sc.Failover
+	abort := make(chan struct{})
+	o.phase = "step 0"
+	o.stepLive.Reset()
+	mark := stepMark{start: time.Now(), recv: o.totals().Received}
+	o.stepStart = mark.start
+	droppedBefore := o.totals().Dropped
+	if f, err := o.scrape(ctx); err == nil {
+		mark.before = &f
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pr.runStep(ctx, 0, abort)
+	}()
+	stopped := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	// pump waits for done alone when its duration is not positive: keep them positive.
+	o.pump(ctx, done, max(time.Until(mark.start.Add(fo.At.D())), time.Millisecond), nil)
+	switch {
+	case ctx.Err() != nil:
+		stoppedEarly = ctx.Err().Error()
+	case stopped():
+		stoppedEarly = "the step ended before the failover"
+	default:
+		o.phase = "failover"
+		death, err := o.kill(ctx)
+		if err != nil {
+			stoppedEarly = fmt.Sprintf("ending A: %v", err)
+			break
+		}
+		o.death = death
+		fmt.Fprintf(o.stderr, "[%5.1fs %-8s] A ended (%s)\n", time.Since(o.start).Seconds(), o.phase, fo.Signal)
+		// Awaiting only falls as resumes end, so a progress report from before A's end
+		// cannot end this early.
+		o.pump(ctx, done, max(time.Until(death.Add(fo.Deadline.D())), time.Millisecond), func() bool {
+			return o.totals().Awaiting == 0
+		})
+		switch t := o.totals(); {
+		case stopped():
+			stoppedEarly = fmt.Sprintf("the step ended with %d A clients still resuming", t.Awaiting)
+		case t.Awaiting > 0:
+			stoppedEarly = fmt.Sprintf("%d A clients had not resumed %s after A's end", t.Awaiting, fo.Deadline.D())
+		}
+		o.phase = "tail"
+		o.pump(ctx, done, max(fo.Tail.D(), time.Millisecond), nil)
+	}
+	close(abort)
+	<-done
+	mark.wall = time.Since(mark.start)
+	if f, err := o.scrape(ctx); err == nil {
+		mark.after = &f
+	}
+	o.pump(ctx, nil, 1100*time.Millisecond, nil)
+	mark.recvEnd = o.totals().Received
+	mark.dropped = o.totals().Dropped - droppedBefore
+	o.marks = append(o.marks, mark)
+	return 1, stoppedEarly
+}
+
+// mergeFailover folds the groups' failover accounting together (nil when none has any).
+func mergeFailover(rs []*GroupResult) *GroupFailover {
+	var out *GroupFailover
+	for _, r := range rs {
+		if r.Failover == nil {
+			continue
+		}
+		if out == nil {
+			out = &GroupFailover{}
+		}
+		out.merge(r.Failover)
+	}
+	return out
 }
 
 // stepMark is what the orchestrator noted around one step.

@@ -105,6 +105,10 @@ type Scenario struct {
 	MaxTime Duration `json:"max_time"`
 	// AllowRemote permits non-loopback targets.
 	AllowRemote bool `json:"allow_remote,omitempty"`
+	// Failover, when set, makes the run a failover: Conns clients on URL (instance A) and
+	// Failover.Standby more on Failover.URL (instance B); mid-step A is ended and its
+	// clients resume on B. See Failover.
+	Failover *Failover `json:"failover,omitempty"`
 }
 
 // Modes.
@@ -128,6 +132,14 @@ func (s *Scenario) ChannelName(i int) string {
 // ChannelKey is the Kafka record key of channel i.
 func (s *Scenario) ChannelKey(i int) string {
 	return s.ChannelPrefix + strconv.Itoa(i)
+}
+
+// Clients is every client of the run: Conns, plus a failover's standby clients.
+func (s *Scenario) Clients() int {
+	if s.Failover == nil {
+		return s.Conns
+	}
+	return s.Conns + s.Failover.Standby
 }
 
 // Generic reports whether the target is another server (custom send and extraction).
@@ -194,6 +206,11 @@ func (s *Scenario) Validate() error {
 			return fmt.Errorf("step %d: rate %g and duration %s must be positive", i, st.Rate, st.Duration.D())
 		}
 	}
+	if s.Failover != nil {
+		if err := s.Failover.validate(s); err != nil {
+			return err
+		}
+	}
 	if s.MaxTime <= 0 {
 		s.MaxTime = Duration(s.expectedTime() + 60*time.Second)
 	}
@@ -204,13 +221,22 @@ func (s *Scenario) Validate() error {
 func (s *Scenario) expectedTime() time.Duration {
 	var d time.Duration
 	if s.RampRate > 0 {
-		d += time.Duration(float64(s.Conns) / s.RampRate * float64(time.Second))
+		d += time.Duration(float64(s.Clients()) / s.RampRate * float64(time.Second))
 	}
 	d += s.SubscribeTimeout.D() + s.Hold.D() + s.Drain.D()
 	for _, st := range s.Steps {
 		d += st.Duration.D()
 	}
 	return d
+}
+
+// Dials is how many connections the run opens from its source addresses: every client
+// once, and a failover's A clients a second time (to B).
+func (s *Scenario) Dials() int {
+	if s.Failover == nil {
+		return s.Conns
+	}
+	return s.Clients() + s.Conns
 }
 
 func requireLoopback(host string) error {
@@ -255,12 +281,14 @@ func ParseSteps(text string) ([]Step, error) {
 // AutoPlace fills Workers and SourceAddrs when they were left at zero: one process holds at
 // most ~19.9K sockets (open-file limit 20000), one source address reaches one server
 // address with ~28K ports.
+// A failover counts its standby clients too, and its A clients' second dial (to B) from
+// the same source addresses.
 func (s *Scenario) AutoPlace(perWorker, perSource int) {
-	if s.Workers == 0 && s.Conns > perWorker {
-		s.Workers = (s.Conns + perWorker - 1) / perWorker
+	if s.Workers == 0 && s.Clients() > perWorker {
+		s.Workers = (s.Clients() + perWorker - 1) / perWorker
 	}
-	if len(s.SourceAddrs) == 0 && s.Conns > perSource {
-		n := (s.Conns + perSource - 1) / perSource
+	if dials := s.Dials(); len(s.SourceAddrs) == 0 && dials > perSource {
+		n := (dials + perSource - 1) / perSource
 		for i := range n {
 			s.SourceAddrs = append(s.SourceAddrs, fmt.Sprintf("127.0.0.%d", i+2))
 		}
