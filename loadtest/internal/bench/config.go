@@ -56,6 +56,19 @@ type Variant struct {
 	CPUs string `json:"cpus"`
 	// Cores is how many cores the variant may use, for the CPU-accounting projection.
 	Cores int `json:"cores"`
+	// ServerEnv adds to File.ServerEnv for this variant's servers (a scenario's overrides
+	// both): a variant can be a binary with a feature turned off.
+	ServerEnv map[string]string `json:"server_env,omitempty"`
+	// Against names the variant this one is the baseline of: the report then has a table
+	// Against / Name (e.g. "single" with the history against "single-history-off").
+	Against string `json:"against,omitempty"`
+	// Scenarios limits the variant to these scenarios (empty: all).
+	Scenarios []string `json:"scenarios,omitempty"`
+}
+
+// runs reports whether the variant runs scenario e.
+func (v Variant) runs(e Entry) bool {
+	return len(v.Scenarios) == 0 || slices.Contains(v.Scenarios, e.Name)
 }
 
 // Entry is one named scenario.

@@ -76,7 +76,7 @@ func (b *bencher) runFailover(ctx context.Context, e Entry, v Variant, n int) (*
 			return nil, 0, nil, err
 		}
 		addr := "127.0.0.1:" + itoa(port)
-		env := b.serverEnv(e, addr)
+		env := b.serverEnv(e, v, addr)
 		shutdown = shutdownTimeout(env)
 		log, err := os.Create(filepath.Join(b.logDir, v.Name+"-"+e.Name+"-"+name+".log"))
 		if err != nil {

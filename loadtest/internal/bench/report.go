@@ -47,7 +47,10 @@ type Row struct {
 	// start until the clients have gone, their disconnect included) over the idle process,
 	// per connection. RSSPerConnKB is one sample, taken once every connection was
 	// subscribed; both move with where the garbage collector's cycles fall.
-	MaxRSSPerConnKB      float64 `json:"max_rss_per_conn_kb,omitempty"`
+	MaxRSSPerConnKB float64 `json:"max_rss_per_conn_kb,omitempty"`
+	// HistoryMB is the in-memory history the server held (ws_history_bytes, wire bytes of
+	// the records kept for resumes) at its largest scrape.
+	HistoryMB            float64 `json:"history_mb,omitempty"`
 	HandshakesPerSec     float64 `json:"handshakes_per_sec"`
 	AllSubscribedSeconds float64 `json:"all_subscribed_seconds"`
 	SlowClients          int64   `json:"slow_clients"`
@@ -192,6 +195,7 @@ func row(r *record) Row {
 		w.PeakConns = s.Peak.Connections
 		w.RSSPerConnKB = s.RSSDeltaPerConnBytes / 1024
 		w.PeakRSSMB = s.Peak.ResidentBytes / (1 << 20)
+		w.HistoryMB = max(s.Peak.HistoryBytes, s.After.HistoryBytes) / (1 << 20)
 		if n := s.Peak.Connections - s.Before.Connections; r.ServerMaxRSS > 0 && n > 0 {
 			w.MaxRSSPerConnKB = (r.ServerMaxRSS - s.Before.ResidentBytes) / n / 1024
 		}
@@ -313,7 +317,14 @@ func (rep *report) markdown() string {
 		b.WriteString(t)
 	}
 	b.WriteString("\n## multi / single\n\n")
-	b.WriteString(rep.ratioTable())
+	b.WriteString(rep.ratioTable("multi", "single"))
+	for _, v := range rep.file.Variants {
+		if v.Against != "" {
+			fmt.Fprintf(&b, "\n## %s / %s\n\n", v.Against, v.Name)
+			b.WriteString(rep.ratioTable(v.Against, v.Name))
+			b.WriteString(rep.historyLine(v.Against, v.Name))
+		}
+	}
 	b.WriteString("\n## Scenario details\n\n")
 	rep.details(&b)
 	if rep.SVG != "" {
@@ -359,7 +370,8 @@ func (rep *report) markdownTable() string {
 	return b.String()
 }
 
-func (rep *report) ratioTable() string {
+// ratioTable compares variant num with variant den, scenario by scenario (medians).
+func (rep *report) ratioTable(num, den string) string {
 	var b strings.Builder
 	if n := rep.repeats(); n > 1 {
 		fmt.Fprintf(&b, "Medians of %d runs per variant (variants interleaved, each first in turn); CPU per message also gives the lowest and highest ratio of the runs paired by round.\n\n", n)
@@ -371,13 +383,13 @@ func (rep *report) ratioTable() string {
 			continue
 		}
 		seen[r.Entry.Name] = true
-		s, m := rep.runs("single", r.Entry.Name), rep.runs("multi", r.Entry.Name)
+		s, m := rep.runs(den, r.Entry.Name), rep.runs(num, r.Entry.Name)
 		if len(s) == 0 || len(m) == 0 {
 			continue
 		}
 		med := func(f func(Row) float64) string { return ratio(median(m, f), median(s, f)) }
 		cpu := med(func(w Row) float64 { return w.CPUPerMsgUs })
-		if lo, hi, ok := rep.pairRange(r.Entry.Name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
+		if lo, hi, ok := rep.pairRange(num, den, r.Entry.Name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
 			cpu += fmt.Sprintf(" (%.2f-%.2f)", lo, hi)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
@@ -390,12 +402,34 @@ func (rep *report) ratioTable() string {
 	return b.String()
 }
 
-// pairRange is the lowest and highest multi/single ratio of figure f over the runs of
-// scenario paired by round; ok is false with fewer than two pairs.
-func (rep *report) pairRange(scenario string, f func(Row) float64) (lo, hi float64, ok bool) {
+// historyLine says how much of num's memory was its history in each scenario, beside the
+// peak RSS difference from den: the history's own cost, which the per-connection figures
+// above spread over the connections.
+func (rep *report) historyLine(num, den string) string {
+	var b strings.Builder
+	b.WriteString("\n| scenario | history held (MB, wire bytes) | peak RSS " + num + " − " + den + " (MB) |\n|---|---:|---:|\n")
+	seen := map[string]bool{}
+	for _, r := range rep.records {
+		if seen[r.Entry.Name] {
+			continue
+		}
+		seen[r.Entry.Name] = true
+		n, d := rep.runs(num, r.Entry.Name), rep.runs(den, r.Entry.Name)
+		if len(n) == 0 || len(d) == 0 {
+			continue
+		}
+		peak := func(w Row) float64 { return w.PeakRSSMB }
+		fmt.Fprintf(&b, "| %s | %.1f | %+.1f |\n", r.Entry.Name, median(n, func(w Row) float64 { return w.HistoryMB }), median(n, peak)-median(d, peak))
+	}
+	return b.String()
+}
+
+// pairRange is the lowest and highest num/den ratio of figure f over the runs of scenario
+// paired by round; ok is false with fewer than two pairs.
+func (rep *report) pairRange(num, den, scenario string, f func(Row) float64) (lo, hi float64, ok bool) {
 	n := 0
 	for k := 1; k <= rep.repeats(); k++ {
-		s, m := rep.find("single", scenario, k), rep.find("multi", scenario, k)
+		s, m := rep.find(den, scenario, k), rep.find(num, scenario, k)
 		if s == nil || m == nil || f(s.Row) == 0 || f(m.Row) == 0 {
 			continue
 		}

@@ -232,6 +232,9 @@ func (b *bencher) run(ctx context.Context) ([]*record, error) {
 		}
 		for k := 1; k <= max(b.file.Repeat, 1); k++ {
 			for _, v := range turnOrder(variants, k) {
+				if !v.runs(e) {
+					continue
+				}
 				n++
 				r := &record{Entry: e, Variant: v, Repeat: k}
 				if e.Kind == KindFailover {
@@ -277,7 +280,7 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 		return nil, 0, err
 	}
 	addr := "127.0.0.1:" + itoa(port)
-	env := b.serverEnv(e, addr)
+	env := b.serverEnv(e, v, addr)
 
 	slog, err := os.Create(filepath.Join(b.logDir, v.Name+"-"+e.Name+".log"))
 	if err != nil {
@@ -333,10 +336,13 @@ func (b *bencher) scenario(e Entry) (load.Scenario, error) {
 	return sc, nil
 }
 
-// serverEnv is the environment of a server of entry e listening on addr.
-func (b *bencher) serverEnv(e Entry, addr string) map[string]string {
+// serverEnv is the environment of variant v's server of entry e listening on addr.
+func (b *bencher) serverEnv(e Entry, v Variant, addr string) map[string]string {
 	env := map[string]string{}
 	for k, val := range b.file.ServerEnv {
+		env[k] = val
+	}
+	for k, val := range v.ServerEnv {
 		env[k] = val
 	}
 	for k, val := range e.ServerEnv {

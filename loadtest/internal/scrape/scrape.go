@@ -131,6 +131,7 @@ type Figures struct {
 	RecordsConsumed      float64            `json:"ws_kafka_records_consumed_total"`
 	DeliveryLatencyCount float64            `json:"ws_delivery_latency_seconds_count"`
 	DeliveryLatencySum   float64            `json:"ws_delivery_latency_seconds_sum"`
+	HistoryBytes         float64            `json:"ws_history_bytes"`
 }
 
 // Figures extracts the report figures.
@@ -148,6 +149,7 @@ func (s Snapshot) Figures() Figures {
 		QueueOverflows:       s.Sum("ws_send_queue_overflow_total"),
 		RecordsConsumed:      s.Sum("ws_kafka_records_consumed_total"),
 		DeliveryLatencyCount: s.Sum("ws_delivery_latency_seconds_count"),
+		HistoryBytes:         s.Sum("ws_history_bytes"),
 		DeliveryLatencySum:   s.Sum("ws_delivery_latency_seconds_sum"),
 	}
 }
