@@ -147,6 +147,23 @@ func NewMatch(channels []string) Match {
 	return m
 }
 
+// HasWildcard reports whether the channels include topic's wildcard.
+func (m Match) HasWildcard(topic string) bool {
+	_, ok := m.wild[topic]
+	return ok
+}
+
+// Exact returns the exact channels of topic, each once.
+func (m Match) Exact(topic string) []string {
+	var out []string
+	for ch := range m.exact {
+		if protocol.ChannelTopic(ch) == topic {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
 // Matches reports whether the record message m goes to the channels, once however many of
 // them it matches.
 func (m Match) Matches(msg *protocol.Message) bool {

@@ -89,13 +89,14 @@ func (s *shard) positionedReply(c *Client, req protocol.Request) {
 		return
 	}
 	for _, r := range plan.Ranges {
-		if r.Since.IsZero() && hist.Ring(r.Part).Replay(r.After, r.Before, func(m *protocol.Message) {
-			rec.scanned++
-			if rec.match.Matches(m) {
+		if r.Since.IsZero() {
+			ok, n := hist.Ring(r.Part).ReplayMatch(rec.match, r.Topic, r.After, r.Before, func(m *protocol.Message) {
 				rec.memory = append(rec.memory, m)
+			})
+			rec.scanned += n
+			if ok {
+				continue
 			}
-		}) {
-			continue
 		}
 		rec.kafka = append(rec.kafka, r)
 	}

@@ -25,10 +25,12 @@ type Ring struct {
 	start int64 // the first offset its writer consumes (since creation or Reset)
 
 	logStart int64 // the log's first offset as last seen in Kafka (-1 unknown)
+
+	channels channelIndex // the held records by channel
 }
 
 func newRing(cfg Config, start int64) *Ring {
-	return &Ring{cfg: cfg, from: start, next: start, start: start, logStart: -1}
+	return &Ring{cfg: cfg, from: start, next: start, start: start, logStart: -1, channels: channelIndex{}}
 }
 
 // Append adds m (a record's message, offsets ascending) and drops what passes the bounds.
@@ -48,6 +50,7 @@ func (r *Ring) Append(m *protocol.Message) {
 		}
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = m
+	r.channels.add(m)
 	r.n++
 	r.bytes += len(m.Wire)
 	for r.n > 1 && r.bytes > r.cfg.Bytes {
@@ -69,6 +72,7 @@ func (r *Ring) grow() {
 func (r *Ring) popLocked() {
 	m := r.buf[r.head]
 	r.buf[r.head] = nil
+	r.channels.drop(m)
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 	r.bytes -= len(m.Wire)
@@ -102,6 +106,7 @@ func (r *Ring) Reset(next int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.buf)
+	clear(r.channels)
 	r.head, r.n, r.bytes = 0, 0, 0
 	r.from, r.next, r.start = next, next, next
 }
@@ -138,6 +143,29 @@ func (r *Ring) Replay(after, before int64, fn func(*protocol.Message)) bool {
 		fn(m)
 	}
 	return true
+}
+
+// ReplayMatch is Replay for the records match selects, and how many records it visited.
+// A match with a wildcard of the partition's topic takes nearly every record, so it scans
+// the range; one of exact channels only visits their records (channelIndex), so its cost
+// is what it replays however busy the partition.
+func (r *Ring) ReplayMatch(match Match, topic string, after, before int64, fn func(*protocol.Message)) (bool, int) {
+	if match.HasWildcard(topic) {
+		n := 0
+		ok := r.Replay(after, before, func(m *protocol.Message) {
+			n++
+			if match.Matches(m) {
+				fn(m)
+			}
+		})
+		return ok, n
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if after+1 < r.from {
+		return false, 0
+	}
+	return true, r.channels.replay(match.Exact(topic), after, before, fn)
 }
 
 // search returns the index (from the oldest) of the first held message with offset >= off.
