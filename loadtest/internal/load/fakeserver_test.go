@@ -53,16 +53,12 @@ func (f *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	f.wg.Add(1)
-	defer f.wg.Done()
-	defer c.CloseNow()
+	acceptWS(&f.wg, f.serveConn)(w, r)
+}
+
+func (f *fakeServer) serveConn(ctx context.Context, c *websocket.Conn) {
 	f.open.Add(1)
 	defer f.open.Add(-1)
-	ctx := r.Context()
 	_, b, err := c.Read(ctx)
 	if err != nil {
 		return
@@ -90,11 +86,7 @@ func (f *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Keep the connection open (and answer pings) until the client goes.
-	for {
-		if _, _, err := c.Read(ctx); err != nil {
-			return
-		}
-	}
+	readToEnd(ctx, c)
 }
 
 func testScenario(url string) Scenario {
@@ -129,15 +121,7 @@ func testCtx(t *testing.T) context.Context {
 func newGenericServer(t *testing.T, perChannel int) string {
 	t.Helper()
 	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		defer wg.Done()
-		defer c.CloseNow()
-		ctx := r.Context()
+	srv := httptest.NewServer(acceptWS(&wg, func(ctx context.Context, c *websocket.Conn) {
 		_, b, err := c.Read(ctx)
 		if err != nil {
 			return
@@ -157,11 +141,7 @@ func newGenericServer(t *testing.T, perChannel int) string {
 				}
 			}
 		}
-		for {
-			if _, _, err := c.Read(ctx); err != nil {
-				return
-			}
-		}
+		readToEnd(ctx, c)
 	}))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
