@@ -62,6 +62,9 @@ func (s *suite) checks() []check {
 	if s.cfg.PingInterval > 0 {
 		cs = append(cs, check{name: "ping: a client that answers pings stays, a silent one is dropped", run: checkPingTimeout, budget: pingBudget})
 	}
+	if s.cfg.Resume {
+		cs = append(cs, resumeChecks(s.cfg)...)
+	}
 	return append(cs,
 		check{name: "frames: every frame splits on \\n into JSON objects, within WS_BATCH_MAX_BYTES", run: checkFrames},
 	)

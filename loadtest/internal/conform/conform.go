@@ -74,6 +74,21 @@ type Config struct {
 	// many idle ones from the suite's address must be closed at accept. 0 skips that
 	// check. Nothing else of this address may hold a plain HTTP connection meanwhile.
 	HTTPMaxConnsPerIP int
+	// Resume runs the checks of docs/PROTOCOL.md "Positions and resume" (positioned
+	// subscribe, marks, resume by positions and by time, not-recovered reasons, their
+	// errors). The out-of-retention check deletes, with DeleteRecords, the records of one
+	// partition of Topic older than its own: run it against a test broker only.
+	Resume bool
+	// MarkInterval is WS_MARK_INTERVAL; when set (with Resume), positioned subscribers
+	// must get marks past the records queued before them. 0 skips that check.
+	MarkInterval time.Duration
+	// HistoryRecords is WS_HISTORY_RECORDS: a resume whose replay fits in it must be
+	// served from memory, one that does not from Kafka. Default 10000; negative means
+	// the server's history is off (WS_HISTORY_RECORDS=0: every replay from Kafka). At 200
+	// or less (or off) the check of a resume from Kafka runs too.
+	HistoryRecords int
+	// ResumeMaxAge is WS_RESUME_MAX_AGE: an older since_ts is refused. Default 1h.
+	ResumeMaxAge time.Duration
 	// CheckTimeout bounds each check. Default 10s.
 	CheckTimeout time.Duration
 	// Only runs the checks whose names match this regular expression; empty runs all.
@@ -113,6 +128,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 16384
+	}
+	if c.HistoryRecords == 0 {
+		c.HistoryRecords = 10000
+	}
+	if c.ResumeMaxAge == 0 {
+		c.ResumeMaxAge = time.Hour
 	}
 }
 
@@ -154,6 +175,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--http-idle-timeout %v: must not be negative", c.HTTPIdleTimeout)
 	case c.HTTPMaxConnsPerIP < 0:
 		return fmt.Errorf("--http-max-conns-per-ip %d: must be 0 or more", c.HTTPMaxConnsPerIP)
+	case c.MarkInterval < 0 || c.ResumeMaxAge < 0:
+		return fmt.Errorf("--mark-interval %v / --resume-max-age %v: must not be negative", c.MarkInterval, c.ResumeMaxAge)
 	}
 	if _, err := regexp.Compile(c.Only); err != nil {
 		return fmt.Errorf("--run %q: %w", c.Only, err)
@@ -193,6 +216,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", 16384, "the server's WS_MAX_HEADER_BYTES")
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 0, "the server's WS_HTTP_IDLE_TIMEOUT, to check that idle keep-alive connections are closed; 0 skips that check")
 	fs.IntVar(&cfg.HTTPMaxConnsPerIP, "http-max-conns-per-ip", 0, "the server's WS_HTTP_MAX_CONNS_PER_IP, to check the per-address cap; 0 skips that check (nothing else of this address may hold a plain HTTP connection)")
+	fs.BoolVar(&cfg.Resume, "resume", false, "run the checks of positions and resume (docs/PROTOCOL.md); one deletes old records of a partition of --topic with DeleteRecords: use a test broker")
+	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "the server's WS_MARK_INTERVAL, to check marks (with --resume); 0 skips that check")
+	fs.IntVar(&cfg.HistoryRecords, "history-records", 10000, "the server's WS_HISTORY_RECORDS (negative: history off); at 200 or less a resume from Kafka is checked too")
+	fs.DurationVar(&cfg.ResumeMaxAge, "resume-max-age", time.Hour, "the server's WS_RESUME_MAX_AGE")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
 	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")
 	fs.Usage = func() {

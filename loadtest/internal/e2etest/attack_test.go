@@ -29,8 +29,6 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/testbin"
 )
 
-var attackVariants = []struct{ name, envVar string }{{"ws-single", "WS_SINGLE_BIN"}, {"ws-multi", "WS_MULTI_BIN"}}
-
 // TestDescriptorExhaustion (issue 12 point 3): with the open-file limit at 400 and 1,000
 // idle connections held from 127.0.0.1 (some after a keep-alive GET /healthz), a client
 // from 127.0.0.2 still gets /healthz 200 and a working WebSocket within 3 s, and the
@@ -42,7 +40,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 		keepAlive = 100 // of held: a GET /healthz first, then left idle
 		answerIn  = 3 * time.Second
 	)
-	for _, v := range attackVariants {
+	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			bin := limitOpenFiles(t, binary(t, v.envVar, v.name), nofile)
 			broker := startBroker(t)
@@ -107,7 +105,7 @@ func TestNodeOversizedMessageGets1009(t *testing.T) {
 	const tries = 20
 	node := requireTool(t, "node", "install Node.js 20+ (the Debian package nodejs)")
 	dir := e2eDir(t)
-	for _, v := range attackVariants {
+	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			broker := startBroker(t)
 			srv := startServer(t, v.name, binary(t, v.envVar, v.name), broker)
@@ -153,7 +151,7 @@ func TestLargeRecordBurst(t *testing.T) {
 	node := requireTool(t, "node", "install Node.js 20+ (the Debian package nodejs)")
 	dir := e2eDir(t)
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
-	for _, v := range attackVariants {
+	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			// The broker in its own process (loadtest dev, no feed): in this race-detector
 			// process it would hand the server records too slowly to make a burst.
@@ -233,7 +231,7 @@ func TestPingFloodBounded(t *testing.T) {
 		rssGrowth = 200 << 20
 		rttMax    = 2 * time.Second
 	)
-	for _, v := range attackVariants {
+	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			broker := startBroker(t)
 			srv := startServer(t, v.name, binary(t, v.envVar, v.name), broker)

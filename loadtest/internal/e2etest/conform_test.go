@@ -12,15 +12,15 @@ import (
 // both variants: once with the README defaults, then with non-default limits, to prove
 // the servers honour their settings.
 //
+// Every configuration runs the checks of positions and resume (--resume): with the default
+// WS_MARK_INTERVAL, with short ones, with a history of 5 records (replays past it come from
+// Kafka) and with the history off (every replay from Kafka).
+//
 // The in-process broker (kfake), like Kafka, refuses a record above about 1 MiB, so every
 // configuration sets WS_MAX_RECORD_BYTES below the README default: the suite must produce
 // a record one byte over it.
 func TestConformance(t *testing.T) {
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
-	variants := []struct{ name, envVar string }{
-		{"ws-single", "WS_SINGLE_BIN"},
-		{"ws-multi", "WS_MULTI_BIN"},
-	}
 	configs := []struct {
 		name string
 		env  []string
@@ -31,34 +31,37 @@ func TestConformance(t *testing.T) {
 		{
 			name:   "defaults",
 			env:    []string{"WS_MAX_CONNECTIONS=8", "WS_MAX_RECORD_BYTES=1000000"},
-			args:   []string{"--max-connections", "8", "--max-record-bytes", "1000000"},
-			checks: 41,
+			args:   []string{"--max-connections", "8", "--max-record-bytes", "1000000", "--resume", "--mark-interval", "2s"},
+			checks: 52,
 		},
 		{
 			name: "custom limits, batching off",
 			env: []string{"WS_MAX_CONNECTIONS=5", "WS_MAX_SUBSCRIPTIONS=12", "WS_READ_LIMIT=1024",
 				"WS_RATE_LIMIT=15", "WS_RATE_BURST=25", "WS_BATCH=false", "WS_MAX_HEADER_BYTES=4096",
-				"WS_SEND_QUEUE_BYTES=1048576", "WS_MAX_RECORD_BYTES=1000000"},
+				"WS_SEND_QUEUE_BYTES=1048576", "WS_MAX_RECORD_BYTES=1000000", "WS_MARK_INTERVAL=250ms", "WS_RESUME_MAX_AGE=10m"},
 			args: []string{"--max-connections", "5", "--max-subscriptions", "12", "--read-limit", "1024",
 				"--rate-limit", "15", "--rate-burst", "25", "--expect-batching=false", "--max-header-bytes", "4096",
-				"--send-queue-bytes", "1048576", "--max-record-bytes", "1000000"},
-			checks: 41,
+				"--send-queue-bytes", "1048576", "--max-record-bytes", "1000000",
+				"--resume", "--mark-interval", "250ms", "--resume-max-age", "10m"},
+			checks: 52,
 		},
 		{
 			name: "slow consumer and ping timeout",
 			env: []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=3s",
-				"WS_MAX_RECORD_BYTES=1000000"},
+				"WS_MAX_RECORD_BYTES=1000000", "WS_HISTORY_RECORDS=5", "WS_MARK_INTERVAL=200ms"},
 			args: []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "3s",
-				"--max-record-bytes", "1000000"},
-			checks: 43,
+				"--max-record-bytes", "1000000", "--resume", "--history-records", "5", "--mark-interval", "200ms"},
+			checks: 55,
 		},
 		{
 			name: "small batches, small records, HTTP limits",
 			env: []string{"WS_MAX_CONNECTIONS=4", "WS_BATCH_MAX_BYTES=2048", "WS_MAX_RECORD_BYTES=65536",
-				"WS_SEND_QUEUE_BYTES=262144", "WS_HTTP_IDLE_TIMEOUT=1s", "WS_HTTP_MAX_CONNS_PER_IP=4"},
+				"WS_SEND_QUEUE_BYTES=262144", "WS_HTTP_IDLE_TIMEOUT=1s", "WS_HTTP_MAX_CONNS_PER_IP=4",
+				"WS_HISTORY_RECORDS=0"},
 			args: []string{"--max-connections", "4", "--batch-max-bytes", "2048", "--max-record-bytes", "65536",
-				"--send-queue-bytes", "262144", "--http-idle-timeout", "1s", "--http-max-conns-per-ip", "4"},
-			checks: 43,
+				"--send-queue-bytes", "262144", "--http-idle-timeout", "1s", "--http-max-conns-per-ip", "4",
+				"--resume", "--history-records", "-1"},
+			checks: 54,
 		},
 	}
 	for _, v := range variants {

@@ -175,8 +175,19 @@ type server struct {
 func (s *server) wsURL() string   { return "ws://" + s.addr + "/ws" }
 func (s *server) httpURL() string { return "http://" + s.addr + "/" }
 
+// variants are the two servers under test and the variables naming their binaries.
+var variants = []struct{ name, envVar string }{{"ws-single", "WS_SINGLE_BIN"}, {"ws-multi", "WS_MULTI_BIN"}}
+
 // startServer starts a server binary consuming broker and waits for /readyz.
 func startServer(t *testing.T, name, bin, broker string, env ...string) *server {
+	t.Helper()
+	s := startServerUnready(t, name, bin, broker, env...)
+	waitReady(t, s, 30*time.Second)
+	return s
+}
+
+// startServerUnready starts a server binary consuming broker, without waiting for /readyz.
+func startServerUnready(t *testing.T, name, bin, broker string, env ...string) *server {
 	t.Helper()
 	addr := testbin.FreeAddr(t)
 	base := []string{
@@ -190,10 +201,7 @@ func startServer(t *testing.T, name, bin, broker string, env ...string) *server 
 		// admission on a shared 2-core machine would make them flaky.
 		"WS_CPU_REJECT_THRESHOLD=0",
 	}
-	p := start(t, name, bin, append(base, env...))
-	s := &server{process: p, addr: addr}
-	waitReady(t, s, 30*time.Second)
-	return s
+	return &server{process: start(t, name, bin, append(base, env...)), addr: addr}
 }
 
 func waitReady(t *testing.T, s *server, timeout time.Duration) {
