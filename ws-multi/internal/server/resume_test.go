@@ -216,3 +216,46 @@ func TestResumeErrors(t *testing.T) {
 		t.Fatalf("line %+v, want only trades:K's record (trades:J was not subscribed)", l)
 	}
 }
+
+// TestResumeOverflow: live records that pass the queue limit while a Kafka catch-up runs end
+// the resume "overflow": nothing is replayed, the live records follow, and the client stays.
+func TestResumeOverflow(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) { c.HistoryRecords, c.SendQueueMessages = 2, 3 })
+	epoch := seeTen(t, f)
+	b := f.connect()
+	b.send(`{"op":"subscribe","id":"b","channels":["trades:K"],"resume":{"positions":{"trades":{"0":4}},"epochs":{"trades":"` + epoch + `"}}}`)
+	if l := b.line(); l.Op != "subscribed" {
+		t.Fatalf("reply %+v, want subscribed", l)
+	}
+	// The catch-up takes about 100 ms; these land behind it meanwhile.
+	var live []*sarama.ProducerMessage
+	for i := range 6 {
+		live = append(live, kafkatest.Record("trades", 0, "K", fmt.Sprint("live", i)))
+	}
+	kafkatest.Produce(t, f.brokers, live...)
+	offs, rec := b.untilRecovered()
+	if rec.Recovered || rec.Reason != "overflow" || len(offs) != 0 {
+		t.Fatalf("replayed %v then %+v; want nothing, not recovered: overflow", offs, rec)
+	}
+	for want := int64(10); want < 16; want++ {
+		if l := b.line(); l.Op != "message" || l.Offset != want {
+			t.Fatalf("after the overflow %+v, want live record %d", l, want)
+		}
+	}
+}
+
+// TestResumeUnavailable: a catch-up whose broker is gone answers "unavailable" at once.
+func TestResumeUnavailable(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) { c.HistoryRecords = 2 })
+	seeTen(t, f)
+	f.cluster.Close()
+	b := f.connect()
+	b.send(`{"op":"subscribe","id":"b","channels":["trades:K"],"resume":{"positions":{"trades":{"0":4}}}}`)
+	if l := b.line(); l.Op != "subscribed" {
+		t.Fatalf("reply %+v, want subscribed", l)
+	}
+	offs, rec := b.untilRecovered()
+	if rec.Recovered || rec.Reason != "unavailable" || len(offs) != 0 {
+		t.Fatalf("replayed %v then %+v; want nothing, not recovered: unavailable", offs, rec)
+	}
+}
