@@ -370,6 +370,17 @@ func (rep *report) markdownTable() string {
 	return b.String()
 }
 
+// scenarios are the scenarios that ran, each once, in the order of the runs.
+func (rep *report) scenarios() []string {
+	var out []string
+	for _, r := range rep.records {
+		if !slices.Contains(out, r.Entry.Name) {
+			out = append(out, r.Entry.Name)
+		}
+	}
+	return out
+}
+
 // ratioTable compares variant num with variant den, scenario by scenario (medians).
 func (rep *report) ratioTable(num, den string) string {
 	var b strings.Builder
@@ -377,22 +388,17 @@ func (rep *report) ratioTable(num, den string) string {
 		fmt.Fprintf(&b, "Medians of %d runs per variant (variants interleaved, each first in turn); CPU per message also gives the lowest and highest ratio of the runs paired by round.\n\n", n)
 	}
 	b.WriteString("| scenario | client msgs/s | server msgs/s | peak msgs/s | CPU per msg (run / load steps) | msgs per frame | CPU per frame | RSS per conn | peak RSS per conn | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	seen := map[string]bool{}
-	for _, r := range rep.records {
-		if seen[r.Entry.Name] {
-			continue
-		}
-		seen[r.Entry.Name] = true
-		s, m := rep.runs(den, r.Entry.Name), rep.runs(num, r.Entry.Name)
+	for _, name := range rep.scenarios() {
+		s, m := rep.runs(den, name), rep.runs(num, name)
 		if len(s) == 0 || len(m) == 0 {
 			continue
 		}
 		med := func(f func(Row) float64) string { return ratio(median(m, f), median(s, f)) }
 		cpu := med(func(w Row) float64 { return w.CPUPerMsgUs })
-		if lo, hi, ok := rep.pairRange(num, den, r.Entry.Name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
+		if lo, hi, ok := rep.pairRange(num, den, name, func(w Row) float64 { return w.CPUPerMsgUs }); ok {
 			cpu += fmt.Sprintf(" (%.2f-%.2f)", lo, hi)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Entry.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name,
 			med(func(w Row) float64 { return w.MsgsPerSec }), med(func(w Row) float64 { return w.ServerMsgsPerSec }),
 			med(func(w Row) float64 { return w.PeakMsgsPerSec }),
 			cpu+" / "+med(func(w Row) float64 { return w.LoadCPUPerMsgUs }), med(func(w Row) float64 { return w.MsgsPerFrame }),
@@ -408,18 +414,13 @@ func (rep *report) ratioTable(num, den string) string {
 func (rep *report) historyLine(num, den string) string {
 	var b strings.Builder
 	b.WriteString("\n| scenario | history held (MB, wire bytes) | peak RSS " + num + " − " + den + " (MB) |\n|---|---:|---:|\n")
-	seen := map[string]bool{}
-	for _, r := range rep.records {
-		if seen[r.Entry.Name] {
-			continue
-		}
-		seen[r.Entry.Name] = true
-		n, d := rep.runs(num, r.Entry.Name), rep.runs(den, r.Entry.Name)
+	for _, name := range rep.scenarios() {
+		n, d := rep.runs(num, name), rep.runs(den, name)
 		if len(n) == 0 || len(d) == 0 {
 			continue
 		}
 		peak := func(w Row) float64 { return w.PeakRSSMB }
-		fmt.Fprintf(&b, "| %s | %.1f | %+.1f |\n", r.Entry.Name, median(n, func(w Row) float64 { return w.HistoryMB }), median(n, peak)-median(d, peak))
+		fmt.Fprintf(&b, "| %s | %.1f | %+.1f |\n", name, median(n, func(w Row) float64 { return w.HistoryMB }), median(n, peak)-median(d, peak))
 	}
 	return b.String()
 }
