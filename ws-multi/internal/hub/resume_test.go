@@ -801,3 +801,27 @@ func TestResumeOverflowAppliesDeferredAfterTheFanout(t *testing.T) {
 		t.Errorf("ops = %s\nwant %s + pongp0 and message15", got, want)
 	}
 }
+
+// TestRequestsPastTheDeferBoundAreRefused: of the requests read while a resume reads Kafka,
+// maxDeferred wait for it; the ones past them get an error reply, none goes unanswered.
+func TestRequestsPastTheDeferBoundAreRefused(t *testing.T) {
+	f, _, rd := kafkaFixture(t, testConfig(), nil)
+	conn := newFake()
+	c := f.client(t, conn)
+	syncClient(t, f.h, c)
+	f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
+	for i := range maxDeferred + 6 {
+		f.do(t, c, protocol.OpPing, fmt.Sprint(i))
+	}
+	close(rd.release)
+	if err := f.h.Sync(bg, c); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, l := range parseLines(t, conn.got()) {
+		counts[l.Op]++
+	}
+	if counts["recovered"] != 1 || counts["pong"] != maxDeferred || counts["error"] != 6 {
+		t.Errorf("lines by op %v, want 1 recovered, %d pongs and 6 errors", counts, maxDeferred)
+	}
+}

@@ -47,8 +47,6 @@ type History struct {
 	cfg    Config
 	mu     sync.RWMutex
 	topics map[string]*topic
-	ready  chan struct{} // closed once every topic has been attached
-	want   int
 }
 
 // New returns an empty history for the given topics.
@@ -59,7 +57,7 @@ func New(cfg Config, topics []string) (*History, error) {
 	if len(topics) == 0 {
 		return nil, errors.New("history: no topics")
 	}
-	return &History{cfg: cfg, topics: make(map[string]*topic, len(topics)), ready: make(chan struct{}), want: len(topics)}, nil
+	return &History{cfg: cfg, topics: make(map[string]*topic, len(topics))}, nil
 }
 
 // Config returns the bounds.
@@ -79,9 +77,6 @@ func (h *History) Attach(name, epoch string, starts map[int32]int64) (changed bo
 	}
 	if t == nil {
 		t = &topic{epoch: epoch, rings: make(map[int32]*Ring, len(starts))}
-		if _, seen := h.topics[name]; !seen && len(h.topics)+1 == h.want {
-			defer close(h.ready)
-		}
 		h.topics[name] = t
 	}
 	// parts is replaced, never changed in place: Partitions hands it out.
@@ -96,9 +91,6 @@ func (h *History) Attach(name, epoch string, starts map[int32]int64) (changed bo
 	t.parts = parts
 	return changed
 }
-
-// Ready is closed once every topic has been attached once.
-func (h *History) Ready() <-chan struct{} { return h.ready }
 
 // Ring returns a partition's ring, nil if unknown.
 func (h *History) Ring(p Part) *Ring {
@@ -128,15 +120,4 @@ func (h *History) Partitions(name string) []int32 {
 		return t.parts
 	}
 	return nil
-}
-
-// Each calls fn for every ring (the metrics and Trim).
-func (h *History) Each(fn func(Part, *Ring)) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for name, t := range h.topics {
-		for _, p := range t.parts {
-			fn(Part{name, p}, t.rings[p])
-		}
-	}
 }

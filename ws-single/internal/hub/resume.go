@@ -29,7 +29,7 @@ type Reader interface {
 }
 
 // maxDeferred bounds the requests a client may send while its resume reads Kafka; they
-// are applied, in order, after it. Past it the client's later requests are refused.
+// are applied, in order, after it. Past it a request is refused at once (an error reply).
 const maxDeferred = 64
 
 // errNoReader is a resume that needs Kafka on a hub without a reader.
@@ -215,8 +215,13 @@ func (h *Hub) abortResume(c *Client, reason string) {
 // for after it: replies keep the order of requests.
 func (h *Hub) deferEvent(c *Client, ev event) {
 	if len(c.deferred) >= maxDeferred {
-		h.metrics.ProtocolErrors.WithLabelValues(protocol.CodeInvalidRequest).Inc()
-		return // dropped: a client sending this much during a resume is misbehaving
+		// Refused, not kept: its error reply queues behind the resume, ahead of the
+		// replies deferred before it (an error reply read past the bound goes as is).
+		if ev.kind == evRequest {
+			ev = event{kind: evReply, client: c, err: protocol.TooManyWaiting(maxDeferred, ev.req.ID, ev.req.HasID)}
+		}
+		h.apply(ev)
+		return
 	}
 	c.deferred = append(c.deferred, ev)
 }

@@ -48,6 +48,16 @@ func TooManySubscriptions(limit int, id string, hasID bool) *Error {
 	}
 }
 
+// TooManyWaiting is the invalid_request error for a request read while more than limit
+// requests wait behind the client's resume.
+func TooManyWaiting(limit int, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeInvalidRequest,
+		Message: fmt.Sprintf("more than %d requests wait behind a resume", limit),
+		ID:      id, HasID: hasID,
+	}
+}
+
 // SinceTooOld is the invalid_request error for a time replay older than maxAge
 // (WS_RESUME_MAX_AGE).
 func SinceTooOld(maxAge time.Duration, id string, hasID bool) *Error {
