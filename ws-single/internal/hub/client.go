@@ -41,6 +41,7 @@ type Client struct {
 	conn Conn
 
 	subs         map[string]struct{} // channels, wildcards as "<topic>:*"
+	maxSubs      int                 // the client's own channel cap (Permit); 0: Config.MaxSubscriptions
 	pending      []*protocol.Message // queued, not yet written
 	resliced     bool                // pending's front was cut off by a partial take (queue.go)
 	pendingBytes int

@@ -54,9 +54,9 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 				added++
 			}
 		}
-		if len(c.subs)+added > h.cfg.MaxSubscriptions {
+		if limit := h.subscriptionLimit(c); len(c.subs)+added > limit {
 			h.metrics.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
-			e := protocol.TooManySubscriptions(h.cfg.MaxSubscriptions, req.ID, req.HasID)
+			e := protocol.TooManySubscriptions(limit, req.ID, req.HasID)
 			h.enqueue(c, protocol.EncodeError(e))
 			return
 		}

@@ -31,6 +31,7 @@ const (
 	evSync
 	evDrain
 	evResumed
+	evPermit
 )
 
 type event struct {
@@ -41,6 +42,7 @@ type event struct {
 	done   chan struct{}
 	after  time.Duration // evDrain: the reconnect delay
 	rec    *recovery     // evResumed: a Kafka catch-up's result
+	permit Permit        // evPermit
 }
 
 // handoff is a flusher reporting its write out (or failed).
@@ -122,10 +124,14 @@ func (h *Hub) moreHandoffs() {
 	}
 }
 
-// apply applies a request or an error reply.
+// apply applies a request, an error reply or a permit.
 func (h *Hub) apply(ev event) {
-	if ev.kind == evRequest {
+	switch ev.kind {
+	case evRequest:
 		h.request(ev.client, ev.req)
+		return
+	case evPermit:
+		h.permit(ev.client, ev.permit)
 		return
 	}
 	h.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
@@ -142,7 +148,7 @@ func (h *Hub) handle(ev event) {
 		h.drop(ev.client)
 		h.unindex()
 		delete(h.clients, ev.client)
-	case evRequest, evReply:
+	case evRequest, evReply, evPermit:
 		if c := ev.client; c.recovering != nil && !c.gone {
 			h.deferEvent(c, ev) // its reply must follow the resume's
 			return
