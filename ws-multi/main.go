@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/cgroup"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
@@ -106,7 +107,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant, Version: version, Commit: commit}, metrics.Labels{
 		Rejects: server.RejectReasons, Disconnects: server.ReasonLabels(), Errors: protocol.ErrorCodes,
-		NotRecovered: protocol.NotRecoveredReasons,
+		NotRecovered: protocol.NotRecoveredReasons, AuthFailures: auth.Reasons,
 	})
 	hist, err := history.New(history.Config{
 		Records: cfg.HistoryRecords, Bytes: cfg.HistoryBytes, MaxAge: cfg.HistoryMaxAge,
@@ -154,9 +155,16 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		return err
 	}
 	admission := limits.NewAdmission(cg, cfg.CPURejectThreshold, m, log.Named("admission"))
+	// The JWK Set refresh outlives ctx: the drain runs after ctx ends.
+	authCtx, stopAuth := context.WithCancel(context.Background())
+	defer stopAuth()
+	verifier, err := newVerifier(authCtx, cfg, log.Named("auth"))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(cfg, maxConns, server.Deps{
 		Hub: h, Kafka: consumer, Admission: admission, Background: []server.Runner{admission},
-		Gatherer: reg, Metrics: m, Log: log,
+		Gatherer: reg, Metrics: m, Log: log, Verifier: verifier,
 	})
 	if err != nil {
 		return err
@@ -166,6 +174,36 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		zap.Int("gomaxprocs", procs), zap.Int("shards", shards))
 	log.Info("open " + demoURL(cfg.Addr))
 	return srv.Run(ctx)
+}
+
+// newVerifier builds the token verifier of WS_AUTH optional or required; nil when it is off.
+// A JWK Set is fetched in the background until ctx ends.
+func newVerifier(ctx context.Context, cfg config.Config, log *zap.Logger) (*auth.Verifier, error) {
+	if cfg.Auth == config.AuthOff {
+		return nil, nil
+	}
+	var secret []byte
+	if cfg.JWTHMACSecret != "" {
+		secret = []byte(cfg.JWTHMACSecret)
+	}
+	v, err := auth.New(ctx, auth.Config{
+		HMACSecret:  secret,
+		JWKSURL:     cfg.JWTJWKSURL,
+		JWKSRefresh: cfg.JWTJWKSRefresh,
+		JWKSTimeout: cfg.JWTJWKSTimeout,
+		Issuer:      cfg.JWTIssuer,
+		Audience:    cfg.JWTAudience,
+		Algs:        cfg.JWTAlgorithms(),
+		Leeway:      cfg.JWTLeeway,
+		OnJWKSError: func(err error) { log.Warn("JWK Set refresh failed", zap.String("url", cfg.JWTJWKSURL), zap.Error(err)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("auth on", zap.String("mode", cfg.Auth), zap.Strings("algs", cfg.JWTAlgorithms()),
+		zap.String("issuer", cfg.JWTIssuer), zap.String("audience", cfg.JWTAudience),
+		zap.String("jwks_url", cfg.JWTJWKSURL), zap.Strings("public_channels", cfg.PublicChannels))
+	return v, nil
 }
 
 // setProcs applies the cgroup CPU quota to GOMAXPROCS (automaxprocs) and returns it: the

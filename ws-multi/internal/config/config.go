@@ -127,6 +127,45 @@ type Config struct {
 	// DrainReconnectMax is the longest reconnect delay a drain hands out; each client
 	// gets a random one up to it (WS_DRAIN_RECONNECT_MAX). Default 5s.
 	DrainReconnectMax time.Duration
+	// Auth is "off", "optional" or "required": whether clients present a token and what they
+	// may do without one (WS_AUTH; docs/PROTOCOL.md, Authentication). Default "off".
+	Auth string
+	// PublicChannels are the channel patterns anyone may subscribe to when auth is on
+	// (WS_PUBLIC_CHANNELS). Default none.
+	PublicChannels []string
+	// AuthTimeout is how long a connection may stay without a valid token when auth is
+	// required (WS_AUTH_TIMEOUT). Default 5s.
+	AuthTimeout time.Duration
+	// AuthExpiryGrace is how long past its token's exp a connection stays open for a refresh
+	// (WS_AUTH_EXPIRY_GRACE). Default 30s.
+	AuthExpiryGrace time.Duration
+	// JWTHMACSecret verifies HS* tokens (WS_JWT_HMAC_SECRET, or the content of
+	// WS_JWT_HMAC_SECRET_FILE). Default none. Never printed.
+	JWTHMACSecret string
+	// JWTHMACSecretFile is the file JWTHMACSecret was read from (WS_JWT_HMAC_SECRET_FILE).
+	JWTHMACSecretFile string
+	// JWTJWKSURL is the JWK Set that verifies RS*, PS*, ES* and EdDSA tokens
+	// (WS_JWT_JWKS_URL). Default none.
+	JWTJWKSURL string
+	// JWTJWKSRefresh is how often the JWK Set is refetched (WS_JWT_JWKS_REFRESH). Default 1h.
+	JWTJWKSRefresh time.Duration
+	// JWTJWKSTimeout bounds a fetch of the JWK Set and a verification's wait for it
+	// (WS_JWT_JWKS_TIMEOUT). Default 2s.
+	JWTJWKSTimeout time.Duration
+	// JWTIssuer is the required iss (WS_JWT_ISSUER). Default none; needed when auth is on.
+	JWTIssuer string
+	// JWTAudience must be one of a token's aud (WS_JWT_AUDIENCE). Default none; needed when
+	// auth is on.
+	JWTAudience string
+	// JWTAlgs are the accepted token algorithms (WS_JWT_ALGS). Default: HS256 with a secret,
+	// RS256 and ES256 with a JWK Set.
+	JWTAlgs []string
+	// JWTLeeway is the clock skew allowed on exp, nbf and iat (WS_JWT_LEEWAY). Default 30s.
+	JWTLeeway time.Duration
+	// TLSCertFile and TLSKeyFile make the port serve TLS only; both or neither
+	// (WS_TLS_CERT_FILE, WS_TLS_KEY_FILE). Re-read when they change. Default none.
+	TLSCertFile string
+	TLSKeyFile  string
 	// LogFormat is "json" or "console" (WS_LOG_FORMAT). Default "json".
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error" (WS_LOG_LEVEL). Default "info".
@@ -180,11 +219,24 @@ func Default() Config {
 		ResumeTimeout:        10 * time.Second,
 		ReadyMaxLag:          100000,
 		DrainReconnectMax:    5 * time.Second,
+		Auth:                 AuthOff,
+		AuthTimeout:          5 * time.Second,
+		AuthExpiryGrace:      30 * time.Second,
+		JWTJWKSRefresh:       time.Hour,
+		JWTJWKSTimeout:       2 * time.Second,
+		JWTLeeway:            30 * time.Second,
 		LogFormat:            "json",
 		LogLevel:             "info",
 		Shards:               0,
 	}
 }
+
+// Modes of WS_AUTH.
+const (
+	AuthOff      = "off"
+	AuthOptional = "optional"
+	AuthRequired = "required"
+)
 
 // Start offsets accepted by WS_KAFKA_START_OFFSET.
 const (

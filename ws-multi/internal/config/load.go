@@ -4,7 +4,9 @@ package config
 
 import (
 	"errors"
+	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +98,21 @@ func variables() []variable {
 		{"WS_RESUME_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.ResumeTimeout })},
 		{"WS_READY_MAX_LAG", intVar(func(c *Config) *int { return &c.ReadyMaxLag })},
 		{"WS_DRAIN_RECONNECT_MAX", durationVar(func(c *Config) *time.Duration { return &c.DrainReconnectMax })},
+		{"WS_AUTH", func(c *Config, v string) error { c.Auth = v; return nil }},
+		{"WS_PUBLIC_CHANNELS", func(c *Config, v string) error { c.PublicChannels = splitList(v); return nil }},
+		{"WS_AUTH_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.AuthTimeout })},
+		{"WS_AUTH_EXPIRY_GRACE", durationVar(func(c *Config) *time.Duration { return &c.AuthExpiryGrace })},
+		{"WS_JWT_HMAC_SECRET", func(c *Config, v string) error { c.JWTHMACSecret = v; return nil }},
+		{"WS_JWT_HMAC_SECRET_FILE", readSecretFile},
+		{"WS_JWT_JWKS_URL", func(c *Config, v string) error { c.JWTJWKSURL = v; return nil }},
+		{"WS_JWT_JWKS_REFRESH", durationVar(func(c *Config) *time.Duration { return &c.JWTJWKSRefresh })},
+		{"WS_JWT_JWKS_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.JWTJWKSTimeout })},
+		{"WS_JWT_ISSUER", func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
+		{"WS_JWT_AUDIENCE", func(c *Config, v string) error { c.JWTAudience = v; return nil }},
+		{"WS_JWT_ALGS", func(c *Config, v string) error { c.JWTAlgs = splitList(v); return nil }},
+		{"WS_JWT_LEEWAY", durationVar(func(c *Config) *time.Duration { return &c.JWTLeeway })},
+		{"WS_TLS_CERT_FILE", func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+		{"WS_TLS_KEY_FILE", func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
 		{"WS_LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 		{"WS_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 		{"WS_SHARDS", intVar(func(c *Config) *int { return &c.Shards })},
@@ -123,12 +140,52 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			continue
 		}
 		if err := v.set(&c, strings.TrimSpace(raw)); err != nil {
-			errs = append(errs, &Error{Var: v.name, Value: raw, Reason: err.Error()})
+			errs = append(errs, &Error{Var: v.name, Value: shown(v.name, raw), Reason: err.Error()})
 		}
 	}
 	// A field whose value did not parse keeps its default, so Validate adds no
 	// second error for it; both kinds of mistake are reported in one run.
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// secretVar is the variable whose value is never printed.
+const secretVar = "WS_JWT_HMAC_SECRET"
+
+// shown is a value as an error may print it: a secret only by its length.
+func shown(name, value string) string {
+	if name == secretVar {
+		return hidden(value)
+	}
+	return value
+}
+
+// hidden stands for a secret in messages.
+func hidden(secret string) string { return "(" + strconv.Itoa(len(secret)) + " bytes, hidden)" }
+
+// maxSecretFile bounds WS_JWT_HMAC_SECRET_FILE: a secret, not a document.
+const maxSecretFile = 4096
+
+// readSecretFile reads WS_JWT_HMAC_SECRET_FILE into JWTHMACSecret, without its trailing
+// newline (files made with echo or a Kubernetes Secret often end with one).
+func readSecretFile(c *Config, path string) error {
+	if c.JWTHMACSecret != "" {
+		return errReason("set only one of WS_JWT_HMAC_SECRET and WS_JWT_HMAC_SECRET_FILE")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return errReason("cannot read the file: " + err.Error())
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return errReason("cannot read the file: " + err.Error())
+	case len(b) > maxSecretFile:
+		return errReason("file is longer than " + strconv.Itoa(maxSecretFile) + " bytes")
+	}
+	c.JWTHMACSecretFile = path
+	c.JWTHMACSecret = strings.TrimRight(string(b), "\r\n")
+	return nil
 }
 
 // splitList splits a comma-separated list, trimming spaces around entries.

@@ -3,12 +3,17 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
+	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 )
 
 // Lower bounds of settings whose smaller values make no sense: a header block
@@ -110,6 +115,8 @@ func (c Config) Validate() error {
 		bad("WS_READY_MAX_LAG", strconv.Itoa(c.ReadyMaxLag), "must be 0 (no bound) or more")
 	}
 	positiveDuration("WS_DRAIN_RECONNECT_MAX", c.DrainReconnectMax)
+	errs = append(errs, c.validateAuth()...)
+	errs = append(errs, c.validateTLS()...)
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("WS_LOG_FORMAT", c.LogFormat, "must be json or console")
 	}
@@ -122,6 +129,119 @@ func (c Config) Validate() error {
 		bad("WS_SHARDS", strconv.Itoa(c.Shards), "must be 0 (one per GOMAXPROCS) to "+strconv.Itoa(MaxShards))
 	}
 	return errors.Join(errs...)
+}
+
+// MinSecretBytes is the shortest HMAC secret: HS256 wants a key of at least its hash size.
+const MinSecretBytes = 32
+
+// JWTAlgorithms are the accepted token algorithms: WS_JWT_ALGS, or by default HS256 when a
+// secret is set plus RS256 and ES256 when a JWK Set is.
+func (c Config) JWTAlgorithms() []string {
+	if len(c.JWTAlgs) > 0 {
+		return c.JWTAlgs
+	}
+	var algs []string
+	if c.JWTHMACSecret != "" {
+		algs = append(algs, "HS256")
+	}
+	if c.JWTJWKSURL != "" {
+		algs = append(algs, "RS256", "ES256")
+	}
+	return algs
+}
+
+// validateAuth checks the WS_AUTH, WS_PUBLIC_CHANNELS and WS_JWT_* settings.
+func (c Config) validateAuth() []error {
+	var errs []error
+	bad := func(name, value, reason string) {
+		errs = append(errs, &Error{Var: name, Value: value, Reason: reason})
+	}
+	on := c.Auth == AuthOptional || c.Auth == AuthRequired
+	if !on && c.Auth != AuthOff {
+		bad("WS_AUTH", c.Auth, "must be off, optional or required")
+	}
+	if len(c.PublicChannels) > 0 {
+		if reason := checkList(c.PublicChannels, checkPattern); reason != "" {
+			bad("WS_PUBLIC_CHANNELS", strings.Join(c.PublicChannels, ","), reason)
+		}
+	}
+	if c.AuthTimeout <= 0 {
+		bad("WS_AUTH_TIMEOUT", c.AuthTimeout.String(), "must be longer than 0")
+	}
+	if c.AuthExpiryGrace < 0 {
+		bad("WS_AUTH_EXPIRY_GRACE", c.AuthExpiryGrace.String(), "must be 0 or longer")
+	}
+	if c.JWTHMACSecret != "" && len(c.JWTHMACSecret) < MinSecretBytes {
+		name := secretVar
+		if c.JWTHMACSecretFile != "" {
+			name += "_FILE"
+		}
+		bad(name, hidden(c.JWTHMACSecret), "must be at least "+strconv.Itoa(MinSecretBytes)+" bytes")
+	}
+	if c.JWTJWKSURL != "" {
+		if u, err := url.Parse(c.JWTJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("WS_JWT_JWKS_URL", c.JWTJWKSURL, "must be an http:// or https:// URL")
+		}
+	}
+	if c.JWTJWKSRefresh <= 0 {
+		bad("WS_JWT_JWKS_REFRESH", c.JWTJWKSRefresh.String(), "must be longer than 0")
+	}
+	if c.JWTJWKSTimeout <= 0 {
+		bad("WS_JWT_JWKS_TIMEOUT", c.JWTJWKSTimeout.String(), "must be longer than 0")
+	}
+	if c.JWTLeeway < 0 {
+		bad("WS_JWT_LEEWAY", c.JWTLeeway.String(), "must be 0 or longer")
+	}
+	for _, alg := range c.JWTAlgs {
+		switch {
+		case !slices.Contains(auth.Algs, alg):
+			bad("WS_JWT_ALGS", strings.Join(c.JWTAlgs, ","), strconv.Quote(alg)+" is not one of "+strings.Join(auth.Algs, ", "))
+		case auth.IsHMAC(alg) && c.JWTHMACSecret == "":
+			bad("WS_JWT_ALGS", strings.Join(c.JWTAlgs, ","), alg+" needs WS_JWT_HMAC_SECRET or WS_JWT_HMAC_SECRET_FILE")
+		case !auth.IsHMAC(alg) && c.JWTJWKSURL == "":
+			bad("WS_JWT_ALGS", strings.Join(c.JWTAlgs, ","), alg+" needs WS_JWT_JWKS_URL")
+		default:
+			continue
+		}
+		break
+	}
+	if !on {
+		return errs
+	}
+	if c.JWTHMACSecret == "" && c.JWTJWKSURL == "" {
+		bad("WS_AUTH", c.Auth, "needs WS_JWT_HMAC_SECRET, WS_JWT_HMAC_SECRET_FILE or WS_JWT_JWKS_URL")
+	}
+	if c.JWTIssuer == "" {
+		bad("WS_JWT_ISSUER", "", "must be set when WS_AUTH is "+c.Auth)
+	}
+	if c.JWTAudience == "" {
+		bad("WS_JWT_AUDIENCE", "", "must be set when WS_AUTH is "+c.Auth)
+	}
+	return errs
+}
+
+// validateTLS checks that the certificate and key are given together and load as a pair.
+func (c Config) validateTLS() []error {
+	switch {
+	case c.TLSCertFile == "" && c.TLSKeyFile == "":
+		return nil
+	case c.TLSCertFile == "":
+		return []error{&Error{Var: "WS_TLS_CERT_FILE", Reason: "must be set with WS_TLS_KEY_FILE"}}
+	case c.TLSKeyFile == "":
+		return []error{&Error{Var: "WS_TLS_KEY_FILE", Reason: "must be set with WS_TLS_CERT_FILE"}}
+	}
+	if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+		return []error{&Error{Var: "WS_TLS_CERT_FILE", Value: c.TLSCertFile, Reason: "with WS_TLS_KEY_FILE: " + err.Error()}}
+	}
+	return nil
+}
+
+// checkPattern accepts a channel permission pattern (auth.ParsePatterns).
+func checkPattern(p string) string {
+	if _, err := auth.ParsePatterns([]string{p}); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // checkList returns why a list is refused: empty, an empty entry, or the first

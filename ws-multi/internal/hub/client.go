@@ -47,6 +47,7 @@ type Client struct {
 
 	// Owned by the shard goroutine (see doc.go, invariant 1).
 	subs         map[string]int      // subscription (channel or "<topic>:*") -> index in its subscriber list
+	maxSubs      int                 // the client's own channel cap (Permit); 0: Config.MaxSubscriptions
 	removed      bool                // out of the shard's index
 	gone         bool                // no more deliveries: cut, failed, unregistered
 	dirty        bool                // in the shard's list of clients to write to

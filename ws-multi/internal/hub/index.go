@@ -137,9 +137,9 @@ func (s *shard) request(c *Client, req protocol.Request) {
 				added++
 			}
 		}
-		if len(c.subs)+added > s.hub.cfg.MaxSubscriptions {
+		if limit := s.subscriptionLimit(c); len(c.subs)+added > limit {
 			m.ProtocolErrors.WithLabelValues(protocol.CodeTooManySubscriptions).Inc()
-			s.enqueue(c, protocol.EncodeError(protocol.TooManySubscriptions(s.hub.cfg.MaxSubscriptions, req.ID, req.HasID)))
+			s.enqueue(c, protocol.EncodeError(protocol.TooManySubscriptions(limit, req.ID, req.HasID)))
 			s.dropSlow()
 			return
 		}

@@ -22,6 +22,7 @@ const (
 	evSync
 	evDrain
 	evResumed
+	evPermit
 )
 
 // event is a control event for a shard: everything except Kafka records and hand-offs.
@@ -33,6 +34,7 @@ type event struct {
 	done   chan struct{}   // closed once the shard handled the event (evSync: once c's queue is out), when set
 	after  time.Duration   // evDrain: the reconnect delay
 	rec    *recovery       // evResumed: a Kafka catch-up's result
+	permit Permit          // evPermit
 }
 
 // handoff is a flusher reporting its hand-off out (or failed).
@@ -214,13 +216,17 @@ func (s *shard) moreHandoffs() {
 	}
 }
 
-// apply applies a request or an error reply of c.
+// apply applies a request, an error reply or a permit of c.
 func (s *shard) apply(ev event) {
 	c := ev.client
-	if ev.kind == evRequest {
+	switch ev.kind {
+	case evRequest:
 		if !c.gone {
 			s.request(c, ev.req)
 		}
+		return
+	case evPermit:
+		s.permit(c, ev.permit)
 		return
 	}
 	s.hub.metrics.ProtocolErrors.WithLabelValues(ev.err.Code).Inc()
@@ -239,7 +245,7 @@ func (s *shard) handle(ev event) {
 		s.drop(c)
 		delete(s.clients, c)
 		s.load.Add(-1)
-	case evRequest, evReply:
+	case evRequest, evReply, evPermit:
 		if c.recovering != nil && !c.gone {
 			s.deferEvent(c, ev) // its reply must follow the resume's
 		} else {

@@ -220,7 +220,9 @@ func (s *shard) abortResume(c *Client, reason string) {
 // deferEvent keeps a request (or an error reply) of c, read while its resume reads Kafka,
 // for after it: replies keep the order of requests.
 func (s *shard) deferEvent(c *Client, ev event) {
-	if len(c.deferred) >= maxDeferred {
+	// A permit is always kept, in order: dropping or hoisting it would let a channel its
+	// credentials no longer allow stay subscribed. Permits are as rate-limited as requests.
+	if len(c.deferred) >= maxDeferred && ev.kind != evPermit {
 		// Refused, not kept: its error reply queues behind the resume, ahead of the
 		// replies deferred before it (an error reply read past the bound goes as is).
 		if ev.kind == evRequest {

@@ -28,7 +28,17 @@ type Labels struct {
 	Errors      []string // ws_protocol_errors_total{code}: protocol.ErrorCodes
 	// NotRecovered are ws_resume_requests_total's reasons: protocol.NotRecoveredReasons.
 	NotRecovered []string
+	// AuthFailures are ws_auth_failures_total's reasons: auth.Reasons.
+	AuthFailures []string
 }
+
+// Values of ws_auth_total's labels.
+const (
+	AuthSourceMessage = "message" // an auth request
+	AuthSourceHeader  = "header"  // a bearer token in Sec-WebSocket-Protocol
+	AuthResultOK      = "ok"
+	AuthResultFailed  = "failed"
+)
 
 // Values of ws_resume_requests_total's labels besides the not-recovered reasons.
 const (
@@ -82,7 +92,11 @@ type Metrics struct {
 	HistoryBytes     *prometheus.GaugeVec   // ws_history_bytes{topic,partition}
 	HistoryOldestAge *prometheus.GaugeVec   // ws_history_oldest_age_seconds{topic,partition}
 	LiveGaps         *prometheus.CounterVec // ws_live_gaps_total{topic,reason}
-	MarksSent        prometheus.Counter     // ws_marks_sent_total
+	MarksSent        prometheus.Counter
+	Auth             *prometheus.CounterVec // ws_auth_total{source,result}
+	AuthFailures     *prometheus.CounterVec // ws_auth_failures_total{reason}
+	TLSReloads       *prometheus.CounterVec // ws_tls_reloads_total{result}
+	TLSCertExpiry    prometheus.Gauge       // ws_tls_certificate_expiry_timestamp_seconds     // ws_marks_sent_total
 }
 
 // fanoutBuckets are the ws_shard_fanout_seconds buckets: 10 µs (a record with a
@@ -173,6 +187,16 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 			Name: "ws_live_gaps_total", Help: "Gaps in the live stream announced to subscribers, by topic and reason.",
 		}, []string{"topic", "reason"}),
 		MarksSent: counter("ws_marks_sent_total", "Topic marks encoded (each sent to all the topic's positioned subscribers)."),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_auth_total", Help: "Tokens verified, by source (message or header) and result (ok or failed).",
+		}, []string{"source", "result"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_auth_failures_total", Help: "Tokens refused, by reason.",
+		}, []string{"reason"}),
+		TLSReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_tls_reloads_total", Help: "Reloads of the TLS certificate after its files changed, by result (ok or failed).",
+		}, []string{"result"}),
+		TLSCertExpiry: gauge("ws_tls_certificate_expiry_timestamp_seconds", "Expiry (notAfter, unix seconds) of the TLS certificate in use; 0 without TLS."),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ws_build_info",
@@ -195,7 +219,19 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 		m.ShardQueueDepth, m.ShardFanout,
 		m.ResumeRequests, m.ResumeReplayed, m.ResumeScanned, m.ResumeDuration, m.ResumeReaders,
 		m.HistoryRecords, m.HistoryBytes, m.HistoryOldestAge, m.LiveGaps, m.MarksSent,
+		m.Auth, m.AuthFailures, m.TLSReloads, m.TLSCertExpiry,
 	)
+	for _, src := range []string{AuthSourceMessage, AuthSourceHeader} {
+		for _, res := range []string{AuthResultOK, AuthResultFailed} {
+			m.Auth.WithLabelValues(src, res)
+		}
+	}
+	for _, r := range labels.AuthFailures {
+		m.AuthFailures.WithLabelValues(r)
+	}
+	for _, r := range []string{AuthResultOK, AuthResultFailed} {
+		m.TLSReloads.WithLabelValues(r)
+	}
 	for _, src := range []string{"memory", "kafka"} {
 		m.ResumeRequests.WithLabelValues(ResultRecovered, ReasonNone, src)
 	}

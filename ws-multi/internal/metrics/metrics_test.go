@@ -140,9 +140,10 @@ func TestEveryREADMEMetricIsGathered(t *testing.T) {
 // two error codes (docs/PROTOCOL.md lists those): metrics owns no list.
 func testLabels(readme map[string]readmeMetric) Labels {
 	return Labels{
-		Rejects:     readme["ws_connections_rejected_total"].values["reason"],
-		Disconnects: readme["ws_disconnects_total"].values["reason"],
-		Errors:      []string{"invalid_json", "unknown_op"},
+		Rejects:      readme["ws_connections_rejected_total"].values["reason"],
+		Disconnects:  readme["ws_disconnects_total"].values["reason"],
+		Errors:       []string{"invalid_json", "unknown_op"},
+		AuthFailures: readme["ws_auth_failures_total"].values["reason"],
 	}
 }
 
@@ -161,6 +162,7 @@ func TestLabelValuesPreinitialised(t *testing.T) {
 		{name: "reject reasons", metric: "ws_connections_rejected_total", label: "reason", values: labels.Rejects},
 		{name: "disconnect reasons", metric: "ws_disconnects_total", label: "reason", values: labels.Disconnects},
 		{name: "protocol error codes", metric: "ws_protocol_errors_total", label: "code", values: labels.Errors},
+		{name: "auth failure reasons", metric: "ws_auth_failures_total", label: "reason", values: labels.AuthFailures},
 	}
 	reg := prometheus.NewRegistry()
 	New(reg, BuildInfo{Variant: variant}, labels)

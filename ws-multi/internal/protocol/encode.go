@@ -127,8 +127,29 @@ func EncodeReply(req Request) *Message {
 }
 
 // EncodeError builds the "error" reply for e: {"op":"error","id":…,"code":…,"message":…}.
+// With a Channel the reply names it: {"op":"error","id":…,"code":…,"channel":…,"message":…}.
 func EncodeError(e *Error) *Message {
-	return &Message{Wire: appendError(make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Message)), e.ID, e.HasID, e.Code, e.Message)}
+	b := make([]byte, 0, 48+len(e.ID)+len(e.Code)+len(e.Channel)+len(e.Message))
+	return &Message{Wire: appendError(b, e.ID, e.HasID, e.Code, e.Channel, e.Message)}
+}
+
+// EncodeAuthed builds the reply to a valid token: {"op":"authed","id":…,"exp":…}, exp in unix
+// seconds; the id only when the request had one (none for a token from the handshake).
+func EncodeAuthed(id string, hasID bool, exp int64) *Message {
+	b := append(make([]byte, 0, 48+len(id)), `{"op":"authed"`...)
+	b = appendID(b, id, hasID)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, exp, 10)
+	return &Message{Wire: append(b, '}')}
+}
+
+// EncodeRevoked builds the line for channels a refreshed token no longer allows, unsubscribed
+// by the server: {"op":"unsubscribed","channels":[…],"reason":…}.
+func EncodeRevoked(channels []string, reason string) *Message {
+	b := appendChannels(make([]byte, 0, 64+16*len(channels)), OpUnsubscribe, "", false, channels)
+	b = append(b[:len(b)-1], `,"reason":`...)
+	b = appendString(b, reason)
+	return &Message{Wire: append(b, '}')}
 }
 
 func appendChannels(b []byte, op Op, id string, hasID bool, channels []string) []byte {
@@ -154,11 +175,15 @@ func appendPong(b []byte, id string, hasID bool) []byte {
 	return append(b, '}')
 }
 
-func appendError(b []byte, id string, hasID bool, code, message string) []byte {
+func appendError(b []byte, id string, hasID bool, code, channel, message string) []byte {
 	b = append(b, `{"op":"error"`...)
 	b = appendID(b, id, hasID)
 	b = append(b, `,"code":`...)
 	b = appendString(b, code)
+	if channel != "" {
+		b = append(b, `,"channel":`...)
+		b = appendString(b, channel)
+	}
 	b = append(b, `,"message":`...)
 	b = appendString(b, message)
 	return append(b, '}')

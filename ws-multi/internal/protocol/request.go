@@ -19,6 +19,7 @@ const (
 	OpSubscribe   Op = "subscribe"
 	OpUnsubscribe Op = "unsubscribe"
 	OpPing        Op = "ping"
+	OpAuth        Op = "auth"
 )
 
 // Error codes of an "error" reply, as in docs/PROTOCOL.md.
@@ -29,11 +30,16 @@ const (
 	CodeInvalidChannel       = "invalid_channel"
 	CodeTooManySubscriptions = "too_many_subscriptions"
 	CodeAlreadySubscribed    = "already_subscribed"
+	CodeUnauthorized         = "unauthorized"
+	CodeForbidden            = "forbidden"
+	CodeInvalidToken         = "invalid_token"
+	CodeTokenExpired         = "token_expired"
 )
 
 // ErrorCodes are every error code, the label values of ws_protocol_errors_total
 // (metrics.Labels.Errors). Read-only.
-var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions, CodeAlreadySubscribed}
+var ErrorCodes = []string{CodeInvalidJSON, CodeInvalidRequest, CodeUnknownOp, CodeInvalidChannel, CodeTooManySubscriptions,
+	CodeAlreadySubscribed, CodeUnauthorized, CodeForbidden, CodeInvalidToken, CodeTokenExpired}
 
 // MaxIDLen is the longest request id in bytes.
 const MaxIDLen = 64
@@ -68,9 +74,45 @@ func SinceTooOld(maxAge time.Duration, id string, hasID bool) *Error {
 	}
 }
 
+// Unauthorized is the unauthorized error for a subscribe to channel, which needs a token
+// the client has not presented.
+func Unauthorized(channel string, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeUnauthorized,
+		Message: "channel " + quoteEcho(channel) + " needs a token",
+		ID:      id, HasID: hasID, Channel: channel,
+	}
+}
+
+// Forbidden is the forbidden error for a subscribe to channel, which the client's token does
+// not allow.
+func Forbidden(channel string, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeForbidden,
+		Message: "the token does not allow channel " + quoteEcho(channel),
+		ID:      id, HasID: hasID, Channel: channel,
+	}
+}
+
+// ChannelTokenExpired is the token_expired error for a subscribe to channel, which needs the
+// client's token, after that token's exp: the client must refresh first.
+func ChannelTokenExpired(channel string, id string, hasID bool) *Error {
+	return &Error{
+		Code:    CodeTokenExpired,
+		Message: "the token has expired; refresh it to subscribe to " + quoteEcho(channel),
+		ID:      id, HasID: hasID, Channel: channel,
+	}
+}
+
+// AuthOff is the invalid_request error for an auth request to a server without
+// authentication.
+func AuthOff(id string, hasID bool) *Error {
+	return &Error{Code: CodeInvalidRequest, Message: "authentication is off on this server", ID: id, HasID: hasID}
+}
+
 // Request is one parsed, valid client request.
 type Request struct {
-	// Op is OpSubscribe, OpUnsubscribe or OpPing.
+	// Op is OpSubscribe, OpUnsubscribe, OpPing or OpAuth.
 	Op Op
 	// ID is the request id; HasID tells an absent id from an empty one.
 	ID    string
@@ -83,6 +125,8 @@ type Request struct {
 	Positioned bool
 	// Resume, on a subscribe, asks for a replay before live; nil otherwise.
 	Resume *Resume
+	// Token is an auth request's token; empty otherwise.
+	Token string
 }
 
 // AlreadySubscribed is the already_subscribed error for a resume naming a channel the
@@ -97,11 +141,14 @@ func AlreadySubscribed(channel string, id string, hasID bool) *Error {
 
 // Error is a request the server answers with an "error" reply; the connection stays open.
 // ID and HasID carry the request id when it could be read, so the reply can echo it.
+// Channel, when set, names the channel a subscribe was refused for (unauthorized, forbidden,
+// token_expired).
 type Error struct {
 	Code    string
 	Message string
 	ID      string
 	HasID   bool
+	Channel string
 }
 
 // Error implements error.
@@ -153,6 +200,13 @@ func parseFields(frame []byte) (Request, *Error) {
 	switch Op(op) {
 	case OpPing:
 		req.Op = OpPing
+		return req, nil
+	case OpAuth:
+		req.Op = OpAuth
+		raw, ok := fields["token"]
+		if !ok || isNull(raw) || json.Unmarshal(raw, &req.Token) != nil || req.Token == "" {
+			return req, &Error{Code: CodeInvalidRequest, Message: "token must be a non-empty string"}
+		}
 		return req, nil
 	case OpSubscribe, OpUnsubscribe:
 		req.Op = Op(op)

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 )
 
@@ -29,6 +30,8 @@ type conn struct {
 	cork    *corkWriter // the socket under ws's write buffer
 	client  *hub.Client
 	limiter *rate.Limiter // client messages, WebSocket pings included; made before Accept
+	auth    *connAuth     // nil with auth off (auth.go)
+	remote  string        // the peer's address, for logs
 
 	// reason is why the connection ends (a Reason; ReasonNone while open), the
 	// first one set wins. Once it is set the connection is ending: the reader
@@ -49,8 +52,11 @@ type conn struct {
 
 // newConn returns a connection before its upgrade: the ping callback and the
 // cork need it during Accept. attach completes it.
-func newConn(s *Server) *conn {
-	c := &conn{s: s, limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)}
+func newConn(s *Server, remote string) *conn {
+	c := &conn{s: s, remote: remote, limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)}
+	if s.verifier != nil {
+		c.auth = &connAuth{}
+	}
 	c.client = hub.NewClient(c)
 	return c
 }
@@ -161,8 +167,9 @@ func (c *conn) corkCut(err error) {
 	c.setReason(ReasonSlow)
 }
 
-// serve runs the connection until it ends and returns the disconnect reason.
-func (c *conn) serve(ctx context.Context) Reason {
+// serve runs the connection until it ends and returns the disconnect reason; g is the
+// grant of a token from the handshake, nil if none.
+func (c *conn) serve(ctx context.Context, g *auth.Grant) Reason {
 	if err := c.s.hub.Register(ctx, c.client); err != nil {
 		// The hub has stopped: 1011, and the cork's drain of the close frame is waited
 		// for, as for a connection that ran.
@@ -176,12 +183,16 @@ func (c *conn) serve(ctx context.Context) Reason {
 	}
 	defer c.s.untrack(c)
 	c.startPings()
+	if err := c.startAuth(ctx, g); err != nil {
+		c.closeFromReader(ReasonError)
+	}
 
 	c.setReason(c.read(ctx))
 
 	c.mu.Lock()
 	c.finished = true
 	c.pingTimer.Stop()
+	c.stopAuth()
 	c.mu.Unlock()
 	// Unblocks a writer stuck on the socket; a no-op wait if a close
 	// handshake already finished.

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/await"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/history"
@@ -94,7 +95,7 @@ func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
-		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
+		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes, AuthFailures: auth.Reasons,
 	})
 	d := newDeps(t, cfg, m, reg)
 	d.Admission = o.admission
@@ -304,5 +305,18 @@ func newDeps(t *testing.T, cfg config.Config, m *metrics.Metrics, reg *prometheu
 	if err != nil {
 		t.Fatalf("kafka.New() = %v", err)
 	}
-	return Deps{Hub: h, Kafka: k, Gatherer: reg, Metrics: m, Log: zap.NewNop()}
+	d := Deps{Hub: h, Kafka: k, Gatherer: reg, Metrics: m, Log: zap.NewNop()}
+	if cfg.Auth != config.AuthOff {
+		// Canceled at the test's end, which stops a JWK Set refresh.
+		v, err := auth.New(t.Context(), auth.Config{
+			HMACSecret: []byte(cfg.JWTHMACSecret), JWKSURL: cfg.JWTJWKSURL,
+			JWKSRefresh: cfg.JWTJWKSRefresh, JWKSTimeout: cfg.JWTJWKSTimeout,
+			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Algs: cfg.JWTAlgorithms(), Leeway: cfg.JWTLeeway,
+		})
+		if err != nil {
+			t.Fatalf("auth.New() = %v", err)
+		}
+		d.Verifier = v
+	}
+	return d
 }

@@ -53,12 +53,26 @@ func (c *conn) read(ctx context.Context) Reason {
 		if perr != nil {
 			err = c.s.hub.Reject(ctx, c.client, perr)
 		} else {
-			err = c.s.hub.Handle(ctx, c.client, req)
+			err = c.request(ctx, req)
 		}
 		if err != nil {
 			return c.closeFromReader(ReasonError)
 		}
 	}
+}
+
+// request hands a valid request to the hub: an auth request after verifying its token
+// here, a subscribe once the connection's credentials cover it (auth.go).
+func (c *conn) request(ctx context.Context, req protocol.Request) error {
+	switch req.Op {
+	case protocol.OpAuth:
+		return c.authenticate(ctx, req)
+	case protocol.OpSubscribe:
+		if e := c.checkSubscribe(req); e != nil {
+			return c.s.hub.Reject(ctx, c.client, e)
+		}
+	}
+	return c.s.hub.Handle(ctx, c.client, req)
 }
 
 // readMessage reads one message. No deadline waits for a frame header: a
@@ -158,13 +172,18 @@ func (c *conn) pingReceived(context.Context, []byte) bool {
 	return false
 }
 
-// rateLimited starts the rate-limit close once the bucket is dry: from now on
-// the reader discards what it reads; in the background, the replies owed for
-// the requests already accepted are handed to the connection first (Hub.Sync,
-// bounded by the write timeout), then 1008 "rate_limit" goes out, lingering.
+// rateLimited starts the rate-limit close once the bucket is dry (closeAfterReplies).
 // Pongs already sent were written before this, in order.
 func (c *conn) rateLimited() {
-	if !c.setReason(ReasonRateLimit) || !c.goBackground() {
+	c.closeAfterReplies(ReasonRateLimit)
+}
+
+// closeAfterReplies ends the connection with reason's close frame after the replies it owes:
+// from now on the reader discards what it reads; in the background, the replies to the
+// requests already accepted are handed to the connection first (Hub.Sync, bounded by the
+// write timeout), then the close frame goes out, lingering.
+func (c *conn) closeAfterReplies(reason Reason) {
+	if !c.setReason(reason) || !c.goBackground() {
 		return
 	}
 	go func() {
@@ -172,6 +191,6 @@ func (c *conn) rateLimited() {
 		ctx, cancel := context.WithTimeout(c.s.base, c.s.cfg.WriteTimeout)
 		_ = c.s.hub.Sync(ctx, c.client) // on timeout the close goes anyway
 		cancel()
-		c.sendClose(ReasonRateLimit)
+		c.sendClose(reason)
 	}()
 }

@@ -27,6 +27,16 @@ const (
 	ReasonPingTimeout
 	ReasonShutdown
 	ReasonError
+	ReasonTokenExpired
+	ReasonAuthTimeout
+	ReasonAuthFailed
+)
+
+// Close codes of the auth reasons, in the private-use range (RFC 6455 §7.4.2).
+const (
+	StatusTokenExpired websocket.StatusCode = 4001
+	StatusAuthTimeout  websocket.StatusCode = 4002
+	StatusAuthFailed   websocket.StatusCode = 4003
 )
 
 // reasons is the disconnect table of docs/PROTOCOL.md, the one place that maps
@@ -55,6 +65,12 @@ var reasons = [...]struct {
 	ReasonPingTimeout: {label: "ping_timeout"},
 	ReasonShutdown:    {label: "shutdown", code: websocket.StatusGoingAway, text: "shutdown"},
 	ReasonError:       {label: "error", code: websocket.StatusInternalError, text: "internal"},
+	// The token expired and no refresh came within WS_AUTH_EXPIRY_GRACE.
+	ReasonTokenExpired: {label: "token_expired", code: StatusTokenExpired, text: "token_expired"},
+	// WS_AUTH=required and no valid token within WS_AUTH_TIMEOUT.
+	ReasonAuthTimeout: {label: "auth_timeout", code: StatusAuthTimeout, text: "auth_timeout"},
+	// maxAuthFailures auth requests in a row failed.
+	ReasonAuthFailed: {label: "auth_failed", code: StatusAuthFailed, text: "auth_failed"},
 }
 
 // String returns the reason's ws_disconnects_total label.
@@ -91,10 +107,11 @@ const (
 	RejectOrigin         = "origin"
 	RejectDraining       = "draining"
 	RejectIPLimit        = "ip_limit" // closed at accept: WS_HTTP_MAX_CONNS_PER_IP
+	RejectAuth           = "auth"     // 401: a bad token in Sec-WebSocket-Protocol
 )
 
 // RejectReasons are every reject reason (metrics.Labels.Rejects). Read-only.
-var RejectReasons = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit}
+var RejectReasons = []string{RejectMaxConnections, RejectCPU, RejectOrigin, RejectDraining, RejectIPLimit, RejectAuth}
 
 // lingerTimeout bounds a server-initiated close: after its close frame the connection reads
 // and discards the client's frames until the client's close frame, for at most this long

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/protocol"
@@ -23,7 +24,7 @@ func TestReasonsTieMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
-		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
+		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes, AuthFailures: auth.Reasons,
 	})
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -45,6 +46,7 @@ func TestReasonsTieMetrics(t *testing.T) {
 		{name: "disconnect reasons", metric: "ws_disconnects_total", want: ReasonLabels()},
 		{name: "reject reasons", metric: "ws_connections_rejected_total", want: RejectReasons},
 		{name: "protocol error codes", metric: "ws_protocol_errors_total", want: protocol.ErrorCodes},
+		{name: "auth failure reasons", metric: "ws_auth_failures_total", want: auth.Reasons},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,11 +63,11 @@ func TestReasonsTieMetrics(t *testing.T) {
 // is the "none" row, and the labels are the README's list, in its order.
 func TestReasonTable(t *testing.T) {
 	t.Parallel()
-	if len(reasons) != int(ReasonError)+1 {
-		t.Fatalf("the table has %d rows for %d reasons", len(reasons), ReasonError+1)
+	if len(reasons) != int(ReasonAuthFailed)+1 {
+		t.Fatalf("the table has %d rows for %d reasons", len(reasons), ReasonAuthFailed+1)
 	}
 	seen := map[string]Reason{}
-	for r := ReasonNone; r <= ReasonError; r++ {
+	for r := ReasonNone; r <= ReasonAuthFailed; r++ {
 		label := r.String()
 		if label == "" || label == "unknown" {
 			t.Errorf("Reason %d has no row", r)
@@ -109,6 +111,9 @@ func TestCloseFrames(t *testing.T) {
 		{ReasonPingTimeout, 0, ""},
 		{ReasonShutdown, 1001, "shutdown"},
 		{ReasonError, 1011, "internal"},
+		{ReasonTokenExpired, 4001, "token_expired"},
+		{ReasonAuthTimeout, 4002, "auth_timeout"},
+		{ReasonAuthFailed, 4003, "auth_failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason.String(), func(t *testing.T) {

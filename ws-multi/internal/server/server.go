@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/config"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/hub"
 	"github.com/adred-codev/ws_poc/ws-multi/internal/metrics"
@@ -53,6 +54,8 @@ type Deps struct {
 	Gatherer   prometheus.Gatherer // /metrics
 	Metrics    *metrics.Metrics
 	Log        *zap.Logger
+	// Verifier checks tokens; required unless WS_AUTH is off, unused when it is.
+	Verifier *auth.Verifier
 }
 
 // Server serves WebSocket clients from Kafka. Create it with New, run it with Run or Serve.
@@ -67,6 +70,8 @@ type Server struct {
 	connLog  *zap.Logger              // sampled: per-connection events
 	accept   *websocket.AcceptOptions // shared; each upgrade copies it to add its ping callback
 	perIP    *ipLimit                 // nil: no per-IP cap
+	verifier *auth.Verifier           // nil: auth is off
+	public   auth.Patterns            // WS_PUBLIC_CHANNELS
 	frames   sync.Pool                // *[]byte batch frame buffers, shared by all writers
 	corks    sync.Pool                // *[]byte cork buffers, shared by all writers
 
@@ -115,11 +120,22 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 		audit:    sampled(d.Log.Named("audit")),
 		connLog:  sampled(d.Log.Named("conn")),
 		accept: &websocket.AcceptOptions{
+			Subprotocols:    []string{Subprotocol},
 			OriginPatterns:  cfg.AllowedOrigins,
 			CompressionMode: websocket.CompressionDisabled, // per-conn flate state costs ~tens of KB
 		},
 		idle:  make(chan struct{}),
 		conns: make(map[*conn]struct{}),
+	}
+	if cfg.Auth != config.AuthOff {
+		if d.Verifier == nil {
+			return nil, errors.New("server: auth is on without a token verifier")
+		}
+		public, err := auth.ParsePatterns(cfg.PublicChannels)
+		if err != nil {
+			return nil, fmt.Errorf("server: WS_PUBLIC_CHANNELS: %w", err)
+		}
+		s.verifier, s.public = d.Verifier, public
 	}
 	if cfg.HTTPMaxConnsPerIP > 0 {
 		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)

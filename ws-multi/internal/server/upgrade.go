@@ -16,6 +16,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
+
+	"github.com/adred-codev/ws_poc/ws-multi/internal/auth"
 )
 
 // drainRetryAfter is the Retry-After of an upgrade refused while draining:
@@ -114,6 +116,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, retry, "cpu over threshold")
 		return
 	}
+	grant, ok := s.handshakeToken(w, r)
+	if !ok {
+		return // answered 400 or 401
+	}
 	if !s.enter() {
 		s.reject(r, RejectDraining)
 		unavailable(w, drainRetryAfter, "draining")
@@ -124,7 +130,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	over := s.active.Add(1) > s.maxConns
 	// The connection exists before Accept: its ping callback (the rate limit)
 	// and its cork's cut are set up by Accept.
-	c := newConn(s)
+	c := newConn(s, r.RemoteAddr)
 	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks,
 		timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
 	opts := *s.accept
@@ -139,7 +145,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered (403, 426, ...)
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
-	remote := r.RemoteAddr
 	if over {
 		s.active.Add(-1)
 		s.reject(r, RejectMaxConnections, zap.Int64("max_connections", s.maxConns))
@@ -162,20 +167,21 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.attach(ws, uw.cork)
 	// Owned by the server: counted by enter/leave, which the drain waits for.
-	go s.serveConn(c, remote)
+	go s.serveConn(c, grant)
 }
 
-// serveConn runs one accepted connection to its end.
-func (s *Server) serveConn(c *conn, remote string) {
+// serveConn runs one accepted connection to its end; g is the grant of a token from the
+// handshake, nil if none.
+func (s *Server) serveConn(c *conn, g *auth.Grant) {
 	defer s.leave()
 	s.m.ConnectionsAccepted.Inc()
 	s.m.Connections.Inc()
 
 	start := time.Now()
-	reason := c.serve(s.base)
+	reason := c.serve(s.base, g)
 	s.active.Add(-1) // before the gauge: once ws_connections drops, the slot is free
 	s.m.Connections.Dec()
 	s.m.Disconnects.WithLabelValues(reason.String()).Inc()
 	s.connLog.Debug("connection closed", zap.Stringer("reason", reason),
-		zap.String("remote", remote), zap.Duration("duration", time.Since(start)))
+		zap.String("remote", c.remote), zap.Duration("duration", time.Since(start)))
 }

@@ -64,7 +64,7 @@ func writeServer(cfg config.Config) *Server {
 // acceptConn upgrades r the way the server does and returns its connection, or nil (the
 // failure reported) when the handshake failed.
 func acceptConn(t *testing.T, s *Server, w http.ResponseWriter, r *http.Request) *conn {
-	c := newConn(s)
+	c := newConn(s, "test")
 	uw := &upgradeWriter{ResponseWriter: w, corks: &s.corks, timeout: s.cfg.WriteTimeout, limit: s.cfg.SendQueueBytes, cut: c.corkCut}
 	ws, err := websocket.Accept(uw, r, nil)
 	if err != nil {
