@@ -75,9 +75,9 @@ type Verifier struct {
 	parser *jwt.Parser
 }
 
-// New returns a verifier for cfg. With a JWK Set it starts fetching it in the background
-// until ctx ends (a first fetch that fails is retried at the next refresh or unknown kid, and
-// tokens fail with keys_unavailable meanwhile).
+// New returns a verifier for cfg. With a JWK Set it fetches the set once (waiting at most
+// JWKSTimeout; a failure is not an error: tokens then fail with keys_unavailable until a
+// refetch succeeds) and refetches it in the background until ctx ends.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("auth: issuer and audience are required")
@@ -125,6 +125,12 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWK Set %s: %w", cfg.JWKSURL, err)
 		}
+		// Only signing keys verify: a JWK marked "use":"enc" is not one (RFC 7517 §4.2). A
+		// key without "use" is accepted, as most sets leave it out.
+		k, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: k.Storage(), UseWhitelist: []jwkset.USE{jwkset.UseSig, ""}})
+		if err != nil {
+			return nil, fmt.Errorf("auth: JWK Set %s: %w", cfg.JWKSURL, err)
+		}
 		v.jwks = k
 	}
 	return v, nil
@@ -159,7 +165,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 				f = bad
 			}
 		}
-		f.Subject = c.Subject
+		if signed(f.Reason) {
+			f.Subject = c.Subject // verified: the audit log may trust it
+		}
 		return nil, f
 	}
 	g, bad := c.grant()
@@ -225,6 +233,16 @@ func (v *Verifier) haveKeys() bool {
 	// The storage is in memory: reading it does not wait.
 	keys, err := v.jwks.Storage().KeyReadAll(context.Background())
 	return err == nil && len(keys) > 0
+}
+
+// signed reports whether a failure with reason came after the signature verified: only then
+// is the token's sub the issuer's and not whatever an attacker wrote.
+func signed(reason string) bool {
+	switch reason {
+	case ReasonExpired, ReasonNotYetValid, ReasonIssuer, ReasonAudience, ReasonClaims:
+		return true
+	}
+	return false
 }
 
 // kidNotRead is how keyfunc/v3 words a kid its storage could not produce: not in the set even

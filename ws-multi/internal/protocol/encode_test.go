@@ -121,6 +121,13 @@ func TestReplies(t *testing.T) {
 		{name: "error with invalid utf8 replaced", got: EncodeError(&Error{ID: "\xfe", HasID: true, Code: CodeUnknownOp, Message: "x\xffy"}), want: `{"op":"error","id":"\ufffd","code":"unknown_op","message":"x\ufffdy"}`},
 		{name: "pong without id", got: EncodeReply(Request{Op: OpPing}), want: `{"op":"pong"}`},
 		{name: "too many subscriptions", got: EncodeError(TooManySubscriptions(100, "7", true)), want: `{"op":"error","id":"7","code":"too_many_subscriptions","message":"subscribe would pass the limit of 100 channels per client"}`},
+		{name: "forbidden names the channel", got: EncodeError(Forbidden("trades:X", "s", true)), want: `{"op":"error","id":"s","code":"forbidden","channel":"trades:X","message":"the token does not allow channel \"trades:X\""}`},
+		{name: "unauthorized names the channel", got: EncodeError(Unauthorized("trades:X", "", false)), want: `{"op":"error","code":"unauthorized","channel":"trades:X","message":"channel \"trades:X\" needs a token"}`},
+		{name: "token expired on subscribe", got: EncodeError(ChannelTokenExpired("t", "s", true)), want: `{"op":"error","id":"s","code":"token_expired","channel":"t","message":"the token has expired; refresh it to subscribe to \"t\""}`},
+		{name: "auth off", got: EncodeError(AuthOff("a", true)), want: `{"op":"error","id":"a","code":"invalid_request","message":"authentication is off on this server"}`},
+		{name: "authed", got: EncodeAuthed("a1", true, 1767225600), want: `{"op":"authed","id":"a1","exp":1767225600}`},
+		{name: "authed from the handshake", got: EncodeAuthed("", false, 1767225600), want: `{"op":"authed","exp":1767225600}`},
+		{name: "revoked", got: EncodeRevoked([]string{"trades:A", "trades:B"}, "forbidden"), want: `{"op":"unsubscribed","channels":["trades:A","trades:B"],"reason":"forbidden"}`},
 		{name: "non-ascii and line separators kept", got: EncodeReply(Request{Op: OpPing, ID: "é\u2028", HasID: true}), want: "{\"op\":\"pong\",\"id\":\"é\u2028\"}"},
 	}
 	for _, tt := range tests {

@@ -16,13 +16,14 @@ import (
 func TestParse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		frame    string
-		wantCode string
-		wantOp   Op
-		wantID   string
-		wantHas  bool
-		wantChs  []string
+		name      string
+		frame     string
+		wantCode  string
+		wantOp    Op
+		wantID    string
+		wantHas   bool
+		wantChs   []string
+		wantToken string
 	}{
 		{name: "subscribe", frame: `{"op":"subscribe","id":"1","channels":["trades:BTC-USD","tickers:*"]}`, wantOp: OpSubscribe, wantID: "1", wantHas: true, wantChs: []string{"trades:BTC-USD", "tickers:*"}},
 		{name: "unsubscribe without id", frame: `{"op":"unsubscribe","channels":["trades"]}`, wantOp: OpUnsubscribe, wantChs: []string{"trades"}},
@@ -59,6 +60,12 @@ func TestParse(t *testing.T) {
 		{name: "a channel not a string", frame: `{"op":"subscribe","channels":["a",1]}`, wantCode: CodeInvalidRequest},
 		{name: "invalid channel", frame: `{"op":"subscribe","id":"9","channels":["ok","a b"]}`, wantCode: CodeInvalidChannel, wantID: "9", wantHas: true},
 		{name: "invalid wildcard", frame: `{"op":"subscribe","channels":["trades:BTC*"]}`, wantCode: CodeInvalidChannel},
+		{name: "auth", frame: `{"op":"auth","id":"a","token":"x.y.z"}`, wantOp: OpAuth, wantID: "a", wantHas: true, wantToken: "x.y.z"},
+		{name: "auth ignores channels", frame: `{"op":"auth","token":"t","channels":5}`, wantOp: OpAuth, wantToken: "t"},
+		{name: "auth token missing", frame: `{"op":"auth","id":"a"}`, wantCode: CodeInvalidRequest, wantID: "a", wantHas: true},
+		{name: "auth token null", frame: `{"op":"auth","token":null}`, wantCode: CodeInvalidRequest},
+		{name: "auth token empty", frame: `{"op":"auth","token":""}`, wantCode: CodeInvalidRequest},
+		{name: "auth token not a string", frame: `{"op":"auth","token":{"jwt":"x"}}`, wantCode: CodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +87,9 @@ func TestParse(t *testing.T) {
 				if !slices.Equal(req.Channels, tt.wantChs) {
 					t.Errorf("channels = %q, want %q", req.Channels, tt.wantChs)
 				}
+				if req.Token != tt.wantToken {
+					t.Errorf("token = %q, want %q", req.Token, tt.wantToken)
+				}
 			}
 			if req.ID != tt.wantID || req.HasID != tt.wantHas {
 				t.Errorf("id = %q/%v, want %q/%v", req.ID, req.HasID, tt.wantID, tt.wantHas)
@@ -97,6 +107,7 @@ func FuzzParse(f *testing.F) {
 		`{"op":"ping","id":"3"}`,
 		`{"op":1}`, `[]`, `{"op":"subscribe","channels":["a b"]}`, "{\"id\":\"\xff\"}",
 		`{`, `{"op":"subscribe","channels":["*"]}`, "{\"op\":\"ping\",\"id\":\"\xff\"}",
+		`{"op":"auth","id":"a","token":"x.y.z"}`, `{"op":"auth","token":""}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -119,6 +130,11 @@ func FuzzParse(f *testing.F) {
 			switch req.Op {
 			case OpPing:
 				reply = EncodeReply(req)
+			case OpAuth:
+				if req.Token == "" || req.Channels != nil {
+					t.Fatalf("auth accepted with token %q, channels %q", req.Token, req.Channels)
+				}
+				reply = EncodeAuthed(req.ID, req.HasID, 1)
 			case OpSubscribe, OpUnsubscribe:
 				if len(req.Channels) == 0 {
 					t.Fatal("subscribe accepted without channels")
