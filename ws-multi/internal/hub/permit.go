@@ -48,6 +48,7 @@ func (s *shard) permit(c *Client, p Permit) {
 			for _, ch := range revoked {
 				s.unsubscribe(c, ch)
 			}
+			s.hub.metrics.Subscriptions.Sub(float64(len(revoked)))
 			slices.Sort(revoked) // map order is random; the line is easier to read and test sorted
 			s.enqueue(c, protocol.EncodeRevoked(revoked, RevokedReason))
 		}

@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
+)
+
+// allowOnly is a Permit's Allows for exactly channels.
+func allowOnly(channels ...string) func(string) bool {
+	return func(ch string) bool {
+		for _, c := range channels {
+			if c == ch {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TestPermitRevokes: a permit that no longer allows some channels unsubscribes them in one
+// sorted line with reason forbidden, before its reply; their records stop, the rest flow.
+func TestPermitRevokes(t *testing.T) {
+	f := start(t, Config{MaxSubscriptions: 5, SendQueueMessages: 1000, SendQueueBytes: 1 << 20})
+	conn := newFakeConn()
+	c := f.client(t, conn)
+	f.do(t, c, protocol.OpSubscribe, "1", "t:b", "t:a", "u:*")
+	conn.waitLines(t, 1)
+	reply := protocol.EncodeAuthed("a", true, 42)
+	if err := f.h.Permit(f.ctx, c, Permit{Allows: allowOnly("t:a"), Reply: reply}); err != nil {
+		t.Fatal(err)
+	}
+	conn.waitLines(t, 3)
+	f.publish(t, "t", "t:b", 1)
+	f.publish(t, "u", "u:x", 2)
+	f.publish(t, "t", "t:a", 3)
+	got := conn.waitLines(t, 4)
+	want := []string{
+		`{"op":"subscribed","id":"1","channels":["t:b","t:a","u:*"]}`,
+		`{"op":"unsubscribed","channels":["t:b","u:*"],"reason":"forbidden"}`,
+		`{"op":"authed","id":"a","exp":42}`,
+		"t:a#3",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := testutil.ToFloat64(f.m.Subscriptions); n != 1 {
+		t.Errorf("ws_subscriptions = %v, want 1", n)
+	}
+}
+
+// TestPermitNothingRevoked: a permit allowing every channel held sends only its reply.
+func TestPermitNothingRevoked(t *testing.T) {
+	f := start(t, roomy)
+	conn := newFakeConn()
+	c := f.client(t, conn)
+	f.do(t, c, protocol.OpSubscribe, "1", "t:a")
+	if err := f.h.Permit(f.ctx, c, Permit{Allows: allowOnly("t:a"), Reply: protocol.EncodeAuthed("", false, 7)}); err != nil {
+		t.Fatal(err)
+	}
+	got := conn.waitLines(t, 2)
+	if got[1] != `{"op":"authed","exp":7}` {
+		t.Fatalf("lines %q, want the subscribe reply then only the authed line", got)
+	}
+}
+
+// TestPermitCapsSubscriptions: a permit's cap lowers the channel limit (named in the error);
+// one above Config.MaxSubscriptions does not raise it.
+func TestPermitCapsSubscriptions(t *testing.T) {
+	tests := []struct {
+		cap, limit int
+	}{
+		{cap: 1, limit: 1},
+		{cap: 10, limit: roomy.MaxSubscriptions},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.cap), func(t *testing.T) {
+			f := start(t, roomy)
+			conn := newFakeConn()
+			c := f.client(t, conn)
+			if err := f.h.Permit(f.ctx, c, Permit{MaxSubscriptions: tt.cap}); err != nil {
+				t.Fatal(err)
+			}
+			channels := make([]string, tt.limit+1)
+			for i := range channels {
+				channels[i] = fmt.Sprint("t:", i)
+			}
+			f.do(t, c, protocol.OpSubscribe, "s", channels...)
+			got := conn.waitLines(t, 1)
+			want := string(protocol.EncodeError(protocol.TooManySubscriptions(tt.limit, "s", true)).Wire)
+			if got[0] != want {
+				t.Fatalf("line %s, want %s", got[0], want)
+			}
+		})
+	}
+}
+
+// TestPermitWaitsBehindAResume: a permit read while a resume reads Kafka applies after the
+// requests before it, even past the bound of deferred requests (it is never refused): the
+// channel subscribed behind the resume and no longer allowed is revoked after its reply.
+func TestPermitWaitsBehindAResume(t *testing.T) {
+	f, _, rd := kafkaFixture(t, Config{MaxSubscriptions: 5, SendQueueMessages: 1000, SendQueueBytes: 1 << 20}, nil)
+	conn := newFakeConn()
+	c := f.client(t, conn)
+	syncClient(t, f, c)
+	f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
+	f.do(t, c, protocol.OpSubscribe, "s", "t:b")
+	for i := range maxDeferred {
+		f.do(t, c, protocol.OpPing, fmt.Sprint(i))
+	}
+	if err := f.h.Permit(f.ctx, c, Permit{Allows: allowOnly("t:a"), Reply: protocol.EncodeAuthed("a", true, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	close(rd.release)
+	syncClient(t, f, c)
+	var ops []string
+	for _, l := range parseLines(t, conn.snapshot()) {
+		if l.Op != "message" && l.Op != "pong" && l.Op != "error" {
+			ops = append(ops, l.Op+l.ID)
+		}
+	}
+	want := "subscribedr recoveredr subscribeds unsubscribed autheda"
+	if got := strings.Join(ops, " "); got != want {
+		t.Fatalf("ops = %s, want %s", got, want)
+	}
+}
