@@ -93,15 +93,20 @@ FUZZ_TARGETS := \
 	ws-single:./internal/config:FuzzLoad:300000x \
 	ws-single:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-single:./internal/cgroup:FuzzParseMountInfo:100000x \
+	ws-single:./internal/auth:FuzzVerify:50000x \
+	ws-single:./internal/auth:FuzzParsePatterns:100000x \
 	ws-multi:./internal/protocol:FuzzParse:600000x \
 	ws-multi:./internal/protocol:FuzzAppendValue:100000x \
 	ws-multi:./internal/config:FuzzLoad:300000x \
 	ws-multi:./internal/cgroup:FuzzParseCPUMax:100000x \
 	ws-multi:./internal/cgroup:FuzzParseMountInfo:100000x \
+	ws-multi:./internal/auth:FuzzVerify:50000x \
+	ws-multi:./internal/auth:FuzzParsePatterns:100000x \
 	loadtest:./internal/conform:FuzzSplitFrame:100000x \
 	loadtest:./internal/frame:FuzzScan:1000000x \
 	loadtest:./internal/frame:FuzzExtract:500000x \
-	loadtest:./internal/load:FuzzParseSteps:50000x
+	loadtest:./internal/load:FuzzParseSteps:50000x \
+	loadtest:./internal/token:FuzzValidatePattern:100000x
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target (FUZZ_TARGETS) for a fixed number of executions; FUZZTIME=1m for longer
