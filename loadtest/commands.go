@@ -7,6 +7,7 @@ import (
 	"github.com/adred-codev/ws_poc/loadtest/internal/connect"
 	"github.com/adred-codev/ws_poc/loadtest/internal/dev"
 	"github.com/adred-codev/ws_poc/loadtest/internal/floor"
+	"github.com/adred-codev/ws_poc/loadtest/internal/token"
 	"github.com/adred-codev/ws_poc/loadtest/internal/worker"
 )
 
@@ -19,6 +20,7 @@ func subcommands() []command {
 		{name: "conform", summary: "black-box conformance suite of docs/PROTOCOL.md against a running server", run: conform.Run},
 		{name: "connect", summary: "open N connections at a ramp rate, subscribe, hold; handshake and server figures", run: connect.Run},
 		{name: "broadcast", summary: "connect plus a Kafka producer: latency, msgs/s, loss, duplicates, order", run: broadcast.Run},
+		{name: "token", summary: "mint an HS256 development token for a server with WS_AUTH on", run: token.Run},
 		{name: "bench", summary: "run bench/scenarios.json against ws-single and ws-multi; report, JSON, SVG", run: bench.Run},
 		{name: "worker", summary: "one worker process of connect/broadcast, started by them", run: worker.Run, hidden: true},
 		{name: "floor", summary: "CPU per write(2) to loopback TCP sockets: the host's write floor, run by bench", run: floor.Run, hidden: true},

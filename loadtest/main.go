@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/adred-codev/ws_poc/loadtest/internal/token"
 )
 
 // version and commit are stamped by the Makefile's -ldflags.
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, token.ErrUsage):
+			fmt.Fprintf(stderr, "loadtest %s: %v\n", c.name, err)
+			return 2
 		default:
 			fmt.Fprintf(stderr, "loadtest %s: %v\n", c.name, err)
 			return 1

@@ -23,6 +23,14 @@ func TestRunDispatch(t *testing.T) {
 		{name: "unknown command", args: []string{"nope"}, code: 2, stderrPart: `unknown command "nope"`},
 		{name: "subcommand help", args: []string{"conform", "--help"}, code: 0, stderrPart: "usage: loadtest conform"},
 		{name: "hidden command still runs", args: []string{"worker", "extra"}, code: 1, stderrPart: "loadtest worker:"},
+		{name: "token is listed", args: []string{"--help"}, code: 0, stderrPart: "token "},
+		{name: "token help", args: []string{"token", "--help"}, code: 0, stderrPart: "usage: loadtest token"},
+		{name: "token prints a token", args: []string{"token", "--secret", "0123456789abcdef0123456789abcdef", "--issuer", "i", "--audience", "a", "--channels", "trades:*"},
+			code: 0, stdoutPart: "eyJ"},
+		{name: "token without a secret", args: []string{"token", "--secret", "", "--issuer", "i", "--audience", "a"},
+			code: 2, stderrPart: "loadtest token: --secret: empty"},
+		{name: "token with a bad pattern", args: []string{"token", "--secret", "0123456789abcdef0123456789abcdef", "--issuer", "i", "--audience", "a", "--channels", "trades:a*b"},
+			code: 2, stderrPart: "loadtest token: --channels: pattern"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,6 +65,9 @@ func (s *suite) checks() []check {
 	if s.cfg.Resume {
 		cs = append(cs, resumeChecks(s.cfg)...)
 	}
+	if s.cfg.Auth.on() {
+		cs = append(cs, authChecks(s.cfg)...)
+	}
 	return append(cs,
 		check{name: "frames: every frame splits on \\n into JSON objects, within WS_BATCH_MAX_BYTES", run: checkFrames},
 	)

@@ -75,7 +75,8 @@ type client struct {
 
 // dialOptions are the knobs of one dial.
 type dialOptions struct {
-	origin string
+	origin    string
+	protocols []string // Sec-WebSocket-Protocol offers
 }
 
 // dial opens a connection to the suite's URL and starts its reader.
@@ -86,7 +87,7 @@ func (s *suite) dial(ctx context.Context, o dialOptions) (*client, *http.Respons
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: s.http})
+	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: s.http, Subprotocols: o.protocols})
 	if err != nil {
 		return nil, resp, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 	}

@@ -89,9 +89,13 @@ type Config struct {
 	HistoryRecords int
 	// ResumeMaxAge is WS_RESUME_MAX_AGE: an older since_ts is refused. Default 1h.
 	ResumeMaxAge time.Duration
+	// Auth is the server's auth settings; with Auth.Mode optional or required the auth
+	// checks run (see AuthConfig).
+	Auth AuthConfig
 	// CheckTimeout bounds each check. Default 10s.
 	CheckTimeout time.Duration
-	// Only runs the checks whose names match this regular expression; empty runs all.
+	// Only runs the checks whose names match this regular expression; empty runs all (with
+	// Auth.Mode optional or required: the auth checks and the frame check).
 	Only string
 }
 
@@ -134,6 +138,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.ResumeMaxAge == 0 {
 		c.ResumeMaxAge = time.Hour
+	}
+	c.Auth.setDefaults()
+	if c.Only == "" && c.Auth.on() {
+		// The other checks subscribe without a token.
+		c.Only = "^auth: |^frames: "
 	}
 }
 
@@ -181,7 +190,7 @@ func (c *Config) Validate() error {
 	if _, err := regexp.Compile(c.Only); err != nil {
 		return fmt.Errorf("--run %q: %w", c.Only, err)
 	}
-	return nil
+	return c.Auth.validate()
 }
 
 // Result is the outcome of one check.
@@ -220,6 +229,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "the server's WS_MARK_INTERVAL, to check marks (with --resume); 0 skips that check")
 	fs.IntVar(&cfg.HistoryRecords, "history-records", 10000, "the server's WS_HISTORY_RECORDS (negative: history off); at 200 or less a resume from Kafka is checked too")
 	fs.DurationVar(&cfg.ResumeMaxAge, "resume-max-age", time.Hour, "the server's WS_RESUME_MAX_AGE")
+	cfg.Auth.flags(fs)
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
 	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")
 	fs.Usage = func() {

@@ -3,6 +3,7 @@ package e2etest
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,19 +13,26 @@ import (
 // both variants: once with the README defaults, then with non-default limits, to prove
 // the servers honour their settings.
 //
-// Every configuration runs the checks of positions and resume (--resume): with the default
-// WS_MARK_INTERVAL, with short ones, with a history of 5 records (replays past it come from
-// Kafka) and with the history off (every replay from Kafka).
+// The configurations without auth run the checks of positions and resume (--resume):
+// with the default WS_MARK_INTERVAL, with short ones, with a history of 5 records (replays
+// past it come from Kafka) and with the history off (every replay from Kafka).
+//
+// Two configurations switch auth on (issue 15): "auth required" (HS256 and RS256 from a
+// JWK Set, a 1 s auth timeout) and "auth optional" (HS256), both with public channels and
+// a 1 s expiry grace; they run only the auth checks.
 //
 // The in-process broker (kfake), like Kafka, refuses a record above about 1 MiB, so every
-// configuration sets WS_MAX_RECORD_BYTES below the README default: the suite must produce
-// a record one byte over it.
+// configuration that runs the record checks sets WS_MAX_RECORD_BYTES below the README
+// default: the suite must produce a record one byte over it.
 func TestConformance(t *testing.T) {
 	lt := binary(t, "LOADTEST_BIN", "loadtest")
 	configs := []struct {
 		name string
 		env  []string
 		args []string
+		// setup, when set, starts what the configuration needs (a JWK Set) and returns
+		// more server variables and suite flags.
+		setup func(t *testing.T) (env, args []string)
 		// checks is how many checks this configuration runs.
 		checks int
 	}{
@@ -63,17 +71,26 @@ func TestConformance(t *testing.T) {
 				"--resume", "--history-records", "-1"},
 			checks: 54,
 		},
+		// The auth configurations run only the auth checks (and the frame check): the
+		// others subscribe without a token. See auth_test.go for their settings.
+		{name: "auth required", setup: authRequired, checks: 22},
+		{name: "auth optional", setup: authOptional, checks: 18},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			bin := binary(t, v.envVar, v.name)
 			for _, c := range configs {
 				t.Run(c.name, func(t *testing.T) {
+					env, cargs := c.env, c.args
+					if c.setup != nil {
+						e, a := c.setup(t)
+						env, cargs = append(slices.Clone(env), e...), append(slices.Clone(cargs), a...)
+					}
 					broker := startBroker(t)
-					srv := startServer(t, v.name, bin, broker, c.env...)
+					srv := startServer(t, v.name, bin, broker, env...)
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 					defer cancel()
-					args := append([]string{"conform", "--url", srv.wsURL(), "--brokers", broker}, c.args...)
+					args := append([]string{"conform", "--url", srv.wsURL(), "--brokers", broker}, cargs...)
 					start := time.Now()
 					out, err := runTool(ctx, "", nil, lt, args...)
 					t.Logf("loadtest %s (%v):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
