@@ -60,10 +60,15 @@ type Variant struct {
 	// both): a variant can be a binary with a feature turned off.
 	ServerEnv map[string]string `json:"server_env,omitempty"`
 	// Against names the variant this one is the baseline of: the report then has a table
-	// Against / Name (e.g. "single" with the history against "single-history-off").
+	// Against / Name (e.g. "single" with the history against "single-history-off"). With
+	// LoadAuth it names the variant this one adds auth to, and the table is Name / Against.
 	Against string `json:"against,omitempty"`
 	// Scenarios limits the variant to these scenarios (empty: all).
 	Scenarios []string `json:"scenarios,omitempty"`
+	// LoadAuth, when set, makes the load authenticate: one token per scenario run, sent by
+	// every connection first (see LoadAuth). Such a variant is the feature turned on over
+	// its Against, so its tables are Name / Against (auth on / off).
+	LoadAuth *LoadAuth `json:"load_auth,omitempty"`
 }
 
 // runs reports whether the variant runs scenario e.
@@ -112,6 +117,14 @@ func readFile(path string) (*File, error) {
 	for _, e := range f.Scenarios {
 		if !slices.Contains(kinds, e.Kind) {
 			return nil, fmt.Errorf("scenario %q: kind %q: want one of %v", e.Name, e.Kind, kinds)
+		}
+	}
+	for _, v := range f.Variants {
+		if v.LoadAuth == nil {
+			continue
+		}
+		if err := v.LoadAuth.validate(&f, v); err != nil {
+			return nil, fmt.Errorf("scenarios %s: variant %s: load_auth: %w", path, v.Name, err)
 		}
 	}
 	if f.Floor != nil {

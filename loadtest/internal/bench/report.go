@@ -319,7 +319,14 @@ func (rep *report) markdown() string {
 	b.WriteString("\n## multi / single\n\n")
 	b.WriteString(rep.ratioTable("multi", "single"))
 	for _, v := range rep.file.Variants {
-		if v.Against != "" {
+		switch {
+		case v.Against == "":
+		case v.LoadAuth != nil:
+			// The variant turns a feature on over its Against: its tables are Name / Against.
+			b.WriteString(rep.authSection(v))
+			fmt.Fprintf(&b, "\nEvery figure, %s / %s:\n\n", v.Name, v.Against)
+			b.WriteString(rep.ratioTable(v.Name, v.Against))
+		default:
 			fmt.Fprintf(&b, "\n## %s / %s\n\n", v.Against, v.Name)
 			b.WriteString(rep.ratioTable(v.Against, v.Name))
 			b.WriteString(rep.historyLine(v.Against, v.Name))

@@ -140,6 +140,7 @@ func writeReport(f *File, records []*record, fl *floorRecord, smoke bool, date, 
 	if t := rep.failoverTable(); t != "" {
 		fmt.Fprint(stdout, "\n"+t)
 	}
+	fmt.Fprint(stdout, rep.authSections())
 	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, filepath.Join(outDir, date))
 	return rep.check()
 }
@@ -303,6 +304,10 @@ func (b *bencher) runOne(ctx context.Context, e Entry, v Variant, n int) (*load.
 	sc.URL = "ws://" + addr + "/ws"
 	sc.MetricsURL = ""
 	b.place(&sc, n)
+	if err := v.authorize(&sc, time.Now()); err != nil {
+		_ = srv.stop(20 * time.Second)
+		return nil, 0, err
+	}
 	fmt.Fprintf(b.stderr, "bench: %s/%s: %s\n", v.Name, e.Name, e.Description)
 	res, runErr := load.Run(ctx, sc, &prefixWriter{w: b.stderr, prefix: v.Name + "/" + e.Name + " "})
 	if res != nil {

@@ -61,6 +61,7 @@ func Command(ctx context.Context, mode string, args []string, stdout, stderr io.
 	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "broadcast: Kafka bootstrap brokers, comma-separated")
 	fs.Float64Var(&sc.SlowFraction, "slow-fraction", 0, "fraction of connections that stop reading once subscribed")
 	fs.Var(&send, "send", "text to send after connecting instead of our subscribe (repeatable; {channels} {channel} {conn} are substituted)")
+	fs.StringVar(&sc.Token, "token", "", `JWT each connection sends as {"op":"auth"} right after the upgrade, pipelined with its subscribe; subscribed once authed and subscribed`)
 	fs.StringVar(&sendFile, "send-file", "", "file of texts to send after connecting, one per line")
 	fs.StringVar(&sc.TsPath, "ts-path", "", "another server: dotted JSON path of the send timestamp in received messages (e.g. data.sent_ns)")
 	fs.StringVar(&sc.TsUnit, "ts-unit", "ns", "unit of --ts-path: ns, us, ms or s")

@@ -10,6 +10,11 @@
 // same binary re-executed as `loadtest worker`; they read their plan as one JSON line on
 // stdin and stream progress and their final result back as JSON lines on stdout.
 //
+// With a token (Scenario.Token, the auth contract of issue 15) a connection sends its auth
+// request and its subscribe back to back and counts as subscribed once both replies came;
+// without one it sends the subscribe alone, as before. The authed reply is looked for only
+// among lines frame.Scan does not recognize, so messages take the same path either way.
+//
 // Concurrency: a group runs one goroutine per connection (its reader) plus the ramp; the
 // group's run method owns them and waits for them. Readers record into one of shardCount
 // shards, taking the shard's lock once per frame; a reader that must also touch the group's

@@ -19,12 +19,21 @@ import (
 // subscribe with subscribed, then sends perChannel numbered, timestamped messages on every
 // channel subscribed, batched two lines per frame. Its /metrics reports ws_connections.
 // The real servers are exercised by the broadcast integration test.
+//
+// With token set it is a server with WS_AUTH=required: the first request must be an auth
+// op, answered authed for that token and invalid_token for any other (the subscribe then
+// gets unauthorized). It reads the subscribe before it answers the auth, so a client that
+// waited for authed before subscribing stalls.
 type fakeServer struct {
 	srv        *httptest.Server
 	perChannel int
 	open       atomic.Int64
 	wg         sync.WaitGroup
 	reject     bool
+	token      string
+	authOrder  string // "" authed then subscribed; "late": subscribed then authed; "none": no authed
+	mu         sync.Mutex
+	firsts     []string // every connection's first request, as sent
 }
 
 func newFakeServer(t *testing.T, perChannel int) *fakeServer {
@@ -63,16 +72,51 @@ func (f *fakeServer) serveConn(ctx context.Context, c *websocket.Conn) {
 	if err != nil {
 		return
 	}
+	f.mu.Lock()
+	f.firsts = append(f.firsts, string(b))
+	f.mu.Unlock()
 	var req struct {
 		Op       string   `json:"op"`
 		ID       string   `json:"id"`
 		Channels []string `json:"channels"`
+		Token    string   `json:"token"`
+	}
+	var authed []byte // the reply to the auth, once the subscribe has been read
+	denied := false   // the token was not valid: the subscribe is unauthorized
+	if f.token != "" {
+		if json.Unmarshal(b, &req) != nil || req.Op != "auth" {
+			return
+		}
+		if denied = req.Token != f.token; denied {
+			authed, _ = json.Marshal(map[string]any{"op": "error", "id": req.ID, "code": "invalid_token", "message": "signature"})
+		} else if f.authOrder != "none" {
+			authed, _ = json.Marshal(map[string]any{"op": "authed", "id": req.ID, "exp": 1767225600})
+		}
+		if _, b, err = c.Read(ctx); err != nil {
+			return
+		}
 	}
 	if json.Unmarshal(b, &req) != nil || req.Op != "subscribe" {
 		return
 	}
-	reply, _ := json.Marshal(map[string]any{"op": "subscribed", "id": req.ID, "channels": req.Channels})
-	if c.Write(ctx, websocket.MessageText, reply) != nil {
+	var replies [][]byte
+	if denied {
+		refused, _ := json.Marshal(map[string]any{"op": "error", "id": req.ID, "code": "unauthorized", "channel": req.Channels[0], "message": "no token"})
+		replies = append(replies, authed, refused)
+	} else {
+		subscribed, _ := json.Marshal(map[string]any{"op": "subscribed", "id": req.ID, "channels": req.Channels})
+		replies = append(replies, authed, subscribed)
+		if f.authOrder == "late" {
+			replies[0], replies[1] = replies[1], replies[0]
+		}
+	}
+	for _, r := range replies {
+		if r != nil && c.Write(ctx, websocket.MessageText, r) != nil {
+			return
+		}
+	}
+	if denied {
+		readToEnd(ctx, c)
 		return
 	}
 	for seq := 1; seq <= f.perChannel; seq++ {

@@ -17,6 +17,7 @@ var flagFields = map[string][]string{
 	"ts-unit": {"ts_unit"}, "channel-path": {"channel_path"}, "seq-path": {"seq_path"},
 	"source-addrs": {"source_addrs"}, "workers": {"workers"}, "handshake-timeout": {"handshake_timeout"},
 	"subscribe-timeout": {"subscribe_timeout"}, "max-time": {"max_time"}, "allow-remote": {"allow_remote"},
+	"token": {"token"},
 }
 
 // overlayFile reads a scenario file over the flag defaults, then puts back the fields of

@@ -31,6 +31,22 @@ const shardCount = 32
 // subscribeID is the id of every subscribe request; one request per connection.
 const subscribeID = "lt"
 
+// authID is the id of the auth request a connection sends before its subscribe when the
+// scenario has a token.
+const authID = "a"
+
+// opAuthed is the op of the reply to a valid token.
+var opAuthed = []byte("authed")
+
+// Auth states of a connection (Scenario.Token); only its reader touches them.
+const (
+	authNone    uint8 = iota // no token sent: the subscribed reply alone subscribes
+	authPending              // auth and subscribe sent, neither reply read
+	authHeld                 // subscribed read before authed: subscribed once authed comes
+	authDone                 // authed
+	authRefused              // an error reply to the auth: the connection failed
+)
+
 // group runs the connections [From, To) of a plan in this process.
 type group struct {
 	plan      Plan
@@ -39,6 +55,8 @@ type group struct {
 	extractor *frame.Extractor
 	names     []string // channel names by index
 	bufs      sync.Pool
+	// authMsg is the auth request every connection sends first; nil without a token.
+	authMsg []byte
 
 	shards [shardCount]shard
 	conns  []connState
@@ -89,7 +107,13 @@ type connState struct {
 	slow       bool
 	subscribed bool
 	dropped    bool
+	auth       uint8    // authNone unless the scenario has a token
 	fo         *foState // failover runs only
+}
+
+// awaitingAuthed reports whether the connection sent a token and has had no reply to it.
+func (cs *connState) awaitingAuthed() bool {
+	return cs.auth == authPending || cs.auth == authHeld
 }
 
 func newGroup(plan Plan) (*group, error) {
@@ -117,6 +141,16 @@ func newGroup(plan Plan) (*group, error) {
 		}
 		if g.extractor, err = frame.NewExtractor(sc.TsPath, unit, sc.ChannelPath, sc.SeqPath); err != nil {
 			return nil, err
+		}
+	}
+	if sc.Token != "" {
+		req := struct {
+			Op    string `json:"op"`
+			ID    string `json:"id"`
+			Token string `json:"token"`
+		}{Op: "auth", ID: authID, Token: sc.Token}
+		if g.authMsg, err = json.Marshal(req); err != nil {
+			return nil, fmt.Errorf("encode auth: %w", err)
 		}
 	}
 	for i := range sc.Channels {
@@ -285,6 +319,8 @@ func (g *group) serve(ctx context.Context, c *websocket.Conn, k, idx int, cs *co
 	}
 	code, err := g.read(ctx, c, k, cs, subStart)
 	switch {
+	case code != "" && cs.auth == authRefused:
+		g.fail("auth_error_"+code, 1)
 	case code != "":
 		g.fail("subscribe_error_"+code, 1)
 	case err == nil:
@@ -300,6 +336,14 @@ func (g *group) serve(ctx context.Context, c *websocket.Conn, k, idx int, cs *co
 func (g *group) sendSubscribe(ctx context.Context, c *websocket.Conn, idx int, cs *connState) error {
 	wctx, cancel := context.WithTimeout(ctx, g.sc.SubscribeTimeout.D())
 	defer cancel()
+	if g.authMsg != nil {
+		// The token first; the subscribe follows at once, without waiting for authed: the
+		// server answers in request order, and a client that waited would pay a round trip.
+		cs.auth = authPending
+		if err := c.Write(wctx, websocket.MessageText, g.authMsg); err != nil {
+			return err
+		}
+	}
 	if len(g.sc.Send) == 0 {
 		req := struct {
 			Op         string   `json:"op"`
@@ -453,7 +497,8 @@ func (g *group) ended(ctx context.Context, cs *connState, err error) {
 	g.mu.Unlock()
 }
 
-// handle accounts for one frame; it returns an error code when the subscribe was refused.
+// handle accounts for one frame; it returns an error code when the subscribe (or the auth:
+// cs.auth is then authRefused) was refused.
 func (g *group) handle(sh *shard, cs *connState, b []byte, subStart time.Time) string {
 	now := time.Now().UnixNano()
 	if g.extractor != nil {
@@ -480,14 +525,32 @@ func (g *group) handle(sh *shard, cs *connState, b []byte, subStart time.Time) s
 			if cs.fo != nil {
 				g.foSubscribed(cs, line, subStart)
 			} else if !cs.subscribed && string(f.ID) == subscribeID {
-				g.markSubscribed(cs, subStart)
+				if cs.auth == authPending {
+					cs.auth = authHeld // subscribed once authed comes too
+				} else {
+					g.markSubscribed(cs, subStart)
+				}
 			}
 		case frame.Error:
+			if cs.awaitingAuthed() && string(f.ID) == authID {
+				cs.auth = authRefused
+				if len(f.Code) == 0 {
+					return "no_code"
+				}
+				return string(f.Code)
+			}
 			resuming := cs.fo != nil && cs.fo.stage == stageResuming
 			if (!cs.subscribed || resuming) && string(f.ID) == subscribeID {
 				return string(f.Code)
 			}
 		default:
+			if cs.awaitingAuthed() && bytes.Equal(lineOp(line), opAuthed) {
+				held := cs.auth == authHeld
+				cs.auth = authDone
+				if held {
+					g.markSubscribed(cs, subStart)
+				}
+			}
 			if cs.fo != nil {
 				g.foControl(cs, line, now)
 			}

@@ -20,6 +20,9 @@ import (
 // scrapeTimeout bounds one /metrics request.
 const scrapeTimeout = 5 * time.Second
 
+// redacted replaces the scenario's token in a Result.
+const redacted = "redacted"
+
 // orchestrator runs one scenario: groups, producer, progress, scrapes.
 type orchestrator struct {
 	workerCmd func() (string, []string, error)
@@ -100,6 +103,9 @@ func runWith(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func(
 	defer cancel()
 
 	res := &Result{Scenario: sc, Started: o.start.UTC()}
+	if sc.Token != "" {
+		res.Scenario.Token = redacted // figures are shared; a token is a credential until it expires
+	}
 	srv := &ServerFigures{}
 	before, scrapeErr := o.scrape(ctx)
 	srv.note(scrapeErr)

@@ -86,6 +86,13 @@ type Scenario struct {
 	// Send, when set, replaces the subscribe request: these texts are sent after connecting,
 	// with {channels} (JSON array), {channel} (first channel) and {conn} (index) substituted.
 	Send []string `json:"send,omitempty"`
+	// Token, when set, is a JWT (the auth contract of issue 15) every connection sends as
+	// {"op":"auth","id":"a","token":…} right after the upgrade, followed at once by its
+	// subscribe without waiting for the reply (the server answers in request order). The
+	// connection counts as subscribed once both its authed and its subscribed replies came;
+	// an error reply to the auth fails it (cause auth_error_<code>). Results write it
+	// redacted.
+	Token string `json:"token,omitempty"`
 	// TsPath, TsUnit, ChannelPath and SeqPath read received messages of another server
 	// (frame.Extractor); empty TsPath uses our protocol's fast scanner.
 	TsPath      string `json:"ts_path,omitempty"`
@@ -200,6 +207,10 @@ func (s *Scenario) Validate() error {
 		return errors.New("broadcast needs at least one publishing step")
 	case s.Mode == ModeBroadcast && len(s.Brokers) == 0:
 		return errors.New("broadcast needs --brokers")
+	case s.Token != "" && s.Generic():
+		return errors.New("token: another server's protocol (ts_path) has no auth op")
+	case s.Token != "" && s.Failover != nil:
+		return errors.New("token: a failover run cannot authenticate (its resumes on B send no auth)")
 	}
 	for i, st := range s.Steps {
 		if st.Rate <= 0 || st.Duration <= 0 {
