@@ -96,9 +96,12 @@ func TestDemoURL(t *testing.T) {
 	for addr, want := range map[string]string{
 		":3002": "http://127.0.0.1:3002/", "0.0.0.0:80": "http://127.0.0.1:80/", "10.0.0.1:3002": "http://10.0.0.1:3002/",
 	} {
-		if got := demoURL(addr); got != want {
+		if got := demoURL(addr, false); got != want {
 			t.Errorf("demoURL(%q) = %q, want %q", addr, got, want)
 		}
+	}
+	if got, want := demoURL(":3002", true), "https://127.0.0.1:3002/"; got != want {
+		t.Errorf("demoURL with TLS = %q, want %q", got, want)
 	}
 }
 

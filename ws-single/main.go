@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	log.Info("ws-single starting", zap.String("version", version), zap.String("commit", commit),
 		zap.String("addr", cfg.Addr), zap.Strings("kafka_brokers", cfg.KafkaBrokers), zap.Strings("topics", cfg.KafkaTopics),
 		zap.Int("gomaxprocs", procs))
-	log.Info("open " + demoURL(cfg.Addr))
+	log.Info("open " + demoURL(cfg.Addr, cfg.TLSCertFile != ""))
 	return srv.Run(ctx)
 }
 
@@ -239,15 +239,19 @@ func resources(cfg config.Config, log *zap.Logger, detect func() (*cgroup.Reader
 }
 
 // demoURL is the demo page's address on this machine.
-func demoURL(addr string) string {
+func demoURL(addr string, useTLS bool) string {
+	scheme := "http://"
+	if useTLS {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr + "/"
+		return scheme + addr + "/"
 	}
 	if ip := net.ParseIP(host); host == "" || ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	return scheme + net.JoinHostPort(host, port) + "/"
 }
 
 // newLogger builds the zap logger: JSON (or console) to out, every entry with the variant.
@@ -269,8 +273,8 @@ func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
 	return zap.New(core, zap.Fields(zap.String("variant", config.Variant))), nil
 }
 
-// healthcheck GETs /healthz on the configured port over loopback (server.CheckHealth), for
-// distroless images without a shell or curl.
+// healthcheck GETs /healthz on the configured port over loopback (server.CheckHealth), with
+// https when WS_TLS_CERT_FILE is set, for distroless images without a shell or curl.
 func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
 	cfg, err := config.Load(lookup)
 	if err != nil {
@@ -279,7 +283,7 @@ func healthcheck(lookup func(string) (string, bool), stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := server.CheckHealth(ctx, cfg.Addr); err != nil {
+	if err := server.CheckHealth(ctx, cfg.Addr, cfg.TLSCertFile != ""); err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}

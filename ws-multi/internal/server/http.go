@@ -49,7 +49,7 @@ func (s *Server) httpServer() *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		ErrorLog:          zap.NewStdLog(sampled(s.log.Named("http"))), // TLS handshake failures from probes and scanners come in storms
 	}
 	if s.perIP != nil {
 		srv.ConnState = s.perIP.connState

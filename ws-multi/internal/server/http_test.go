@@ -225,14 +225,14 @@ func TestEndpoints(t *testing.T) {
 func TestCheckHealth(t *testing.T) {
 	f := start(t)
 	_, port, _ := net.SplitHostPort(f.addr)
-	if err := CheckHealth(t.Context(), ":"+port); err != nil {
+	if err := CheckHealth(t.Context(), ":"+port, false); err != nil {
 		t.Errorf("CheckHealth of a live server: %v", err)
 	}
-	if err := CheckHealth(t.Context(), "no-port"); err == nil {
+	if err := CheckHealth(t.Context(), "no-port", false); err == nil {
 		t.Error("CheckHealth accepted an address without a port")
 	}
 	f.stop()
-	if err := CheckHealth(t.Context(), ":"+port); err == nil {
+	if err := CheckHealth(t.Context(), ":"+port, false); err == nil {
 		t.Error("CheckHealth of a stopped server succeeded")
 	}
 }

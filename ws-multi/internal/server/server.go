@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -72,6 +73,7 @@ type Server struct {
 	perIP    *ipLimit                 // nil: no per-IP cap
 	verifier *auth.Verifier           // nil: auth is off
 	public   auth.Patterns            // WS_PUBLIC_CHANNELS
+	tlsConf  *tls.Config              // nil: plain TCP; else the port serves TLS only (tls.go)
 	frames   sync.Pool                // *[]byte batch frame buffers, shared by all writers
 	corks    sync.Pool                // *[]byte cork buffers, shared by all writers
 
@@ -137,6 +139,13 @@ func New(cfg config.Config, maxConns int, d Deps) (*Server, error) {
 		}
 		s.verifier, s.public = d.Verifier, public
 	}
+	if cfg.TLSCertFile != "" {
+		certs, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, d.Metrics, d.Log.Named("tls"))
+		if err != nil {
+			return nil, err
+		}
+		s.tlsConf = certs.config()
+	}
 	if cfg.HTTPMaxConnsPerIP > 0 {
 		s.perIP = newIPLimit(cfg.HTTPMaxConnsPerIP, d.Metrics.ConnectionsRejected.WithLabelValues(RejectIPLimit), s.audit)
 	}
@@ -162,11 +171,12 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve runs the hub, the Kafka consumer and the background runners and serves
-// on ln until ctx ends, then drains: readiness and new upgrades answer 503,
-// every client is closed with 1001 "shutdown" in parallel within the shutdown
-// timeout, then the HTTP server, the Kafka consumer, the background runners and
-// the hub stop, in that order (the hub is still there while clients
-// unregister). It returns nil after a clean drain.
+// on ln (TLS only, when WS_TLS_CERT_FILE is set) until ctx ends, then drains:
+// readiness and new upgrades answer 503, every client is closed with 1001
+// "shutdown" in parallel within the shutdown timeout, then the HTTP server, the
+// Kafka consumer, the background runners and the hub stop, in that order (the
+// hub is still there while clients unregister). It returns nil after a clean
+// drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// They all outlive ctx: the drain still needs the hub.
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -190,7 +200,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	srv := s.httpServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(countingListener{Listener: ln, errors: s.m.AcceptErrors}) }()
+	var served net.Listener = countingListener{Listener: ln, errors: s.m.AcceptErrors}
+	if s.tlsConf != nil {
+		// net/http finds the *tls.Conn and handshakes within the http.Server's
+		// ReadHeaderTimeout; an upgrade hijacks the *tls.Conn.
+		served = tls.NewListener(served, s.tlsConf)
+	}
+	go func() { serveErr <- srv.Serve(served) }()
 
 	var err error
 	select {

@@ -50,7 +50,7 @@ var errCorkFull = errors.New("server: more bytes wait for the socket than the cl
 // cut. A write error sticks: every later Write returns it.
 type corkWriter struct {
 	sock    io.Writer                 // the socket, for writes that wait
-	raw     net.Conn                  // the same socket, to drop it and for deadlines; nil in unit tests
+	raw     net.Conn                  // the same socket (under TLS, the TCP connection: socketOf), to drop it and for deadlines; nil in unit tests
 	try     func([]byte) (int, error) // non-blocking write; nil: the socket never takes bytes at once
 	pool    *sync.Pool                // *[]byte of cap >= corkFlushBytes
 	timeout time.Duration             // deadline of the background drain's writes (WS_WRITE_TIMEOUT); 0 = none
@@ -71,7 +71,7 @@ type corkWriter struct {
 // newCorkWriter returns the cork of an accepted socket; see corkWriter for timeout, limit and
 // cut.
 func newCorkWriter(sock net.Conn, pool *sync.Pool, timeout time.Duration, limit int, cut func(error)) *corkWriter {
-	w := &corkWriter{sock: sock, raw: sock, try: nonBlockingWriter(sock), pool: pool, timeout: timeout, limit: limit, cut: cut}
+	w := &corkWriter{sock: sock, raw: socketOf(sock), try: nonBlockingWriter(sock), pool: pool, timeout: timeout, limit: limit, cut: cut}
 	w.idle = sync.NewCond(&w.mu)
 	return w
 }
