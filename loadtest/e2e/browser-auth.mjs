@@ -14,7 +14,7 @@
 // the deadline exits 1.
 //
 // usage: node browser-auth.mjs <page-url> <ws-url> <channel> <token> <exp> <bad-token> <user-data-dir> [timeout-ms]
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [pageUrl, wsUrl, channel, token, expArg, badToken, userDataDir, timeoutArg] = process.argv.slice(2);
 if (!pageUrl || !wsUrl || !channel || !token || !expArg || !badToken || !userDataDir) {
@@ -23,16 +23,8 @@ if (!pageUrl || !wsUrl || !channel || !token || !expArg || !badToken || !userDat
 }
 const exp = Number(expArg);
 const timeoutMs = Number(timeoutArg ?? 20000);
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const context = await launchChromium(userDataDir);
 const pageErrors = [];
 const handshakeErrors = []; // Chromium's console line for the refused handshake
 let code = 0;

@@ -7,7 +7,7 @@
 // It saves a screenshot and prints a JSON summary; any page error or the deadline exits 1.
 //
 // usage: node browser.mjs <page-url> <channel> <marker-text> <screenshot.png> <user-data-dir> [timeout-ms]
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [pageUrl, channel, marker, shot, userDataDir, timeoutArg] = process.argv.slice(2);
 if (!pageUrl || !channel || !marker || !shot || !userDataDir) {
@@ -15,17 +15,8 @@ if (!pageUrl || !channel || !marker || !shot || !userDataDir) {
   process.exit(2);
 }
 const timeoutMs = Number(timeoutArg ?? 30000);
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  viewport: { width: 1100, height: 800 },
-});
+const context = await launchChromium(userDataDir, { viewport: { width: 1100, height: 800 } });
 const pageErrors = [];
 let code = 0;
 try {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -25,14 +24,7 @@ import (
 // browser has besides the first message: the socket opens, authed comes first and a
 // subscribe delivers a record; a refused token never opens (error, close 1006).
 func TestAuthClients(t *testing.T) {
-	node := requireTool(t, "node", "install Node.js 20+ (the Debian package nodejs)")
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s: %v: apt-get install chromium (.ci/run does)", chromium, err)
-	}
+	node := requireBrowser(t)
 	dir := e2eDir(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {

@@ -162,10 +162,11 @@ func TestNodeWSClient(t *testing.T) {
 	}
 }
 
-// TestChromiumDemoPage: headless Chromium opens the demo page at /, subscribes through
-// the page and shows live messages; then the page's drop button closes its socket and the
-// page resumes from its positions, showing the messages it recovered and none twice.
-func TestChromiumDemoPage(t *testing.T) {
+// requireBrowser returns node, after checking that the headless Chromium playwright-core
+// drives is there (CHROMIUM_PATH, else /usr/bin/chromium, as the scripts read it); missing,
+// the test fails: .ci/run installs both.
+func requireBrowser(t *testing.T) string {
+	t.Helper()
 	node := requireTool(t, "node", "install Node.js 20+ (the Debian package nodejs)")
 	chromium := os.Getenv("CHROMIUM_PATH")
 	if chromium == "" {
@@ -174,6 +175,14 @@ func TestChromiumDemoPage(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s: %v: apt-get install chromium (.ci/run does)", chromium, err)
 	}
+	return node
+}
+
+// TestChromiumDemoPage: headless Chromium opens the demo page at /, subscribes through
+// the page and shows live messages; then the page's drop button closes its socket and the
+// page resumes from its positions, showing the messages it recovered and none twice.
+func TestChromiumDemoPage(t *testing.T) {
+	node := requireBrowser(t)
 	dir := e2eDir(t)
 	broker := startBroker(t)
 	srv := startServer(t, "ws-single", binary(t, "WS_SINGLE_BIN", "ws-single"), broker)

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,7 @@ type fixture struct {
 	srv     *Server
 	m       *metrics.Metrics
 	addr    string
+	roots   *x509.CertPool // serving TLS: the roots its certificate chains to; nil: plain
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -62,6 +65,7 @@ func (a allow) Allow() (bool, time.Duration) { return a.ok, a.retry }
 type setup struct {
 	maxConns  int
 	admission Admission
+	roots     *x509.CertPool // with TLS on (tls_test.go's withTLS), the roots to trust
 }
 
 type option func(*config.Config, *setup)
@@ -111,7 +115,8 @@ func startWith(t *testing.T, wrap func(net.Listener) net.Listener, prepare func(
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), roots: o.roots,
+		cancel: cancel, done: make(chan error, 1)}
 	if wrap != nil {
 		ln = wrap(ln)
 	}
@@ -142,7 +147,12 @@ func (f *fixture) stop() {
 	}
 }
 
-func (f *fixture) url(path string) string { return "http://" + f.addr + path }
+func (f *fixture) url(path string) string {
+	if f.roots != nil {
+		return "https://" + f.addr + path
+	}
+	return "http://" + f.addr + path
+}
 
 func (f *fixture) get(path string) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -151,14 +161,25 @@ func (f *fixture) get(path string) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	// No keep-alive: an idle pooled connection would outlive the test (goleak).
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(req)
+	resp, err := f.httpClient().Do(req)
 	if err != nil {
 		return nil, err
 	}
 	resp.Body.Close()
 	return resp, nil
+}
+
+// httpClient speaks to the server, trusting its roots under TLS, and keeps no connection: an
+// idle pooled one would outlive the test (goleak).
+func (f *fixture) httpClient() *http.Client { return httpClient(f.roots) }
+
+// httpClient keeps no connection and, with roots, speaks TLS trusting only them.
+func httpClient(roots *x509.CertPool) *http.Client {
+	t := &http.Transport{DisableKeepAlives: true}
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	}
+	return &http.Client{Transport: t}
 }
 
 func (f *fixture) waitStatus(path string, status int) {

@@ -227,30 +227,38 @@ func TestLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := Load(env(tt.env))
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("Load() = %+v, want error containing %q", got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Load() error = %q, want it to contain %q", err, tt.wantErr)
-				}
-				var ce *Error
-				if !errors.As(err, &ce) || !strings.HasPrefix(ce.Var, "WS_") {
-					t.Fatalf("Load() error %v does not carry a *config.Error naming the variable", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Load() error = %v", err)
-			}
-			want := Default()
-			tt.want(&want)
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("Load() = %+v\nwant     %+v", got, want)
-			}
+			checkLoad(t, tt.env, tt.want, tt.wantErr)
 		})
 	}
+}
+
+// checkLoad loads vars and checks the outcome: Default() changed by want, or an error
+// containing wantErr that names its variable (a *config.Error); it returns that error.
+func checkLoad(t *testing.T, vars map[string]string, want func(*Config), wantErr string) error {
+	t.Helper()
+	got, err := Load(env(vars))
+	if wantErr != "" {
+		if err == nil {
+			t.Fatalf("Load() = %+v, want error containing %q", got, wantErr)
+		}
+		if !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("Load() error = %q, want it to contain %q", err, wantErr)
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasPrefix(ce.Var, "WS_") {
+			t.Fatalf("Load() error %v does not carry a *config.Error naming the variable", err)
+		}
+		return err
+	}
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	w := Default()
+	want(&w)
+	if !reflect.DeepEqual(got, w) {
+		t.Fatalf("Load() = %+v\nwant     %+v", got, w)
+	}
+	return nil
 }
 
 func TestLoadReportsEveryBadVariable(t *testing.T) {

@@ -31,7 +31,6 @@ import (
 	"github.com/adred-codev/ws_poc/ws-single/internal/config"
 	"github.com/adred-codev/ws_poc/ws-single/internal/kafkatest"
 	"github.com/adred-codev/ws_poc/ws-single/internal/metrics"
-	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
 
 // testPKI is a CA and a server certificate for 127.0.0.1 it signed, made in the test.
@@ -308,82 +307,20 @@ func TestNewCertReloaderRefusesABrokenPair(t *testing.T) {
 	}
 }
 
-// withTLS serves TLS with the certificate and key in these files.
-func withTLS(certFile, keyFile string) option {
-	return func(c *config.Config, _ *setup) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile }
-}
-
-// startTLS is start for a server with TLS on (an option must call withTLS): start's
-// readiness wait speaks plain HTTP, which a TLS port refuses, so this one waits over https,
-// trusting roots.
-func startTLS(t *testing.T, roots *x509.CertPool, opts ...option) *fixture {
-	t.Helper()
-	cluster := kafkatest.NewCluster(t, 0)
-	brokers := cluster.ListenAddrs()
-	cfg := config.Default()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.KafkaBrokers = brokers
-	cfg.KafkaRetryBackoff = 50 * time.Millisecond
-	cfg.KafkaRetryBackoffMax = 200 * time.Millisecond
-	cfg.ShutdownTimeout = 10 * time.Second
-	o := setup{maxConns: 100, admission: allow{ok: true}}
-	for _, opt := range opts {
-		opt(&cfg, &o)
+// withTLS serves TLS with the certificate and key in these files, chaining to roots: the
+// fixture's requests and dials trust them.
+func withTLS(certFile, keyFile string, roots *x509.CertPool) option {
+	return func(c *config.Config, o *setup) {
+		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+		o.roots = roots
 	}
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Variant: config.Variant}, metrics.Labels{
-		Rejects: RejectReasons, Disconnects: ReasonLabels(), Errors: protocol.ErrorCodes,
-	})
-	d := newDeps(t, cfg, m, reg)
-	d.Admission = o.admission
-	srv, err := New(cfg, o.maxConns, d)
-	if err != nil {
-		t.Fatalf("New() = %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fixture{t: t, cluster: cluster, brokers: brokers, srv: srv, m: m, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { f.done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		f.stop()
-		f.cluster.Close()
-	})
-	await.True(t, 20*time.Second, func() bool {
-		resp, err := f.getTLS("/readyz", roots)
-		return err == nil && resp.StatusCode == http.StatusOK
-	}, "GET https /readyz = 200")
-	return f
-}
-
-// httpsClient trusts roots and keeps no connection (goleak).
-func httpsClient(roots *x509.CertPool) *http.Client {
-	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}}}
-}
-
-func (f *fixture) getTLS(path string, roots *x509.CertPool) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.addr+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpsClient(roots).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	return resp, nil
 }
 
 // dialTLS dials wss:// trusting roots.
 func (f *fixture) dialTLS(roots *x509.CertPool) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return websocket.Dial(ctx, "wss://"+f.addr+"/ws", &websocket.DialOptions{HTTPClient: httpsClient(roots)})
+	return websocket.Dial(ctx, "wss://"+f.addr+"/ws", &websocket.DialOptions{HTTPClient: httpClient(roots)})
 }
 
 func (f *fixture) connectTLS(roots *x509.CertPool) *client {
@@ -419,7 +356,7 @@ func TestTLS(t *testing.T) {
 	day := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	first, second := newTestPKI(t, "first", day), newTestPKI(t, "second", day.Add(time.Hour))
 	secret := newSecretDir(t, first.certPEM, first.keyPEM)
-	f := startTLS(t, first.roots, withTLS(secret.certFile(), secret.keyFile()))
+	f := start(t, withTLS(secret.certFile(), secret.keyFile(), first.roots))
 	if got := testutil.ToFloat64(f.m.TLSCertExpiry); got != float64(day.Unix()) {
 		t.Errorf("expiry gauge = %v, want %d", got, day.Unix())
 	}
@@ -478,7 +415,7 @@ func TestTLS(t *testing.T) {
 func TestTLSPerIPLimit(t *testing.T) {
 	pki := newTestPKI(t, "limit", time.Now().Add(time.Hour))
 	secret := newSecretDir(t, pki.certPEM, pki.keyPEM)
-	f := startTLS(t, pki.roots, withTLS(secret.certFile(), secret.keyFile()),
+	f := start(t, withTLS(secret.certFile(), secret.keyFile(), pki.roots),
 		func(c *config.Config, _ *setup) { c.HTTPMaxConnsPerIP = 2 })
 	for range 3 {
 		c := f.connectTLS(pki.roots) // upgraded: not counted
@@ -494,7 +431,7 @@ func TestTLSPerIPLimit(t *testing.T) {
 	}
 	rejected := f.m.ConnectionsRejected.WithLabelValues(RejectIPLimit)
 	await.True(t, 10*time.Second, func() bool {
-		if resp, err := f.getTLS("/healthz", pki.roots); err == nil && resp.StatusCode == http.StatusOK {
+		if resp, err := f.get("/healthz"); err == nil && resp.StatusCode == http.StatusOK {
 			return false // the raw connections are not accepted yet
 		}
 		return testutil.ToFloat64(rejected) >= 1
@@ -506,7 +443,7 @@ func TestTLSPerIPLimit(t *testing.T) {
 func TestCheckHealthTLS(t *testing.T) {
 	pki := newTestPKI(t, "health", time.Now().Add(time.Hour))
 	secret := newSecretDir(t, pki.certPEM, pki.keyPEM)
-	f := startTLS(t, pki.roots, withTLS(secret.certFile(), secret.keyFile()))
+	f := start(t, withTLS(secret.certFile(), secret.keyFile(), pki.roots))
 	_, port, _ := net.SplitHostPort(f.addr)
 	if err := CheckHealth(t.Context(), ":"+port, true); err != nil {
 		t.Errorf("CheckHealth over https: %v", err)
