@@ -5,6 +5,7 @@ package auth
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,12 +18,24 @@ const maxPatternLen = 256
 
 // Patterns is a set of channel permissions; the zero value allows nothing. Immutable once
 // parsed, so connections share it across goroutines.
+//
+// A token usually carries a handful of patterns, and every connection holds its token's: they
+// are kept in slices, scanned (a few string comparisons, nothing allocated), and only past
+// indexThreshold exact channels or topics in maps, so a long list costs a lookup, not a scan,
+// where it is checked on a hub goroutine (a refresh's revocation).
 type Patterns struct {
-	exact    map[string]struct{} // channels allowed by name
-	topics   map[string]struct{} // "<topic>:*": every channel of the topic and its wildcard
-	prefixes map[string][]string // topic -> key prefixes of "<topic>:<prefix>*"
-	list     []string            // as given, for logs
+	exact    []string            // channels allowed by name
+	topics   []string            // "<topic>:*": every channel of the topic and its wildcard
+	prefixes []prefix            // "<topic>:<prefix>*"
+	exactSet map[string]struct{} // exact as a set, once it is long
+	topicSet map[string]struct{} // topics as a set, once it is long
 }
+
+// prefix is a "<topic>:<prefix>*" pattern.
+type prefix struct{ topic, key string }
+
+// indexThreshold is the length past which exact channels and topics are looked up in a map.
+const indexThreshold = 16
 
 // ParsePatterns parses permission patterns: an exact channel, "<topic>:*" or
 // "<topic>:<prefix>*". The error names the first bad pattern.
@@ -36,8 +49,20 @@ func ParsePatterns(list []string) (Patterns, error) {
 			return Patterns{}, err
 		}
 	}
-	p.list = append([]string(nil), list...)
+	p.exactSet, p.topicSet = setOf(p.exact), setOf(p.topics)
 	return p, nil
+}
+
+// setOf is list as a set when it is long enough to be worth one; nil otherwise.
+func setOf(list []string) map[string]struct{} {
+	if len(list) <= indexThreshold {
+		return nil
+	}
+	set := make(map[string]struct{}, len(list))
+	for _, s := range list {
+		set[s] = struct{}{}
+	}
+	return set
 }
 
 func (p *Patterns) add(s string) error {
@@ -59,22 +84,13 @@ func (p *Patterns) add(s string) error {
 	}
 	switch {
 	case !wild:
-		if p.exact == nil {
-			p.exact = make(map[string]struct{})
-		}
-		p.exact[s] = struct{}{}
+		p.exact = append(p.exact, s)
 	case !hasKey:
 		return fmt.Errorf("pattern %s: a '*' must follow \"<topic>:\"", quote(s))
 	case key == "":
-		if p.topics == nil {
-			p.topics = make(map[string]struct{})
-		}
-		p.topics[topic] = struct{}{}
+		p.topics = append(p.topics, topic)
 	default:
-		if p.prefixes == nil {
-			p.prefixes = make(map[string][]string)
-		}
-		p.prefixes[topic] = append(p.prefixes[topic], key)
+		p.prefixes = append(p.prefixes, prefix{topic: topic, key: key})
 	}
 	return nil
 }
@@ -82,31 +98,37 @@ func (p *Patterns) add(s string) error {
 // Allows reports whether channel (a valid channel, possibly the wildcard "<topic>:*") is
 // permitted.
 func (p Patterns) Allows(channel string) bool {
-	if _, ok := p.exact[channel]; ok {
+	if contains(p.exact, p.exactSet, channel) {
 		return true
 	}
 	topic, key, _ := strings.Cut(channel, ":")
-	if _, ok := p.topics[topic]; ok {
+	if contains(p.topics, p.topicSet, topic) {
 		return true
 	}
 	if key == "*" {
 		return false // the wildcard needs "<topic>:*"
 	}
-	for _, prefix := range p.prefixes[topic] {
-		if strings.HasPrefix(key, prefix) {
+	for _, pre := range p.prefixes {
+		if pre.topic == topic && strings.HasPrefix(key, pre.key) {
 			return true
 		}
 	}
 	return false
 }
 
+// contains looks s up in set when there is one, else scans list.
+func contains(list []string, set map[string]struct{}, s string) bool {
+	if set != nil {
+		_, ok := set[s]
+		return ok
+	}
+	return slices.Contains(list, s)
+}
+
 // Empty reports whether p allows nothing.
 func (p Patterns) Empty() bool {
 	return len(p.exact) == 0 && len(p.topics) == 0 && len(p.prefixes) == 0
 }
-
-// String lists the patterns as given, comma-separated.
-func (p Patterns) String() string { return strings.Join(p.list, ",") }
 
 // quote quotes a pattern for an error message, cut at 64 bytes.
 func quote(s string) string {

@@ -63,8 +63,8 @@ func TestParsePatterns(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParsePatterns(%q) = %v, want nil", tt.list, err)
 				}
-				if got, want := p.String(), strings.Join(tt.list, ","); got != want {
-					t.Errorf("String() = %q, want %q", got, want)
+				if p.Empty() != (len(tt.list) == 0) {
+					t.Errorf("ParsePatterns(%q).Empty() = %v", tt.list, p.Empty())
 				}
 				return
 			}
@@ -179,8 +179,31 @@ func TestPatternsZeroValue(t *testing.T) {
 	if !p.Empty() {
 		t.Error("zero Patterns is not Empty")
 	}
-	if p.String() != "" {
-		t.Errorf("zero Patterns String() = %q, want empty", p.String())
+}
+
+// TestPatternsIndexed: past indexThreshold exact channels and topics are looked up in a map,
+// and the answers are the scan's.
+func TestPatternsIndexed(t *testing.T) {
+	t.Parallel()
+	var list []string
+	for i := range 3 * indexThreshold {
+		list = append(list, fmt.Sprintf("t:k%d", i), fmt.Sprintf("topic%d:*", i))
+	}
+	list = append(list, "t:pre*")
+	p, err := ParsePatterns(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.exactSet == nil || p.topicSet == nil {
+		t.Fatalf("%d exact channels and topics are not indexed", 3*indexThreshold)
+	}
+	for ch, want := range map[string]bool{
+		"t:k0": true, "t:k47": true, "t:k48": false, "topic7:x": true, "topic7:*": true, "topic7": true,
+		"topic99:x": false, "t:prefix": true, "t:pr": false, "t:*": false,
+	} {
+		if got := p.Allows(ch); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", ch, got, want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -388,8 +389,8 @@ func checkGrant(t *testing.T, got, want *Grant) {
 	if got.MaxSubscriptions != want.MaxSubscriptions {
 		t.Errorf("MaxSubscriptions = %d, want %d", got.MaxSubscriptions, want.MaxSubscriptions)
 	}
-	if got.Allow.String() != want.Allow.String() || got.Allow.Empty() != want.Allow.Empty() {
-		t.Errorf("Allow = %q, want %q", got.Allow, want.Allow)
+	if !reflect.DeepEqual(got.Allow, want.Allow) {
+		t.Errorf("Allow = %+v, want %+v", got.Allow, want.Allow)
 	}
 	for _, ch := range []string{"trades:BTC-USD", "book:x", "book:*", "a:b", "trades:*", "ticker:x"} {
 		if g, w := got.Allow.Allows(ch), want.Allow.Allows(ch); g != w {
