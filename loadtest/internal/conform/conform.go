@@ -245,11 +245,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for _, b := range strings.Split(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.Brokers = append(cfg.Brokers, b)
-		}
-	}
+	cfg.Brokers = splitComma(brokers)
 	// go-metrics (used by sarama) starts a meter goroutine that never stops unless nil
 	// metrics are chosen before the first client. The variable is process-wide; writing it
 	// only when unset keeps concurrent callers (tests set it first) free of data races.

@@ -236,9 +236,9 @@ func TestCertReloader(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: getCertificate() = %v", tt.name, err)
 		}
-		if cn(got) != tt.want || reloads(m, metrics.AuthResultOK) != tt.ok || reloads(m, metrics.AuthResultFailed) != tt.failed {
+		if cn(got) != tt.want || reloads(m, metrics.ResultOK) != tt.ok || reloads(m, metrics.ResultFailed) != tt.failed {
 			t.Fatalf("%s: certificate %s, reloads ok %v failed %v; want %s, %v, %v", tt.name, cn(got),
-				reloads(m, metrics.AuthResultOK), reloads(m, metrics.AuthResultFailed), tt.want, tt.ok, tt.failed)
+				reloads(m, metrics.ResultOK), reloads(m, metrics.ResultFailed), tt.want, tt.ok, tt.failed)
 		}
 		if exp := testutil.ToFloat64(m.TLSCertExpiry); exp != float64(got.Leaf.NotAfter.Unix()) {
 			t.Fatalf("%s: expiry gauge %v, want %d", tt.name, exp, got.Leaf.NotAfter.Unix())
@@ -264,8 +264,8 @@ func TestCertReloaderSecretVolume(t *testing.T) {
 	}
 	s.update(b.certPEM, b.keyPEM)
 	clock.advance(time.Second)
-	if got, _ := r.getCertificate(nil); cn(got) != "b" || reloads(m, metrics.AuthResultOK) != 1 {
-		t.Fatalf("after the swap: certificate %s, %v reloads; want b, 1", cn(got), reloads(m, metrics.AuthResultOK))
+	if got, _ := r.getCertificate(nil); cn(got) != "b" || reloads(m, metrics.ResultOK) != 1 {
+		t.Fatalf("after the swap: certificate %s, %v reloads; want b, 1", cn(got), reloads(m, metrics.ResultOK))
 	}
 }
 
@@ -377,7 +377,7 @@ func TestTLS(t *testing.T) {
 	// Renewed: another CA, another expiry.
 	secret.update(second.certPEM, second.keyPEM)
 	await.True(t, 10*time.Second, func() bool { return f.presented().Equal(second.leaf) }, "the new certificate")
-	if ok := reloads(f.m, metrics.AuthResultOK); ok != 1 {
+	if ok := reloads(f.m, metrics.ResultOK); ok != 1 {
 		t.Errorf("ws_tls_reloads_total{ok} = %v, want 1", ok)
 	}
 	if got := testutil.ToFloat64(f.m.TLSCertExpiry); got != float64(day.Add(time.Hour).Unix()) {
@@ -401,9 +401,9 @@ func TestTLS(t *testing.T) {
 	secret.update(first.certPEM, second.keyPEM)
 	await.True(t, 10*time.Second, func() bool {
 		f.presented()
-		return reloads(f.m, metrics.AuthResultFailed) >= 1
+		return reloads(f.m, metrics.ResultFailed) >= 1
 	}, "a failed reload")
-	if !f.presented().Equal(second.leaf) || reloads(f.m, metrics.AuthResultOK) != 1 {
+	if !f.presented().Equal(second.leaf) || reloads(f.m, metrics.ResultOK) != 1 {
 		t.Error("a broken pair replaced the certificate")
 	}
 	c.send(`{"op":"ping","id":"p"}`)

@@ -32,12 +32,12 @@ type Labels struct {
 	AuthFailures []string
 }
 
-// Values of ws_auth_total's labels.
+// Values of ws_auth_total's labels; ResultOK and ResultFailed are ws_tls_reloads_total's too.
 const (
 	AuthSourceMessage = "message" // an auth request
 	AuthSourceHeader  = "header"  // a bearer token in Sec-WebSocket-Protocol
-	AuthResultOK      = "ok"
-	AuthResultFailed  = "failed"
+	ResultOK          = "ok"
+	ResultFailed      = "failed"
 )
 
 // Values of ws_resume_requests_total's labels besides the not-recovered reasons.
@@ -207,14 +207,14 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 		m.Auth, m.AuthFailures, m.TLSReloads, m.TLSCertExpiry,
 	)
 	for _, src := range []string{AuthSourceMessage, AuthSourceHeader} {
-		for _, res := range []string{AuthResultOK, AuthResultFailed} {
+		for _, res := range []string{ResultOK, ResultFailed} {
 			m.Auth.WithLabelValues(src, res)
 		}
 	}
 	for _, r := range labels.AuthFailures {
 		m.AuthFailures.WithLabelValues(r)
 	}
-	for _, r := range []string{AuthResultOK, AuthResultFailed} {
+	for _, r := range []string{ResultOK, ResultFailed} {
 		m.TLSReloads.WithLabelValues(r)
 	}
 	for _, src := range []string{"memory", "kafka"} {

@@ -88,7 +88,7 @@ func (s *Server) handshakeToken(w http.ResponseWriter, r *http.Request) (*auth.G
 		http.Error(w, failureCode(f)+": "+f.Message, http.StatusUnauthorized)
 		return nil, false
 	}
-	s.m.Auth.WithLabelValues(metrics.AuthSourceHeader, metrics.AuthResultOK).Inc()
+	s.m.Auth.WithLabelValues(metrics.AuthSourceHeader, metrics.ResultOK).Inc()
 	return g, true
 }
 
@@ -102,7 +102,7 @@ func failureCode(f *auth.Failure) string {
 
 // authFailed counts a refused token and writes it to the audit log, never the token.
 func (s *Server) authFailed(source, remote string, f *auth.Failure) {
-	s.m.Auth.WithLabelValues(source, metrics.AuthResultFailed).Inc()
+	s.m.Auth.WithLabelValues(source, metrics.ResultFailed).Inc()
 	s.m.AuthFailures.WithLabelValues(f.Reason).Inc()
 	if ce := s.audit.Check(zap.InfoLevel, "auth failed"); ce != nil {
 		fields := []zap.Field{zap.String("reason", f.Reason), zap.String("source", source), zap.String("remote", remote)}
@@ -171,7 +171,7 @@ func (c *conn) authenticate(ctx context.Context, req protocol.Request) error {
 		}
 		return nil
 	}
-	c.s.m.Auth.WithLabelValues(metrics.AuthSourceMessage, metrics.AuthResultOK).Inc()
+	c.s.m.Auth.WithLabelValues(metrics.AuthSourceMessage, metrics.ResultOK).Inc()
 	return c.granted(ctx, g, req)
 }
 

@@ -116,7 +116,7 @@ func TestAuthFailures(t *testing.T) {
 			c.expect(map[string]any{"op": "pong", "id": "p"})
 		})
 	}
-	if n := testutil.ToFloat64(f.m.Auth.WithLabelValues(metrics.AuthSourceMessage, metrics.AuthResultFailed)); n != float64(len(tests)) {
+	if n := testutil.ToFloat64(f.m.Auth.WithLabelValues(metrics.AuthSourceMessage, metrics.ResultFailed)); n != float64(len(tests)) {
 		t.Errorf("ws_auth_total{failed} = %v, want %d", n, len(tests))
 	}
 	if n := testutil.ToFloat64(f.m.AuthFailures.WithLabelValues(auth.ReasonExpired)); n != 1 {

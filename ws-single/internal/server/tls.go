@@ -104,12 +104,12 @@ func (r *certReloader) reloadLocked() {
 	}
 	if err != nil {
 		// The stats are not kept: the next look tries again.
-		r.reloads.WithLabelValues(metrics.AuthResultFailed).Inc()
+		r.reloads.WithLabelValues(metrics.ResultFailed).Inc()
 		r.log.Warn("TLS certificate reload failed; keeping the current certificate", zap.String("cert_file", r.certFile),
 			zap.String("key_file", r.keyFile), zap.Error(err))
 		return
 	}
-	r.reloads.WithLabelValues(metrics.AuthResultOK).Inc()
+	r.reloads.WithLabelValues(metrics.ResultOK).Inc()
 	r.use(cert, certStat, keyStat, "TLS certificate reloaded")
 }
 
