@@ -144,7 +144,8 @@ func TestPositionedSubscribeCarriesEpochsAndPositions(t *testing.T) {
 	conn := newFakeConn()
 	c := f.client(t, conn)
 	await.True(t, 5*time.Second, func() bool { return f.hist.Ring(history.Part{Topic: "t"}).Stats().Next == 102 }, "records appended")
-	f.do(t, c, protocol.OpPing, "sync") // the records are fanned out before the next event
+	f.do(t, c, protocol.OpPing, "sync")
+	syncClient(t, f, c) // the records are fanned out
 	conn.waitLines(t, 1)
 	f.h.Handle(f.ctx, c, protocol.Request{Op: protocol.OpSubscribe, ID: "1", HasID: true, Channels: []string{"t:a", "other:x"}, Positioned: true})
 	got := conn.waitLines(t, 2)[1]
@@ -162,6 +163,7 @@ func TestResumeFromMemoryHasNoGapAndNoDuplicate(t *testing.T) {
 	}
 	conn := newFakeConn()
 	c := f.client(t, conn)
+	syncClient(t, f, c) // records 0..9 fanned out: the frontier is 10
 	// t:a has offsets 0,2,4,6,8; the client processed up to 3.
 	f.resume(t, c, "r", &protocol.Resume{Epochs: protocol.Epochs{"t": "E1"}, Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
 	untilOp(t, conn, "recovered")
@@ -269,6 +271,7 @@ func TestResumeNotRecovered(t *testing.T) {
 			}
 			conn := newFakeConn()
 			c := f.client(t, conn)
+			syncClient(t, f, c) // record 100 fanned out
 			f.resume(t, c, "r", &tt.resume, "t:a")
 			untilOp(t, conn, "recovered")
 			fd.record(t, "t:a", 0) // live goes on
@@ -298,6 +301,7 @@ func TestResumeAheadSkipsWhatItHad(t *testing.T) {
 	fd.record(t, "t:a", 0) // 0
 	conn := newFakeConn()
 	c := f.client(t, conn)
+	syncClient(t, f, c)
 	f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 2}}}, "t:a")
 	untilOp(t, conn, "recovered")
 	for range 3 {
@@ -365,7 +369,8 @@ func TestResumeFromKafkaHoldsLiveBehindTheReplay(t *testing.T) {
 	f, fd, rd := kafkaFixture(t, roomy, nil)
 	conn := newFakeConn()
 	c := f.client(t, conn)
-	f.do(t, c, protocol.OpPing, "sync") // records 0..9 fanned out: the frontier is 10
+	f.do(t, c, protocol.OpPing, "sync")
+	syncClient(t, f, c) // records 0..9 fanned out: the frontier is 10
 	conn.waitLines(t, 1)
 	f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
 	f.do(t, c, protocol.OpPing, "after") // deferred until the resume ends
@@ -414,6 +419,7 @@ func TestResumeFromKafkaFails(t *testing.T) {
 			}
 			conn := newFakeConn()
 			c := f.client(t, conn)
+			syncClient(t, f, c) // records 0..9 fanned out
 			f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
 			untilOp(t, conn, "recovered")
 			fd.record(t, "t:a", 0)
@@ -434,6 +440,7 @@ func TestResumeOverflowGoesLive(t *testing.T) {
 	f, fd, _ := kafkaFixture(t, cfg, nil)
 	conn := newFakeConn()
 	c := f.client(t, conn)
+	syncClient(t, f, c) // records 0..9 fanned out
 	f.resume(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, "t:a")
 	conn.waitLines(t, 1)
 	for range 6 {
@@ -454,7 +461,8 @@ func TestGapReachesEveryTopicSubscriber(t *testing.T) {
 	a, b, other := newFakeConn(), newFakeConn(), newFakeConn()
 	f.do(t, f.client(t, a), protocol.OpSubscribe, "", "t:a")
 	f.do(t, f.client(t, b), protocol.OpSubscribe, "", "t:*")
-	f.do(t, f.client(t, other), protocol.OpSubscribe, "", "trades:x")
+	co := f.client(t, other)
+	f.do(t, co, protocol.OpSubscribe, "", "trades:x")
 	for _, conn := range []*fakeConn{a, b, other} {
 		conn.waitLines(t, 1)
 	}
@@ -462,13 +470,13 @@ func TestGapReachesEveryTopicSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd.next[1] = 10
-	f.do(t, f.client(t, newFakeConn()), protocol.OpPing, "") // orders after the gap
 	want := `{"op":"gap","topic":"t","partition":1,"from":5,"to":9,"reason":"offset_reset"}`
 	for _, conn := range []*fakeConn{a, b} {
 		if got := conn.waitLines(t, 2)[1]; got != want {
 			t.Errorf("gap line = %s, want %s", got, want)
 		}
 	}
+	syncClient(t, f, co) // the gap is fanned out
 	if got := len(other.snapshot()); got != 1 {
 		t.Errorf("a subscriber of another topic got %d lines, want 1", got)
 	}
@@ -517,6 +525,7 @@ func TestDrainHandsOutPositions(t *testing.T) {
 	fd.record(t, "t:a", 0)
 	fd.record(t, "t:b", 1)
 	conn.waitLines(t, 2)
+	syncClient(t, f, c) // t:b's record, not c's, fanned out too
 	if err := f.h.Drain(f.ctx, c, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
