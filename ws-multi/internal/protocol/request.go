@@ -127,6 +127,8 @@ type Request struct {
 	Resume *Resume
 	// Token is an auth request's token; empty otherwise.
 	Token string
+	// Conflate is a subscribe's conflation (conflate.go); the zero value delivers every record.
+	Conflate Conflate
 }
 
 // AlreadySubscribed is the already_subscribed error for a resume naming a channel the
@@ -235,6 +237,13 @@ func parseFields(frame []byte) (Request, *Error) {
 		if json.Unmarshal(raw, &req.Positioned) != nil {
 			return req, &Error{Code: CodeInvalidRequest, Message: "positioned must be a boolean"}
 		}
+	}
+	if raw, ok := fields["conflate"]; ok && !isNull(raw) {
+		c, err := parseConflate(raw)
+		if err != nil {
+			return req, err
+		}
+		req.Conflate = c
 	}
 	if raw, ok := fields["resume"]; ok && !isNull(raw) {
 		r, err := parseResume(raw)

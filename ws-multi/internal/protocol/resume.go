@@ -42,12 +42,13 @@ const (
 var GapReasons = []string{GapOffsetReset, GapEpochChanged}
 
 // EncodeSubscribed builds the reply to a positioned subscribe or a resume:
-// {"op":"subscribed","id":…,"channels":[…],"recovering":true?,"epochs":{…},"positions":{…}}.
+// {"op":"subscribed","id":…,"channels":[…],"conflate":…?,"recovering":true?,"epochs":{…},
+// "positions":{…}}.
 // positions are where the subscription is live from (the last offset before live); for a
 // resume they are sent again, final, in its recovered line.
 func EncodeSubscribed(req Request, epochs Epochs, positions Positions, recovering bool) *Message {
 	b := appendChannels(make([]byte, 0, 96+len(req.ID)+16*len(req.Channels)+32*len(positions)), req.Op, req.ID, req.HasID, req.Channels)
-	b = b[:len(b)-1] // reopen the object
+	b = appendConflate(b[:len(b)-1], req.Conflate) // reopened
 	if recovering {
 		b = append(b, `,"recovering":true`...)
 	}

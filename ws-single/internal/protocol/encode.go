@@ -117,11 +117,15 @@ func mayBeJSON(value []byte) bool {
 }
 
 // EncodeReply builds the reply to a valid request: {"op":"subscribed"|"unsubscribed","id":…,
-// "channels":[…]} for a subscribe or unsubscribe, {"op":"pong","id":…} for a ping; the id only
+// "channels":[…]} for a subscribe (with its "conflate" echoed) or unsubscribe, {"op":"pong","id":…} for a ping; the id only
 // when the request had one.
 func EncodeReply(req Request) *Message {
 	if req.Op == OpSubscribe || req.Op == OpUnsubscribe {
-		return &Message{Wire: appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)}
+		b := appendChannels(make([]byte, 0, 48+len(req.ID)+16*len(req.Channels)), req.Op, req.ID, req.HasID, req.Channels)
+		if req.Op == OpSubscribe && req.Conflate.Mode != ConflateNone {
+			b = append(appendConflate(b[:len(b)-1], req.Conflate), '}')
+		}
+		return &Message{Wire: b}
 	}
 	return &Message{Wire: appendPong(make([]byte, 0, 32+len(req.ID)), req.ID, req.HasID)}
 }
