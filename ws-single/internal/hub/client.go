@@ -59,6 +59,8 @@ type Client struct {
 	recovering *recovery              // a Kafka catch-up in progress; c's writes stop at its place
 	deferred   []event                // requests read meanwhile, applied after it
 
+	conf *conflation // subscriptions that conflate (conflate.go); nil until c asks for one
+
 	// The slow rule (Hub.slow): the clock is read only while the queue is past a
 	// limit or when a write is handed to a flusher (the socket did not take it).
 	overSince  time.Time // when the queue went past a limit; zero while within them

@@ -101,6 +101,19 @@
 // go to every subscriber of the topic and move the frontier; marks (mark.go) go to
 // positioned subscribers every MarkInterval in which a topic moved, encoded once per topic.
 //
+// # Conflation
+//
+// A subscription may conflate (docs/PROTOCOL.md, Conflation). While behind (conflate.go), a
+// client's own queue keeps one record per key (channel, partition) for its behind-mode
+// subscriptions: a newer record leaves a hole where the older one was and goes to the end,
+// after its conflated line; holes are squeezed out before the next write, and what
+// conflation bounds does not count toward the slow-consumer limits. At an interval
+// (interval.go), the loop keeps one bucket per topic partition and interval, fed by fanout
+// and released on a ticker that runs only while someone subscribes at an interval; a bucket
+// sends to the channel's and the wildcard's subscribers at its interval, encoding a message
+// once for all of them. A client that never asked for conflation has a nil Client.conf: one
+// nil check per record queued for it.
+//
 // # Invariants
 //
 //  1. Only the loop goroutine reads or writes Hub maps, the fields of Client

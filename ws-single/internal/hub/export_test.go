@@ -17,5 +17,16 @@ func inFlight(c *Client) int { return c.inflight }
 // flushing reports whether c has a write in flight (a flusher).
 func flushing(c *Client) bool { return c.flushing }
 
+// queuedLive is how many messages wait in c's queue, not counting the holes conflation left.
+func queuedLive(c *Client) int {
+	n := 0
+	for _, m := range c.pending {
+		if m != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // syncing is how many Sync callers wait for c.
 func syncing(c *Client) int { return len(c.syncs) }

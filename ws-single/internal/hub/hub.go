@@ -68,6 +68,15 @@ type Hub struct {
 	marked        map[string][]int64     // topic -> the positions of its last mark
 	undeferred    []*Client              // clients whose resume ended in the current event, with requests deferred
 
+	// Interval conflation (interval.go).
+	ivSubs   map[ivKey]*clientSet      // (channel or wildcard, interval) -> subscribers
+	ivTopics map[string]map[uint64]int // topic -> interval -> its subscriptions at it
+	buckets  map[bucketKey]*bucket     // (topic partition, interval) -> its held records
+	due      []*bucket                 // buckets holding records
+	tick     uint64                    // ticks of the interval clock so far
+	ticker   *time.Ticker              // the interval clock; nil while nobody needs it
+	ticks    <-chan time.Time          // ticker's channel; nil (never ready) without it
+
 	ctx      context.Context // Run's, for catch-ups
 	catchups sync.WaitGroup  // running Kafka catch-ups; Run waits for them
 }
@@ -87,21 +96,24 @@ func New(cfg Config, hist *history.History, rd Reader, m *metrics.Metrics, log *
 		log = zap.NewNop()
 	}
 	return &Hub{
-		cfg:     cfg,
-		hist:    hist,
-		reader:  rd,
-		metrics: m,
-		log:     log,
-		ctrl:    make(chan event, ctrlQueue),
-		next:    make(chan handoff, handoffQueue),
-		pub:     make(chan *protocol.Message, publishQueue),
-		done:    make(chan struct{}),
-		clients: make(map[*Client]struct{}),
-		exact:   make(map[string]*clientSet),
-		wild:    make(map[string]*clientSet),
-		seen:    make(map[history.Part]int64),
-		topics:  make(map[string]*clientSet),
-		marked:  make(map[string][]int64),
+		cfg:      cfg,
+		hist:     hist,
+		reader:   rd,
+		metrics:  m,
+		log:      log,
+		ctrl:     make(chan event, ctrlQueue),
+		next:     make(chan handoff, handoffQueue),
+		pub:      make(chan *protocol.Message, publishQueue),
+		done:     make(chan struct{}),
+		clients:  make(map[*Client]struct{}),
+		exact:    make(map[string]*clientSet),
+		wild:     make(map[string]*clientSet),
+		seen:     make(map[history.Part]int64),
+		topics:   make(map[string]*clientSet),
+		marked:   make(map[string][]int64),
+		ivSubs:   make(map[ivKey]*clientSet),
+		ivTopics: make(map[string]map[uint64]int),
+		buckets:  make(map[bucketKey]*bucket),
 	}, nil
 }
 

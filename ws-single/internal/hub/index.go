@@ -60,7 +60,11 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 			h.enqueue(c, protocol.EncodeError(e))
 			return
 		}
-		if e := h.checkResume(c, req); e != nil {
+		e := h.checkResume(c, req)
+		if e == nil {
+			e = h.checkConflate(c, req)
+		}
+		if e != nil {
 			h.metrics.ProtocolErrors.WithLabelValues(e.Code).Inc()
 			h.enqueue(c, protocol.EncodeError(e))
 			return
@@ -71,7 +75,10 @@ func (h *Hub) request(c *Client, req protocol.Request) {
 		for _, ch := range req.Channels {
 			if _, ok := c.subs[ch]; !ok {
 				c.subs[ch] = struct{}{}
-				h.subscribe(c, ch)
+				h.subscribe(c, ch, req.Conflate)
+			} else if c.mode(ch) != req.Conflate {
+				h.unsubscribe(c, ch) // the mode changes from now on
+				h.subscribe(c, ch, req.Conflate)
 			}
 		}
 		if req.Positioned {
@@ -96,29 +103,37 @@ func (h *Hub) sets(ch string) (map[string]*clientSet, string) {
 	return h.exact, ch
 }
 
-func (h *Hub) subscribe(c *Client, ch string) {
-	sets, key := h.sets(ch)
-	s := sets[key]
-	if s == nil {
-		s = newClientSet()
-		sets[key] = s
-		h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
+func (h *Hub) subscribe(c *Client, ch string, mode protocol.Conflate) {
+	c.setMode(ch, mode)
+	if mode.Mode == protocol.ConflateInterval {
+		h.subscribeInterval(c, ch, mode)
+	} else {
+		sets, key := h.sets(ch)
+		s := sets[key]
+		if s == nil {
+			s = newClientSet()
+			sets[key] = s
+			h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
+		}
+		s.add(c)
 	}
-	s.add(c)
 	h.joinTopic(c, ch)
 	h.subscriptions++
 	h.metrics.Subscriptions.Set(float64(h.subscriptions))
 }
 
 func (h *Hub) unsubscribe(c *Client, ch string) {
-	sets, key := h.sets(ch)
-	if s := sets[key]; s != nil {
+	if mode := c.mode(ch); mode.Mode == protocol.ConflateInterval {
+		h.unsubscribeInterval(c, ch, mode)
+	} else if sets, key := h.sets(ch); sets[key] != nil {
+		s := sets[key]
 		s.remove(c)
 		if s.len() == 0 {
 			delete(sets, key)
 			h.metrics.Channels.Set(float64(len(h.exact) + len(h.wild)))
 		}
 	}
+	c.setMode(ch, protocol.Conflate{})
 	h.leaveTopic(c, ch)
 	h.subscriptions--
 	h.metrics.Subscriptions.Set(float64(h.subscriptions))
@@ -151,22 +166,32 @@ func (h *Hub) fanout(m *protocol.Message) {
 			if c.skip != nil && c.skips(m) {
 				continue // delivered by the instance c resumed from
 			}
-			h.enqueue(c, m)
-		}
-	}
-	if !protocol.InTopic(m.Channel, m.Topic) {
-		return
-	}
-	if s := h.wild[m.Topic]; s != nil {
-		for _, c := range s.list {
-			if c.mark == h.seq {
-				continue // subscribed to the channel too: once is enough
-			}
-			if c.skip != nil && c.skips(m) {
+			if c.conf != nil && c.conf.exact[m.Channel].Mode == protocol.ConflateBehind {
+				h.conflate(c, m)
 				continue
 			}
 			h.enqueue(c, m)
 		}
+	}
+	if protocol.InTopic(m.Channel, m.Topic) {
+		if s := h.wild[m.Topic]; s != nil {
+			for _, c := range s.list {
+				if c.mark == h.seq {
+					continue // subscribed to the channel too: once is enough
+				}
+				if c.skip != nil && c.skips(m) {
+					continue
+				}
+				if c.conf != nil && c.conf.wild[m.Topic].Mode == protocol.ConflateBehind {
+					h.conflate(c, m)
+					continue
+				}
+				h.enqueue(c, m)
+			}
+		}
+	}
+	if len(h.ivTopics) > 0 {
+		h.offerInterval(m)
 	}
 }
 

@@ -59,6 +59,11 @@ func (h *Hub) loop(ctx context.Context) {
 		defer t.Stop()
 		marks = t.C
 	}
+	defer func() {
+		if h.ticker != nil {
+			h.ticker.Stop()
+		}
+	}()
 	for {
 		// A round: one event (control events first: they are few, readers are
 		// rate-limited, and must never wait behind a record flood), or the
@@ -81,6 +86,8 @@ func (h *Hub) loop(ctx context.Context) {
 				h.moreRecords()
 			case <-marks:
 				h.mark()
+			case <-h.ticks:
+				h.tock()
 			case <-ctx.Done():
 				return
 			}

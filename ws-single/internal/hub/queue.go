@@ -13,8 +13,12 @@ const slowAfter = time.Second
 // over reports whether c's queue (pending plus the write in flight) is past a
 // limit.
 func (h *Hub) over(c *Client) bool {
-	return len(c.pending)+c.inflight > h.cfg.SendQueueMessages ||
-		c.pendingBytes+c.inflightB > h.cfg.SendQueueBytes
+	n, b := len(c.pending)+c.inflight, c.pendingBytes+c.inflightB
+	if cf := c.conf; cf != nil {
+		n -= cf.holes + cf.held // what conflation bounds does not count (conflate.go)
+		b -= cf.heldBytes
+	}
+	return n > h.cfg.SendQueueMessages || b > h.cfg.SendQueueBytes
 }
 
 // enqueue appends m to c's queue, to be written at the end of the round, and
@@ -70,6 +74,9 @@ func (h *Hub) drop(c *Client) {
 		return
 	}
 	c.gone = true
+	if c.conf != nil {
+		h.endEpisode(c)
+	}
 	if c.recovering != nil {
 		c.recovering.cancel()
 		c.recovering = nil
@@ -105,6 +112,9 @@ func (h *Hub) writeDirty() {
 // chunk follows; when it does not, a flusher goroutine finishes the chunk and
 // the next one waits for its report.
 func (h *Hub) write(c *Client) {
+	if c.conf != nil && c.conf.holes > 0 {
+		c.compact()
+	}
 	for len(c.writable()) > 0 {
 		w, done, err := c.conn.Write(c.writable())
 		if err != nil {
@@ -137,6 +147,9 @@ func (c *Client) take(w Written) int {
 	n := w.Lines
 	if c.recovering != nil {
 		c.recovering.at -= n
+	}
+	if c.conf != nil {
+		c.conf.taken(c.pending[:n])
 	}
 	if n == len(c.pending) {
 		bytes := c.pendingBytes
@@ -213,8 +226,13 @@ func (h *Hub) settle(c *Client) {
 	if !c.overSince.IsZero() && !h.over(c) {
 		c.overSince = time.Time{}
 	}
-	if c.syncs != nil && len(c.pending) == 0 && !c.flushing && c.recovering == nil {
-		h.release(c)
+	if len(c.pending) == 0 && !c.flushing {
+		if c.conf != nil {
+			h.endEpisode(c)
+		}
+		if c.syncs != nil && c.recovering == nil {
+			h.release(c)
+		}
 	}
 }
 

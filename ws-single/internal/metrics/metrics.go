@@ -48,6 +48,12 @@ const (
 	SourceNone         = "none" // the source of a resume decided before any replay
 )
 
+// Values of ws_conflated_records_total's mode label (docs/PROTOCOL.md, Conflation).
+const (
+	ConflateBehind   = "behind"   // replaced in a client's queue while it is behind
+	ConflateInterval = "interval" // replaced within an interval, once for all its subscribers
+)
+
 // countBuckets are the buckets of record counts (replayed, scanned): 1 to 1M.
 var countBuckets = prometheus.ExponentialBuckets(1, 10, 7)
 
@@ -90,11 +96,15 @@ type Metrics struct {
 	HistoryBytes     *prometheus.GaugeVec   // ws_history_bytes{topic,partition}
 	HistoryOldestAge *prometheus.GaugeVec   // ws_history_oldest_age_seconds{topic,partition}
 	LiveGaps         *prometheus.CounterVec // ws_live_gaps_total{topic,reason}
-	MarksSent        prometheus.Counter
+	MarksSent        prometheus.Counter     // ws_marks_sent_total
 	Auth             *prometheus.CounterVec // ws_auth_total{source,result}
 	AuthFailures     *prometheus.CounterVec // ws_auth_failures_total{reason}
 	TLSReloads       *prometheus.CounterVec // ws_tls_reloads_total{result}
-	TLSCertExpiry    prometheus.Gauge       // ws_tls_certificate_expiry_timestamp_seconds     // ws_marks_sent_total
+	TLSCertExpiry    prometheus.Gauge       // ws_tls_certificate_expiry_timestamp_seconds
+
+	ConflatedRecords      *prometheus.CounterVec // ws_conflated_records_total{mode}
+	ConflationClients     prometheus.Gauge       // ws_conflation_clients
+	ConflationPendingKeys prometheus.Gauge       // ws_conflation_pending_keys
 }
 
 // New creates every metric, registers them with ws_build_info and the process
@@ -183,6 +193,11 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 			Name: "ws_tls_reloads_total", Help: "Reloads of the TLS certificate after its files changed, by result (ok or failed).",
 		}, []string{"result"}),
 		TLSCertExpiry: gauge("ws_tls_certificate_expiry_timestamp_seconds", "Expiry (notAfter, unix seconds) of the TLS certificate in use; 0 without TLS."),
+		ConflatedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ws_conflated_records_total", Help: "Records replaced by a newer one of their key before delivery, by conflation mode (behind or interval).",
+		}, []string{"mode"}),
+		ConflationClients:     gauge("ws_conflation_clients", "Clients conflating now: behind, with replaced records waiting in their queue."),
+		ConflationPendingKeys: gauge("ws_conflation_pending_keys", "Keys (channel and partition) with a conflated record waiting: in behind clients' queues and in interval buckets."),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ws_build_info",
@@ -205,7 +220,11 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 		m.ResumeRequests, m.ResumeReplayed, m.ResumeScanned, m.ResumeDuration, m.ResumeReaders,
 		m.HistoryRecords, m.HistoryBytes, m.HistoryOldestAge, m.LiveGaps, m.MarksSent,
 		m.Auth, m.AuthFailures, m.TLSReloads, m.TLSCertExpiry,
+		m.ConflatedRecords, m.ConflationClients, m.ConflationPendingKeys,
 	)
+	for _, mode := range []string{ConflateBehind, ConflateInterval} {
+		m.ConflatedRecords.WithLabelValues(mode)
+	}
 	for _, src := range []string{AuthSourceMessage, AuthSourceHeader} {
 		for _, res := range []string{ResultOK, ResultFailed} {
 			m.Auth.WithLabelValues(src, res)
