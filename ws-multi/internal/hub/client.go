@@ -71,6 +71,8 @@ type Client struct {
 	recovering *recovery              // a Kafka catch-up in progress; c's writes stop at its place
 	deferred   []event                // requests read meanwhile, applied after it
 
+	conf *conflation // subscriptions that conflate (conflate.go); nil until c asks for one
+
 	// flushers counts the client's flusher goroutine; Wait waits for it. The shard adds
 	// to it, and starts none once it handled the client's unregister.
 	flushers sync.WaitGroup

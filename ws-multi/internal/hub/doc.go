@@ -115,6 +115,20 @@
 // shard's positions of the topic moved, encoded once per topic and shard. A drain's last
 // line (Hub.Drain) carries the client's positions on its shard.
 //
+// # Conflation
+//
+// A subscription may conflate (docs/PROTOCOL.md, Conflation). While behind (conflate.go), a
+// client's own queue keeps one record per key (channel, partition) for its behind-mode
+// subscriptions: a newer record leaves a hole where the older one was and goes to the end,
+// after its conflated line; holes are squeezed out before the next write, and what
+// conflation bounds does not count toward the slow-consumer limits. At an interval
+// (interval.go), each shard keeps one bucket per topic partition and interval, fed by its
+// fanout and released on a ticker that runs only while one of its clients subscribes at an
+// interval; a bucket sends to the shard's subscribers of the channel and the wildcard at its
+// interval, encoding a message once for all of them (so a replaced record counts once per
+// shard with such subscribers in ws_conflated_records_total). A client that never asked for
+// conflation has a nil Client.conf: one nil check per record queued for it.
+//
 // # Lock order and invariants
 //
 //  1. Only the shard goroutine reads or writes its maps (the frontier seen, the topic index

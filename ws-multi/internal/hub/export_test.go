@@ -16,6 +16,17 @@ func inFlight(c *Client) int { return c.inflight }
 // flushing reports whether c has a write in flight (a flusher).
 func flushing(c *Client) bool { return c.flushing }
 
+// queuedLive is how many messages wait in c's queue, not counting the holes conflation left.
+func queuedLive(c *Client) int {
+	n := 0
+	for _, m := range c.pending {
+		if m != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // syncing is how many Sync callers wait for c: at most one here (a later Sync replaces an
 // earlier one that gave up).
 func syncing(c *Client) int {

@@ -97,6 +97,9 @@ func New(cfg Config, hist *history.History, rd Reader, m *metrics.Metrics, log *
 			seen:      make(map[history.Part]int64),
 			topics:    make(map[string]*subscribers),
 			marked:    make(map[string][]int64),
+			ivSubs:    make(map[ivKey]*subscribers),
+			ivTopics:  make(map[string]map[uint64]int),
+			buckets:   make(map[bucketKey]*bucket),
 			depth:     m.ShardQueueDepth.WithLabelValues(label),
 			fanoutObs: m.ShardFanout.WithLabelValues(label),
 		}

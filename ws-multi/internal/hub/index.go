@@ -21,8 +21,18 @@ type subscribers struct {
 	clients []*Client
 }
 
-// list returns the subscriber list of a subscription name, creating it when create is set.
-func (s *shard) list(name string, create bool) *subscribers {
+// list returns the subscriber list of a subscription name in mode, creating it when create is
+// set: subscriptions at an interval are listed per interval (interval.go).
+func (s *shard) list(name string, mode protocol.Conflate, create bool) *subscribers {
+	if mode.Mode == protocol.ConflateInterval {
+		k := ivKeyOf(name, mode)
+		l := s.ivSubs[k]
+		if l == nil && create {
+			l = &subscribers{}
+			s.ivSubs[k] = l
+		}
+		return l
+	}
 	index, key := s.channels, name
 	if topic, ok := protocol.WildcardTopic(name); ok {
 		index, key = s.wildcards, topic
@@ -35,18 +45,22 @@ func (s *shard) list(name string, create bool) *subscribers {
 	return l
 }
 
-func (s *shard) subscribe(c *Client, name string) {
-	l := s.list(name, true)
+func (s *shard) subscribe(c *Client, name string, mode protocol.Conflate) {
+	c.setMode(name, mode)
+	l := s.list(name, mode, true)
 	c.subs[name] = len(l.clients)
 	l.clients = append(l.clients, c)
-	if len(l.clients) == 1 {
+	if mode.Mode == protocol.ConflateInterval {
+		s.joinInterval(c, name, mode)
+	} else if len(l.clients) == 1 {
 		s.hub.channels.add(name, 1)
 	}
 	s.joinTopic(c, name)
 }
 
 func (s *shard) unsubscribe(c *Client, name string) {
-	l := s.list(name, false)
+	mode := c.mode(name)
+	l := s.list(name, mode, false)
 	i := c.subs[name]
 	last := len(l.clients) - 1
 	moved := l.clients[last]
@@ -55,7 +69,13 @@ func (s *shard) unsubscribe(c *Client, name string) {
 	l.clients[last] = nil
 	l.clients = l.clients[:last]
 	delete(c.subs, name)
-	if last == 0 {
+	switch {
+	case mode.Mode == protocol.ConflateInterval:
+		if last == 0 {
+			delete(s.ivSubs, ivKeyOf(name, mode))
+		}
+		s.leaveInterval(c, name, mode)
+	case last == 0:
 		if topic, ok := protocol.WildcardTopic(name); ok {
 			delete(s.wildcards, topic)
 		} else {
@@ -63,6 +83,7 @@ func (s *shard) unsubscribe(c *Client, name string) {
 		}
 		s.hub.channels.add(name, -1)
 	}
+	c.setMode(name, protocol.Conflate{})
 	s.leaveTopic(c, name)
 }
 
@@ -70,6 +91,9 @@ func (s *shard) unsubscribe(c *Client, name string) {
 // hand-off being flushed ends with its flusher. A Sync waiting on c returns.
 func (s *shard) drop(c *Client) {
 	c.gone = true
+	if c.conf != nil {
+		s.endEpisode(c)
+	}
 	if c.recovering != nil {
 		c.recovering.cancel()
 		c.recovering = nil
@@ -107,6 +131,10 @@ func (s *shard) fanout(m *protocol.Message) {
 			if c.skip != nil && c.skips(m) {
 				continue // delivered by the instance c resumed from
 			}
+			if c.conf != nil && c.conf.exact[m.Channel].Mode == protocol.ConflateBehind {
+				s.conflate(c, m)
+				continue
+			}
 			s.enqueue(c, m)
 		}
 	}
@@ -120,8 +148,15 @@ func (s *shard) fanout(m *protocol.Message) {
 			if c.skip != nil && c.skips(m) {
 				continue
 			}
+			if c.conf != nil && c.conf.wild[m.Topic].Mode == protocol.ConflateBehind {
+				s.conflate(c, m)
+				continue
+			}
 			s.enqueue(c, m)
 		}
+	}
+	if len(s.ivTopics) > 0 {
+		s.offerInterval(m)
 	}
 	s.dropSlow()
 }
@@ -143,7 +178,11 @@ func (s *shard) request(c *Client, req protocol.Request) {
 			s.dropSlow()
 			return
 		}
-		if e := s.checkResume(c, req); e != nil {
+		e := s.checkResume(c, req)
+		if e == nil {
+			e = s.checkConflate(c, req)
+		}
+		if e != nil {
 			m.ProtocolErrors.WithLabelValues(e.Code).Inc()
 			s.enqueue(c, protocol.EncodeError(e))
 			s.dropSlow()
@@ -151,7 +190,10 @@ func (s *shard) request(c *Client, req protocol.Request) {
 		}
 		for _, ch := range req.Channels {
 			if _, ok := c.subs[ch]; !ok {
-				s.subscribe(c, ch)
+				s.subscribe(c, ch, req.Conflate)
+			} else if c.mode(ch) != req.Conflate {
+				s.unsubscribe(c, ch) // the mode changes from now on
+				s.subscribe(c, ch, req.Conflate)
 			}
 		}
 		m.Subscriptions.Add(float64(added))

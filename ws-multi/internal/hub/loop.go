@@ -81,6 +81,15 @@ type shard struct {
 	ctx        context.Context         // run's, for catch-ups
 	catchups   sync.WaitGroup          // running Kafka catch-ups; run waits for them
 
+	// Interval conflation (interval.go).
+	ivSubs   map[ivKey]*subscribers    // (channel or wildcard, interval) -> subscribers
+	ivTopics map[string]map[uint64]int // topic -> interval -> its subscriptions at it
+	buckets  map[bucketKey]*bucket     // (topic partition, interval) -> its held records
+	due      []*bucket                 // buckets holding records
+	tick     uint64                    // ticks of the interval clock so far
+	ticker   *time.Ticker              // the interval clock; nil while nobody needs it
+	ticks    <-chan time.Time          // ticker's channel; nil (never ready) without it
+
 	depth     prometheus.Gauge
 	fanoutObs prometheus.Observer
 }
@@ -144,6 +153,11 @@ func (s *shard) run(ctx context.Context) {
 		defer t.Stop()
 		marks = t.C
 	}
+	defer func() {
+		if s.ticker != nil {
+			s.ticker.Stop()
+		}
+	}()
 	for {
 		// A round: one event (control events first: a flood of records must not delay
 		// connects, disconnects and replies), or the flusher reports waiting, or the
@@ -168,6 +182,8 @@ func (s *shard) run(ctx context.Context) {
 				s.moreRecords()
 			case <-marks:
 				s.mark()
+			case <-s.ticks:
+				s.tock()
 			case <-ctx.Done():
 				return
 			}

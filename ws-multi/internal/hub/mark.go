@@ -127,8 +127,8 @@ func (s *shard) mark() {
 		s.marked[topic] = last
 		var m *protocol.Message
 		for _, c := range l.clients {
-			if !c.positioned {
-				continue
+			if !c.positioned || (c.conf != nil && c.conf.intervals[topic].n > 0) {
+				continue // a mark could pass a record held at an interval for c
 			}
 			if m == nil {
 				m = protocol.EncodeMark(topic, pos)
@@ -176,6 +176,9 @@ func (s *shard) drain(c *Client, after time.Duration) {
 		clear(c.pending[rec.at:])
 		c.pending = c.pending[:rec.at]
 		c.pendingBytes = wireBytes(c.pending)
+	}
+	if c.conf != nil && len(c.conf.intervals) > 0 {
+		s.releaseTo(c) // the positions pass what the buckets hold for c
 	}
 	s.enqueue(c, protocol.EncodeDraining(after.Milliseconds(), epochs, positions))
 	// The line's positions are the client's last: nothing may follow it, or a client

@@ -54,8 +54,12 @@ func (s *shard) enqueue(c *Client, m *protocol.Message) {
 // never is, whatever its size.
 func (s *shard) over(c *Client, n int) bool {
 	cfg := &s.hub.cfg
-	queued := len(c.pending) + c.inflight
-	return queued > 0 && (queued >= cfg.SendQueueMessages || c.pendingBytes+c.inflightB+n > cfg.SendQueueBytes)
+	queued, bytes := len(c.pending)+c.inflight, c.pendingBytes+c.inflightB+n
+	if cf := c.conf; cf != nil {
+		queued -= cf.holes + cf.held // what conflation bounds does not count (conflate.go)
+		bytes -= cf.heldBytes
+	}
+	return queued > 0 && (queued >= cfg.SendQueueMessages || bytes > cfg.SendQueueBytes)
 }
 
 // stuck is the slow rule, for a client whose queue is past a limit: it is not draining if
@@ -112,6 +116,9 @@ func (s *shard) writeDirty() {
 // chunk the socket took at once is followed by the next; one it did not gets a flusher, and
 // the rest of the queue waits for its report.
 func (s *shard) write(c *Client, now time.Time) {
+	if c.conf != nil && c.conf.holes > 0 {
+		c.compact()
+	}
 	for {
 		w, done, err := c.conn.Write(c.writable())
 		if err != nil {
@@ -134,6 +141,9 @@ func (s *shard) write(c *Client, now time.Time) {
 		s.stats.add(w, now)
 		if len(c.writable()) == 0 {
 			s.caughtUp(c)
+			if c.conf != nil && len(c.pending) == 0 {
+				s.endEpisode(c)
+			}
 			if c.synced != nil {
 				s.releaseSync(c)
 			}
@@ -152,6 +162,9 @@ func (c *Client) take(w Written) {
 	n := w.Lines
 	if c.recovering != nil {
 		c.recovering.at -= n
+	}
+	if c.conf != nil {
+		c.conf.taken(c.pending[:n])
 	}
 	if n == len(c.pending) {
 		clear(c.pending)
@@ -199,6 +212,9 @@ func (s *shard) handoff(r handoff) {
 		return
 	}
 	if len(c.writable()) == 0 {
+		if c.conf != nil && len(c.pending) == 0 {
+			s.endEpisode(c)
+		}
 		s.releaseSync(c)
 	} else if !c.dirty {
 		c.dirty = true

@@ -83,6 +83,9 @@ func (s *shard) positionedReply(c *Client, req protocol.Request) {
 	if c.gone {
 		return
 	}
+	if c.conf != nil && c.conf.holes > 0 {
+		c.compact() // the resume's place must not move under it
+	}
 	rec := &recovery{c: c, req: req, plan: plan, match: history.NewMatch(req.Channels), start: time.Now(), at: len(c.pending)}
 	if plan.Reason != "" {
 		s.complete(rec)
@@ -169,6 +172,13 @@ func (s *shard) complete(rec *recovery) {
 	default:
 		replay = append(rec.memory, rec.msgs...)
 		line.Recovered, line.Source, line.Replayed = true, source, len(replay)
+		if rec.req.Conflate.Mode != protocol.ConflateNone {
+			replay, line.Replayed = conflateReplay(replay)
+		}
+		if rec.req.Conflate.Mode == protocol.ConflateInterval {
+			// A bucket may hold a record the replay has just sent: not again.
+			c.skip = skipUpTo(c.skip, plan.Live)
+		}
 	}
 	s.countResume(line, source, rec, rec.scanned+rec.read)
 	s.splice(c, rec.at, append(replay, protocol.EncodeRecovered(line)))
@@ -275,6 +285,22 @@ func mergeSkip(skip, add map[history.Part]int64) map[history.Part]int64 {
 	}
 	for p, off := range add {
 		skip[p] = off
+	}
+	return skip
+}
+
+// skipUpTo adds positions to skip, keeping the higher offset of a partition in both.
+func skipUpTo(skip map[history.Part]int64, positions protocol.Positions) map[history.Part]int64 {
+	for topic, parts := range positions {
+		for p, off := range parts {
+			if skip == nil {
+				skip = make(map[history.Part]int64)
+			}
+			part := history.Part{Topic: topic, Partition: p}
+			if cur, ok := skip[part]; !ok || off > cur {
+				skip[part] = off
+			}
+		}
 	}
 	return skip
 }

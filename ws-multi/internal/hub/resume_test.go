@@ -75,7 +75,10 @@ type line struct {
 	Epochs    map[string]string `json:"epochs"`
 	Positions json.RawMessage   `json:"positions"` // per topic, or a mark's per partition
 	From, To  int64
-	After     int64 `json:"reconnect_after_ms"`
+	After     int64           `json:"reconnect_after_ms"`
+	Skipped   int             `json:"skipped"`   // a conflated line's
+	Conflated int             `json:"conflated"` // an interval message's
+	Data      json.RawMessage `json:"data"`
 }
 
 // pos returns the position of topic's partition p in a subscribed, recovered or draining

@@ -153,41 +153,41 @@ func (h *Hub) conflate(c *Client, m *protocol.Message) {
 		return
 	}
 	k := key{channel: m.Channel, partition: m.Partition}
-	s := cf.keys[k]
+	sl := cf.keys[k]
 	switch {
-	case s == nil:
-		s = h.newSlot(c, k)
-	case s.at >= cf.base && (!s.noted || s.noteAt >= cf.base) && h.behind(c):
-		h.replace(c, s)
+	case sl == nil:
+		sl = h.newSlot(c, k)
+	case sl.at >= cf.base && (!sl.noted || sl.noteAt >= cf.base) && h.behind(c):
+		h.replace(c, sl)
 		if cf.holes > 64 && 2*cf.holes > len(c.pending) {
 			c.compact() // a socket that takes nothing for long must not grow the queue with holes
 		}
 	default:
 		// The key's last record stays: it was written, its line went without it (a write
 		// ends between them), or c caught up. It can no longer be replaced.
-		if s.at >= cf.base {
+		if sl.at >= cf.base {
 			cf.held--
-			cf.heldBytes -= len(c.pending[s.at-cf.base].Wire)
+			cf.heldBytes -= len(c.pending[sl.at-cf.base].Wire)
 		}
-		if s.noted && s.noteAt >= cf.base {
+		if sl.noted && sl.noteAt >= cf.base {
 			cf.held--
-			cf.heldBytes -= len(s.note.Wire)
-			s.note = nil // still queued: not to be reused
+			cf.heldBytes -= len(sl.note.Wire)
+			sl.note = nil // still queued: not to be reused
 		}
-		s.n, s.noted = 0, false
+		sl.n, sl.noted = 0, false
 	}
-	if s.n > 0 {
-		if s.note == nil {
-			s.note = &protocol.Message{Channel: m.Channel, Partition: m.Partition}
+	if sl.n > 0 {
+		if sl.note == nil {
+			sl.note = &protocol.Message{Channel: m.Channel, Partition: m.Partition}
 		}
-		s.note.Wire = protocol.AppendConflated(s.note.Wire[:0], m, s.n, s.to)
-		s.noteAt, s.noted = cf.base+uint64(len(c.pending)), true
-		c.pending = append(c.pending, s.note)
-		c.pendingBytes += len(s.note.Wire)
+		sl.note.Wire = protocol.AppendConflated(sl.note.Wire[:0], m, sl.n, sl.to)
+		sl.noteAt, sl.noted = cf.base+uint64(len(c.pending)), true
+		c.pending = append(c.pending, sl.note)
+		c.pendingBytes += len(sl.note.Wire)
 		cf.held++
-		cf.heldBytes += len(s.note.Wire)
+		cf.heldBytes += len(sl.note.Wire)
 	}
-	s.at = cf.base + uint64(len(c.pending))
+	sl.at = cf.base + uint64(len(c.pending))
 	cf.held++
 	cf.heldBytes += len(m.Wire)
 	h.enqueue(c, m)
@@ -201,39 +201,39 @@ func (h *Hub) newSlot(c *Client, k key) *slot {
 		cf.keys = make(map[key]*slot)
 	} else if len(cf.keys) > 2*len(c.pending)+64 {
 		before := len(cf.keys)
-		for k, s := range cf.keys {
-			if s.at < cf.base {
+		for k, sl := range cf.keys {
+			if sl.at < cf.base {
 				delete(cf.keys, k)
 			}
 		}
 		h.metrics.ConflationPendingKeys.Sub(float64(before - len(cf.keys)))
 	}
-	s := &slot{}
-	cf.keys[k] = s
+	sl := &slot{}
+	cf.keys[k] = sl
 	h.metrics.ConflationPendingKeys.Inc()
-	return s
+	return sl
 }
 
 // replace drops s's queued record (and its line) for the newer one about to be queued.
-func (h *Hub) replace(c *Client, s *slot) {
+func (h *Hub) replace(c *Client, sl *slot) {
 	cf := c.conf
-	i := s.at - cf.base
+	i := sl.at - cf.base
 	old := c.pending[i]
 	c.pending[i] = nil
 	c.pendingBytes -= len(old.Wire)
 	cf.holes++
 	cf.held--
 	cf.heldBytes -= len(old.Wire)
-	if s.noted {
-		c.pending[s.noteAt-cf.base] = nil
-		c.pendingBytes -= len(s.note.Wire)
+	if sl.noted {
+		c.pending[sl.noteAt-cf.base] = nil
+		c.pendingBytes -= len(sl.note.Wire)
 		cf.holes++
 		cf.held--
-		cf.heldBytes -= len(s.note.Wire)
-		s.noted = false
+		cf.heldBytes -= len(sl.note.Wire)
+		sl.noted = false
 	}
-	s.n++
-	s.to = old.Offset
+	sl.n++
+	sl.to = old.Offset
 	h.metrics.ConflatedRecords.WithLabelValues(metrics.ConflateBehind).Inc()
 	if !cf.active {
 		cf.active = true
@@ -250,12 +250,12 @@ func (c *Client) compact() {
 			continue
 		}
 		if i != j {
-			if s := cf.keys[key{channel: m.Channel, partition: m.Partition}]; s != nil {
+			if sl := cf.keys[key{channel: m.Channel, partition: m.Partition}]; sl != nil {
 				at, to := cf.base+uint64(i), cf.base+uint64(j)
-				if s.at == at {
-					s.at = to
-				} else if s.noted && s.noteAt == at {
-					s.noteAt = to
+				if sl.at == at {
+					sl.at = to
+				} else if sl.noted && sl.noteAt == at {
+					sl.noteAt = to
 				}
 			}
 			c.pending[j] = m
@@ -271,11 +271,11 @@ func (c *Client) compact() {
 func (cf *conflation) taken(pending []*protocol.Message) {
 	if cf.held > 0 {
 		for i, m := range pending {
-			s := cf.keys[key{channel: m.Channel, partition: m.Partition}]
-			if s == nil {
+			sl := cf.keys[key{channel: m.Channel, partition: m.Partition}]
+			if sl == nil {
 				continue
 			}
-			if at := cf.base + uint64(i); s.at == at || (s.noted && s.noteAt == at) {
+			if at := cf.base + uint64(i); sl.at == at || (sl.noted && sl.noteAt == at) {
 				cf.held--
 				cf.heldBytes -= len(m.Wire)
 			}

@@ -210,11 +210,7 @@ func (h *Hub) tock() {
 
 // releaseBucket sends b's held records, in offset order, and starts its next interval.
 func (h *Hub) releaseBucket(b *bucket) {
-	held := make([]heldEntry, 0, len(b.held))
-	for _, e := range b.held {
-		held = append(held, e)
-	}
-	slices.SortFunc(held, func(x, y heldEntry) int { return cmp.Compare(x.m.Offset, y.m.Offset) })
+	held := b.sorted(func(string) bool { return true })
 	clear(b.held)
 	h.metrics.ConflationPendingKeys.Sub(float64(len(held)))
 	for _, e := range held {
@@ -231,13 +227,10 @@ func (h *Hub) releaseTo(c *Client) {
 			if k.part.Topic != topic || k.every != ti.every || len(b.held) == 0 {
 				continue
 			}
-			var held []heldEntry
-			for ch, e := range b.held {
-				if _, ok := c.subs[ch]; ok || (protocol.InTopic(ch, topic) && c.conf.wild[topic].Mode == protocol.ConflateInterval) {
-					held = append(held, e)
-				}
-			}
-			slices.SortFunc(held, func(x, y heldEntry) int { return cmp.Compare(x.m.Offset, y.m.Offset) })
+			held := b.sorted(func(ch string) bool {
+				_, ok := c.subs[ch]
+				return ok || (protocol.InTopic(ch, topic) && c.conf.wild[topic].Mode == protocol.ConflateInterval)
+			})
 			for _, e := range held {
 				m := e.m
 				if c.skip != nil && c.skips(m) {
@@ -250,4 +243,16 @@ func (h *Hub) releaseTo(c *Client) {
 			}
 		}
 	}
+}
+
+// sorted returns b's held records of the channels keep accepts, in offset order.
+func (b *bucket) sorted(keep func(channel string) bool) []heldEntry {
+	held := make([]heldEntry, 0, len(b.held))
+	for ch, e := range b.held {
+		if keep(ch) {
+			held = append(held, e)
+		}
+	}
+	slices.SortFunc(held, func(x, y heldEntry) int { return cmp.Compare(x.m.Offset, y.m.Offset) })
+	return held
 }
