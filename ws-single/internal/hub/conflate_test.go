@@ -33,6 +33,17 @@ func (f *fixture) subscribeMode(t *testing.T, c *Client, id string, mode protoco
 	}
 }
 
+// gatedClient registers a client whose socket takes nothing until the test lets it, subscribed
+// (request "1") to channels with mode: the reply is its write in flight.
+func (f *fixture) gatedClient(t *testing.T, mode protocol.Conflate, channels ...string) (*fakeConn, *Client) {
+	t.Helper()
+	conn := newFakeConn()
+	conn.gate = make(chan struct{})
+	c := f.client(t, conn)
+	f.subscribeMode(t, c, "1", mode, channels...)
+	return conn, c
+}
+
 // rec publishes the record of channel (topic "t") at partition p and offset off, its value
 // the offset, or empty when empty is set.
 func (f *fixture) rec(t *testing.T, channel string, p int32, off int64, empty bool) {
@@ -77,10 +88,7 @@ func opsOf(t *testing.T, raw []string) string {
 func TestConflateBehind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := start(t, tight)
-		conn := newFakeConn()
-		conn.gate = make(chan struct{})
-		c := f.client(t, conn)
-		f.subscribeMode(t, c, "1", behindMode, "t:a", "t:b")
+		conn, c := f.gatedClient(t, behindMode, "t:a", "t:b")
 		f.do(t, c, protocol.OpSubscribe, "2", "u:x") // plain
 		synctest.Wait()                              // "1" in flight: the socket is full
 		for _, r := range []struct {
@@ -166,10 +174,7 @@ func TestConflateBehindIsNotCut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := start(t, tight)
-				conn := newFakeConn()
-				conn.gate = make(chan struct{})
-				c := f.client(t, conn)
-				f.subscribeMode(t, c, "1", tt.mode, "t:a", "t:b")
+				conn, c := f.gatedClient(t, tt.mode, "t:a", "t:b")
 				synctest.Wait()
 				time.Sleep(2 * slowAfter) // the write in flight waits for the socket
 				for i := range 400 {
@@ -204,10 +209,7 @@ func TestConflateBehindIsNotCut(t *testing.T) {
 func TestConflateBehindNeverOrphansALine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := start(t, tight)
-		conn := newFakeConn()
-		conn.gate = make(chan struct{})
-		c := f.client(t, conn)
-		f.subscribeMode(t, c, "1", behindMode, "t:a")
+		conn, _ := f.gatedClient(t, behindMode, "t:a")
 		synctest.Wait()
 		f.rec(t, "t:a", 0, 0, false)
 		f.rec(t, "t:a", 0, 1, false) // replaces 0: [line, 1]
@@ -240,10 +242,7 @@ func TestConflateBehindRandom(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 7))
 				f := start(t, tight)
-				conn := newFakeConn()
-				conn.gate = make(chan struct{})
-				c := f.client(t, conn)
-				f.subscribeMode(t, c, "1", behindMode, "t:*")
+				conn, c := f.gatedClient(t, behindMode, "t:*")
 				f.do(t, c, protocol.OpSubscribe, "2", "u:x")
 				synctest.Wait()
 				produced := map[key][]int64{}
@@ -442,11 +441,7 @@ func TestConflateResumeReplaysLatest(t *testing.T) {
 				conn := newFakeConn()
 				c := f.client(t, conn)
 				syncClient(t, f, c)
-				req := protocol.Request{Op: protocol.OpSubscribe, ID: "r", HasID: true, Channels: []string{"t:a", "t:b"}, Positioned: true,
-					Resume: &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}}}, Conflate: mode}
-				if err := f.h.Handle(f.ctx, c, req); err != nil {
-					t.Fatal(err)
-				}
+				f.resumeMode(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}}}, mode, "t:a", "t:b")
 				synctest.Wait()
 				want := "subscribed ~a/0:4<6 a/0@8 ~b/0:4<7 b/0@9 recovered"
 				if got := opsOf(t, conn.snapshot()); got != want {
@@ -480,11 +475,7 @@ func TestConflateIntervalResumeSkipsHeld(t *testing.T) {
 		fd.record(t, "t:a", 0) // 0: at once
 		fd.record(t, "t:a", 0) // 1: held
 		syncClient(t, f, c)
-		req := protocol.Request{Op: protocol.OpSubscribe, ID: "r", HasID: true, Channels: []string{"t:a"}, Positioned: true,
-			Resume: &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}}}, Conflate: every250}
-		if err := f.h.Handle(f.ctx, c, req); err != nil {
-			t.Fatal(err)
-		}
+		f.resumeMode(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}}}, every250, "t:a")
 		time.Sleep(300 * time.Millisecond) // the bucket releases 1
 		fd.record(t, "t:a", 0)             // 2: held, then released
 		time.Sleep(300 * time.Millisecond)

@@ -55,14 +55,17 @@ func ticks(c protocol.Conflate) uint64 {
 	return uint64(c.Interval / protocol.ConflateTick)
 }
 
+// ivKeyOf is the key of subscription name's set at mode's interval.
+func ivKeyOf(name string, mode protocol.Conflate) ivKey {
+	if topic, ok := protocol.WildcardTopic(name); ok {
+		return ivKey{name: topic, wild: true, every: ticks(mode)}
+	}
+	return ivKey{name: name, every: ticks(mode)}
+}
+
 // subscribeInterval adds c's subscription ch at an interval.
 func (h *Hub) subscribeInterval(c *Client, ch string, mode protocol.Conflate) {
-	every := ticks(mode)
-	k := ivKey{name: ch, every: every}
-	topic := protocol.ChannelTopic(ch)
-	if t, ok := protocol.WildcardTopic(ch); ok {
-		k = ivKey{name: t, wild: true, every: every}
-	}
+	every, k, topic := ticks(mode), ivKeyOf(ch, mode), protocol.ChannelTopic(ch)
 	s := h.ivSubs[k]
 	if s == nil {
 		s = newClientSet()
@@ -90,12 +93,7 @@ func (h *Hub) subscribeInterval(c *Client, ch string, mode protocol.Conflate) {
 
 // unsubscribeInterval removes c's subscription ch at an interval.
 func (h *Hub) unsubscribeInterval(c *Client, ch string, mode protocol.Conflate) {
-	every := ticks(mode)
-	k := ivKey{name: ch, every: every}
-	topic := protocol.ChannelTopic(ch)
-	if t, ok := protocol.WildcardTopic(ch); ok {
-		k = ivKey{name: t, wild: true, every: every}
-	}
+	every, k, topic := ticks(mode), ivKeyOf(ch, mode), protocol.ChannelTopic(ch)
 	if s := h.ivSubs[k]; s != nil {
 		s.remove(c)
 		if s.len() == 0 {

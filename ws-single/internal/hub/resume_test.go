@@ -97,7 +97,13 @@ func (fd *feed) record(t *testing.T, channel string, p int32) int64 {
 
 func (f *fixture) resume(t *testing.T, c *Client, id string, r *protocol.Resume, channels ...string) {
 	t.Helper()
-	req := protocol.Request{Op: protocol.OpSubscribe, ID: id, HasID: true, Channels: channels, Positioned: true, Resume: r}
+	f.resumeMode(t, c, id, r, protocol.Conflate{}, channels...)
+}
+
+// resumeMode is resume with a conflation mode.
+func (f *fixture) resumeMode(t *testing.T, c *Client, id string, r *protocol.Resume, mode protocol.Conflate, channels ...string) {
+	t.Helper()
+	req := protocol.Request{Op: protocol.OpSubscribe, ID: id, HasID: true, Channels: channels, Positioned: true, Resume: r, Conflate: mode}
 	if err := f.h.Handle(f.ctx, c, req); err != nil {
 		t.Fatalf("Handle() = %v", err)
 	}
