@@ -211,7 +211,7 @@ func New(reg prometheus.Registerer, info BuildInfo, labels Labels) *Metrics {
 			Name: "ws_conflated_records_total", Help: "Records replaced by a newer one of their key before delivery, by conflation mode (behind or interval).",
 		}, []string{"mode"}),
 		ConflationClients:     gauge("ws_conflation_clients", "Clients conflating now: behind, with replaced records waiting in their queue."),
-		ConflationPendingKeys: gauge("ws_conflation_pending_keys", "Keys (channel and partition) with a conflated record waiting: in behind clients' queues and in interval buckets."),
+		ConflationPendingKeys: gauge("ws_conflation_pending_keys", "Keys (channel and partition) conflation tracks: in behind clients' queues until they are out, and held in interval buckets."),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ws_build_info",
