@@ -80,6 +80,11 @@ func (h *Hub) positionedReply(c *Client, req protocol.Request) {
 	if c.conf != nil && c.conf.holes > 0 {
 		c.compact() // the resume's place must not move under it
 	}
+	if req.Conflate.Mode == protocol.ConflateInterval {
+		// A bucket may hold a record the replay sends: its release, during or after the
+		// resume, must not send it again.
+		c.skip = skipUpTo(c.skip, plan.Live)
+	}
 	rec := &recovery{c: c, req: req, plan: plan, match: history.NewMatch(req.Channels), start: time.Now(), at: len(c.pending)}
 	if plan.Reason != "" {
 		h.complete(rec)
@@ -168,10 +173,6 @@ func (h *Hub) complete(rec *recovery) {
 		line.Recovered, line.Source, line.Replayed = true, source, len(replay)
 		if rec.req.Conflate.Mode != protocol.ConflateNone {
 			replay, line.Replayed = conflateReplay(replay)
-		}
-		if rec.req.Conflate.Mode == protocol.ConflateInterval {
-			// A bucket may hold a record the replay has just sent: not again.
-			c.skip = skipUpTo(c.skip, plan.Live)
 		}
 	}
 	h.countResume(line, source, rec, rec.scanned+rec.read)
