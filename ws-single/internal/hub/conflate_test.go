@@ -526,3 +526,31 @@ func TestConflateIntervalDrainAndMarks(t *testing.T) {
 		}
 	})
 }
+
+// TestConflateIntervalKafkaResumeSkipsHeld: a bucket released while a resume reads Kafka
+// must not queue, behind the resume's place, a record the replay then sends too.
+func TestConflateIntervalKafkaResumeSkipsHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, fd, rd := kafkaFixture(t, roomy, nil) // 0..9 in the log, 8 and 9 in memory
+		other, conn := newFakeConn(), newFakeConn()
+		co, c := f.client(t, other), f.client(t, conn)
+		f.subscribeMode(t, co, "1", every250, "t:a")
+		synctest.Wait()
+		for range 3 { // 10 at once, 11 and 12 held
+			fd.record(t, "t:a", 0)
+			rd.log[0] = append(rd.log[0], fd.last)
+		}
+		synctest.Wait()
+		f.resumeMode(t, c, "r", &protocol.Resume{Positions: protocol.Positions{"t": {0: 3}}}, every250, "t:a")
+		time.Sleep(300 * time.Millisecond) // the bucket releases 12 while the reader waits
+		close(rd.release)
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		if got, want := opsOf(t, conn.snapshot()), "subscribed ~a/0:8<11 a/0@12 recovered"; got != want {
+			t.Errorf("resumed client's lines = %s\nwant                     %s", got, want)
+		}
+		if got, want := opsOf(t, other.snapshot()), "subscribed a/0@10 a/0@12+1"; got != want {
+			t.Errorf("other client's lines = %s\nwant                  %s", got, want)
+		}
+	})
+}
