@@ -102,9 +102,15 @@ func appendConflate(b []byte, c Conflate) []byte {
 // EncodeConflated builds the line announcing that skipped records of key (m's channel and
 // partition) were left out on purpose before m, the last of them at offset to:
 // {"op":"conflated","channel":…,"topic":…,"partition":…,"skipped":N,"to":…}. It is a line
-// for one client (KindReply).
+// for one client (KindReply) that names its key in Channel and Partition.
 func EncodeConflated(m *Message, skipped int, to int64) *Message {
-	b := make([]byte, 0, 112+len(m.Channel)+len(m.Topic))
+	b := AppendConflated(make([]byte, 0, 112+len(m.Channel)+len(m.Topic)), m, skipped, to)
+	return &Message{Channel: m.Channel, Partition: m.Partition, Wire: b}
+}
+
+// AppendConflated appends EncodeConflated's line to b, so a client's queue can reuse one
+// line per key.
+func AppendConflated(b []byte, m *Message, skipped int, to int64) []byte {
 	b = append(b, `{"op":"conflated","channel":`...)
 	b = appendString(b, m.Channel)
 	b = append(b, `,"topic":`...)
@@ -115,7 +121,7 @@ func EncodeConflated(m *Message, skipped int, to int64) *Message {
 	b = strconv.AppendInt(b, int64(skipped), 10)
 	b = append(b, `,"to":`...)
 	b = strconv.AppendInt(b, to, 10)
-	return &Message{Wire: append(b, '}')}
+	return append(b, '}')
 }
 
 // WithConflated returns a copy of record m whose line carries ,"conflated":skipped as its
