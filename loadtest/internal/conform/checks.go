@@ -62,6 +62,9 @@ func (s *suite) checks() []check {
 	if s.cfg.PingInterval > 0 {
 		cs = append(cs, check{name: "ping: a client that answers pings stays, a silent one is dropped", run: checkPingTimeout, budget: pingBudget})
 	}
+	if s.cfg.Conflate {
+		cs = append(cs, conflateChecks(s.cfg)...)
+	}
 	if s.cfg.Resume {
 		cs = append(cs, resumeChecks(s.cfg)...)
 	}

@@ -182,17 +182,13 @@ func checkResumeMissingPartition(ctx context.Context, s *suite, kv *kafkaView) (
 	if len(kv.parts) < 2 {
 		return fmt.Sprintf("skipped: %s has one partition", s.cfg.Topic), nil
 	}
-	k1 := s.key("resm")
-	p1, err := kv.partitionOf(k1)
+	k1, p1, err := s.keyIn(kv, "resm", anyPartition)
 	if err != nil {
 		return "", err
 	}
-	var k2 string
-	for range 100 {
-		k2 = s.key("resm")
-		if p2, err := kv.partitionOf(k2); err == nil && p2 != p1 {
-			break
-		}
+	k2, _, err := s.keyIn(kv, "resm", func(p int32) bool { return p != p1 })
+	if err != nil {
+		return "", err
 	}
 	return s.runResume(ctx, kv, resumeScenario{
 		channels: []string{s.channel(k1), s.channel(k2)},

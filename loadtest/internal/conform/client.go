@@ -53,6 +53,7 @@ type item struct {
 	env        Envelope
 	frame      int // sequence number of the frame on this connection
 	frameLines int
+	at         time.Time // when its frame was read
 }
 
 // client is a WebSocket connection under test. A reader goroutine receives every frame
@@ -91,6 +92,12 @@ func (s *suite) dial(ctx context.Context, o dialOptions) (*client, *http.Respons
 	if err != nil {
 		return nil, resp, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 	}
+	return s.newClient(conn), resp, nil
+}
+
+// newClient starts the suite's reader on an open connection: from now on everything the
+// server sends is logged as it arrives.
+func (s *suite) newClient(conn *websocket.Conn) *client {
 	// A single message may exceed the batch limit; nothing the server sends should be
 	// refused by our side.
 	conn.SetReadLimit(64 << 20)
@@ -105,7 +112,7 @@ func (s *suite) dial(ctx context.Context, o dialOptions) (*client, *http.Respons
 		claimed: map[int]bool{},
 	}
 	go c.read(rctx, s.cfg.BatchMaxBytes)
-	return c, resp, nil
+	return c
 }
 
 func (c *client) read(ctx context.Context, batchMax int) {
@@ -123,12 +130,13 @@ func (c *client) read(ctx context.Context, batchMax int) {
 			c.stats.add(frame, 0, errors.New("binary frame from the server"), batchMax)
 			continue
 		}
+		now := time.Now()
 		envs, err := SplitFrame(frame)
 		c.stats.add(frame, len(envs), err, batchMax)
 		c.mu.Lock()
 		c.frames++
 		for _, e := range envs {
-			c.log = append(c.log, item{env: e, frame: c.frames, frameLines: len(envs)})
+			c.log = append(c.log, item{env: e, frame: c.frames, frameLines: len(envs), at: now})
 		}
 		c.mu.Unlock()
 		c.wake()
@@ -307,6 +315,18 @@ func (c *client) waitClose(ctx context.Context) (websocket.StatusCode, string, e
 		return ce.Code, ce.Reason, nil
 	}
 	return -1, "", err
+}
+
+// closedWith reports, without waiting, whether the connection has ended, and the close
+// code and reason the server sent (-1 when it ended without a close frame).
+func (c *client) closedWith() (websocket.StatusCode, string, bool) {
+	select {
+	case <-c.done:
+	default:
+		return 0, "", false
+	}
+	code, reason, _ := c.waitClose(context.Background())
+	return code, reason, true
 }
 
 // channelIs matches messages of one channel.

@@ -80,7 +80,8 @@ type Config struct {
 	// partition of Topic older than its own: run it against a test broker only.
 	Resume bool
 	// MarkInterval is WS_MARK_INTERVAL; when set (with Resume), positioned subscribers
-	// must get marks past the records queued before them. 0 skips that check.
+	// must get marks past the records queued before them, and (with Conflate) none for a
+	// topic subscribed at an interval. 0 skips those checks.
 	MarkInterval time.Duration
 	// HistoryRecords is WS_HISTORY_RECORDS: a resume whose replay fits in it must be
 	// served from memory, one that does not from Kafka. Default 10000; negative means
@@ -89,6 +90,12 @@ type Config struct {
 	HistoryRecords int
 	// ResumeMaxAge is WS_RESUME_MAX_AGE: an older since_ts is refused. Default 1h.
 	ResumeMaxAge time.Duration
+	// Conflate runs the checks of docs/PROTOCOL.md "Conflation" (the subscribe's conflate,
+	// its errors and echo, behind, at an interval, conflated resumes, and with MarkInterval
+	// no marks at an interval). One floods Topic with twice SendQueueMessages (else the
+	// server's default 4096) records of 1 KB, at least 6000, for a client that stops reading
+	// for up to 1.5 s: WriteTimeout must be 2 s or more.
+	Conflate bool
 	// Auth is the server's auth settings; with Auth.Mode optional or required the auth
 	// checks run (see AuthConfig).
 	Auth AuthConfig
@@ -174,6 +181,10 @@ func (c *Config) Validate() error {
 		// The slow check stops reading for 1.5 s (more than the servers' 1 s "not
 		// draining" mark) and must resume before the server's write times out.
 		return fmt.Errorf("--write-timeout %v: must be 2s or more with --send-queue-messages", c.WriteTimeout)
+	case c.Conflate && c.WriteTimeout < 2*time.Second:
+		// The behind check stops reading for up to 1.5 s, and must resume before the
+		// server's write times out.
+		return fmt.Errorf("--write-timeout %v: must be 2s or more with --conflate", c.WriteTimeout)
 	case c.SendQueueBytes < 4096:
 		return fmt.Errorf("--send-queue-bytes %d: must be 4096 or more", c.SendQueueBytes)
 	case c.MaxRecordBytes < 64:
@@ -226,9 +237,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 0, "the server's WS_HTTP_IDLE_TIMEOUT, to check that idle keep-alive connections are closed; 0 skips that check")
 	fs.IntVar(&cfg.HTTPMaxConnsPerIP, "http-max-conns-per-ip", 0, "the server's WS_HTTP_MAX_CONNS_PER_IP, to check the per-address cap; 0 skips that check (nothing else of this address may hold a plain HTTP connection)")
 	fs.BoolVar(&cfg.Resume, "resume", false, "run the checks of positions and resume (docs/PROTOCOL.md); one deletes old records of a partition of --topic with DeleteRecords: use a test broker")
-	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "the server's WS_MARK_INTERVAL, to check marks (with --resume); 0 skips that check")
+	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "the server's WS_MARK_INTERVAL, to check marks (with --resume) and their absence at an interval (with --conflate); 0 skips those checks")
 	fs.IntVar(&cfg.HistoryRecords, "history-records", 10000, "the server's WS_HISTORY_RECORDS (negative: history off); at 200 or less a resume from Kafka is checked too")
 	fs.DurationVar(&cfg.ResumeMaxAge, "resume-max-age", time.Hour, "the server's WS_RESUME_MAX_AGE")
+	fs.BoolVar(&cfg.Conflate, "conflate", false, "run the checks of conflation (docs/PROTOCOL.md); one floods --topic with 1 KB records, twice --send-queue-messages (the server's default 4096 when 0) and at least 6000; needs --write-timeout 2s or more")
 	cfg.Auth.flags(fs)
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 10*time.Second, "deadline of each check")
 	fs.StringVar(&cfg.Only, "run", "", "only run checks whose names match this regular expression")

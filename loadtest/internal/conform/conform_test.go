@@ -111,6 +111,7 @@ func TestRunFlags(t *testing.T) {
 		{name: "negative per-address cap", args: []string{"--http-max-conns-per-ip", "-1"}, wantErr: "--http-max-conns-per-ip"},
 		{name: "send queue bytes too low", args: []string{"--send-queue-bytes", "100"}, wantErr: "--send-queue-bytes"},
 		{name: "slow check with a short write timeout", args: []string{"--send-queue-messages", "500", "--write-timeout", "1s"}, wantErr: "--write-timeout"},
+		{name: "conflate checks with a short write timeout", args: []string{"--conflate", "--write-timeout", "1500ms"}, wantErr: "--write-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,6 +84,25 @@ func (k *kafkaView) partitionOf(key string) (int32, error) {
 	return sarama.NewHashPartitioner(k.topic).Partition(&sarama.ProducerMessage{Topic: k.topic, Key: sarama.StringEncoder(key)}, int32(len(k.parts)))
 }
 
+// keyIn returns a new key of the suite (see suite.key) whose records land in a partition
+// that want accepts, and that partition.
+func (s *suite) keyIn(kv *kafkaView, what string, want func(part int32) bool) (string, int32, error) {
+	for range 100 {
+		k := s.key(what)
+		p, err := kv.partitionOf(k)
+		if err != nil {
+			return "", 0, fmt.Errorf("partition of key %q: %w", k, err)
+		}
+		if want(p) {
+			return k, p, nil
+		}
+	}
+	return "", 0, fmt.Errorf("no key of 100 tried lands in the partition wanted among the %d of %s", len(kv.parts), kv.topic)
+}
+
+// anyPartition accepts every partition.
+func anyPartition(int32) bool { return true }
+
 // channelOf is the channel a record of the suite is published on.
 func (s *suite) channelOf(r record) string {
 	ch := ""

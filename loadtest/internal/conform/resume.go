@@ -62,8 +62,13 @@ type resumed struct {
 // resume sends a subscribe with resume and waits for its subscribed reply and recovered
 // line. With pingAfter, a ping follows the resume at once, and its pong is awaited too.
 func (s *suite) resume(ctx context.Context, c *client, id string, channels []string, resume map[string]any, parts []int32, pingAfter bool) (resumed, error) {
+	return s.resumeRequest(ctx, c, id, map[string]any{"op": "subscribe", "id": id, "channels": channels, "resume": resume}, parts, pingAfter)
+}
+
+// resumeRequest is resume with the whole subscribe request given, for a resume that
+// carries more than its channels (conflate).
+func (s *suite) resumeRequest(ctx context.Context, c *client, id string, req map[string]any, parts []int32, pingAfter bool) (resumed, error) {
 	topic := s.cfg.Topic
-	req := map[string]any{"op": "subscribe", "id": id, "channels": channels, "resume": resume}
 	if err := c.send(ctx, req); err != nil {
 		return resumed{}, err
 	}

@@ -15,7 +15,10 @@ import (
 //
 // The configurations without auth run the checks of positions and resume (--resume):
 // with the default WS_MARK_INTERVAL, with short ones, with a history of 5 records (replays
-// past it come from Kafka) and with the history off (every replay from Kafka).
+// past it come from Kafka) and with the history off (every replay from Kafka). They run the
+// checks of conflation (--conflate) too: behind with WS_SEND_QUEUE_MESSAGES at its default
+// and at 500, with batching off and with small batches, conflated resumes from memory and
+// from Kafka, and no marks at an interval where the suite is told WS_MARK_INTERVAL.
 //
 // Two configurations switch auth on (issue 15): "auth required" (HS256 and RS256 from a
 // JWK Set, a 1 s auth timeout) and "auth optional" (HS256), both with public channels and
@@ -39,8 +42,8 @@ func TestConformance(t *testing.T) {
 		{
 			name:   "defaults",
 			env:    []string{"WS_MAX_CONNECTIONS=8", "WS_MAX_RECORD_BYTES=1000000"},
-			args:   []string{"--max-connections", "8", "--max-record-bytes", "1000000", "--resume", "--mark-interval", "2s"},
-			checks: 52,
+			args:   []string{"--max-connections", "8", "--max-record-bytes", "1000000", "--resume", "--mark-interval", "2s", "--conflate"},
+			checks: 61,
 		},
 		{
 			name: "custom limits, batching off",
@@ -50,16 +53,16 @@ func TestConformance(t *testing.T) {
 			args: []string{"--max-connections", "5", "--max-subscriptions", "12", "--read-limit", "1024",
 				"--rate-limit", "15", "--rate-burst", "25", "--expect-batching=false", "--max-header-bytes", "4096",
 				"--send-queue-bytes", "1048576", "--max-record-bytes", "1000000",
-				"--resume", "--mark-interval", "250ms", "--resume-max-age", "10m"},
-			checks: 52,
+				"--resume", "--mark-interval", "250ms", "--resume-max-age", "10m", "--conflate"},
+			checks: 61,
 		},
 		{
 			name: "slow consumer and ping timeout",
 			env: []string{"WS_MAX_CONNECTIONS=6", "WS_SEND_QUEUE_MESSAGES=500", "WS_PING_INTERVAL=1s", "WS_WRITE_TIMEOUT=3s",
 				"WS_MAX_RECORD_BYTES=1000000", "WS_HISTORY_RECORDS=5", "WS_MARK_INTERVAL=200ms"},
 			args: []string{"--max-connections", "6", "--send-queue-messages", "500", "--ping-interval", "1s", "--write-timeout", "3s",
-				"--max-record-bytes", "1000000", "--resume", "--history-records", "5", "--mark-interval", "200ms"},
-			checks: 55,
+				"--max-record-bytes", "1000000", "--resume", "--history-records", "5", "--mark-interval", "200ms", "--conflate"},
+			checks: 64,
 		},
 		{
 			name: "small batches, small records, HTTP limits",
@@ -68,8 +71,8 @@ func TestConformance(t *testing.T) {
 				"WS_HISTORY_RECORDS=0"},
 			args: []string{"--max-connections", "4", "--batch-max-bytes", "2048", "--max-record-bytes", "65536",
 				"--send-queue-bytes", "262144", "--http-idle-timeout", "1s", "--http-max-conns-per-ip", "4",
-				"--resume", "--history-records", "-1"},
-			checks: 54,
+				"--resume", "--history-records", "-1", "--conflate"},
+			checks: 62,
 		},
 		// The auth configurations run only the auth checks (and the frame check): the
 		// others subscribe without a token. See auth_test.go for their settings.
