@@ -179,7 +179,7 @@ func TestScenarioFileLoadsAndMerges(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover} {
+	for _, k := range []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover, KindMobile} {
 		if !names[k] {
 			t.Errorf("no %s scenario in %s", k, path)
 		}

@@ -20,6 +20,7 @@ const (
 	KindSlow     = "slow"     // like market with slow consumers; compared to CompareTo
 	KindStorm    = "storm"    // everyone connects at once; time until all subscribed
 	KindFailover = "failover" // two instances; A ended mid-load, its clients resume on B
+	KindMobile   = "mobile"   // like market with throttled (mobile) clients; compared to CompareTo
 )
 
 // File is bench/scenarios.json.
@@ -81,8 +82,12 @@ type Entry struct {
 	Name        string `json:"name"`
 	Kind        string `json:"kind"`
 	Description string `json:"description"`
-	// CompareTo names the scenario whose p99 a slow-consumer run is compared with.
+	// CompareTo names the scenario whose p99 a slow-consumer or mobile run is compared with.
 	CompareTo string `json:"compare_to,omitempty"`
+	// MaxP99Ratio is the bound of a mobile run's healthy clients' p99 over CompareTo's p99
+	// in the same round (a verdict in the report, not a failure: one run of a loaded host
+	// moves a p99 by more than a bound's margin); 0: no verdict.
+	MaxP99Ratio float64 `json:"max_p99_ratio,omitempty"`
 	// MaxP99Ms is the fan-out latency limit of a sustained step.
 	MaxP99Ms float64 `json:"max_p99_ms,omitempty"`
 	// ServerEnv adds to or overrides File.ServerEnv for this scenario; SmokeServerEnv adds
@@ -113,7 +118,7 @@ func readFile(path string) (*File, error) {
 	if f.Repeat < 0 {
 		return nil, fmt.Errorf("scenarios %s: repeat %d: need >= 0", path, f.Repeat)
 	}
-	kinds := []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover}
+	kinds := []string{KindFanout, KindMarket, KindCapacity, KindSlow, KindStorm, KindFailover, KindMobile}
 	for _, e := range f.Scenarios {
 		if !slices.Contains(kinds, e.Kind) {
 			return nil, fmt.Errorf("scenario %q: kind %q: want one of %v", e.Name, e.Kind, kinds)

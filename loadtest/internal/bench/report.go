@@ -69,6 +69,8 @@ type Row struct {
 	GeneratorShare      float64 `json:"generator_share"`
 	MachineShare        float64 `json:"machine_share"`
 	Saturated           bool    `json:"saturated"`
+	// Mobile are a mobile run's throttled clients' figures (nil for other kinds).
+	Mobile *MobileRow `json:"mobile,omitempty"`
 }
 
 type report struct {
@@ -261,6 +263,9 @@ func row(r *record) Row {
 	} else if !res.Loss.OK {
 		w.Problem = res.LossLine()
 	}
+	if r.Entry.Kind == KindMobile {
+		mobileRow(&w, r)
+	}
 	if r.Entry.Kind == KindFailover {
 		// B's connections per RSS mean nothing here: before the failover it holds only the
 		// standby clients. The failover table gives B's RSS.
@@ -314,6 +319,11 @@ func (rep *report) markdown() string {
 	if t := rep.failoverTable(); t != "" {
 		b.WriteString("\n## Failover\n\n")
 		b.WriteString(failoverIntro)
+		b.WriteString(t)
+	}
+	if t := rep.mobileTable(); t != "" {
+		b.WriteString("\n## Mobile clients\n\n")
+		b.WriteString(mobileIntro)
 		b.WriteString(t)
 	}
 	b.WriteString("\n## multi / single\n\n")
@@ -502,6 +512,8 @@ func (rep *report) details(b *strings.Builder) {
 			}
 		case KindFailover:
 			failoverDetails(b, r)
+		case KindMobile:
+			mobileDetails(b, r)
 		case KindSlow:
 			fmt.Fprintf(b, "- slow consumers: %d of %d stopped reading; server cut %.0f (slow, write_timeout, ping_timeout); healthy p99 %.2fms = %.2fx %s's\n",
 				w.SlowClients, res.Connections.Target, w.SlowCut, w.P99, w.P99VsReference, r.Entry.CompareTo)

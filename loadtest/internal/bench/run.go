@@ -140,6 +140,9 @@ func writeReport(f *File, records []*record, fl *floorRecord, smoke bool, date, 
 	if t := rep.failoverTable(); t != "" {
 		fmt.Fprint(stdout, "\n"+t)
 	}
+	if t := rep.mobileTable(); t != "" {
+		fmt.Fprint(stdout, "\n"+t)
+	}
 	fmt.Fprint(stdout, rep.authSections())
 	fmt.Fprintf(stdout, "\nbench: report %s, chart %s, results %s/\n", mdPath, svgPath, filepath.Join(outDir, date))
 	return rep.check()

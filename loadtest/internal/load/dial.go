@@ -15,18 +15,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// slowRcvBuf is the receive buffer of simulated slow consumers: small, so the server's send
-// queue, not megabytes of loopback socket buffer, absorbs what they do not read.
+// slowRcvBuf is the receive buffer of simulated slow consumers and throttled clients:
+// small, so the client's kernel does not absorb what they have not read.
 const slowRcvBuf = 4096
 
-// dialers holds one HTTP client per source address (and per fast/slow kind), reused by every
-// handshake of a group.
+// throttledMSS is the MSS a throttled client announces, a WAN's (a 1440-byte path MTU, as
+// on many mobile networks) instead of loopback's 64 KB. The server's kernel sizes its
+// socket's send buffer from the MSS: with loopback's it takes about 3 MB from a client that
+// does not read before a write stalls (minutes of a slow link, hidden from the server);
+// with this one about 72 KB, as over a real network.
+const throttledMSS = 1400
+
+// dialers holds one HTTP client per source address (and per fast/slow/throttled kind),
+// reused by every handshake of a group.
 type dialers struct {
-	fast, slow []*http.Client
-	transports []*http.Transport
+	fast, slow, throttled []*http.Client
+	transports            []*http.Transport
 }
 
-func newDialers(sources []string, timeout time.Duration) (*dialers, error) {
+// Kinds of connection a dialer makes.
+const (
+	dialFast      = iota
+	dialSlow      // small receive buffer; the client stops reading once subscribed
+	dialThrottled // small receive buffer; reads at most Scenario.ThrottleBytesPerSec
+)
+
+// newDialers makes the clients; with throttleRate > 0 (bytes per second) also the
+// throttled ones, each of whose connections reads through a token bucket of its own.
+func newDialers(sources []string, timeout time.Duration, throttleRate float64) (*dialers, error) {
 	d := &dialers{}
 	addrs := []net.Addr{nil}
 	if len(sources) > 0 {
@@ -40,8 +56,11 @@ func newDialers(sources []string, timeout time.Duration) (*dialers, error) {
 		}
 	}
 	for _, a := range addrs {
-		d.fast = append(d.fast, d.client(a, timeout, sockopts(a != nil, false)))
-		d.slow = append(d.slow, d.client(a, timeout, sockopts(a != nil, true)))
+		d.fast = append(d.fast, d.client(a, timeout, sockopts(a != nil, 0, 0), 0))
+		d.slow = append(d.slow, d.client(a, timeout, sockopts(a != nil, slowRcvBuf, 0), 0))
+		if throttleRate > 0 {
+			d.throttled = append(d.throttled, d.client(a, timeout, sockopts(a != nil, slowRcvBuf, throttledMSS), throttleRate))
+		}
 	}
 	return d, nil
 }
@@ -51,9 +70,11 @@ func newDialers(sources []string, timeout time.Duration) (*dialers, error) {
 // With a source address, IP_BIND_ADDRESS_NO_PORT defers the port choice from bind (which
 // must find a port free for every destination, a search that grows with the ports in
 // use and made handshakes crawl past ~14K sockets) to connect, which needs it free only
-// towards this server address. Slow consumers get a small receive buffer.
-func sockopts(bound, slow bool) func(string, string, syscall.RawConn) error {
-	if !bound && !slow {
+// towards this server address. Slow consumers and throttled clients get a small receive
+// buffer (rcvbuf bytes, 0: the kernel's), throttled clients a WAN's MSS (mss, 0: the
+// route's).
+func sockopts(bound bool, rcvbuf, mss int) func(string, string, syscall.RawConn) error {
+	if !bound && rcvbuf == 0 && mss == 0 {
 		return nil
 	}
 	return func(_, _ string, c syscall.RawConn) error {
@@ -62,18 +83,33 @@ func sockopts(bound, slow bool) func(string, string, syscall.RawConn) error {
 			if bound {
 				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 			}
-			if slow && serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, slowRcvBuf)
+			if rcvbuf > 0 && serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+			}
+			if mss > 0 && serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, mss)
 			}
 		})
 		return errors.Join(err, serr)
 	}
 }
 
-func (d *dialers) client(local net.Addr, timeout time.Duration, control func(string, string, syscall.RawConn) error) *http.Client {
+// client is an HTTP client dialing from local; with throttleRate > 0 its connections read
+// at most that many bytes per second.
+func (d *dialers) client(local net.Addr, timeout time.Duration, control func(string, string, syscall.RawConn) error, throttleRate float64) *http.Client {
 	nd := &net.Dialer{Timeout: timeout, LocalAddr: local, Control: control}
+	dial := nd.DialContext
+	if throttleRate > 0 {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newThrottledConn(c, throttleRate), nil
+		}
+	}
 	t := &http.Transport{
-		DialContext:         nd.DialContext,
+		DialContext:         dial,
 		TLSHandshakeTimeout: timeout,
 		// Every connection is hijacked by the WebSocket upgrade; nothing is pooled.
 		DisableKeepAlives: true,
@@ -83,10 +119,14 @@ func (d *dialers) client(local net.Addr, timeout time.Duration, control func(str
 	return &http.Client{Transport: t}
 }
 
-// pick returns the client for connection i: connections rotate over the source addresses.
-func (d *dialers) pick(i int, slow bool) *http.Client {
-	if slow {
+// pick returns the client of the kind (dialFast, dialSlow, dialThrottled) for connection
+// i: connections rotate over the source addresses.
+func (d *dialers) pick(i, kind int) *http.Client {
+	switch kind {
+	case dialSlow:
 		return d.slow[i%len(d.slow)]
+	case dialThrottled:
+		return d.throttled[i%len(d.throttled)]
 	}
 	return d.fast[i%len(d.fast)]
 }

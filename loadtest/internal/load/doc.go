@@ -15,6 +15,11 @@
 // without one it sends the subscribe alone, as before. The authed reply is looked for only
 // among lines frame.Scan does not recognize, so messages take the same path either way.
 //
+// Throttled clients (Scenario.ThrottleFraction, issue 16) read through a token bucket
+// (throttle.go) and are counted apart from the others (throttled.go): a group with any runs a
+// sampler goroutine that reads, every 250 ms, the sent_ns of the newest value each holds per
+// channel (atomics their readers store), into histograms only it touches until the end.
+//
 // Concurrency: a group runs one goroutine per connection (its reader) plus the ramp; the
 // group's run method owns them and waits for them. Readers record into one of shardCount
 // shards, taking the shard's lock once per frame; a reader that must also touch the group's

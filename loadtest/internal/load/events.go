@@ -69,6 +69,9 @@ type GroupResult struct {
 	CPU rusage.CPU `json:"cpu"`
 	// Failover is the failover accounting (failover runs only).
 	Failover *GroupFailover `json:"failover,omitempty"`
+	// Throttled is the throttled clients' accounting (runs with ThrottleFraction only);
+	// their messages are not in Received, Steps or Channels.
+	Throttled *GroupThrottled `json:"throttled,omitempty"`
 }
 
 // wireMsg is one JSON line a worker writes on stdout.

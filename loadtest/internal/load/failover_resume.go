@@ -46,7 +46,7 @@ func (g *group) failover(ctx context.Context, k, idx int, cs *connState, left er
 		hctx, cancel := context.WithTimeout(ctx, g.sc.HandshakeTimeout.D())
 		var resp *http.Response
 		var err error
-		c, resp, err = websocket.Dial(hctx, g.sc.Failover.URL, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, false)})
+		c, resp, err = websocket.Dial(hctx, g.sc.Failover.URL, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, dialFast)})
 		cancel()
 		if err == nil {
 			break

@@ -17,7 +17,8 @@ var flagFields = map[string][]string{
 	"ts-unit": {"ts_unit"}, "channel-path": {"channel_path"}, "seq-path": {"seq_path"},
 	"source-addrs": {"source_addrs"}, "workers": {"workers"}, "handshake-timeout": {"handshake_timeout"},
 	"subscribe-timeout": {"subscribe_timeout"}, "max-time": {"max_time"}, "allow-remote": {"allow_remote"},
-	"token": {"token"},
+	"token": {"token"}, "throttle-fraction": {"throttle_fraction"}, "throttle-rate": {"throttle_bytes_per_sec"},
+	"throttle-conflate": {"throttle_conflate"}, "throttle-subs": {"throttle_subs"},
 }
 
 // overlayFile reads a scenario file over the flag defaults, then puts back the fields of

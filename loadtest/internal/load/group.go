@@ -79,6 +79,11 @@ type group struct {
 
 	slotMu sync.Mutex // guards slots; taken inside a shard lock
 	slots  map[int64]*latency.Histogram
+
+	// throttled counts the group's throttled clients; ages and behind are their samples by
+	// slot, owned by the sampler goroutine until the group's goroutines have ended.
+	throttled    int
+	ages, behind map[int64]*latency.Histogram
 }
 
 type shard struct {
@@ -87,6 +92,9 @@ type shard struct {
 	steps    []StepResult
 	received int64
 	unparsed int64
+	// thReceived and thLatency are the throttled clients' messages, apart from the rest.
+	thReceived int64
+	thLatency  *latency.Histogram
 }
 
 func (s *shard) step(i int) *StepResult {
@@ -109,6 +117,7 @@ type connState struct {
 	dropped    bool
 	auth       uint8    // authNone unless the scenario has a token
 	fo         *foState // failover runs only
+	th         *thState // throttled clients only
 }
 
 // awaitingAuthed reports whether the connection sent a token and has had no reply to it.
@@ -118,7 +127,11 @@ func (cs *connState) awaitingAuthed() bool {
 
 func newGroup(plan Plan) (*group, error) {
 	sc := &plan.Scenario
-	d, err := newDialers(sc.SourceAddrs, sc.HandshakeTimeout.D())
+	var throttleRate float64
+	if sc.ThrottleFraction > 0 {
+		throttleRate = sc.ThrottleBytesPerSec
+	}
+	d, err := newDialers(sc.SourceAddrs, sc.HandshakeTimeout.D(), throttleRate)
 	if err != nil {
 		return nil, err
 	}
@@ -158,18 +171,27 @@ func newGroup(plan Plan) (*group, error) {
 	}
 	for i := range g.shards {
 		g.shards[i].interval = latency.New()
+		g.shards[i].thLatency = latency.New()
 	}
 	if sc.Failover != nil {
 		g.fo = newFoGroup()
 		g.slots = map[int64]*latency.Histogram{}
 	}
+	g.ages, g.behind = map[int64]*latency.Histogram{}, map[int64]*latency.Histogram{}
 	pop := sc.Popularity()
 	for k := range g.conns {
 		idx := plan.From + k
 		cs := &g.conns[k]
 		cs.channels = pop.Pick(idx)
-		cs.trackers = make([]sequence.Tracker, len(cs.channels))
 		cs.slow = isSlow(idx, sc.SlowFraction)
+		if isSlow(idx, sc.ThrottleFraction) {
+			// Throttled clients are spread over the indexes as slow ones are (a run has
+			// one kind or the other), on the hottest channels.
+			cs.channels = throttledChannels(sc.throttleSubs())
+			cs.th = newThState(len(cs.channels))
+			g.throttled++
+		}
+		cs.trackers = make([]sequence.Tracker, len(cs.channels))
 		if sc.Failover != nil {
 			cs.fo = &foState{standby: idx >= sc.Conns}
 		}
@@ -177,7 +199,8 @@ func newGroup(plan Plan) (*group, error) {
 	return g, nil
 }
 
-// isSlow spreads exactly floor(n*f) slow connections evenly over the indexes.
+// isSlow spreads exactly floor(n*f) slow (or throttled) connections evenly over the
+// indexes.
 func isSlow(i int, f float64) bool {
 	if f <= 0 {
 		return false
@@ -197,6 +220,13 @@ func (g *group) run(ctx context.Context, stop <-chan struct{}, report func(Progr
 		defer wg.Done()
 		g.ramp(connCtx, &wg)
 	}()
+	if g.throttled > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.sample(connCtx)
+		}()
+	}
 
 	total := int64(len(g.conns))
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -280,7 +310,14 @@ func (g *group) runConn(ctx context.Context, k int, sem <-chan struct{}) {
 		url = g.sc.Failover.URL
 	}
 	hctx, hcancel := context.WithTimeout(ctx, g.sc.HandshakeTimeout.D())
-	c, resp, err := websocket.Dial(hctx, url, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, cs.slow)})
+	kind := dialFast
+	switch {
+	case cs.slow:
+		kind = dialSlow
+	case cs.th != nil:
+		kind = dialThrottled
+	}
+	c, resp, err := websocket.Dial(hctx, url, &websocket.DialOptions{HTTPClient: g.dialers.pick(idx, kind)})
 	hcancel()
 	<-sem
 	if err != nil {
@@ -302,6 +339,9 @@ func (g *group) serve(ctx context.Context, c *websocket.Conn, k, idx int, cs *co
 		return nil
 	}
 	defer g.untrack(c)
+	if cs.th != nil {
+		defer cs.th.live.Store(false) // no longer sampled: what it holds is the run's end
+	}
 	c.SetReadLimit(readLimit)
 	g.connected.Add(1)
 	g.mu.Lock()
@@ -350,7 +390,11 @@ func (g *group) sendSubscribe(ctx context.Context, c *websocket.Conn, idx int, c
 			ID         string   `json:"id"`
 			Channels   []string `json:"channels"`
 			Positioned bool     `json:"positioned,omitempty"`
+			Conflate   string   `json:"conflate,omitempty"`
 		}{Op: "subscribe", ID: subscribeID, Positioned: cs.fo != nil}
+		if cs.th != nil {
+			req.Conflate = g.sc.ThrottleConflate
+		}
 		for _, ch := range cs.channels {
 			req.Channels = append(req.Channels, g.names[ch])
 		}
@@ -384,6 +428,9 @@ func (g *group) expand(tmpl string, idx int, cs *connState) string {
 
 func (g *group) markSubscribed(cs *connState, since time.Time) {
 	cs.subscribed = true
+	if cs.th != nil {
+		cs.th.live.Store(true)
+	}
 	now := time.Now()
 	g.subscribed.Add(1)
 	g.settled.Add(1)
@@ -426,7 +473,14 @@ func (g *group) read(ctx context.Context, c *websocket.Conn, k int, cs *connStat
 			}
 			return "", err
 		}
+		var before int64
+		if cs.th != nil {
+			before = cs.th.messages
+		}
 		failCode := g.handle(sh, cs, buf.Bytes(), subStart)
+		if cs.th != nil {
+			cs.th.read(buf.Len(), time.Now().UnixNano(), cs.th.messages > before)
+		}
 		g.bufs.Put(buf)
 		if failCode != "" {
 			return failCode, nil
@@ -488,6 +542,12 @@ func (g *group) ended(ctx context.Context, cs *connState, err error) {
 			cause = "subscribe_timeout"
 		}
 		g.fail(cause, 1)
+		return
+	}
+	if cs.th != nil {
+		// A throttled client cut is a figure of its own (Result.Throttled), not a drop:
+		// without conflation the server is expected to cut it.
+		cs.th.cut = cause
 		return
 	}
 	cs.dropped = true
@@ -554,6 +614,9 @@ func (g *group) handle(sh *shard, cs *connState, b []byte, subStart time.Time) s
 			if cs.fo != nil {
 				g.foControl(cs, line, now)
 			}
+			if cs.th != nil && bytes.Equal(lineOp(line), opConflated) {
+				g.conflatedLine(cs, line)
+			}
 		}
 	}
 	return ""
@@ -575,6 +638,10 @@ func (g *group) handleGeneric(sh *shard, cs *connState, b []byte, now int64) str
 
 // account records one message; the caller holds sh.mu.
 func (g *group) account(sh *shard, cs *connState, f *frame.Fields, now int64) {
+	if cs.th != nil {
+		g.accountThrottled(sh, cs, f, now)
+		return
+	}
 	sh.received++
 	st := sh.step(f.Step)
 	st.Received++
@@ -651,6 +718,9 @@ func (g *group) result() *GroupResult {
 	if g.fo != nil {
 		r.Failover = g.failoverResult()
 	}
+	if g.throttled > 0 {
+		r.Throttled = g.throttledResult()
+	}
 	for i := range g.shards {
 		sh := &g.shards[i]
 		r.Received += sh.received
@@ -668,7 +738,7 @@ func (g *group) result() *GroupResult {
 		if cs.slow {
 			r.Slow++
 		}
-		if !cs.subscribed || cs.dropped || cs.slow {
+		if !cs.subscribed || cs.dropped || cs.slow || cs.th != nil {
 			continue
 		}
 		for i, ch := range cs.channels {

@@ -36,6 +36,8 @@ type Result struct {
 
 	// Failover is a failover run's own figures.
 	Failover *FailoverFigures `json:"failover,omitempty"`
+	// Throttled are the throttled clients' figures (Scenario.ThrottleFraction).
+	Throttled *ThrottledFigures `json:"throttled,omitempty"`
 
 	// wall overrides the steps' durations with their wall-clock length (a failover's
 	// step ends when its clients have resumed).
@@ -366,6 +368,9 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 	if f := r.Failover; f != nil {
 		f.writeTable(tw)
+	}
+	if t := r.Throttled; t != nil {
+		t.writeTable(tw)
 	}
 	g := r.Generator
 	sat := ""

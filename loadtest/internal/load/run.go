@@ -214,6 +214,10 @@ func runWith(ctx context.Context, sc Scenario, stderr io.Writer, workerCmd func(
 	if sc.Failover != nil {
 		res.Failover = failoverFigures(sc.Failover, o.death, o.stepStart, mergeFailover(o.results()), sc.Failover.Window.D())
 	}
+	if sc.ThrottleFraction > 0 {
+		from, to := o.publishing()
+		res.Throttled = throttledFigures(&sc, o.results(), from, to)
+	}
 	res.judge()
 	return res, ctx.Err()
 }

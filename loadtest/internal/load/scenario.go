@@ -83,6 +83,16 @@ type Scenario struct {
 	Brokers []string `json:"brokers,omitempty"`
 	// SlowFraction of the connections stop reading once subscribed (slow consumers).
 	SlowFraction float64 `json:"slow_fraction,omitempty"`
+	// ThrottleFraction of the connections are mobile clients on a slow link: each reads its
+	// socket at most ThrottleBytesPerSec (a token bucket around the socket's reads, with a
+	// small receive buffer so the kernel does not absorb the backlog), subscribes to the
+	// ThrottleSubs most popular channels (0: SubsPerConn of them) and, with
+	// ThrottleConflate "behind", asks for conflation while behind. Their messages are counted
+	// apart (Result.Throttled), not in the healthy clients' latency, received or loss.
+	ThrottleFraction    float64 `json:"throttle_fraction,omitempty"`
+	ThrottleBytesPerSec float64 `json:"throttle_bytes_per_sec,omitempty"`
+	ThrottleConflate    string  `json:"throttle_conflate,omitempty"`
+	ThrottleSubs        int     `json:"throttle_subs,omitempty"`
 	// Send, when set, replaces the subscribe request: these texts are sent after connecting,
 	// with {channels} (JSON array), {channel} (first channel) and {conn} (index) substituted.
 	Send []string `json:"send,omitempty"`
@@ -139,6 +149,14 @@ func (s *Scenario) ChannelName(i int) string {
 // ChannelKey is the Kafka record key of channel i.
 func (s *Scenario) ChannelKey(i int) string {
 	return s.ChannelPrefix + strconv.Itoa(i)
+}
+
+// throttleSubs is how many channels a throttled client subscribes to.
+func (s *Scenario) throttleSubs() int {
+	if s.ThrottleSubs > 0 {
+		return s.ThrottleSubs
+	}
+	return s.SubsPerConn
 }
 
 // Clients is every client of the run: Conns, plus a failover's standby clients.
@@ -199,6 +217,20 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("inflight %d: need at least 1", s.Inflight)
 	case s.SlowFraction < 0 || s.SlowFraction >= 1:
 		return fmt.Errorf("slow fraction %g: need 0 <= f < 1", s.SlowFraction)
+	case s.ThrottleFraction < 0 || s.ThrottleFraction >= 1:
+		return fmt.Errorf("throttle fraction %g: need 0 <= f < 1", s.ThrottleFraction)
+	case s.ThrottleFraction > 0 && s.ThrottleBytesPerSec <= 0:
+		return fmt.Errorf("throttle bytes per second %g: throttled clients need a positive rate", s.ThrottleBytesPerSec)
+	case s.ThrottleFraction > 0 && s.SlowFraction > 0:
+		return errors.New("throttle fraction and slow fraction: one kind of impaired client per run")
+	case s.ThrottleFraction > 0 && s.Failover != nil:
+		return errors.New("throttle fraction: a failover run has no throttled clients")
+	case s.ThrottleConflate != "" && s.ThrottleConflate != ConflateBehind:
+		return fmt.Errorf("throttle conflate %q: want %q or empty", s.ThrottleConflate, ConflateBehind)
+	case s.ThrottleConflate != "" && (s.Generic() || len(s.Send) > 0):
+		return errors.New("throttle conflate: another server's protocol (send, ts_path) has no conflate")
+	case s.ThrottleSubs < 0 || s.ThrottleSubs > s.Channels:
+		return fmt.Errorf("throttle subs %d: need 0..%d (channels)", s.ThrottleSubs, s.Channels)
 	case s.Workers < 0:
 		return fmt.Errorf("workers %d: need >= 0", s.Workers)
 	case s.HandshakeTimeout <= 0 || s.SubscribeTimeout <= 0:
