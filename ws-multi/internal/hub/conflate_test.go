@@ -557,3 +557,40 @@ func TestConflateIntervalKafkaResumeSkipsHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestConflateBehindWritesSmallChunks: a client conflating while behind gets writes of at most
+// behindChunk bytes (one message at least), so its records wait in the queue, where newer
+// ones still replace them, and a slow link takes each write within the write timeout.
+func TestConflateBehindWritesSmallChunks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := start(t, Config{Shards: 2, MaxSubscriptions: 40, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: 5 * time.Second})
+		var channels []string
+		for i := range 20 {
+			channels = append(channels, fmt.Sprintf("t:k%d", i))
+		}
+		conn, _ := f.gatedClient(t, behindMode, channels...)
+		synctest.Wait()
+		value := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+		for i, ch := range channels { // 20 records of about 4 KB, one per key: nothing to replace
+			m := protocol.EncodeRecord(protocol.Record{Channel: ch, Topic: "t", Offset: int64(i), Value: value})
+			if err := f.h.Publish(f.ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		close(conn.grant)
+		synctest.Wait()
+		if got := len(records(parseLines(t, conn.got()), 0)); got != 20 {
+			t.Fatalf("delivered %d of 20 records", got)
+		}
+		for _, w := range conn.socketWrites()[1:] { // after the reply
+			b := 0
+			for _, l := range w {
+				b += len(l)
+			}
+			if len(w) > 1 && b > behindChunk {
+				t.Errorf("a write of %d messages, %d bytes: more than %d", len(w), b, behindChunk)
+			}
+		}
+	})
+}

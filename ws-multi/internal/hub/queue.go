@@ -120,7 +120,7 @@ func (s *shard) write(c *Client, now time.Time) {
 		c.compact()
 	}
 	for {
-		w, done, err := c.conn.Write(c.writable())
+		w, done, err := c.conn.Write(c.chunk())
 		if err != nil {
 			// The socket failed (a background drain timed out, the peer reset) or the
 			// connection closed (a close frame went out): the connection ends itself (the

@@ -299,6 +299,26 @@ func (h *Hub) endEpisode(c *Client) {
 	}
 }
 
+// behindChunk bounds a write to a client in a conflation episode: a small write leaves its
+// records in the queue, where newer ones still replace them, rather than in the connection's
+// buffer (about 64 KiB otherwise), and a slow link takes it well within the write timeout.
+const behindChunk = 16 << 10
+
+// chunk is what of c's queue its next write may take: what is writable, cut to behindChunk
+// bytes (at least one message) while c conflates.
+func (c *Client) chunk() []*protocol.Message {
+	msgs := c.writable()
+	if c.conf == nil || c.conf.keys == nil {
+		return msgs
+	}
+	n, b := 0, 0
+	for n < len(msgs) && (n == 0 || b+len(msgs[n].Wire) <= behindChunk) {
+		b += len(msgs[n].Wire)
+		n++
+	}
+	return msgs[:n]
+}
+
 // conflateReplay keeps the latest record per key of a resume's replay, each after a
 // conflated line when it replaced older ones, in the replay's order; it returns them and
 // how many records they hold.

@@ -554,3 +554,37 @@ func TestConflateIntervalKafkaResumeSkipsHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestConflateBehindWritesSmallChunks: a client conflating while behind gets writes of at most
+// behindChunk bytes (one message at least), so its records wait in the queue, where newer
+// ones still replace them, and a slow link takes each write within the write timeout.
+func TestConflateBehindWritesSmallChunks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := start(t, Config{MaxSubscriptions: 40, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: 5 * time.Second})
+		var channels []string
+		for i := range 20 {
+			channels = append(channels, fmt.Sprintf("t:k%d", i))
+		}
+		conn, _ := f.gatedClient(t, behindMode, channels...)
+		synctest.Wait()
+		value := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+		for i, ch := range channels { // 20 records of about 4 KB, one per key: nothing to replace
+			m := protocol.EncodeRecord(protocol.Record{Channel: ch, Topic: "t", Offset: int64(i), Value: value})
+			if err := f.h.Publish(f.ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		conn.mu.Lock()
+		conn.open, conn.batches = true, 0
+		conn.mu.Unlock()
+		close(conn.gate)
+		synctest.Wait()
+		if got := len(records(parseLines(t, conn.snapshot()), 0)); got != 20 {
+			t.Fatalf("delivered %d of 20 records", got)
+		}
+		if n := conn.writes(); n < 80<<10/behindChunk {
+			t.Errorf("%d writes for about 80 KB, want at least %d of at most %d bytes", n, 80<<10/behindChunk, behindChunk)
+		}
+	})
+}

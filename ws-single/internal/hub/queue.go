@@ -116,7 +116,7 @@ func (h *Hub) write(c *Client) {
 		c.compact()
 	}
 	for len(c.writable()) > 0 {
-		w, done, err := c.conn.Write(c.writable())
+		w, done, err := c.conn.Write(c.chunk())
 		if err != nil {
 			h.drop(c) // the connection ends itself (see Conn)
 			return
