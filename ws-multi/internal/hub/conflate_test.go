@@ -533,7 +533,7 @@ func TestConflateIntervalDrainAndMarks(t *testing.T) {
 func TestConflateIntervalKafkaResumeSkipsHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
-		cfg.Shards = 1 // the two clients share the bucket
+		cfg.Shards = 1                         // the two clients share the bucket
 		f, fd, rd := kafkaFixture(t, cfg, nil) // 0..9 in the log, 8 and 9 in memory
 		other, conn := newFake(), newFake()
 		co, c := f.client(t, other), f.client(t, conn)
