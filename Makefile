@@ -50,12 +50,16 @@ run: build ## local broker + synthetic feed + ws-$(VARIANT) on 127.0.0.1:3002 (V
 	WS_CPU_REJECT_THRESHOLD=0 $(BIN)/ws-$(VARIANT)
 
 .PHONY: test
-test: build vet $(addprefix test/,$(MODULES)) fuzz test/deploy bench-smoke ## vet + staticcheck, every module's tests with -race, fuzz smoke, deploy checks, bench smoke
+test: build vet $(addprefix test/,$(MODULES)) test/js fuzz test/deploy bench-smoke ## vet + staticcheck, every module's tests with -race, the JS client's tests, fuzz smoke, deploy checks, bench smoke
 
 .PHONY: test/%
 test/%: ## one module's tests with the race detector (e.g. make test/ws-single)
 	cd $* && GOWORK=off WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi LOADTEST_BIN=$(BIN)/loadtest \
 		$(GO) test -race -count=1 -timeout 15m ./...
+
+.PHONY: test/js
+test/js: single multi loadtest ## the JavaScript client's tests (clients/js, Node's test runner) against both variants, and its npm pack + tsc check
+	cd clients/js && WS_SINGLE_BIN=$(BIN)/ws-single WS_MULTI_BIN=$(BIN)/ws-multi LOADTEST_BIN=$(BIN)/loadtest npm test
 
 .PHONY: test/deploy
 test/deploy: single multi loadtest ## deploy checks: compose/k8s manifests, promtool, dashboard vs a live server, release dry run

@@ -13,7 +13,7 @@ import (
 )
 
 // routes are the HTTP routes: /ws, /healthz, /readyz, /metrics and the
-// demo page.
+// demo page with its client library.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.handleWS)
@@ -22,7 +22,8 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
-	mux.Handle("GET /{$}", demoHandler())
+	mux.Handle("GET /{$}", asset("web/index.html", "text/html; charset=utf-8"))
+	mux.Handle("GET /wsclient.js", asset("web/wsclient.js", "text/javascript; charset=utf-8"))
 	return mux
 }
 
@@ -57,15 +58,17 @@ func (s *Server) httpServer() *http.Server {
 	return srv
 }
 
-//go:embed web/index.html
+// The demo page and the client library it imports (a copy of clients/js/src/wsclient.js).
+//
+//go:embed web/index.html web/wsclient.js
 var web embed.FS // read-only assets, not mutable state
 
-// demoHandler serves the live demo page.
-func demoHandler() http.Handler {
-	page, _ := web.ReadFile("web/index.html") // embedded at build time: cannot fail
+// asset serves one embedded file of the demo page.
+func asset(name, contentType string) http.Handler {
+	body, _ := web.ReadFile(name) // embedded at build time: cannot fail
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Type", contentType)
 		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(page)
+		_, _ = w.Write(body)
 	})
 }
