@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,10 @@ type corkWriter struct {
 	buf      *[]byte // collected or left-over bytes, oldest first
 	err      error   // the first socket error
 	drains   sync.WaitGroup
+
+	// sent counts the bytes the socket has taken: a peer that reads, however slowly, moves it
+	// (the ping's liveness test, ping.go).
+	sent atomic.Int64
 }
 
 // newCorkWriter returns the cork of an accepted socket; see corkWriter for timeout, limit and
@@ -226,6 +231,9 @@ func (w *corkWriter) tryLocked(p []byte) (int, error) {
 	if err != nil {
 		w.err = err
 	}
+	if n > 0 {
+		w.sent.Add(int64(n))
+	}
 	return n, err
 }
 
@@ -260,7 +268,8 @@ func (w *corkWriter) flushLocked(timeout time.Duration) error {
 			_ = w.raw.SetWriteDeadline(time.Now().Add(timeout))
 		}
 		w.mu.Unlock()
-		_, err := w.sock.Write(*b)
+		n, err := w.sock.Write(*b)
+		w.sent.Add(int64(n))
 		w.mu.Lock()
 		w.flushing, w.out = false, 0
 		if w.buf == nil && cap(*b) <= corkKeepBytes {

@@ -97,3 +97,58 @@ func TestPingsEveryIntervalFromConnect(t *testing.T) {
 		last = time.Now()
 	}
 }
+
+// TestSlowReaderIsNotAPingTimeout: a client on a slow link, behind a backlog its socket is
+// still taking, answers a ping only once it has read what came before it, later than the
+// write timeout. It is reading, so it is not cut as ping_timeout (a client that stops
+// reading is: TestStalledClientTimesOut). It conflates, so its queue stays small.
+func TestSlowReaderIsNotAPingTimeout(t *testing.T) {
+	f := start(t, func(c *config.Config, _ *setup) {
+		c.WriteTimeout = time.Second
+		c.PingInterval = time.Second // the shortest allowed
+	})
+	c := f.rawDialMSS(4096, 1400)
+	c.write(frame(opText, []byte(`{"op":"subscribe","id":"s","channels":["trades:slow"],"conflate":"behind"}`), true))
+	value := `"` + strings.Repeat("v", 2000) + `"`
+	stop := make(chan struct{})
+	produced := make(chan struct{})
+	go func() { // about 200 KB/s for the key: several times what the client reads
+		defer close(produced)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			kafkatest.Produce(t, f.brokers, kafkatest.Record("trades", 0, "slow", value))
+		}
+	}()
+	pongs, read := 0, 0
+	start := time.Now()
+	for time.Since(start) < 6*time.Second { // read about 40 KB/s, answering pings
+		op, payload, err := c.readFrame(5 * time.Second)
+		if err != nil {
+			close(stop)
+			<-produced
+			t.Fatalf("after %d bytes and %d pongs: %v (disconnects ping_timeout %v, write_timeout %v)", read, pongs, err,
+				testutil.ToFloat64(f.m.Disconnects.WithLabelValues("ping_timeout")), testutil.ToFloat64(f.m.Disconnects.WithLabelValues("write_timeout")))
+		}
+		if op == opPing {
+			c.write(frame(opPong, payload, true))
+			pongs++
+		}
+		read += len(payload)
+		time.Sleep(time.Duration(len(payload)) * time.Second / (40 << 10))
+	}
+	close(stop)
+	<-produced
+	if got := testutil.ToFloat64(f.m.Disconnects.WithLabelValues("ping_timeout")); got != 0 {
+		t.Fatalf("disconnects{ping_timeout} = %v, want 0", got)
+	}
+	if pongs < 1 {
+		t.Errorf("%d pings answered in 6 s at a 1 s interval", pongs)
+	}
+	if got := testutil.ToFloat64(f.m.ConflatedRecords.WithLabelValues("behind")); got == 0 {
+		t.Error("nothing conflated: the client was never behind, so the test proves nothing")
+	}
+}

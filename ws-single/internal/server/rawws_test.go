@@ -40,18 +40,29 @@ type rawClient struct {
 // buffer first, so a client that does not read stalls the server quickly.
 func (f *fixture) rawDial(rcvbuf int) *rawClient {
 	f.t.Helper()
+	return f.rawDialMSS(rcvbuf, 0)
+}
+
+// rawDialMSS is rawDial announcing a maximum segment size of mss > 0, as a WAN link's: the
+// server's kernel then keeps about 70 KB unsent for a client that reads slowly, not the
+// megabytes loopback's 64 KB segments let it.
+func (f *fixture) rawDialMSS(rcvbuf, mss int) *rawClient {
+	f.t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
-	if rcvbuf > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
+	d.Control = func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if rcvbuf > 0 {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			})
-			if err != nil {
-				return err
 			}
-			return serr
+			if mss > 0 && serr == nil {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
+			}
+		})
+		if err != nil {
+			return err
 		}
+		return serr
 	}
 	nc, err := d.Dial("tcp", f.addr)
 	if err != nil {
