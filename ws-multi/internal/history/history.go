@@ -44,9 +44,10 @@ type topic struct {
 // them up (Attach) as it attaches; rings are created once per topic epoch and handed to
 // their writer.
 type History struct {
-	cfg    Config
-	mu     sync.RWMutex
-	topics map[string]*topic
+	cfg      Config
+	consumed map[string]bool // the topics the server consumes, attached or not yet
+	mu       sync.RWMutex
+	topics   map[string]*topic
 }
 
 // New returns an empty history for the given topics.
@@ -57,7 +58,11 @@ func New(cfg Config, topics []string) (*History, error) {
 	if len(topics) == 0 {
 		return nil, errors.New("history: no topics")
 	}
-	return &History{cfg: cfg, topics: make(map[string]*topic, len(topics))}, nil
+	consumed := make(map[string]bool, len(topics))
+	for _, name := range topics {
+		consumed[name] = true
+	}
+	return &History{cfg: cfg, consumed: consumed, topics: make(map[string]*topic, len(topics))}, nil
 }
 
 // Config returns the bounds.

@@ -46,7 +46,10 @@ type Plan struct {
 type Frontier func(Part) int64
 
 // Plan plans a subscribe to channels; r is its resume (nil for a positioned subscribe).
-// Topics the server does not consume have no epoch, no positions and nothing to replay.
+// Topics the server does not consume have no epoch, no positions and nothing to replay. A
+// resume of a topic the server consumes but has not attached yet (it is starting, or Kafka
+// is down) is not recovered ("unavailable"): live would start wherever the consumer does,
+// and what the client missed meanwhile would be lost without a word.
 // A partition missing from the client's positions is live from the frontier, unreplayed.
 func (h *History) Plan(channels []string, r *protocol.Resume, frontier Frontier) Plan {
 	plan := Plan{Epochs: protocol.Epochs{}, Live: protocol.Positions{}, Partition: -1, Earliest: -1}
@@ -54,6 +57,9 @@ func (h *History) Plan(channels []string, r *protocol.Resume, frontier Frontier)
 	for _, name := range Topics(channels) {
 		epoch, ok := h.Epoch(name)
 		if !ok {
+			if r != nil && plan.Reason == "" && h.consumed[name] && (!r.SinceTS.IsZero() || r.Positions[name] != nil) {
+				plan.Reason, plan.Topic = protocol.NotRecoveredUnavailable, name
+			}
 			continue
 		}
 		plan.Epochs[name] = epoch

@@ -6,6 +6,7 @@ package history
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/adred-codev/ws_poc/ws-single/internal/protocol"
 )
@@ -93,5 +94,44 @@ func TestMatch(t *testing.T) {
 		if got := m.Matches(&tt.msg); got != tt.want {
 			t.Errorf("Matches(%+v) = %v, want %v", tt.msg, got, tt.want)
 		}
+	}
+}
+
+// TestPlanUnattachedTopic: a resume of a topic the server consumes but has not attached yet
+// (starting, or Kafka down) is not recovered, "unavailable", naming the topic: live would
+// start wherever the consumer does. A topic the server does not consume is ignored, as
+// before, and so is an unattached topic the resume has no position for.
+func TestPlanUnattachedTopic(t *testing.T) {
+	t.Parallel()
+	h, err := New(Config{Records: 10, Bytes: 1 << 20}, []string{"t", "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Attach("t", "E1", map[int32]int64{0: 0})
+	none := func(Part) int64 { return -1 }
+	tests := []struct {
+		name     string
+		channels []string
+		resume   *protocol.Resume
+		reason   string
+		topic    string
+	}{
+		{"positions of an unattached topic", []string{"t:a", "u:x"}, &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}, "u": {0: 5}}}, protocol.NotRecoveredUnavailable, "u"},
+		{"since_ts with an unattached topic", []string{"u:*"}, &protocol.Resume{SinceTS: time.UnixMilli(1)}, protocol.NotRecoveredUnavailable, "u"},
+		{"no position for the unattached topic", []string{"t:a", "u:x"}, &protocol.Resume{Positions: protocol.Positions{"t": {0: -1}}}, "", ""},
+		{"a topic not consumed", []string{"v:x"}, &protocol.Resume{Positions: protocol.Positions{"v": {0: 5}}}, "", ""},
+		{"a positioned subscribe", []string{"u:x"}, nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := h.Plan(tt.channels, tt.resume, none)
+			if p.Reason != tt.reason || p.Topic != tt.topic {
+				t.Errorf("reason, topic = %q, %q; want %q, %q", p.Reason, p.Topic, tt.reason, tt.topic)
+			}
+			if tt.reason != "" && len(p.Ranges) != 0 {
+				t.Errorf("ranges %v for a resume not recovered", p.Ranges)
+			}
+		})
 	}
 }
