@@ -144,6 +144,8 @@ export interface ClientEvents extends SubscriptionEvents {
   disconnect: Disconnect;
   draining: Draining;
   authed: { exp: number };
+  /** An automatic resume the server could not serve now (reason unavailable, busy or timeout): the client reconnects and resumes from the same positions. */
+  resume_retry: Recovered;
 }
 
 export declare class Subscription {
@@ -209,6 +211,8 @@ export interface ClientStats {
   duplicates: number;
   connects: number;
   resumes: number;
+  /** Automatic resumes answered recovered:false for a passing reason (unavailable, busy, timeout), retried after a reconnect from the same positions. */
+  resumeRetries: number;
 }
 
 export declare class Client {

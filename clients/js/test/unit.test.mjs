@@ -119,6 +119,48 @@ test('a drop in the middle of a resume resumes from the positions before it, dro
   await c.close();
 });
 
+test('a resume the server cannot serve now (unavailable) is retried from the same positions', async () => {
+  const c = newClient({ random: () => 0 });
+  latest().open();
+  const s = c.subscribe('tickers:*');
+  let ws = latest();
+  ws.frame({ op: 'subscribed', id: ws.lastSent('subscribe').id, channels: ['tickers:*'], positions: { tickers: { 0: 5 } } });
+  const sub = await s;
+  const seen = [];
+  sub.on('recovered', (r) => seen.push(r.recovered));
+  ws.serverClose(1006);
+  await until(() => FakeSocket.all.length === 2, 'a second socket');
+  ws = latest();
+  ws.open();
+  let req = ws.lastSent('subscribe');
+  const retry = nextEvent(c, 'resume_retry');
+  ws.frame(
+    { op: 'subscribed', id: req.id, channels: ['tickers:*'], recovering: true },
+    { op: 'recovered', id: req.id, recovered: false, reason: 'unavailable', topic: 'tickers', replayed: 0, positions: { tickers: { 0: 40 } } },
+    { op: 'message', channel: 'tickers:A', topic: 'tickers', partition: 0, offset: 41, ts: 1, data: {} },
+  );
+  assert.equal((await retry).reason, 'unavailable');
+  assert.deepEqual(seen, [], 'a retried resume is not reported as not recovered');
+  await until(() => FakeSocket.all.length === 3, 'a third socket');
+  ws = latest();
+  ws.open();
+  req = ws.lastSent('subscribe');
+  assert.deepEqual(req.resume.positions, { tickers: { 0: 5 } }, 'the retry resumes from the positions before the failed resume');
+  const got = [];
+  c.on('message', (m) => got.push(m.offset));
+  ws.frame(
+    { op: 'subscribed', id: req.id, channels: ['tickers:*'], recovering: true },
+    ...[6, 7, 41].map((offset) => ({ op: 'message', channel: 'tickers:A', topic: 'tickers', partition: 0, offset, ts: 1, data: {} })),
+    { op: 'recovered', id: req.id, recovered: true, source: 'memory', replayed: 3, positions: { tickers: { 0: 41 } } },
+  );
+  // 41 came after the failed recovered line, on the connection the client then dropped: it
+  // was not delivered then, so the retry's replay delivers it, once.
+  assert.deepEqual(got, [6, 7, 41]);
+  assert.deepEqual(seen, [true]);
+  assert.equal(c.stats.resumeRetries, 1);
+  await c.close();
+});
+
 test('backoff is full jitter, doubling to the cap; a server answer resets it', async () => {
   const c = newClient({ random: () => 0.5, connect: false, backoff: { initialMs: 100, maxMs: 1000 } });
   // Not through the sockets: the arithmetic, attempt by attempt.

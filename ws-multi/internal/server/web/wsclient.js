@@ -13,6 +13,10 @@ export const SERVER_ERROR_CODES = Object.freeze([
   'already_subscribed', 'unauthorized', 'forbidden', 'invalid_token', 'token_expired',
 ]);
 
+// Reasons of recovered:false that a moment may mend (docs/PROTOCOL.md): an automatic resume
+// that gets one reconnects (with backoff) and resumes from the same positions again.
+const RETRY_REASONS = new Set(['unavailable', 'busy', 'timeout']);
+
 /** Base class of every error this library reports; `code` is stable, `message` is for people. */
 export class WsPocError extends Error {
   constructor(code, message) {
@@ -138,7 +142,7 @@ export class Client extends Emitter {
 
     this.state = 'idle';
     /** Counters: frames and lines read, messages delivered, duplicates dropped, connections opened. */
-    this.stats = { frames: 0, lines: 0, messages: 0, duplicates: 0, connects: 0, resumes: 0 };
+    this.stats = { frames: 0, lines: 0, messages: 0, duplicates: 0, connects: 0, resumes: 0, resumeRetries: 0 };
     this._positions = {};   // topic -> partition -> highest offset processed
     this._epochs = {};      // topic -> epoch
     this._subs = new Set(); // Subscription
@@ -354,7 +358,7 @@ export class Client extends Emitter {
     }
     const id = this._id();
     if (req.resume) {
-      this._resuming.set(id, { subs, received: 0 });
+      this._resuming.set(id, { subs, received: 0, auto: resume === 'positions' });
       this.stats.resumes++;
     }
     const done = this._request(req, id);
@@ -536,7 +540,9 @@ export class Client extends Emitter {
     this._lastRx = Date.now();
     if (typeof data !== 'string') data = new TextDecoder().decode(data);
     this.stats.frames++;
+    const ws = this._ws;
     for (const text of data.split('\n')) {
+      if (this._ws !== ws) return; // dropped by an earlier line: the rest is the old connection's
       if (text === '') continue;
       this.stats.lines++;
       let line;
@@ -651,9 +657,20 @@ export class Client extends Emitter {
   }
 
   _onRecovered(line) {
+    const r = this._resuming.get(line.id);
+    if (r?.auto && line.recovered === false && RETRY_REASONS.has(line.reason)) {
+      // The server could not resume now (starting, Kafka unreachable, its readers busy):
+      // reconnect and resume again from the same positions (_resumeBase is kept), rather
+      // than go live past what was missed. What arrives meanwhile is counted as duplicate
+      // when the retry replays it.
+      this._resuming.delete(line.id);
+      this.stats.resumeRetries++;
+      this._emit('resume_retry', { ...line });
+      this.reconnect(this._jitter());
+      return;
+    }
     this._epochsFrom(line.epochs);
     this._adopt(line.positions);
-    const r = this._resuming.get(line.id);
     this._resuming.delete(line.id);
     const event = { ...line, received: r ? r.received : 0 };
     for (const sub of r?.subs ?? []) sub._emit('recovered', event);
