@@ -302,7 +302,7 @@ func (s *shard) endEpisode(c *Client) {
 // behindChunk bounds a write to a client in a conflation episode: a small write leaves its
 // records in the queue, where newer ones still replace them, rather than in the connection's
 // buffer (about 64 KiB otherwise), and a slow link takes it well within the write timeout.
-const behindChunk = 16 << 10
+const behindChunk = 8 << 10
 
 // chunk is what of c's queue its next write may take: what is writable, cut to behindChunk
 // bytes (at least one message) while c conflates.
