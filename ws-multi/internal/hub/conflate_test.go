@@ -82,6 +82,14 @@ func opsOf(t *testing.T, raw []string) string {
 	return strings.Join(out, " ")
 }
 
+// wantOps checks the lines of who's connection in opsOf's form.
+func wantOps(t *testing.T, who string, conn *fakeConn, want string) {
+	t.Helper()
+	if got := opsOf(t, conn.got()); got != want {
+		t.Errorf("%s's lines = %s\nwant %s", who, got, want)
+	}
+}
+
 // TestConflateBehind: while the client's socket has not taken its last write, a newer record
 // of a key (channel, partition) replaces the one waiting, behind a conflated line, at the end
 // of the queue; keys never mix, plain subscriptions are untouched, order per partition holds.
@@ -481,12 +489,8 @@ func TestConflateIntervalResumeSkipsHeld(t *testing.T) {
 		fd.record(t, "t:a", 0)             // 2: held, then released
 		time.Sleep(300 * time.Millisecond)
 		synctest.Wait()
-		if got, want := opsOf(t, conn.got()), "subscribed ~a/0:1<0 a/0@1 recovered a/0@2"; got != want {
-			t.Errorf("resumed client's lines = %s\nwant                     %s", got, want)
-		}
-		if got, want := opsOf(t, other.got()), "subscribed a/0@0 a/0@1 a/0@2"; got != want {
-			t.Errorf("other client's lines = %s\nwant                  %s", got, want)
-		}
+		wantOps(t, "resumed client", conn, "subscribed ~a/0:1<0 a/0@1 recovered a/0@2")
+		wantOps(t, "other client", other, "subscribed a/0@0 a/0@1 a/0@2")
 	})
 }
 
@@ -549,12 +553,8 @@ func TestConflateIntervalKafkaResumeSkipsHeld(t *testing.T) {
 		close(rd.release)
 		time.Sleep(300 * time.Millisecond)
 		synctest.Wait()
-		if got, want := opsOf(t, conn.got()), "subscribed ~a/0:8<11 a/0@12 recovered"; got != want {
-			t.Errorf("resumed client's lines = %s\nwant                     %s", got, want)
-		}
-		if got, want := opsOf(t, other.got()), "subscribed a/0@10 a/0@12+1"; got != want {
-			t.Errorf("other client's lines = %s\nwant                  %s", got, want)
-		}
+		wantOps(t, "resumed client", conn, "subscribed ~a/0:8<11 a/0@12 recovered")
+		wantOps(t, "other client", other, "subscribed a/0@10 a/0@12+1")
 	})
 }
 
