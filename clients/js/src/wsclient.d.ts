@@ -217,6 +217,8 @@ export interface ClientStats {
 
 export declare class Client {
   constructor(options: ClientOptions);
+  /** Listens to one channel's lines (message, skipped, conflated), whichever subscription brings them, each once; returns a function that removes the listener. */
+  onChannel(channel: string, listener: (line: Message | Skipped | Conflated) => void): () => void;
   readonly state: State;
   readonly stats: ClientStats;
   on<E extends keyof ClientEvents>(event: E, listener: (e: ClientEvents[E]) => void): () => void;

@@ -206,6 +206,16 @@ export class Client extends Emitter {
     return this._request({ op: 'ping' }).then(() => Date.now() - t0);
   }
 
+  /**
+   * onChannel listens to one channel's lines (message, skipped, conflated), whichever
+   * subscription brings them (a wildcard's too), each once; it returns a function that
+   * removes the listener.
+   */
+  onChannel(channel, fn) {
+    this._byChannel ??= new Emitter();
+    return this._byChannel.on(channel, fn);
+  }
+
   /** positions returns a copy of the positions and epochs the client would resume from. */
   positions() {
     return { positions: clone(this._resumeBase ?? this._positions), epochs: clone(this._epochs) };
@@ -570,6 +580,7 @@ export class Client extends Emitter {
           sub._emit('conflated', line);
         }
         this._emit('conflated', line);
+        this._byChannel?._emit(line.channel, line);
         return;
       case 'mark':
         this._adopt({ [line.topic]: line.positions });
@@ -654,6 +665,7 @@ export class Client extends Emitter {
     if (!fresh) return;
     if (event === 'message') this.stats.messages++;
     this._emit(event, line);
+    this._byChannel?._emit(line.channel, line);
   }
 
   _onRecovered(line) {

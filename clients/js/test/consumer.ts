@@ -40,6 +40,8 @@ async function main(saved?: Positions): Promise<void> {
     if (!r.recovered) console.log('re-snapshot:', r.reason, r.replayed, r.received);
   });
   sub.on('gap', (g) => console.log(g.topic, g.partition, g.from, g.to));
+  const off: () => void = client.onChannel('tickers:BTC-USD', (l) => console.log(l.op === 'conflated' ? l.skipped : l.offset));
+  off();
   const rtt: number = await client.ping();
   const { positions, epochs } = client.positions();
   console.log(rtt, positions['tickers']?.['0'], epochs['tickers'], client.stats.duplicates);

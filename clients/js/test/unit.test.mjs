@@ -161,6 +161,29 @@ test('a resume the server cannot serve now (unavailable) is retried from the sam
   await c.close();
 });
 
+test('onChannel gets the lines of one channel, once, whichever subscription brings them', async () => {
+  const c = newClient({ random: () => 0 });
+  const ws = latest();
+  ws.open();
+  const both = [c.subscribe(['trades:*']), c.subscribe(['trades:BTC'], { conflate: 'behind' })];
+  for (const req of ws.sent.filter((m) => m.op === 'subscribe')) {
+    ws.frame({ op: 'subscribed', id: req.id, channels: req.channels, positions: { trades: { 0: 0 } } });
+  }
+  await Promise.all(both);
+  const got = [];
+  const off = c.onChannel('trades:BTC', (l) => got.push(`${l.op}@${l.offset ?? l.to}`));
+  ws.frame(
+    { op: 'message', channel: 'trades:BTC', topic: 'trades', partition: 0, offset: 1, ts: 1, data: {} },
+    { op: 'message', channel: 'trades:ETH', topic: 'trades', partition: 0, offset: 2, ts: 1, data: {} },
+    { op: 'conflated', channel: 'trades:BTC', topic: 'trades', partition: 0, skipped: 2, to: 4 },
+    { op: 'message', channel: 'trades:BTC', topic: 'trades', partition: 0, offset: 5, ts: 1, data: {} },
+  );
+  off();
+  ws.frame({ op: 'message', channel: 'trades:BTC', topic: 'trades', partition: 0, offset: 6, ts: 1, data: {} });
+  assert.deepEqual(got, ['message@1', 'conflated@4', 'message@5']);
+  await c.close();
+});
+
 test('backoff is full jitter, doubling to the cap; a server answer resets it', async () => {
   const c = newClient({ random: () => 0.5, connect: false, backoff: { initialMs: 100, maxMs: 1000 } });
   // Not through the sockets: the arithmetic, attempt by attempt.
