@@ -594,3 +594,28 @@ func TestConflateBehindWritesSmallChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestConflateBehindSmallWritesBeforeBehind: the write that finds the socket full comes before
+// any record was replaced; for a client with a behind-mode subscription it is small too, or a
+// slow link would not take it within the write timeout.
+func TestConflateBehindSmallWritesBeforeBehind(t *testing.T) {
+	f := newIdleHub(t, Config{Shards: 1, MaxSubscriptions: 40, SendQueueMessages: 1000, SendQueueBytes: 1 << 20, WriteTimeout: time.Second})
+	conn := newFake()
+	c := f.idleClient(conn)
+	f.h.request(c, protocol.Request{Op: protocol.OpSubscribe, Channels: []string{"t:*"}, Conflate: behindMode})
+	f.h.writeDirty()
+	value := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+	for i := range 20 { // one round, one record per key: nothing to replace
+		f.h.fanout(protocol.EncodeRecord(protocol.Record{Channel: fmt.Sprintf("t:k%d", i), Topic: "t", Offset: int64(i), Value: value}))
+	}
+	f.h.writeDirty()
+	for _, w := range conn.socketWrites()[1:] { // after the reply
+		b := 0
+		for _, l := range w {
+			b += len(l)
+		}
+		if len(w) > 1 && b > behindChunk {
+			t.Errorf("a write of %d messages, %d bytes: more than %d", len(w), b, behindChunk)
+		}
+	}
+}

@@ -26,6 +26,7 @@ type conflation struct {
 	// intervals: per topic, the interval (in ticks) of the client's channels of it, and how
 	// many of them there are: one interval per topic (protocol.ConflateMismatch).
 	intervals map[string]topicInterval
+	behind    int // subscriptions in behind mode
 
 	// An episode of behind mode: from the first record queued for a behind subscription
 	// while c is behind until c's queue is out. keys is nil between episodes.
@@ -89,6 +90,12 @@ func (c *Client) setMode(ch string, mode protocol.Conflate) {
 	set, name := &cf.exact, ch
 	if topic, ok := protocol.WildcardTopic(ch); ok {
 		set, name = &cf.wild, topic
+	}
+	if (*set)[name].Mode == protocol.ConflateBehind {
+		cf.behind--
+	}
+	if mode.Mode == protocol.ConflateBehind {
+		cf.behind++
 	}
 	if mode.Mode == protocol.ConflateNone {
 		delete(*set, name)
@@ -299,16 +306,17 @@ func (h *Hub) endEpisode(c *Client) {
 	}
 }
 
-// behindChunk bounds a write to a client in a conflation episode: a small write leaves its
-// records in the queue, where newer ones still replace them, rather than in the connection's
-// buffer (about 64 KiB otherwise), and a slow link takes it well within the write timeout.
+// behindChunk bounds a write to a client with a behind-mode subscription: a small write
+// leaves its records in the queue, where newer ones still replace them, rather than in the
+// connection's buffer (about 64 KiB otherwise), and a slow link takes it within the write
+// timeout; the write that finds the socket full, before any record was replaced, too.
 const behindChunk = 8 << 10
 
 // chunk is what of c's queue its next write may take: what is writable, cut to behindChunk
-// bytes (at least one message) while c conflates.
+// bytes (at least one message) while c has a behind-mode subscription or an episode lasts.
 func (c *Client) chunk() []*protocol.Message {
 	msgs := c.writable()
-	if c.conf == nil || c.conf.keys == nil {
+	if c.conf == nil || (c.conf.keys == nil && c.conf.behind == 0) {
 		return msgs
 	}
 	n, b := 0, 0

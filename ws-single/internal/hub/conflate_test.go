@@ -588,3 +588,25 @@ func TestConflateBehindWritesSmallChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestConflateBehindSmallWritesBeforeBehind: the write that finds the socket full comes before
+// any record was replaced; for a client with a behind-mode subscription it is small too, or a
+// slow link would not take it within the write timeout.
+func TestConflateBehindSmallWritesBeforeBehind(t *testing.T) {
+	f := newIdleHub(t, Config{MaxSubscriptions: 40, SendQueueMessages: 1000, SendQueueBytes: 1 << 20})
+	conn := newFakeConn()
+	c := f.idleClient(conn)
+	f.h.request(c, protocol.Request{Op: protocol.OpSubscribe, Channels: []string{"t:*"}, Conflate: behindMode})
+	f.h.writeDirty()
+	value := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+	for i := range 20 { // one round, one record per key: nothing to replace
+		f.h.fanout(protocol.EncodeRecord(protocol.Record{Channel: fmt.Sprintf("t:k%d", i), Topic: "t", Offset: int64(i), Value: value}))
+	}
+	conn.mu.Lock()
+	conn.batches = 0
+	conn.mu.Unlock()
+	f.h.writeDirty()
+	if n := conn.writes(); n < 80<<10/behindChunk {
+		t.Errorf("%d writes for about 80 KB, want at least %d of at most %d bytes", n, 80<<10/behindChunk, behindChunk)
+	}
+}
