@@ -159,20 +159,22 @@ func (s *shard) run(ctx context.Context) {
 		}
 	}()
 	for {
-		// A round: one event (control events first: a flood of records must not delay
-		// connects, disconnects and replies), or the flusher reports waiting, or the
-		// records already waiting (up to roundRecords), or a mark, and then the requests
-		// deferred behind a resume the round aborted, and one write per client that got
-		// something. Under load more records wait per round, so each client's messages
-		// leave in fewer, bigger writes.
+		// A round: the control events waiting (up to roundControl; they go first: a
+		// flood of records must not delay connects, disconnects and replies), or the
+		// flusher reports waiting, or the records already waiting (up to roundRecords),
+		// or a mark, and then the requests deferred behind a resume the round aborted,
+		// and one write per client that got something. Under load more records wait
+		// per round, so each client's messages leave in fewer, bigger writes.
 		var start time.Time // set in a record round: its fan-out and writes are observed
 		select {
 		case ev := <-s.ctrl:
 			s.handle(ev)
+			s.moreControl()
 		default:
 			select {
 			case ev := <-s.ctrl:
 				s.handle(ev)
+				s.moreControl()
 			case r := <-s.next:
 				s.handoff(r)
 				s.moreHandoffs()
@@ -214,6 +216,29 @@ func (s *shard) moreRecords() {
 		select {
 		case m := <-s.pub:
 			s.fanout(m)
+		default:
+			return
+		}
+	}
+}
+
+// roundControl bounds the control events of one round. Replies to requests a
+// client sent together (an auth and the subscribe right behind it) then leave in
+// one write, and a connect storm's replies in fewer rounds; a reply waits for at
+// most this many other events.
+const roundControl = 32
+
+// moreControl handles the control events already waiting, up to a round's worth.
+// The requests a finished resume released are applied before the next event, as
+// at a round's end, so a client's replies keep their order.
+func (s *shard) moreControl() {
+	for range roundControl - 1 {
+		if len(s.undeferred) > 0 {
+			s.applyUndeferred()
+		}
+		select {
+		case ev := <-s.ctrl:
+			s.handle(ev)
 		default:
 			return
 		}

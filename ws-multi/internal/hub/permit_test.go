@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -129,4 +131,33 @@ func TestPermitWaitsBehindAResume(t *testing.T) {
 	if got := strings.Join(ops, " "); got != want {
 		t.Fatalf("ops = %s, want %s", got, want)
 	}
+}
+
+// TestPermitAndRequestOneWrite: an auth's permit and the subscribe sent right behind it,
+// both waiting when the shard wakes, are answered in one write: a round takes the control
+// events waiting, not one.
+func TestPermitAndRequestOneWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newIdleHub(t, testConfig())
+		conn := newFake()
+		c := f.idleClient(conn)
+		ctx, cancel := context.WithCancel(context.Background())
+		permit := Permit{Allows: allowOnly("t:a"), Reply: protocol.EncodeAuthed("a", true, 42)}
+		if err := f.h.send(ctx, event{kind: evPermit, client: c, permit: permit}); err != nil {
+			t.Fatal(err)
+		}
+		req := protocol.Request{Op: protocol.OpSubscribe, ID: "1", HasID: true, Channels: []string{"t:a"}}
+		if err := f.h.send(ctx, event{kind: evRequest, client: c, req: req}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { f.h.run(ctx); close(done) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		want := [][]string{{`{"op":"authed","id":"a","exp":42}`, `{"op":"subscribed","id":"1","channels":["t:a"]}`}}
+		if got := conn.socketWrites(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("socket writes = %q, want %q: the two replies in one", got, want)
+		}
+	})
 }

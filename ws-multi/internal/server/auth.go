@@ -184,6 +184,11 @@ func (c *conn) granted(ctx context.Context, g *auth.Grant, req protocol.Request)
 	deadline := g.Expires.Add(c.s.cfg.AuthExpiryGrace)
 	a.deadline.Store(deadline.UnixNano())
 	c.mu.Lock()
+	if a.timeout != nil {
+		// Stopped rather than left to fire and find authed: a connect storm's timeouts
+		// would otherwise all fire together, seconds later, one goroutine each.
+		a.timeout.Stop()
+	}
 	if !c.finished {
 		if a.expiry == nil {
 			a.expiry = time.AfterFunc(time.Until(deadline), c.expire)

@@ -65,19 +65,21 @@ func (h *Hub) loop(ctx context.Context) {
 		}
 	}()
 	for {
-		// A round: one event (control events first: they are few, readers are
-		// rate-limited, and must never wait behind a record flood), or the
-		// records already waiting (up to roundRecords), and then one write (in
-		// chunks of about 64 KiB while its socket takes them) per client that
-		// got something. Under load more records wait per round, so each
-		// client's messages leave in fewer, bigger writes.
+		// A round: the control events waiting (up to roundControl; they go first:
+		// they are few, readers are rate-limited, and must never wait behind a
+		// record flood), or the records already waiting (up to roundRecords), and
+		// then one write (in chunks of about 64 KiB while its socket takes them)
+		// per client that got something. Under load more records wait per round,
+		// so each client's messages leave in fewer, bigger writes.
 		select {
 		case ev := <-h.ctrl:
 			h.handle(ev)
+			h.moreControl()
 		default:
 			select {
 			case ev := <-h.ctrl:
 				h.handle(ev)
+				h.moreControl()
 			case r := <-h.next:
 				h.handoff(r)
 				h.moreHandoffs()
@@ -113,6 +115,29 @@ func (h *Hub) moreRecords() {
 		select {
 		case m := <-h.pub:
 			h.fanout(m)
+		default:
+			return
+		}
+	}
+}
+
+// roundControl bounds the control events of one round. Replies to requests a
+// client sent together (an auth and the subscribe right behind it) then leave
+// in one write, and a connect storm's replies in fewer rounds; a reply waits
+// for at most this many other events.
+const roundControl = 32
+
+// moreControl handles the control events already waiting, up to a round's
+// worth. Each is handled as a round's first would be: the clients it dropped
+// unindexed, and the requests a finished resume released applied, before the
+// next, so a client's replies keep their order.
+func (h *Hub) moreControl() {
+	for range roundControl - 1 {
+		h.unindex()
+		h.applyUndeferred()
+		select {
+		case ev := <-h.ctrl:
+			h.handle(ev)
 		default:
 			return
 		}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -126,5 +127,36 @@ func TestPermitWaitsBehindAResume(t *testing.T) {
 	want := "subscribedr recoveredr subscribeds unsubscribed autheda"
 	if got := strings.Join(ops, " "); got != want {
 		t.Fatalf("ops = %s, want %s", got, want)
+	}
+}
+
+// TestPermitAndRequestOneWrite: an auth's permit and the subscribe sent right behind it,
+// both waiting when the loop wakes, are answered in one write: a round takes the control
+// events waiting, not one.
+func TestPermitAndRequestOneWrite(t *testing.T) {
+	f := newIdleHub(t, roomy)
+	conn := newFakeConn()
+	c := f.idleClient(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.h.Permit(ctx, c, Permit{Allows: allowOnly("t:a"), Reply: protocol.EncodeAuthed("a", true, 42)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.h.Handle(ctx, c, protocol.Request{Op: protocol.OpSubscribe, ID: "1", HasID: true, Channels: []string{"t:a"}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.h.Run(ctx) }()
+	got := conn.waitLines(t, 2)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	want := []string{`{"op":"authed","id":"a","exp":42}`, `{"op":"subscribed","id":"1","channels":["t:a"]}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := conn.writes(); n != 1 {
+		t.Errorf("%d writes, want the two replies in 1", n)
 	}
 }

@@ -178,6 +178,7 @@ func TestSyncWaitsForTheQueue(t *testing.T) {
 		conn.gate = make(chan struct{})
 		c := f.client(t, conn)
 		f.do(t, c, protocol.OpPing, "1") // in flight, held
+		synctest.Wait()                  // written before the next request comes: not in one round
 		f.do(t, c, protocol.OpPing, "2") // pending behind it
 		synced := make(chan error, 1)
 		go func() { synced <- f.h.Sync(f.ctx, c) }()
