@@ -152,6 +152,52 @@ func (rep *report) mobileTable() string {
 			name, r.Entry.Name, m.Clients, m.BytesPerSec, m.ReadPerSec, m.Channels, orDash(m.Conflate), cut, m.Messages, m.ConflatedLines, m.Skipped, m.Unannounced,
 			m.AgeP50, m.AgeP99, m.AgeMax, m.BehindP50, m.BehindP99, m.BehindMax, w.P99, ref, mobileVerdict(w, r.Entry.MaxP99Ratio), status)
 	}
+	if many && b.Len() > 0 {
+		b.WriteString(rep.mobileRounds())
+	}
+	return b.String()
+}
+
+// mobileRounds is the judgement over every round of each conflating mobile scenario: one
+// round's p99 on this host moves by about 20%, so the healthy clients' p99 over the
+// reference's is judged by its median over the rounds, and none of the throttled clients
+// may be cut in any round.
+func (rep *report) mobileRounds() string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, r := range rep.records {
+		key := r.Variant.Name + "/" + r.Entry.Name
+		if r.Entry.Kind != KindMobile || seen[key] || r.Row.Mobile == nil || r.Row.Mobile.Conflate == "" {
+			continue
+		}
+		seen[key] = true
+		if b.Len() == 0 {
+			b.WriteString("\nOver the rounds: the healthy clients' p99 over the reference's, per round and its median, and the throttled clients cut in any round.\n\n")
+			b.WriteString("| variant | scenario | rounds | cut | healthy p99 vs reference, per round | median | verdict |\n|---|---|---:|---:|---|---:|---|\n")
+		}
+		runs := rep.runs(r.Variant.Name, r.Entry.Name)
+		var cut int64
+		var ratios []string
+		for _, x := range runs {
+			if x.Row.Mobile != nil {
+				cut += x.Row.Mobile.cut()
+			}
+			ratios = append(ratios, fmt.Sprintf("%.2fx", x.Row.P99VsReference))
+		}
+		med := median(runs, func(w Row) float64 { return w.P99VsReference })
+		verdict := "yes: none cut"
+		switch bound := r.Entry.MaxP99Ratio; {
+		case cut > 0:
+			verdict = fmt.Sprintf("no: %d cut", cut)
+		case bound > 0 && med == 0:
+			verdict = "no: a round without a reference p99"
+		case bound > 0 && med > bound:
+			verdict = fmt.Sprintf("no: median healthy p99 %.2fx > %.2gx", med, bound)
+		case bound > 0:
+			verdict = fmt.Sprintf("yes: none cut, median healthy p99 %.2fx <= %.2gx", med, bound)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %.2fx | %s |\n", r.Variant.Name, r.Entry.Name, len(runs), cut, strings.Join(ratios, ", "), med, verdict)
+	}
 	return b.String()
 }
 

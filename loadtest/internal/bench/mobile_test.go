@@ -121,6 +121,7 @@ func TestMobileReport(t *testing.T) {
 		"| single #2 | mobile |", "| no: healthy p99 1.50x > 1.2x | ok |",
 		"| single #1 | mobile-plain | 100 (20000, 19000, 20) | - | 80 / 95 (eof=80) |", "contrast: 95 of 100 cut, behind up to 3.7s | ok |",
 		"- latest value age (1000 samples): p50 2500ms p99 3400ms max 3800ms",
+		"| single | mobile | 2 | 0 | 1.10x, 1.50x | 1.30x | no: median healthy p99 1.30x > 1.2x |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -133,5 +134,40 @@ func TestMobileReport(t *testing.T) {
 	err := buildReport(&File{}, []*record{cut}, false, "d").check()
 	if err == nil || !strings.Contains(err.Error(), "multi/mobile: throttled clients cut with conflation") {
 		t.Errorf("check() = %v, want the conflating run with cut clients failed", err)
+	}
+}
+
+// TestMobileRounds: over several rounds the healthy p99 is judged by its median, and a
+// throttled client cut in any round fails the scenario's verdict.
+func TestMobileRounds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		p99  [3]float64 // mobile's healthy p99 per round; market's is 100 in each
+		cut  int64      // server-counted cuts in round 2
+		want string
+	}{
+		{"median within", [3]float64{110, 150, 105}, 0, "| single | mobile | 3 | 0 | 1.10x, 1.50x, 1.05x | 1.10x | yes: none cut, median healthy p99 1.10x <= 1.2x |"},
+		{"median over", [3]float64{130, 150, 105}, 0, "| single | mobile | 3 | 0 | 1.30x, 1.50x, 1.05x | 1.30x | no: median healthy p99 1.30x > 1.2x |"},
+		{"cut in one round", [3]float64{100, 100, 100}, 2, "| single | mobile | 3 | 2 | 1.00x, 1.00x, 1.00x | 1.00x | no: 2 cut |"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var recs []*record
+			for i, p := range tt.p99 {
+				market := marketRecord("single", i+1, 10, 100, 20)
+				market.Entry.Name = "market"
+				var cut int64
+				if i == 1 {
+					cut = tt.cut
+				}
+				recs = append(recs, market, mobileRecord("single", "mobile", load.ConflateBehind, i+1, 0, cut, 0, p))
+			}
+			md := buildReport(&File{}, recs, false, "d").markdown()
+			if !strings.Contains(md, tt.want) {
+				t.Errorf("report lacks %q:\n%s", tt.want, md)
+			}
+		})
 	}
 }
