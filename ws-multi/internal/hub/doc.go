@@ -44,10 +44,10 @@
 //
 // A client's send queue belongs to its shard, like the index: the shard appends a message to
 // the client's pending slice with no lock and marks the client dirty. A shard works in
-// rounds: one control event, the flusher reports waiting, or the records already waiting (up
-// to 1024); then it writes to each dirty client itself (queue.go): Conn.Write takes a prefix
-// of the queue, corks the socket, frames it and offers it to the socket in one non-blocking
-// syscall. A socket that takes it all (the normal case: clients keep up) leaves nothing
+// rounds: the control events waiting (up to 32), the flusher reports waiting, or the records
+// already waiting (up to 1024); then it writes to each dirty client itself (queue.go):
+// Conn.Write takes a prefix of the queue, corks the socket, frames it and offers it to the
+// socket in one non-blocking syscall. A socket that takes it all (the normal case: clients keep up) leaves nothing
 // behind: no goroutine, no hand-off, no wake-up of another thread. This is nats-server's
 // flush coalescing on a shard: under load more records arrive per round, so each client
 // gets its messages in fewer, bigger writes.
@@ -150,7 +150,8 @@
 //     starts for it, so Client.Wait cannot miss one. A waiting flusher ends because the
 //     server closes the connection before it unregisters.
 //  6. A flusher's report is the only way a client's flushing ends, and next is drained
-//     every round, so a report never waits long.
+//     in every round without a control event waiting (at most 32 such events go first),
+//     so a report never waits long.
 //  7. A *protocol.Message is immutable once published; shards and connections only read it.
 //  8. Every goroutine has an owner: shards belong to Hub.Run; a flusher belongs to its
 //     client, whose Wait (called by the connection's handler) waits for it; flushers also

@@ -13,11 +13,11 @@
 //   - Kafka partition goroutines send encoded records on the publish channel;
 //   - flusher goroutines (see below) report on the hand-off channel.
 //
-// The loop works in rounds. A round is one control event (they come first:
-// they are few, readers are rate-limited, and a record flood must not delay a
-// registration or an unsubscribe), or the flusher reports waiting, or the
-// records waiting (up to 1024); then the loop writes to every client that got
-// something in the round. All three channels are bounded; the sizes are
+// The loop works in rounds. A round is the control events waiting (up to 32;
+// they come first: they are few, readers are rate-limited, and a record flood
+// must not delay a registration or an unsubscribe), or the flusher reports
+// waiting, or the records waiting (up to 1024); then the loop writes to every
+// client that got something in the round. All three channels are bounded; the sizes are
 // justified in loop.go.
 //
 // There is no mutex on the fan-out path: fanout (index.go) looks the

@@ -128,9 +128,10 @@ func (h *Hub) moreRecords() {
 const roundControl = 32
 
 // moreControl handles the control events already waiting, up to a round's
-// worth. Each is handled as a round's first would be: the clients it dropped
-// unindexed, and the requests a finished resume released applied, before the
-// next, so a client's replies keep their order.
+// worth. Before each, the requests a finished resume released are applied, so a
+// client's replies keep their order, and dropped clients are unindexed (one
+// dropped by those requests stays indexed, gone, until the next: harmless, as
+// no control event walks the index).
 func (h *Hub) moreControl() {
 	for range roundControl - 1 {
 		h.unindex()
