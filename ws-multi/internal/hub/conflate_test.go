@@ -583,16 +583,23 @@ func TestConflateBehindWritesSmallChunks(t *testing.T) {
 		if got := len(records(parseLines(t, conn.got()), 0)); got != 20 {
 			t.Fatalf("delivered %d of 20 records", got)
 		}
-		for _, w := range conn.socketWrites()[1:] { // after the reply
-			b := 0
-			for _, l := range w {
-				b += len(l)
-			}
-			if len(w) > 1 && b > behindChunk {
-				t.Errorf("a write of %d messages, %d bytes: more than %d", len(w), b, behindChunk)
-			}
-		}
+		wantSmallWrites(t, conn)
 	})
+}
+
+// wantSmallWrites checks that conn's writes after the first (the subscribe reply) are at most
+// behindChunk bytes, or one message.
+func wantSmallWrites(t *testing.T, conn *fakeConn) {
+	t.Helper()
+	for _, w := range conn.socketWrites()[1:] {
+		b := 0
+		for _, l := range w {
+			b += len(l)
+		}
+		if len(w) > 1 && b > behindChunk {
+			t.Errorf("a write of %d messages, %d bytes: more than %d", len(w), b, behindChunk)
+		}
+	}
 }
 
 // TestConflateBehindSmallWritesBeforeBehind: the write that finds the socket full comes before
@@ -609,13 +616,8 @@ func TestConflateBehindSmallWritesBeforeBehind(t *testing.T) {
 		f.h.fanout(protocol.EncodeRecord(protocol.Record{Channel: fmt.Sprintf("t:k%d", i), Topic: "t", Offset: int64(i), Value: value}))
 	}
 	f.h.writeDirty()
-	for _, w := range conn.socketWrites()[1:] { // after the reply
-		b := 0
-		for _, l := range w {
-			b += len(l)
-		}
-		if len(w) > 1 && b > behindChunk {
-			t.Errorf("a write of %d messages, %d bytes: more than %d", len(w), b, behindChunk)
-		}
+	if got := len(records(parseLines(t, conn.got()), 0)); got != 20 {
+		t.Fatalf("wrote %d of 20 records", got)
 	}
+	wantSmallWrites(t, conn)
 }
